@@ -1,0 +1,197 @@
+//! The promptrail audit event predicate (`https://promptrail.dev/audit-event/v1`).
+//!
+//! Field names are lowerCamelCase and timestamps RFC 3339 UTC (`Z`), per the in-toto
+//! predicate conventions. Fields that later versions add are optional so that older logs
+//! keep parsing.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::statement::DigestSet;
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
+
+/// The event an entry records.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEvent {
+    pub event: EventType,
+    pub log: LogPosition,
+    pub prompts: Vec<PromptRecord>,
+    pub authors: Vec<AuthorRecord>,
+    pub approvals: Vec<ApprovalRecord>,
+    pub policy: PolicyRecord,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+    #[serde(serialize_with = "rfc3339")]
+    pub recorded_at: DateTime<Utc>,
+    pub tool: ToolRecord,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EventType {
+    /// A prompt version landed (or a prompt was renamed or deleted).
+    Version,
+    /// Versions went live in an environment.
+    Deployment,
+    /// A deployment that restores an earlier approved version.
+    Rollback,
+}
+
+impl EventType {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventType::Version => "version",
+            EventType::Deployment => "deployment",
+            EventType::Rollback => "rollback",
+        }
+    }
+}
+
+/// Where the entry sits in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPosition {
+    pub index: EntryIndex,
+    /// SHA-256 of the previous entry file's bytes; `null` for entry 0.
+    pub previous: Option<Sha256Hex>,
+    /// The repository the log belongs to (as in `promptrail.json`).
+    pub origin: String,
+}
+
+/// What happened to a prompt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ChangeType {
+    Added,
+    Modified,
+    Reverted,
+    Renamed,
+    Deleted,
+}
+
+/// One prompt in the event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptRecord {
+    pub path: PromptPath,
+    pub change: ChangeType,
+    /// The version this event is about (for `deleted`: the version that was removed).
+    pub version: Version,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_version: Option<Version>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_path: Option<PromptPath>,
+    /// For a revert: the earlier version whose content this equals.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals_version: Option<Version>,
+    /// The landed (first-parent) commit.
+    pub commit: Oid,
+    #[serde(serialize_with = "rfc3339")]
+    pub landed_at: DateTime<Utc>,
+    pub digest: DigestSet,
+}
+
+/// Someone who wrote, co-wrote or committed the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorRecord {
+    pub name: String,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub login: Option<String>,
+    pub role: AuthorRole,
+    pub commit: Oid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthorRole {
+    Author,
+    CoAuthor,
+    Committer,
+}
+
+/// A pull-request review that approved the change (filled from GitHub).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRecord {
+    pub reviewer: String,
+    pub reviewer_id: u64,
+    pub review_id: u64,
+    pub state: String,
+    pub reviewed_commit: Oid,
+    #[serde(serialize_with = "rfc3339")]
+    pub submitted_at: DateTime<Utc>,
+    pub pull_request: u64,
+    pub url: String,
+    pub head_commit: Oid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_commit: Option<Oid>,
+}
+
+/// The policy in force: the config's digest and, per prompt, the rule and its counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyRecord {
+    /// Digest of `.promptrail.yml` as read when the entry was made.
+    pub config_digest: ConfigDigest,
+    /// One decision per prompt; empty when no approval policy was evaluated.
+    #[serde(default)]
+    pub rules: Vec<RuleRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigDigest {
+    pub sha256: Sha256Hex,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleRecord {
+    pub path: PromptPath,
+    pub rule: String,
+    pub required: u32,
+    pub counted: u32,
+}
+
+/// A deployment's facts (deployment and rollback events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRecord {
+    pub environment: String,
+    pub actor: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_url: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub sha: Oid,
+    #[serde(serialize_with = "rfc3339")]
+    pub deployed_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Version>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolRecord {
+    pub name: String,
+    pub version: String,
+}
+
+impl ToolRecord {
+    pub fn this() -> Self {
+        ToolRecord {
+            name: env!("CARGO_PKG_NAME").into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// RFC 3339 in UTC with a `Z` and whole seconds.
+fn rfc3339<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true))
+}

@@ -1,0 +1,404 @@
+//! `.promptrail.yml`: parsed with `deny_unknown_fields`, values validated while parsing so
+//! that every error carries the file, line and column of the value at fault.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Deserializer, de::Error as _};
+
+use crate::types::Sha256Hex;
+
+/// The config file's name at the repository root.
+pub const FILE_NAME: &str = ".promptrail.yml";
+
+/// Default limit on a prompt file's size.
+pub const DEFAULT_MAX_PROMPT_BYTES: u64 = 1024 * 1024;
+
+/// A configuration error: where it is and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    Unreadable { file: PathBuf, message: String },
+}
+
+/// The whole configuration, with defaults filled in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Format version of this file; only 1 exists.
+    pub version: ConfigVersion,
+    pub prompts: PromptsConfig,
+    pub audit: AuditConfig,
+    /// The branch whose first-parent history defines what landed. Default: the remote's
+    /// default branch (`refs/remotes/<remote>/HEAD`), else the checked-out branch.
+    pub protected_branch: Option<RefName>,
+    pub signing: SigningConfig,
+    /// Deployment environments, in promotion order.
+    pub environments: Vec<EnvName>,
+    /// Digest of the file's bytes (of the empty string when there is no file).
+    #[serde(skip)]
+    pub digest: Option<Sha256Hex>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            version: ConfigVersion,
+            prompts: PromptsConfig::default(),
+            audit: AuditConfig::default(),
+            protected_branch: None,
+            signing: SigningConfig::default(),
+            environments: vec![EnvName("staging".into()), EnvName("production".into())],
+            digest: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PromptsConfig {
+    /// Globs (repository-relative, `/`-separated) that select prompt files.
+    pub include: Vec<GlobPattern>,
+    /// Globs removed from the selection.
+    pub exclude: Vec<GlobPattern>,
+    /// Largest prompt file accepted, in bytes.
+    pub max_bytes: PositiveSize,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        Self {
+            include: vec![GlobPattern("prompts/**".into())],
+            exclude: Vec::new(),
+            max_bytes: PositiveSize(DEFAULT_MAX_PROMPT_BYTES),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The orphan branch holding the audit log.
+    pub branch: RefName,
+    /// The remote the audit branch is pushed to and fetched from.
+    pub remote: RemoteName,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            branch: RefName("promptrail/audit".into()),
+            remote: RemoteName("origin".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// Path (repository-relative) to the encrypted private key, when not given by `--key`
+    /// or `PROMPTRAIL_SIGNING_KEY`. Usually unset: CI passes the key as a secret.
+    pub key: Option<PathBuf>,
+    /// Public keys (repository-relative paths) that `verify` trusts when no `--key` is given.
+    pub public_keys: Vec<PathBuf>,
+}
+
+/// `version: 1`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConfigVersion;
+
+impl<'de> Deserialize<'de> for ConfigVersion {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u32::deserialize(d)? {
+            1 => Ok(ConfigVersion),
+            n => Err(D::Error::custom(format!(
+                "unsupported config version {n}; this promptrail reads version 1"
+            ))),
+        }
+    }
+}
+
+/// A glob checked for syntax while parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobPattern(pub String);
+
+impl<'de> Deserialize<'de> for GlobPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(D::Error::custom("empty glob"));
+        }
+        if s.starts_with('/') || s.contains('\\') {
+            return Err(D::Error::custom(format!(
+                "glob `{s}` must be repository-relative with `/` separators (e.g. `prompts/**`)"
+            )));
+        }
+        globset::Glob::new(&s).map_err(|e| D::Error::custom(format!("invalid glob `{s}`: {e}")))?;
+        Ok(GlobPattern(s))
+    }
+}
+
+/// A branch name that git would accept (a conservative subset of `git check-ref-format`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefName(pub String);
+
+impl RefName {
+    pub fn validate(s: &str) -> Result<(), String> {
+        let bad = s.is_empty()
+            || s.starts_with('/')
+            || s.ends_with('/')
+            || s.ends_with(".lock")
+            || s.starts_with('-')
+            || s.contains("..")
+            || s.contains("//")
+            || s.contains("@{")
+            || s.split('/').any(|c| c.starts_with('.'))
+            || s.chars().any(|c| {
+                c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+            });
+        if bad {
+            Err(format!("`{s}` is not a valid git branch name"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RefName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.strip_prefix("refs/heads/").unwrap_or(&s).to_owned();
+        RefName::validate(&s).map_err(D::Error::custom)?;
+        Ok(RefName(s))
+    }
+}
+
+/// A git remote name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteName(pub String);
+
+impl<'de> Deserialize<'de> for RemoteName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.starts_with('-') || s.chars().any(|c| c.is_whitespace()) {
+            return Err(D::Error::custom(format!("`{s}` is not a valid remote name")));
+        }
+        Ok(RemoteName(s))
+    }
+}
+
+/// An environment name: letters, digits, `-`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvName(pub String);
+
+impl<'de> Deserialize<'de> for EnvName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(D::Error::custom(format!(
+                "environment `{s}` must be letters, digits, `-` or `_`"
+            )));
+        }
+        Ok(EnvName(s))
+    }
+}
+
+/// A size in bytes greater than zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PositiveSize(pub u64);
+
+impl<'de> Deserialize<'de> for PositiveSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u64::deserialize(d)? {
+            0 => Err(D::Error::custom("max_bytes must be greater than 0")),
+            n => Ok(PositiveSize(n)),
+        }
+    }
+}
+
+impl Config {
+    /// Parses config text; `file` names the source in errors.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        // An empty file (or only comments) means "all defaults".
+        let mut config: Config = if text.lines().all(|l| {
+            let t = l.trim();
+            t.is_empty() || t.starts_with('#') || t == "---"
+        }) {
+            Config::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| {
+                let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
+                ConfigError::Invalid {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    message: strip_location(&e.to_string()),
+                }
+            })?
+        };
+        if config.prompts.include.is_empty() {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                line: find_line(text, "include"),
+                column: 1,
+                message: "prompts.include is empty: no file could ever be a prompt".into(),
+            });
+        }
+        config.digest = Some(Sha256Hex::of(text.as_bytes()));
+        Ok(config)
+    }
+
+    /// Loads `.promptrail.yml` from the repository root; defaults when it does not exist.
+    pub fn load(repo_root: &Path) -> Result<Config, ConfigError> {
+        let file = repo_root.join(FILE_NAME);
+        match std::fs::read(&file) {
+            Ok(bytes) => {
+                let text = String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
+                    file: file.clone(),
+                    message: "not valid UTF-8".into(),
+                })?;
+                Config::parse(&text, Path::new(FILE_NAME))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut config = Config::default();
+                config.digest = Some(Sha256Hex::of(b""));
+                Ok(config)
+            }
+            Err(e) => Err(ConfigError::Unreadable {
+                file,
+                message: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// serde_yaml appends " at line L column C"; we print the location ourselves.
+fn strip_location(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+fn find_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(key))
+        .map_or(1, |i| i + 1)
+}
+
+/// The commented template that `promptrail init` writes.
+pub const TEMPLATE: &str = r#"# promptrail configuration. Every key is optional; the values shown are the defaults.
+# Docs: https://github.com/promptrail/promptrail#configuration
+version: 1
+
+prompts:
+  # Files that are prompts: repository-relative globs with `/` separators.
+  # `*` stays inside one directory, `**` crosses directories.
+  include:
+    - "prompts/**"
+  # Files under `include` that are not prompts (fixtures, READMEs...).
+  exclude: []
+  # Prompt files larger than this (bytes) are refused, as are binary files.
+  max_bytes: 1048576
+
+audit:
+  # Orphan branch that holds the signed audit log. Protect it: only CI should push.
+  branch: promptrail/audit
+  # Remote that the audit branch is pushed to.
+  remote: origin
+
+# Branch whose first-parent history defines which prompt versions landed.
+# Default: the remote's default branch.
+# protected_branch: main
+
+signing:
+  # Encrypted private key (from `promptrail keygen`). Prefer the PROMPTRAIL_SIGNING_KEY
+  # secret in CI; never commit the private key.
+  # key: .promptrail/promptrail.key
+  # Public keys that `promptrail verify` trusts when no --key is given. Commit these.
+  public_keys: []
+
+# Deployment environments, in promotion order.
+environments:
+  - staging
+  - production
+"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new(FILE_NAME))
+    }
+
+    #[test]
+    fn template_parses_to_the_defaults() {
+        let c = parse(TEMPLATE).unwrap();
+        assert_eq!(c.prompts.include, vec![GlobPattern("prompts/**".into())]);
+        assert_eq!(c.audit.branch.0, "promptrail/audit");
+        assert_eq!(c.audit.remote.0, "origin");
+        assert_eq!(c.prompts.max_bytes.0, DEFAULT_MAX_PROMPT_BYTES);
+        assert_eq!(c.environments.len(), 2);
+    }
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = parse("# nothing\n").unwrap();
+        assert_eq!(c.audit.branch.0, "promptrail/audit");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = parse("version: 1\naudit:\n  brnch: x\n").unwrap_err().to_string();
+        assert!(err.starts_with(".promptrail.yml:3:3: "), "{err}");
+        assert!(err.contains("unknown field `brnch`"), "{err}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let err = parse("prompts:\n  include: [\"a\"\n").unwrap_err().to_string();
+        assert!(err.starts_with(".promptrail.yml:"), "{err}");
+        let ConfigError::Invalid { line, .. } = parse("prompts:\n  include: [\"a\"\n").unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert!(line >= 2);
+    }
+
+    #[test]
+    fn bad_values_are_located() {
+        for (text, line, needle) in [
+            ("prompts:\n  include:\n    - \"a/[\"\n", 3, "invalid glob"),
+            ("prompts:\n  max_bytes: 0\n", 2, "greater than 0"),
+            ("audit:\n  branch: \"a..b\"\n", 2, "not a valid git branch"),
+            ("environments: [\"pro d\"]\n", 1, "environment `pro d`"),
+            ("version: 2\n", 1, "unsupported config version 2"),
+        ] {
+            let err = parse(text).unwrap_err();
+            let ConfigError::Invalid {
+                line: l, message, ..
+            } = &err
+            else {
+                panic!("{err}")
+            };
+            assert_eq!(*l, line, "{text}: {err}");
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn empty_include_is_refused() {
+        assert!(parse("prompts:\n  include: []\n").is_err());
+    }
+}

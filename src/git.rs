@@ -1,0 +1,653 @@
+//! The only module that runs git. Everything goes through the `git` CLI, which is what CI
+//! runners have and what `actions/checkout` configures credentials for.
+//!
+//! History is read in one streaming `git log` pass, blob contents through one
+//! `git cat-file --batch` process, and audit-branch commits are written by one
+//! `git fast-import` process per append, whatever the number of entries.
+
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::types::Oid;
+
+/// A repository on disk, addressed by its top-level directory.
+#[derive(Debug, Clone)]
+pub struct Git {
+    root: PathBuf,
+}
+
+/// What a push of the audit branch came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PushOutcome {
+    Pushed,
+    /// The remote moved on (someone else appended): fetch and rebuild.
+    Rejected,
+}
+
+/// One commit of the history stream, as git printed it.
+#[derive(Debug, Clone)]
+pub struct RawCommit {
+    pub oid: Oid,
+    pub parents: Vec<Oid>,
+    pub author_name: String,
+    pub author_email: String,
+    pub author_date: String,
+    pub committer_name: String,
+    pub committer_email: String,
+    pub committer_date: String,
+    /// `Co-authored-by` trailer values, as written (`Name <email>`).
+    pub coauthors: Vec<String>,
+    pub subject: String,
+    /// Changes against the first parent (all changes for a root commit).
+    pub changes: Vec<RawChange>,
+}
+
+/// One line of `git log --raw -z`.
+#[derive(Debug, Clone)]
+pub struct RawChange {
+    pub old_mode: u32,
+    pub new_mode: u32,
+    pub old_oid: Oid,
+    pub new_oid: Oid,
+    /// `A`, `M`, `D`, `R`, `T`, `C`…
+    pub status: u8,
+    /// Source path for renames and copies, raw bytes.
+    pub old_path: Option<Vec<u8>>,
+    pub path: Vec<u8>,
+}
+
+/// File mode git uses for symbolic links.
+pub const MODE_SYMLINK: u32 = 0o120000;
+
+impl Git {
+    /// Opens the repository containing `dir`.
+    pub fn open(dir: &Path) -> Result<Git> {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "--show-toplevel"])
+            .env("LC_ALL", "C")
+            .stdin(Stdio::null())
+            .output()
+            .context("could not run `git`: is git installed and on PATH?")?;
+        if !out.status.success() {
+            bail!(
+                "{} is not inside a git repository (run `git init`, or pass -C <repo>)",
+                dir.display()
+            );
+        }
+        let root = String::from_utf8(out.stdout)
+            .context("repository path is not valid UTF-8")?
+            .trim_end()
+            .to_owned();
+        Ok(Git { root: root.into() })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.arg("-C")
+            .arg(&self.root)
+            // Stable, parseable output whatever the user's config says.
+            .args(["-c", "core.quotepath=false", "-c", "log.showSignature=false"])
+            .env("LC_ALL", "C")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env_remove("GIT_DIR")
+            .env_remove("GIT_WORK_TREE")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs git and returns stdout; a failure carries git's stderr, credentials redacted.
+    fn run(&self, args: &[&str]) -> Result<Vec<u8>> {
+        let out = self
+            .cmd()
+            .args(args)
+            .output()
+            .with_context(|| format!("could not run `git {}`", args.join(" ")))?;
+        if !out.status.success() {
+            bail!(
+                "`git {}` failed: {}",
+                args.first().copied().unwrap_or(""),
+                redact(String::from_utf8_lossy(&out.stderr).trim())
+            );
+        }
+        Ok(out.stdout)
+    }
+
+    fn run_text(&self, args: &[&str]) -> Result<String> {
+        let out = self.run(args)?;
+        Ok(String::from_utf8_lossy(&out).trim_end().to_owned())
+    }
+
+    /// Resolves a revision to a commit id; `None` when it does not exist.
+    pub fn resolve_commit(&self, rev: &str) -> Result<Option<Oid>> {
+        let out = self
+            .cmd()
+            .args(["rev-parse", "--verify", "--quiet", "--end-of-options"])
+            .arg(format!("{rev}^{{commit}}"))
+            .output()
+            .context("could not run `git rev-parse`")?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        Oid::parse(text.trim())
+            .map(Some)
+            .ok_or_else(|| anyhow!("git printed an unexpected object id for {rev}"))
+    }
+
+    /// True when the repository has at least one commit on HEAD.
+    pub fn has_commits(&self) -> Result<bool> {
+        Ok(self.resolve_commit("HEAD")?.is_some())
+    }
+
+    pub fn is_shallow(&self) -> Result<bool> {
+        Ok(self.run_text(&["rev-parse", "--is-shallow-repository"])? == "true")
+    }
+
+    /// The branch checked out now, if any.
+    pub fn current_branch(&self) -> Result<Option<String>> {
+        let out = self
+            .cmd()
+            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .output()?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    }
+
+    /// The remote's default branch as recorded by clone (`refs/remotes/<remote>/HEAD`).
+    pub fn remote_default_branch(&self, remote: &str) -> Result<Option<String>> {
+        let out = self
+            .cmd()
+            .args(["symbolic-ref", "--quiet", "--short"])
+            .arg(format!("refs/remotes/{remote}/HEAD"))
+            .output()?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        Ok(s.strip_prefix(&format!("{remote}/")).map(str::to_owned))
+    }
+
+    pub fn remote_url(&self, remote: &str) -> Result<Option<String>> {
+        let out = self
+            .cmd()
+            .args(["remote", "get-url", "--", remote])
+            .output()?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+    }
+
+    /// `git merge-base --is-ancestor a b`.
+    pub fn is_ancestor(&self, a: &Oid, b: &Oid) -> Result<bool> {
+        let status = self
+            .cmd()
+            .args(["merge-base", "--is-ancestor", a.as_str(), b.as_str()])
+            .status()?;
+        match status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => bail!("`git merge-base` failed comparing {a} and {b}"),
+        }
+    }
+
+    /// Streams every commit reachable from `tip`, each with its changes against its first
+    /// parent, in one `git log` process. Renames are detected (`-M`).
+    pub fn log(&self, tip: &Oid, mut each: impl FnMut(RawCommit) -> Result<()>) -> Result<()> {
+        const FORMAT: &str = "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI%x1f%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x1d)%x1f%s%x1f";
+        let mut child = self
+            .cmd()
+            .args([
+                "log",
+                "--raw",
+                "-M",
+                "--no-abbrev",
+                "-z",
+                "--diff-merges=first-parent",
+            ])
+            .arg(FORMAT)
+            .arg(tip.as_str())
+            .arg("--")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not run `git log`")?;
+        let stdout = child.stdout.take().context("git log has no stdout")?;
+        let mut reader = BufReader::with_capacity(1 << 16, stdout);
+        let mut record = Vec::new();
+        // The stream starts with the separator, so the first chunk is empty.
+        reader.read_until(0x1e, &mut record)?;
+        loop {
+            record.clear();
+            let n = reader.read_until(0x1e, &mut record)?;
+            if n == 0 {
+                break;
+            }
+            if record.last() == Some(&0x1e) {
+                record.pop();
+            }
+            each(parse_commit(&record)?)?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "`git log` failed: {}",
+                redact(String::from_utf8_lossy(&out.stderr).trim())
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts one `git cat-file --batch` process for reading many objects.
+    pub fn object_reader(&self) -> Result<ObjectReader> {
+        let mut child = self
+            .cmd()
+            .args(["cat-file", "--batch"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("could not run `git cat-file`")?;
+        let stdin = BufWriter::new(child.stdin.take().context("no stdin")?);
+        let stdout = BufReader::new(child.stdout.take().context("no stdout")?);
+        Ok(ObjectReader {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Lists a tree (non-recursive, or recursive with `recursive`), `-z` safe.
+    pub fn ls_tree(&self, treeish: &str, recursive: bool) -> Result<Vec<TreeEntry>> {
+        let mut args = vec!["ls-tree", "-z", "--full-tree"];
+        if recursive {
+            args.push("-r");
+        }
+        args.push(treeish);
+        let out = self.run(&args)?;
+        out.split(|b| *b == 0)
+            .filter(|l| !l.is_empty())
+            .map(parse_tree_line)
+            .collect()
+    }
+
+    /// Writes commits with `git fast-import` and returns the id of the last one, written
+    /// to the scratch ref `refs/promptrail/tmp/<pid>`, which is then removed. Nothing
+    /// visible changes: the caller decides which ref (if any) moves.
+    pub fn fast_import(&self, stream: &[u8]) -> Result<Oid> {
+        let scratch = scratch_ref();
+        let mut child = self
+            .cmd()
+            .args(["fast-import", "--quiet", "--done"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not run `git fast-import`")?;
+        {
+            let mut stdin = child.stdin.take().context("no stdin")?;
+            let header = stream_ref_rewrite(stream, &scratch);
+            stdin.write_all(&header)?;
+            stdin.write_all(b"done\n")?;
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            let _ = self.delete_ref(&scratch);
+            bail!(
+                "`git fast-import` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let oid = self
+            .resolve_commit(&scratch)?
+            .context("fast-import wrote no commit")?;
+        self.delete_ref(&scratch)?;
+        Ok(oid)
+    }
+
+    fn delete_ref(&self, name: &str) -> Result<()> {
+        self.run(&["update-ref", "-d", name]).map(drop)
+    }
+
+    /// Moves `name` to `new` only if it still points at `old` (`None`: must not exist).
+    pub fn update_ref(&self, name: &str, new: &Oid, old: Option<&Oid>) -> Result<()> {
+        let zero = "0".repeat(new.as_str().len());
+        let old = old.map_or(zero.as_str(), Oid::as_str);
+        self.run(&[
+            "update-ref",
+            "-m",
+            "promptrail: append",
+            name,
+            new.as_str(),
+            old,
+        ])
+        .map(drop)
+    }
+
+    /// Fetches one branch of `remote` into its remote-tracking ref. Returns the fetched tip,
+    /// or `None` when the remote has no such branch (the tracking ref is then removed).
+    pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let out = self
+            .cmd()
+            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, &refspec])
+            .output()
+            .context("could not run `git fetch`")?;
+        if !out.status.success() {
+            let err = String::from_utf8_lossy(&out.stderr);
+            if err.contains("couldn't find remote ref") {
+                if self.resolve_commit(&tracking)?.is_some() {
+                    self.delete_ref(&tracking)?;
+                }
+                return Ok(None);
+            }
+            bail!(
+                "could not fetch {branch} from {remote}: {}",
+                redact(err.trim())
+            );
+        }
+        self.resolve_commit(&tracking)
+    }
+
+    /// Pushes `oid` to `refs/heads/<branch>` on `remote`, fast-forward only.
+    pub fn push(&self, remote: &str, oid: &Oid, branch: &str) -> Result<PushOutcome> {
+        let refspec = format!("{}:refs/heads/{branch}", oid.as_str());
+        let out = self
+            .cmd()
+            .args(["push", "--porcelain", "--quiet", remote, &refspec])
+            .output()
+            .context("could not run `git push`")?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            return Ok(PushOutcome::Pushed);
+        }
+        // Porcelain: `!<tab>src:dst<tab>[rejected] (fetch first)` when the remote moved.
+        let rejected = stdout.lines().any(|l| {
+            l.starts_with('!') && l.contains("[rejected]")
+                && (l.contains("fetch first") || l.contains("non-fast-forward"))
+        });
+        if rejected {
+            return Ok(PushOutcome::Rejected);
+        }
+        let detail = redact(format!("{} {}", stdout.trim(), stderr.trim()).trim());
+        let hint = if detail.contains("403")
+            || detail.contains("denied")
+            || detail.contains("not allowed")
+            || detail.contains("protected branch")
+        {
+            " (the token needs write access to the repository's contents — in GitHub \
+             Actions: `permissions: contents: write` — and the audit branch must allow \
+             pushes from CI)"
+        } else {
+            ""
+        };
+        bail!("could not push {branch} to {remote}: {detail}{hint}")
+    }
+}
+
+/// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
+fn scratch_ref() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("refs/promptrail/tmp/{}-{nanos}", std::process::id())
+}
+
+/// fast-import streams are built against the placeholder ref `@REF@`; substitute it.
+fn stream_ref_rewrite(stream: &[u8], scratch: &str) -> Vec<u8> {
+    let needle = b"commit @REF@\n";
+    let mut out = Vec::with_capacity(stream.len() + 64);
+    let mut rest = stream;
+    while let Some(i) = find(rest, needle) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(format!("commit {scratch}\n").as_bytes());
+        rest = &rest[i + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A reader of objects by id or `rev:path` through one `git cat-file --batch`.
+pub struct ObjectReader {
+    child: Child,
+    stdin: BufWriter<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// An object as `cat-file` returned it.
+#[derive(Debug)]
+pub struct Object {
+    pub oid: Oid,
+    pub kind: String,
+    pub data: Vec<u8>,
+}
+
+impl ObjectReader {
+    /// Reads one object (`<oid>` or `<rev>:<path>`); `None` when it does not exist.
+    pub fn read(&mut self, spec: &str) -> Result<Option<Object>> {
+        if spec.contains('\n') {
+            bail!("object name contains a newline");
+        }
+        self.stdin.write_all(spec.as_bytes())?;
+        self.stdin.write_all(b"\n")?;
+        self.stdin.flush()?;
+        let mut header = String::new();
+        self.stdout.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.ends_with(" missing") || header.ends_with(" ambiguous") || header.is_empty() {
+            return Ok(None);
+        }
+        let mut parts = header.split(' ');
+        let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
+            bail!("unexpected `git cat-file` header: {header}");
+        };
+        let size: usize = size.parse().context("bad object size from git cat-file")?;
+        let mut data = vec![0; size + 1];
+        self.stdout.read_exact(&mut data)?;
+        data.pop(); // the trailing newline
+        Ok(Some(Object {
+            oid: Oid::parse(oid).context("bad object id from git cat-file")?,
+            kind: kind.to_owned(),
+            data,
+        }))
+    }
+
+    /// Reads a blob's bytes by id.
+    pub fn blob(&mut self, oid: &Oid) -> Result<Vec<u8>> {
+        match self.read(oid.as_str())? {
+            Some(o) if o.kind == "blob" => Ok(o.data),
+            Some(o) => bail!("object {oid} is a {}, not a blob", o.kind),
+            None => bail!("object {oid} is missing from the repository"),
+        }
+    }
+}
+
+impl Drop for ObjectReader {
+    fn drop(&mut self) {
+        let _ = self.stdin.flush();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One row of `git ls-tree`.
+#[derive(Debug, Clone)]
+pub struct TreeEntry {
+    pub mode: u32,
+    pub kind: String,
+    pub oid: Oid,
+    pub path: Vec<u8>,
+}
+
+fn parse_tree_line(line: &[u8]) -> Result<TreeEntry> {
+    let tab = line
+        .iter()
+        .position(|b| *b == b'\t')
+        .context("bad ls-tree line")?;
+    let meta = std::str::from_utf8(&line[..tab])?;
+    let mut it = meta.split(' ');
+    let (Some(mode), Some(kind), Some(oid)) = (it.next(), it.next(), it.next()) else {
+        bail!("bad ls-tree line: {meta}");
+    };
+    Ok(TreeEntry {
+        mode: u32::from_str_radix(mode, 8)?,
+        kind: kind.to_owned(),
+        oid: Oid::parse(oid).context("bad object id in ls-tree")?,
+        path: line[tab + 1..].to_vec(),
+    })
+}
+
+fn parse_commit(record: &[u8]) -> Result<RawCommit> {
+    let mut fields = record.splitn(11, |b| *b == 0x1f);
+    let mut next = || -> Result<String> {
+        let f = fields.next().context("truncated commit header from git log")?;
+        Ok(String::from_utf8_lossy(f).into_owned())
+    };
+    let oid = next()?;
+    let parents = next()?;
+    let (author_name, author_email, author_date) = (next()?, next()?, next()?);
+    let (committer_name, committer_email, committer_date) = (next()?, next()?, next()?);
+    let coauthors = next()?;
+    let subject = next()?;
+    let rest = fields.next().unwrap_or_default();
+    Ok(RawCommit {
+        oid: Oid::parse(&oid).with_context(|| format!("bad commit id from git log: {oid}"))?,
+        parents: parents
+            .split_whitespace()
+            .map(|p| Oid::parse(p).context("bad parent id from git log"))
+            .collect::<Result<_>>()?,
+        author_name,
+        author_email,
+        author_date,
+        committer_name,
+        committer_email,
+        committer_date,
+        coauthors: coauthors
+            .split('\x1d')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        subject,
+        changes: parse_raw_changes(rest)?,
+    })
+}
+
+/// Parses the NUL-separated `--raw -z` block that follows a commit header.
+fn parse_raw_changes(block: &[u8]) -> Result<Vec<RawChange>> {
+    let mut tokens = block.split(|b| *b == 0).peekable();
+    let mut changes = Vec::new();
+    while let Some(tok) = tokens.next() {
+        let tok = trim_newlines(tok);
+        if tok.is_empty() {
+            continue;
+        }
+        let Some(meta) = tok.strip_prefix(b":") else {
+            bail!(
+                "unexpected `git log --raw` output: {}",
+                String::from_utf8_lossy(tok)
+            );
+        };
+        let meta = std::str::from_utf8(meta)?;
+        let parts: Vec<&str> = meta.split(' ').collect();
+        let [old_mode, new_mode, old_oid, new_oid, status] = parts[..] else {
+            bail!("unexpected `git log --raw` line: {meta}");
+        };
+        let status = *status.as_bytes().first().context("empty status")?;
+        let first = tokens.next().context("truncated `git log --raw` output")?;
+        let (old_path, path) = if matches!(status, b'R' | b'C') {
+            let second = tokens.next().context("truncated rename in `git log --raw`")?;
+            (Some(first.to_vec()), second.to_vec())
+        } else {
+            (None, first.to_vec())
+        };
+        changes.push(RawChange {
+            old_mode: u32::from_str_radix(old_mode, 8)?,
+            new_mode: u32::from_str_radix(new_mode, 8)?,
+            old_oid: Oid::parse(old_oid).context("bad blob id in git log")?,
+            new_oid: Oid::parse(new_oid).context("bad blob id in git log")?,
+            status,
+            old_path,
+            path,
+        });
+    }
+    Ok(changes)
+}
+
+fn trim_newlines(mut s: &[u8]) -> &[u8] {
+    while let [b'\n', rest @ ..] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Removes credentials from URLs in git's messages (`https://user:token@host` → `https://***@host`).
+pub fn redact(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '\'' || c == '"')
+            .unwrap_or(tail.len());
+        match tail[..end].rfind('@') {
+            Some(at) => {
+                out.push_str("***");
+                out.push_str(&tail[at..end]);
+            }
+            None => out.push_str(&tail[..end]),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_userinfo_in_urls() {
+        assert_eq!(
+            redact("fatal: unable to access 'https://x-access-token:ghs_SECRET@github.com/o/r/': 403"),
+            "fatal: unable to access 'https://***@github.com/o/r/': 403"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+        assert_eq!(redact("file:///tmp/x"), "file:///tmp/x");
+    }
+
+    #[test]
+    fn raw_changes_parse_renames_and_plain_changes() {
+        let z = "0".repeat(40);
+        let a = "a".repeat(40);
+        let block = format!(
+            "\0\n:000000 100644 {z} {a} A\0p/new.md\0:100644 100644 {a} {a} R100\0p/a.md\0p/b.md\0"
+        );
+        let changes = parse_raw_changes(block.as_bytes()).unwrap();
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes[0].status, b'A');
+        assert_eq!(changes[0].path, b"p/new.md");
+        assert_eq!(changes[1].status, b'R');
+        assert_eq!(changes[1].old_path.as_deref(), Some(&b"p/a.md"[..]));
+        assert_eq!(changes[1].path, b"p/b.md");
+    }
+}

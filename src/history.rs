@@ -1,0 +1,483 @@
+//! Prompt versions and their authors, reconstructed from one pass over the git history.
+//!
+//! A version is what *landed*: each first-parent commit of the protected branch whose tree
+//! changes a prompt's content against its first parent makes a new version. Commits inside a
+//! merged branch are drafts; they only contribute authors.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::git::{Git, RawChange, RawCommit};
+use crate::prompt::{PromptMatcher, prompt_path};
+use crate::types::{Oid, PromptPath, Version};
+
+/// A person as git knows them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    pub email: String,
+}
+
+impl Person {
+    /// Parses `Name <email>` as written in a `Co-authored-by` trailer.
+    pub fn parse_trailer(s: &str) -> Option<Person> {
+        let open = s.rfind('<')?;
+        let close = s[open..].find('>')? + open;
+        let email = s[open + 1..close].trim();
+        if email.is_empty() {
+            return None;
+        }
+        Some(Person {
+            name: s[..open].trim().to_owned(),
+            email: email.to_owned(),
+        })
+    }
+
+    /// The GitHub login behind a `users.noreply.github.com` address, if it is one.
+    pub fn github_login(&self) -> Option<String> {
+        let local = self
+            .email
+            .strip_suffix("@users.noreply.github.com")?
+            .to_owned();
+        Some(match local.split_once('+') {
+            Some((_, login)) => login.to_owned(),
+            None => local,
+        })
+    }
+}
+
+/// A commit on the protected branch's first-parent line.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    pub oid: Oid,
+    pub parents: Vec<Oid>,
+    pub author: Person,
+    pub authored_at: DateTime<Utc>,
+    pub committer: Person,
+    pub committed_at: DateTime<Utc>,
+    pub coauthors: Vec<Person>,
+    pub subject: String,
+}
+
+/// How someone took part in a prompt change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    Author,
+    CoAuthor,
+}
+
+/// One author of a prompt change and the commit that shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authorship {
+    pub person: Person,
+    pub role: Role,
+    pub commit: Oid,
+}
+
+/// What happened to a prompt in one landed commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// New content (or the prompt came back after a deletion): a new version.
+    Version {
+        version: Version,
+        previous: Option<Version>,
+        /// Set when the content equals an earlier version's (a revert).
+        equals: Option<Version>,
+    },
+    /// Moved with unchanged content: same version, new path.
+    Renamed { version: Version },
+    /// Removed from the tree; `version` is the one that was live.
+    Deleted { version: Version },
+}
+
+impl EventKind {
+    pub fn version(&self) -> Version {
+        match *self {
+            EventKind::Version { version, .. }
+            | EventKind::Renamed { version }
+            | EventKind::Deleted { version } => version,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventKind::Version { previous: None, .. } => "added",
+            EventKind::Version {
+                equals: Some(_), ..
+            } => "reverted",
+            EventKind::Version { .. } => "modified",
+            EventKind::Renamed { .. } => "renamed",
+            EventKind::Deleted { .. } => "deleted",
+        }
+    }
+}
+
+/// One prompt event at one landed commit.
+#[derive(Debug, Clone)]
+pub struct PromptEvent {
+    /// Index into [`History::commits`].
+    pub commit: usize,
+    pub path: PromptPath,
+    pub previous_path: Option<PromptPath>,
+    pub kind: EventKind,
+    /// The content after the event (for a deletion: the content that was deleted).
+    pub blob: Oid,
+    pub mode: u32,
+    pub authors: Vec<Authorship>,
+}
+
+/// The protected branch's landed history, as prompt events.
+#[derive(Debug, Default)]
+pub struct History {
+    /// First-parent commits, oldest first.
+    pub commits: Vec<Commit>,
+    /// Prompt events in landing order (by commit, then path).
+    pub events: Vec<PromptEvent>,
+    /// Every path in the tip's tree that existed as a prompt at the end (live prompts).
+    pub live: Vec<(PromptPath, Version, Oid)>,
+    position: HashMap<Oid, usize>,
+}
+
+impl History {
+    /// Position of a commit on the first-parent line, if it is there.
+    pub fn position(&self, oid: &Oid) -> Option<usize> {
+        self.position.get(oid).copied()
+    }
+
+    /// Reads the history reachable from `tip` in one `git log` pass.
+    pub fn scan(git: &Git, tip: &Oid, matcher: &PromptMatcher) -> Result<History> {
+        let mut all: HashMap<Oid, Node> = HashMap::new();
+        git.log(tip, |raw| {
+            let node = Node::from_raw(raw, matcher);
+            all.insert(node.commit_oid(), node);
+            Ok(())
+        })?;
+        build(all, tip, matcher)
+    }
+}
+
+/// A commit of the whole graph with only its prompt changes kept.
+struct Node {
+    raw: RawCommit,
+}
+
+impl Node {
+    fn from_raw(mut raw: RawCommit, matcher: &PromptMatcher) -> Node {
+        // Keeping only prompt changes keeps memory proportional to prompt activity.
+        raw.changes.retain(|c| {
+            matcher.matches(&c.path) || c.old_path.as_deref().is_some_and(|p| matcher.matches(p))
+        });
+        Node { raw }
+    }
+
+    fn commit_oid(&self) -> Oid {
+        self.raw.oid.clone()
+    }
+}
+
+struct Lineage {
+    /// Blob of each version, by number - 1.
+    versions: Vec<Oid>,
+    /// Content live now; `None` after a deletion.
+    live: Option<Oid>,
+}
+
+fn build(mut all: HashMap<Oid, Node>, tip: &Oid, matcher: &PromptMatcher) -> Result<History> {
+    // The first-parent line, oldest first.
+    let mut line = Vec::new();
+    let mut cur = Some(tip.clone());
+    while let Some(oid) = cur {
+        let node = all
+            .get(&oid)
+            .with_context(|| format!("commit {oid} is missing from the history stream"))?;
+        cur = node.raw.parents.first().cloned();
+        line.push(oid);
+    }
+    line.reverse();
+
+    let mut history = History::default();
+    let mut landed: HashSet<Oid> = HashSet::with_capacity(all.len());
+    let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
+
+    for (pos, oid) in line.iter().enumerate() {
+        landed.insert(oid.clone());
+        let node = all.get(oid).context("commit vanished")?;
+        // Commits brought in by this merge: reachable from the other parents, not landed yet.
+        let mut side: Vec<Oid> = Vec::new();
+        let mut stack: Vec<Oid> = node.raw.parents.iter().skip(1).cloned().collect();
+        while let Some(s) = stack.pop() {
+            if !landed.insert(s.clone()) {
+                continue;
+            }
+            if let Some(n) = all.get(&s) {
+                stack.extend(n.raw.parents.iter().cloned());
+                side.push(s);
+            }
+        }
+        let side_nodes: Vec<&RawCommit> = side.iter().filter_map(|s| all.get(s)).map(|n| &n.raw).collect();
+        let commit = to_commit(&node.raw)?;
+        let events = apply_changes(&node.raw.changes, &mut lineages, pos, matcher)?;
+        for mut ev in events {
+            ev.authors = authors_of(&ev, &commit, &side_nodes)?;
+            history.events.push(ev);
+        }
+        history.position.insert(oid.clone(), pos);
+        history.commits.push(commit);
+    }
+    // Side commits are no longer needed once attributed.
+    all.clear();
+
+    let mut live: Vec<_> = lineages
+        .into_iter()
+        .filter_map(|(p, l)| {
+            let blob = l.live?;
+            let v = l.versions.iter().rposition(|b| *b == blob)? + 1;
+            Some((p, Version(v as u32), blob))
+        })
+        .collect();
+    live.sort();
+    history.live = live;
+    Ok(history)
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    Ok(DateTime::parse_from_rfc3339(s)
+        .with_context(|| format!("bad date from git log: {s}"))?
+        .with_timezone(&Utc))
+}
+
+fn to_commit(raw: &RawCommit) -> Result<Commit> {
+    Ok(Commit {
+        oid: raw.oid.clone(),
+        parents: raw.parents.clone(),
+        author: Person {
+            name: raw.author_name.clone(),
+            email: raw.author_email.clone(),
+        },
+        authored_at: parse_time(&raw.author_date)?,
+        committer: Person {
+            name: raw.committer_name.clone(),
+            email: raw.committer_email.clone(),
+        },
+        committed_at: parse_time(&raw.committer_date)?,
+        coauthors: raw
+            .coauthors
+            .iter()
+            .filter_map(|c| Person::parse_trailer(c))
+            .collect(),
+        subject: raw.subject.clone(),
+    })
+}
+
+/// Applies one landed commit's prompt changes to the lineages; returns the events.
+fn apply_changes(
+    changes: &[RawChange],
+    lineages: &mut HashMap<PromptPath, Lineage>,
+    pos: usize,
+    matcher: &PromptMatcher,
+) -> Result<Vec<PromptEvent>> {
+    let mut events = Vec::new();
+    // Renames first take the lineage away from their source path, so that a new file
+    // added at that path in the same commit starts fresh.
+    let mut moved: HashMap<usize, (PromptPath, Option<Lineage>)> = HashMap::new();
+    for (i, c) in changes.iter().enumerate() {
+        if let (b'R', Some(old)) = (c.status, &c.old_path)
+            && matcher.matches(old)
+        {
+            let old = prompt_path(old)?;
+            let lineage = lineages.remove(&old);
+            moved.insert(i, (old, lineage));
+        }
+    }
+    for (i, c) in changes.iter().enumerate() {
+        if !matcher.matches(&c.path) {
+            continue; // renamed out of the globs: handled below as a deletion
+        }
+        let path = prompt_path(&c.path)?;
+        let event = |kind, previous_path, blob: &Oid| PromptEvent {
+            commit: pos,
+            path: path.clone(),
+            previous_path,
+            kind,
+            blob: blob.clone(),
+            mode: c.new_mode,
+            authors: Vec::new(),
+        };
+        match c.status {
+            b'D' => {
+                if let Some(l) = lineages.get_mut(&path)
+                    && let Some(blob) = l.live.take()
+                {
+                    let v = version_of(l, &blob);
+                    events.push(event(EventKind::Deleted { version: v }, None, &blob));
+                }
+            }
+            b'R' => {
+                let (old, lineage) = match moved.remove(&i) {
+                    Some((old, lineage)) => (Some(old), lineage),
+                    None => (None, None),
+                };
+                match lineage {
+                    Some(l) if l.live.as_ref() == Some(&c.new_oid) => {
+                        let v = version_of(&l, &c.new_oid);
+                        events.push(event(EventKind::Renamed { version: v }, old, &c.new_oid));
+                        lineages.insert(path.clone(), l);
+                    }
+                    Some(mut l) => {
+                        let kind = new_version(&mut l, &c.new_oid);
+                        events.push(event(kind, old, &c.new_oid));
+                        lineages.insert(path.clone(), l);
+                    }
+                    None => {
+                        // Moved in from a path that was not a prompt: it starts here.
+                        let mut l = lineages.remove(&path).unwrap_or_else(Lineage::new);
+                        let kind = new_version(&mut l, &c.new_oid);
+                        events.push(event(kind, None, &c.new_oid));
+                        lineages.insert(path.clone(), l);
+                    }
+                }
+            }
+            _ => {
+                let l = lineages.entry(path.clone()).or_insert_with(Lineage::new);
+                if l.live.as_ref() == Some(&c.new_oid) {
+                    continue; // mode-only change: same content, same version
+                }
+                let kind = new_version(l, &c.new_oid);
+                events.push(event(kind, None, &c.new_oid));
+            }
+        }
+    }
+    // Renamed out of the prompt globs: the prompt is gone.
+    for (old, lineage) in moved.into_values() {
+        if let Some(mut l) = lineage
+            && let Some(blob) = l.live.take()
+        {
+            let v = version_of(&l, &blob);
+            events.push(PromptEvent {
+                commit: pos,
+                path: old.clone(),
+                previous_path: None,
+                kind: EventKind::Deleted { version: v },
+                blob,
+                mode: 0,
+                authors: Vec::new(),
+            });
+            lineages.insert(old, l);
+        }
+    }
+    Ok(events)
+}
+
+impl Lineage {
+    fn new() -> Self {
+        Lineage {
+            versions: Vec::new(),
+            live: None,
+        }
+    }
+}
+
+fn version_of(l: &Lineage, blob: &Oid) -> Version {
+    Version(l.versions.iter().rposition(|b| b == blob).map_or(0, |i| i + 1) as u32)
+}
+
+fn new_version(l: &mut Lineage, blob: &Oid) -> EventKind {
+    let previous = l
+        .live
+        .as_ref()
+        .map(|b| version_of(l, b))
+        .or_else(|| (!l.versions.is_empty()).then(|| Version(l.versions.len() as u32)));
+    let equals = l
+        .versions
+        .iter()
+        .position(|b| b == blob)
+        .map(|i| Version(i as u32 + 1));
+    l.versions.push(blob.clone());
+    l.live = Some(blob.clone());
+    EventKind::Version {
+        version: Version(l.versions.len() as u32),
+        previous,
+        equals,
+    }
+}
+
+/// Who wrote an event's change: the merged side's commits that touched the prompt, or the
+/// landed commit itself (its author and `Co-authored-by` trailers).
+fn authors_of(ev: &PromptEvent, landed: &Commit, side: &[&RawCommit]) -> Result<Vec<Authorship>> {
+    let mut out: Vec<Authorship> = Vec::new();
+    let mut push = |person: Person, role: Role, commit: &Oid| {
+        let dup = out
+            .iter()
+            .any(|a| a.person.email.eq_ignore_ascii_case(&person.email));
+        if !dup {
+            out.push(Authorship {
+                person,
+                role,
+                commit: commit.clone(),
+            });
+        }
+    };
+    let names: Vec<&[u8]> = std::iter::once(ev.path.as_str().as_bytes())
+        .chain(ev.previous_path.as_ref().map(|p| p.as_str().as_bytes()))
+        .collect();
+    let touching: Vec<&&RawCommit> = side
+        .iter()
+        .filter(|c| {
+            c.changes.iter().any(|ch| {
+                names.contains(&ch.path.as_slice())
+                    || ch.old_path.as_deref().is_some_and(|o| names.contains(&o))
+            })
+        })
+        .collect();
+    if touching.is_empty() {
+        push(landed.author.clone(), Role::Author, &landed.oid);
+        for c in &landed.coauthors {
+            push(c.clone(), Role::CoAuthor, &landed.oid);
+        }
+    } else {
+        // Oldest first reads naturally in reports.
+        for raw in touching.iter().rev() {
+            let c = to_commit(raw)?;
+            push(c.author.clone(), Role::Author, &c.oid);
+            for co in &c.coauthors {
+                push(co.clone(), Role::CoAuthor, &c.oid);
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trailer_parsing() {
+        assert_eq!(
+            Person::parse_trailer("Jane Doe <jane@example.org>"),
+            Some(Person {
+                name: "Jane Doe".into(),
+                email: "jane@example.org".into()
+            })
+        );
+        assert_eq!(Person::parse_trailer("no email"), None);
+    }
+
+    #[test]
+    fn github_login_from_noreply_email() {
+        let p = Person {
+            name: "x".into(),
+            email: "12345+octocat@users.noreply.github.com".into(),
+        };
+        assert_eq!(p.github_login().as_deref(), Some("octocat"));
+        let p = Person {
+            name: "x".into(),
+            email: "x@example.org".into(),
+        };
+        assert_eq!(p.github_login(), None);
+    }
+}

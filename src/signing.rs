@@ -1,0 +1,310 @@
+//! Keys, signing and signature verification (key mode), through the `sigstore` crate.
+//!
+//! Private keys are cosign-compatible encrypted PEM (`ENCRYPTED SIGSTORE PRIVATE KEY`,
+//! scrypt + nacl/secretbox); signatures are ECDSA P-256 with SHA-256, ASN.1 DER.
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sigstore::crypto::signing_key::ecdsa::ECDSAKeys;
+use sigstore::errors::SigstoreError;
+use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, Signature, SigningScheme};
+use zeroize_shim::Secret;
+
+use crate::attestation::dsse::{EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE};
+use crate::attestation::{Envelope, pae};
+use crate::types::KeyId;
+
+/// Environment variable holding the password of the private key.
+pub const PASSWORD_ENV: &str = "PROMPTRAIL_KEY_PASSWORD";
+/// Environment variable holding the private key's PEM text (a CI secret).
+pub const KEY_ENV: &str = "PROMPTRAIL_SIGNING_KEY";
+
+/// Key errors; none of them ever contains key material or the password.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{source_name}: wrong password for the private key (set {PASSWORD_ENV})")]
+    WrongPassword { source_name: String },
+    #[error("{source_name}: not a promptrail/cosign private key: {reason}")]
+    CorruptPrivate { source_name: String, reason: String },
+    #[error("{source_name}: not a PEM public key: {reason}")]
+    CorruptPublic { source_name: String, reason: String },
+    #[error(
+        "no password for the private key: set {PASSWORD_ENV} (no terminal to ask on)"
+    )]
+    NoPassword,
+    #[error("{0}")]
+    Other(String),
+}
+
+/// A loaded private key, ready to sign.
+pub struct SigningKey {
+    signer: SigStoreSigner,
+    key_id: KeyId,
+    public_pem: String,
+}
+
+impl std::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("SigningKey")
+            .field("key_id", &self.key_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A newly generated key pair, as files would hold it.
+pub struct GeneratedKey {
+    pub private_pem: Secret,
+    pub public_pem: String,
+    pub key_id: KeyId,
+}
+
+/// Generates an ECDSA P-256 key and encrypts it with `password` (cosign's format).
+pub fn generate(password: &[u8]) -> Result<GeneratedKey, KeyError> {
+    let signer = SigningScheme::ECDSA_P256_SHA256_ASN1
+        .create_signer()
+        .map_err(|e| KeyError::Other(format!("key generation failed: {e}")))?;
+    let pair = signer
+        .to_sigstore_keypair()
+        .map_err(|e| KeyError::Other(format!("key generation failed: {e}")))?;
+    let private_pem = pair
+        .private_key_to_encrypted_pem(password)
+        .map_err(|e| KeyError::Other(format!("key encryption failed: {e}")))?;
+    let public_pem = pair
+        .public_key_to_pem()
+        .map_err(|e| KeyError::Other(format!("public key export failed: {e}")))?;
+    let der = pair
+        .public_key_to_der()
+        .map_err(|e| KeyError::Other(format!("public key export failed: {e}")))?;
+    Ok(GeneratedKey {
+        private_pem: Secret(private_pem.as_str().to_owned()),
+        public_pem,
+        key_id: KeyId::from_spki_der(&der),
+    })
+}
+
+impl SigningKey {
+    /// Decrypts an encrypted PEM private key. `source_name` names it in errors.
+    pub fn from_encrypted_pem(
+        pem: &[u8],
+        password: &[u8],
+        source_name: &str,
+    ) -> Result<SigningKey, KeyError> {
+        let text = String::from_utf8_lossy(pem);
+        let label_ok = text.contains("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+            || text.contains("-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----");
+        if !label_ok {
+            return Err(KeyError::CorruptPrivate {
+                source_name: source_name.into(),
+                reason: "expected an `ENCRYPTED SIGSTORE PRIVATE KEY` PEM block \
+                         (from `promptrail keygen` or `cosign generate-key-pair`)"
+                    .into(),
+            });
+        }
+        let keys = ECDSAKeys::from_encrypted_pem(pem, password).map_err(|e| match e {
+            // secretbox fails to open (an AEAD error, which sigstore files under
+            // "encrypt") when the password is wrong; anything else is corruption.
+            SigstoreError::PrivateKeyEncryptError(_) => KeyError::WrongPassword {
+                source_name: source_name.into(),
+            },
+            _ => KeyError::CorruptPrivate {
+                source_name: source_name.into(),
+                reason: "the key could not be decoded".into(),
+            },
+        })?;
+        let signer = keys
+            .to_sigstore_signer()
+            .map_err(|_| KeyError::CorruptPrivate {
+                source_name: source_name.into(),
+                reason: "unsupported key type (promptrail signs with ECDSA P-256)".into(),
+            })?;
+        if !matches!(signer, SigStoreSigner::ECDSA_P256_SHA256_ASN1(_)) {
+            return Err(KeyError::CorruptPrivate {
+                source_name: source_name.into(),
+                reason: "unsupported curve (promptrail signs with ECDSA P-256)".into(),
+            });
+        }
+        let pair = signer
+            .to_sigstore_keypair()
+            .map_err(|e| KeyError::Other(e.to_string()))?;
+        let der = pair
+            .public_key_to_der()
+            .map_err(|e| KeyError::Other(e.to_string()))?;
+        let public_pem = pair
+            .public_key_to_pem()
+            .map_err(|e| KeyError::Other(e.to_string()))?;
+        Ok(SigningKey {
+            signer,
+            key_id: KeyId::from_spki_der(&der),
+            public_pem,
+        })
+    }
+
+    pub fn key_id(&self) -> &KeyId {
+        &self.key_id
+    }
+
+    pub fn public_pem(&self) -> &str {
+        &self.public_pem
+    }
+
+    /// Signs an in-toto payload into a DSSE envelope with exactly one signature.
+    pub fn sign_envelope(&self, payload: Vec<u8>) -> Result<Envelope, KeyError> {
+        let sig = self
+            .signer
+            .sign(&pae(IN_TOTO_PAYLOAD_TYPE, &payload))
+            .map_err(|e| KeyError::Other(format!("signing failed: {e}")))?;
+        Ok(Envelope {
+            payload,
+            payload_type: IN_TOTO_PAYLOAD_TYPE.into(),
+            signatures: vec![EnvelopeSignature {
+                sig,
+                keyid: self.key_id.to_string(),
+            }],
+        })
+    }
+}
+
+/// A public key trusted for verification.
+pub struct TrustedKey {
+    pub key_id: KeyId,
+    /// Where it came from (a file path), for messages.
+    pub source: String,
+    key: CosignVerificationKey,
+}
+
+impl TrustedKey {
+    pub fn from_pem(pem: &[u8], source: &str) -> Result<TrustedKey, KeyError> {
+        let corrupt = |reason: &str| KeyError::CorruptPublic {
+            source_name: source.into(),
+            reason: reason.into(),
+        };
+        let der = pem_body(pem, "PUBLIC KEY").ok_or_else(|| {
+            corrupt("expected a `-----BEGIN PUBLIC KEY-----` block (promptrail.pub)")
+        })?;
+        let key = CosignVerificationKey::try_from_der(&der)
+            .map_err(|_| corrupt("the key's SubjectPublicKeyInfo could not be parsed"))?;
+        if !matches!(key, CosignVerificationKey::ECDSA_P256_SHA256_ASN1(_)) {
+            return Err(corrupt("not an ECDSA P-256 public key"));
+        }
+        Ok(TrustedKey {
+            key_id: KeyId::from_spki_der(&der),
+            source: source.into(),
+            key,
+        })
+    }
+
+    pub fn load(path: &Path) -> Result<TrustedKey, KeyError> {
+        let bytes = std::fs::read(path).map_err(|e| KeyError::CorruptPublic {
+            source_name: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        TrustedKey::from_pem(&bytes, &path.display().to_string())
+    }
+
+    /// Verifies an ASN.1 DER ECDSA signature over `msg`.
+    pub fn verify(&self, sig: &[u8], msg: &[u8]) -> bool {
+        self.key.verify_signature(Signature::Raw(sig), msg).is_ok()
+    }
+}
+
+/// Decodes the base64 body of the first PEM block with `label`.
+fn pem_body(pem: &[u8], label: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(pem).ok()?;
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
+    let start = text.find(&begin)? + begin.len();
+    let stop = text[start..].find(&end)? + start;
+    let b64: String = text[start..stop]
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    STANDARD.decode(b64).ok()
+}
+
+/// Reads the key password from `PROMPTRAIL_KEY_PASSWORD`, or asks on the terminal.
+pub fn read_password(prompt: &str, confirm: bool) -> Result<Secret, KeyError> {
+    if let Ok(p) = std::env::var(PASSWORD_ENV) {
+        return Ok(Secret(p));
+    }
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        return Err(KeyError::NoPassword);
+    }
+    let first = rpassword::prompt_password(prompt)
+        .map_err(|e| KeyError::Other(format!("could not read the password: {e}")))?;
+    if confirm {
+        let again = rpassword::prompt_password("Repeat the password: ")
+            .map_err(|e| KeyError::Other(format!("could not read the password: {e}")))?;
+        if again != first {
+            return Err(KeyError::Other("the passwords do not match".into()));
+        }
+    }
+    Ok(Secret(first))
+}
+
+/// Minimal secret holder that never prints its content.
+mod zeroize_shim {
+    pub struct Secret(pub String);
+
+    impl std::fmt::Debug for Secret {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Secret(***)")
+        }
+    }
+
+    impl Drop for Secret {
+        fn drop(&mut self) {
+            // Best effort: overwrite the bytes before the allocation is freed.
+            // SAFETY-free: replace with zeros through a safe API.
+            let len = self.0.len();
+            self.0.clear();
+            self.0.extend(std::iter::repeat_n('\0', len));
+        }
+    }
+
+    impl Secret {
+        pub fn as_bytes(&self) -> &[u8] {
+            self.0.as_bytes()
+        }
+        pub fn as_str(&self) -> &str {
+            &self.0
+        }
+    }
+}
+
+pub use zeroize_shim::Secret as SecretString;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generate_sign_verify_and_wrong_password() {
+        let k = generate(b"pw").unwrap();
+        assert!(
+            k.private_pem
+                .as_str()
+                .contains("BEGIN ENCRYPTED SIGSTORE PRIVATE KEY")
+        );
+        let signer = SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"pw", "k").unwrap();
+        assert_eq!(signer.key_id(), &k.key_id);
+        let env = signer.sign_envelope(b"{}".to_vec()).unwrap();
+        assert_eq!(env.signatures.len(), 1);
+        assert_eq!(env.signatures[0].keyid, k.key_id.as_str());
+        // ASN.1 DER: a SEQUENCE.
+        assert_eq!(env.signatures[0].sig[0], 0x30);
+        let trusted = TrustedKey::from_pem(k.public_pem.as_bytes(), "pub").unwrap();
+        assert_eq!(trusted.key_id, k.key_id);
+        assert!(trusted.verify(&env.signatures[0].sig, &env.signed_bytes()));
+        assert!(!trusted.verify(&env.signatures[0].sig, b"other"));
+
+        let err = SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"nope", "k").unwrap_err();
+        assert!(matches!(err, KeyError::WrongPassword { .. }), "{err}");
+        let err = SigningKey::from_encrypted_pem(b"garbage", b"pw", "k").unwrap_err();
+        assert!(matches!(err, KeyError::CorruptPrivate { .. }), "{err}");
+        assert!(TrustedKey::from_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "p").is_err());
+    }
+}
