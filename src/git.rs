@@ -398,6 +398,31 @@ impl Git {
     }
 }
 
+impl Git {
+    /// Unified diff between two blobs, labelled with their paths; `None` when equal.
+    pub fn diff_blobs(&self, old: &Oid, new: &Oid, old_path: &str, new_path: &str) -> Result<Option<String>> {
+        if old == new {
+            return Ok(None);
+        }
+        let out = self.run(&[
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            old.as_str(),
+            new.as_str(),
+        ])?;
+        let text = String::from_utf8_lossy(&out);
+        // git labels blob diffs with the blob ids; name the files instead.
+        let text = text
+            .replacen(&format!("--- a/{old}"), &format!("--- a/{old_path}"), 1)
+            .replacen(&format!("+++ b/{new}"), &format!("+++ b/{new_path}"), 1)
+            .replacen(&format!("diff --git a/{old} b/{new}"), &format!("diff --git a/{old_path} b/{new_path}"), 1);
+        Ok(Some(text))
+    }
+}
+
 /// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
 fn scratch_ref() -> String {
     let nanos = std::time::SystemTime::now()

@@ -1,10 +1,15 @@
 //! promptrail: a signed, git-native, append-only audit trail for the LLM prompts a
 //! repository ships. See `DESIGN.md` in the project for the picture; the modules follow it.
 
+pub mod app;
 pub mod attestation;
+pub mod cli;
 pub mod config;
 pub mod git;
 pub mod history;
 pub mod prompt;
+pub mod report;
 pub mod signing;
+pub mod store;
 pub mod types;
+pub mod verify;

@@ -1,0 +1,284 @@
+//! One module per command: each wires config, git, the store and a report together.
+
+mod init;
+mod keygen;
+mod log;
+mod record;
+mod show;
+mod status;
+mod verify;
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::cli::{Cli, Command};
+use crate::config::Config;
+use crate::git::Git;
+use crate::prompt::PromptMatcher;
+use crate::types::Oid;
+
+/// How a command ended, mapped to the documented exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// 0: everything held.
+    Ok,
+    /// 1: the policy or verification said no.
+    No,
+    /// 2: usage, config or runtime error.
+    Error,
+}
+
+impl Outcome {
+    pub fn exit_code(self) -> ExitCode {
+        ExitCode::from(match self {
+            Outcome::Ok => 0,
+            Outcome::No => 1,
+            Outcome::Error => 2,
+        })
+    }
+}
+
+/// Runs a parsed command line; errors are printed to stderr.
+pub fn run(cli: Cli) -> Outcome {
+    let progress = Progress { quiet: cli.quiet };
+    let result = match &cli.command {
+        Command::Init(a) => init::run(&cli.repo, a),
+        Command::Keygen(a) => keygen::run(a),
+        Command::Status(a) => status::run(&cli.repo, a),
+        Command::Record(a) => record::run(&cli.repo, a, &progress),
+        Command::Verify(a) => verify::run(&cli.repo, a, &progress),
+        Command::Log(a) => log::run(&cli.repo, a),
+        Command::Show(a) => show::run(&cli.repo, a),
+    };
+    match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Outcome::Error
+        }
+    }
+}
+
+/// Progress and warnings on stderr.
+pub struct Progress {
+    pub quiet: bool,
+}
+
+impl Progress {
+    pub fn say(&self, msg: &str) {
+        if !self.quiet {
+            eprintln!("{msg}");
+        }
+    }
+
+    pub fn warn(&self, msg: &str) {
+        eprintln!("warning: {msg}");
+    }
+}
+
+/// An opened repository with its configuration.
+pub struct Workspace {
+    pub git: Git,
+    pub config: Config,
+}
+
+impl Workspace {
+    pub fn open(dir: &Path) -> Result<Workspace> {
+        let git = Git::open(dir)?;
+        let config = Config::load(git.root())?;
+        Ok(Workspace { git, config })
+    }
+
+    pub fn matcher(&self) -> Result<PromptMatcher> {
+        PromptMatcher::new(&self.config.prompts).context("invalid prompt globs")
+    }
+
+    /// The audit branch to read: `--branch`, else the config's.
+    pub fn audit_branch(&self, flag: Option<&str>) -> Result<String> {
+        match flag {
+            Some(b) => {
+                crate::config::RefName::validate(b).map_err(anyhow::Error::msg)?;
+                Ok(b.strip_prefix("refs/heads/").unwrap_or(b).to_owned())
+            }
+            None => Ok(self.config.audit.branch.0.clone()),
+        }
+    }
+
+    pub fn store(&self, branch: &str) -> crate::store::Store<'_> {
+        crate::store::Store::new(&self.git, branch, &self.config.audit.remote.0)
+    }
+
+    /// The protected branch's name: config, else the remote's default, else the current one.
+    pub fn protected_branch(&self) -> Result<String> {
+        if let Some(b) = &self.config.protected_branch {
+            return Ok(b.0.clone());
+        }
+        if let Some(b) = self
+            .git
+            .remote_default_branch(&self.config.audit.remote.0)?
+        {
+            return Ok(b);
+        }
+        match self.git.current_branch()? {
+            Some(b) => Ok(b),
+            None => bail!(
+                "cannot tell the protected branch (detached HEAD and no {}/HEAD): set \
+                 `protected_branch` in .promptrail.yml or pass --commit",
+                self.config.audit.remote.0
+            ),
+        }
+    }
+
+    /// Resolves `--commit REV`, else the protected branch's tip (local, else remote-tracking).
+    pub fn target_commit(&self, rev: Option<&str>) -> Result<(String, Oid)> {
+        if !self.git.has_commits()? {
+            bail!("the repository has no commits yet: commit your prompts first");
+        }
+        if self.git.is_shallow()? {
+            bail!(
+                "this is a shallow clone: promptrail needs the full history to number \
+                 versions (in GitHub Actions: `actions/checkout` with `fetch-depth: 0`)"
+            );
+        }
+        if let Some(rev) = rev {
+            let oid = self
+                .git
+                .resolve_commit(rev)?
+                .with_context(|| format!("--commit {rev}: no such commit"))?;
+            return Ok((rev.to_owned(), oid));
+        }
+        let branch = self.protected_branch()?;
+        let remote = &self.config.audit.remote.0;
+        for candidate in [
+            format!("refs/heads/{branch}"),
+            format!("refs/remotes/{remote}/{branch}"),
+        ] {
+            if let Some(oid) = self.git.resolve_commit(&candidate)? {
+                return Ok((branch, oid));
+            }
+        }
+        bail!("protected branch `{branch}` not found locally or on {remote}")
+    }
+
+    /// The log's origin for a new audit branch: the GitHub repository when running in
+    /// Actions, else the remote's URL without credentials, else the directory name.
+    pub fn origin(&self) -> Result<String> {
+        if let (Ok(server), Ok(repo)) = (
+            std::env::var("GITHUB_SERVER_URL"),
+            std::env::var("GITHUB_REPOSITORY"),
+        ) && !repo.is_empty()
+        {
+            return Ok(normalize_origin(&format!("{server}/{repo}")));
+        }
+        if let Some(url) = self.git.remote_url(&self.config.audit.remote.0)? {
+            return Ok(normalize_origin(&url));
+        }
+        let name = self
+            .git
+            .root()
+            .file_name()
+            .map_or("repository".into(), |n| n.to_string_lossy().into_owned());
+        Ok(format!("local/{name}"))
+    }
+}
+
+/// `https://user:tok@github.com/o/r.git` and `git@github.com:o/r.git` → `github.com/o/r`.
+pub fn normalize_origin(url: &str) -> String {
+    let url = url.trim().trim_end_matches('/');
+    let url = url.strip_suffix(".git").unwrap_or(url);
+    let rest = match url.split_once("://") {
+        Some((_, rest)) => rest.to_owned(),
+        None => match url.split_once(':') {
+            // scp-like `user@host:path`, but not a Windows drive or a plain path.
+            Some((host, path)) if host.contains('@') || (!host.contains('/') && host.len() > 1) => {
+                format!("{host}/{path}")
+            }
+            _ => return url.to_owned(),
+        },
+    };
+    let rest = match rest.split_once('/') {
+        Some((authority, path)) => {
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{host}/{path}")
+        }
+        None => rest.rsplit('@').next().unwrap_or(&rest).to_owned(),
+    };
+    rest.trim_start_matches('/').to_owned()
+}
+
+/// The signing key: `--key PATH`, else `PROMPTRAIL_SIGNING_KEY` (PEM text), else
+/// `signing.key` from the config. The password comes from `PROMPTRAIL_KEY_PASSWORD` or a
+/// terminal prompt.
+pub fn load_signing_key(
+    ws: &Workspace,
+    flag: Option<&Path>,
+) -> Result<crate::signing::SigningKey> {
+    use crate::signing::{KEY_ENV, SigningKey, read_password};
+    let (pem, source) = if let Some(path) = flag {
+        let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
+        (pem, path.display().to_string())
+    } else if let Some(pem) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
+        (pem.into_encoded_bytes(), format!("${KEY_ENV}"))
+    } else if let Some(rel) = &ws.config.signing.key {
+        let path = ws.git.root().join(rel);
+        let pem = std::fs::read(&path).with_context(|| format!("reading key {}", path.display()))?;
+        (pem, path.display().to_string())
+    } else {
+        bail!(
+            "no signing key: pass --key PATH, set {KEY_ENV} to the private key's PEM text,              or set `signing.key` in .promptrail.yml (create one with `promptrail keygen`)"
+        );
+    };
+    let password = read_password(&format!("Password for {source}: "), false)?;
+    Ok(SigningKey::from_encrypted_pem(&pem, password.as_bytes(), &source)?)
+}
+
+/// Prints a serializable value as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_origin;
+
+    #[test]
+    fn origins_are_normalized_without_credentials() {
+        for (url, want) in [
+            ("https://github.com/acme/intake.git", "github.com/acme/intake"),
+            ("https://x-access-token:SECRET@github.com/acme/intake", "github.com/acme/intake"),
+            ("git@github.com:acme/intake.git", "github.com/acme/intake"),
+            ("ssh://git@ghe.example.com:2222/acme/intake", "ghe.example.com:2222/acme/intake"),
+            ("/tmp/remote.git", "/tmp/remote"),
+            ("file:///tmp/remote.git", "tmp/remote"),
+        ] {
+            assert_eq!(normalize_origin(url), want, "{url}");
+        }
+    }
+}
+
+/// The audit log's decoded entries (for readers; `verify` is what checks them).
+pub fn read_log(
+    ws: &Workspace,
+    branch: &str,
+) -> Result<Vec<crate::report::views::EntryView>> {
+    let store = ws.store(branch);
+    let tip = store.resolve_for_reading()?;
+    store.read_meta(&tip)?;
+    let (_, entries, _) = store.read_all(&tip)?;
+    entries
+        .iter()
+        .map(|e| {
+            let (bundle, st) = e.decode().map_err(|err| {
+                anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path)
+            })?;
+            Ok(crate::report::views::EntryView::new(
+                &e.path,
+                bundle.key_hint().map(|k| k.to_string()),
+                &st,
+            ))
+        })
+        .collect()
+}

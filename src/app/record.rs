@@ -1,0 +1,274 @@
+//! `promptrail record`: one signed `version` entry per prompt event that landed since the
+//! log's last version entry; idempotent, and safe when several jobs append at once.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use chrono::{SubsecRound as _, Utc};
+
+use super::{Outcome, Progress, Workspace, load_signing_key, print_json};
+use crate::attestation::predicate::{
+    AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest, EventType, LogPosition,
+    PolicyRecord, PromptRecord, ToolRecord,
+};
+use crate::attestation::statement::DigestSet;
+use crate::attestation::{Bundle, ResourceDescriptor, Statement};
+use crate::cli::{Format, RecordArgs};
+use crate::git::MODE_SYMLINK;
+use crate::history::{EventKind, History, PromptEvent, Role};
+use crate::prompt::{PromptMatcher, check_symlink};
+use crate::report::plain;
+use crate::report::views::{EntryView, RecordView};
+use crate::store::{NewEntry, Store, Tip, decode_entry};
+use crate::types::{Oid, Sha256Hex};
+
+pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let matcher = ws.matcher()?;
+    let (target_name, target) = ws.target_commit(args.commit.as_deref())?;
+    let key = load_signing_key(&ws, args.key.key.as_deref())?;
+
+    let started = std::time::Instant::now();
+    let history = History::scan(&ws.git, &target, &matcher)?;
+    progress.say(&format!(
+        "scanned {} commits of {target_name}: {} prompt events ({} ms)",
+        history.commits.len(),
+        history.events.len(),
+        started.elapsed().as_millis()
+    ));
+    let target_pos = history
+        .position(&target)
+        .context("target commit is not on its own first-parent line")?;
+
+    let branch = ws.config.audit.branch.0.clone();
+    let store = ws.store(&branch);
+    let origin = ws.origin()?;
+    let config_digest = ws.config.digest.clone().unwrap_or_else(|| Sha256Hex::of(b""));
+    let mut contents = ContentCache::new(&ws, &matcher)?;
+    let mut made: Vec<(String, Statement)> = Vec::new();
+
+    let appended = store.append(
+        !args.no_push,
+        &origin,
+        |tip| {
+            made.clear();
+            let start = resume_position(&store, tip, &history)?;
+            let pending: Vec<&PromptEvent> = history
+                .events
+                .iter()
+                .filter(|e| start.is_none_or(|s| e.commit > s) && e.commit <= target_pos)
+                .collect();
+            if !pending.is_empty() {
+                progress.say(&format!(
+                    "recording {} prompt event(s) from entry {}",
+                    pending.len(),
+                    tip.next_index
+                ));
+            }
+            let mut previous = tip.previous.clone();
+            let mut out = Vec::with_capacity(pending.len());
+            for (i, ev) in pending.into_iter().enumerate() {
+                let index = crate::types::EntryIndex(tip.next_index.0 + i as u64);
+                let sha = contents.sha256(ev)?;
+                let statement = version_statement(
+                    ev,
+                    &history,
+                    LogPosition {
+                        index,
+                        previous: previous.clone(),
+                        origin: tip.meta.origin.clone(),
+                    },
+                    sha,
+                    &config_digest,
+                );
+                let payload = statement.to_payload();
+                let envelope = key.sign_envelope(payload)?;
+                let bytes = Bundle::key_mode(envelope, key.key_id().clone()).to_file_bytes();
+                previous = Some(Sha256Hex::of(&bytes));
+                let summary = format!(
+                    "version {} {} {}",
+                    ev.path,
+                    ev.kind.version(),
+                    ev.kind.name()
+                );
+                made.push((crate::store::entry_path(index), statement.clone()));
+                out.push(NewEntry {
+                    bytes,
+                    summary,
+                    recorded_at: statement.predicate.recorded_at,
+                });
+            }
+            Ok(out)
+        },
+        |msg| progress.say(msg),
+    )?;
+
+    let view = RecordView {
+        audit_branch: branch,
+        commit: target,
+        appended: match &appended {
+            Some(_) => made
+                .iter()
+                .map(|(file, st)| EntryView::new(file, Some(key.key_id().to_string()), st))
+                .collect(),
+            None => Vec::new(),
+        },
+        pushed: appended.as_ref().is_some_and(|a| a.pushed),
+        retries: appended.as_ref().map_or(0, |a| a.retries),
+    };
+    match args.format.format {
+        Format::Json => print_json(&view)?,
+        Format::Text => print!("{}", plain::record(&view)),
+    }
+    Ok(Outcome::Ok)
+}
+
+/// Position (on the first-parent line) of the commit of the log's newest `version` entry:
+/// everything up to and including it is recorded. `None` for a log without version entries.
+fn resume_position(store: &Store, tip: &Tip, history: &History) -> Result<Option<usize>> {
+    let Some(commit) = &tip.commit else {
+        return Ok(None);
+    };
+    let mut last: Option<Oid> = None;
+    store.entries_backwards(commit, |entry| {
+        let (_, st) = decode_entry(&entry.bytes)
+            .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
+        if st.predicate.event == EventType::Version
+            && let Some(p) = st.predicate.prompts.first()
+        {
+            last = Some(p.commit.clone());
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    match last {
+        None => Ok(None),
+        Some(oid) => match history.position(&oid) {
+            Some(pos) => Ok(Some(pos)),
+            None => bail!(
+                "the audit log's last recorded commit {oid} is not on the first-parent history \
+                 being recorded: was the protected branch rewritten, or is --commit on another \
+                 branch? (`git log --first-parent` must contain {oid})"
+            ),
+        },
+    }
+}
+
+/// Reads and checks prompt contents once each, through one `git cat-file` process.
+struct ContentCache<'a> {
+    reader: crate::git::ObjectReader,
+    matcher: &'a PromptMatcher,
+    seen: HashMap<Oid, Sha256Hex>,
+}
+
+impl<'a> ContentCache<'a> {
+    fn new(ws: &Workspace, matcher: &'a PromptMatcher) -> Result<Self> {
+        Ok(ContentCache {
+            reader: ws.git.object_reader()?,
+            matcher,
+            seen: HashMap::new(),
+        })
+    }
+
+    fn sha256(&mut self, ev: &PromptEvent) -> Result<Sha256Hex> {
+        if let Some(s) = self.seen.get(&ev.blob) {
+            return Ok(s.clone());
+        }
+        let data = self.reader.blob(&ev.blob)?;
+        if ev.mode == MODE_SYMLINK {
+            check_symlink(&ev.path, &data)?;
+        }
+        if !matches!(ev.kind, EventKind::Deleted { .. }) {
+            self.matcher.check_content(&ev.path, &data)?;
+        }
+        let sha = Sha256Hex::of(&data);
+        self.seen.insert(ev.blob.clone(), sha.clone());
+        Ok(sha)
+    }
+}
+
+/// The Statement for one prompt event.
+fn version_statement(
+    ev: &PromptEvent,
+    history: &History,
+    log: LogPosition,
+    sha256: Sha256Hex,
+    config_digest: &Sha256Hex,
+) -> Statement {
+    let commit = &history.commits[ev.commit];
+    let digest = DigestSet {
+        sha256,
+        git_blob: ev.blob.clone(),
+    };
+    let (change, previous_version, equals_version) = match ev.kind {
+        EventKind::Version {
+            previous: None,
+            equals,
+            ..
+        } => (ChangeType::Added, None, equals),
+        EventKind::Version {
+            previous,
+            equals: Some(eq),
+            ..
+        } => (ChangeType::Reverted, previous, Some(eq)),
+        EventKind::Version { previous, .. } => (ChangeType::Modified, previous, None),
+        EventKind::Renamed { .. } => (ChangeType::Renamed, None, None),
+        EventKind::Deleted { .. } => (ChangeType::Deleted, None, None),
+    };
+    let mut authors: Vec<AuthorRecord> = ev
+        .authors
+        .iter()
+        .map(|a| AuthorRecord {
+            name: a.person.name.clone(),
+            email: a.person.email.clone(),
+            login: a.person.github_login(),
+            role: match a.role {
+                Role::Author => AuthorRole::Author,
+                Role::CoAuthor => AuthorRole::CoAuthor,
+            },
+            commit: a.commit.clone(),
+        })
+        .collect();
+    authors.push(AuthorRecord {
+        name: commit.committer.name.clone(),
+        email: commit.committer.email.clone(),
+        login: commit.committer.github_login(),
+        role: AuthorRole::Committer,
+        commit: commit.oid.clone(),
+    });
+    let prompt = PromptRecord {
+        path: ev.path.clone(),
+        change,
+        version: ev.kind.version(),
+        previous_version,
+        previous_path: ev.previous_path.clone(),
+        equals_version,
+        commit: commit.oid.clone(),
+        landed_at: commit.committed_at,
+        digest: digest.clone(),
+    };
+    Statement::new(
+        vec![ResourceDescriptor {
+            name: ev.path.to_string(),
+            digest,
+        }],
+        AuditEvent {
+            event: EventType::Version,
+            log,
+            prompts: vec![prompt],
+            authors,
+            approvals: Vec::new(),
+            policy: PolicyRecord {
+                config_digest: ConfigDigest {
+                    sha256: config_digest.clone(),
+                },
+                rules: Vec::new(),
+            },
+            deployment: None,
+            recorded_at: Utc::now().trunc_subsecs(0),
+            tool: ToolRecord::this(),
+        },
+    )
+}
+

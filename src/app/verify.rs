@@ -1,0 +1,69 @@
+//! `promptrail verify`: every check over the whole audit log; exit 1 on any finding.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+
+use super::{Outcome, Progress, Workspace, print_json};
+use crate::cli::{Format, VerifyArgs};
+use crate::git::ObjectReader;
+use crate::report::plain;
+use crate::signing::TrustedKey;
+use crate::types::Oid;
+use crate::verify::{RepoObjects, verify};
+
+/// The repository's objects through one `git cat-file --batch`.
+struct GitObjects(ObjectReader);
+
+impl RepoObjects for GitObjects {
+    fn blob_at(&mut self, rev: &str, path: &str) -> Result<Option<(Oid, Vec<u8>)>> {
+        Ok(self
+            .0
+            .read(&format!("{rev}:{path}"))?
+            .filter(|o| o.kind == "blob")
+            .map(|o| (o.oid, o.data)))
+    }
+}
+
+pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let paths: Vec<PathBuf> = if args.keys.is_empty() {
+        ws.config
+            .signing
+            .public_keys
+            .iter()
+            .map(|p| ws.git.root().join(p))
+            .collect()
+    } else {
+        args.keys.clone()
+    };
+    if paths.is_empty() {
+        bail!(
+            "no trusted public key: pass --key PUB (repeatable), or list keys under \
+             `signing.public_keys` in .promptrail.yml"
+        );
+    }
+    let keys = paths
+        .iter()
+        .map(|p| TrustedKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    let store = ws.store(&branch);
+    let tip = store.resolve_for_reading()?;
+    let (meta, entries, stray) = store.read_all(&tip)?;
+    progress.say(&format!("verifying {} entries on {branch}", entries.len()));
+    let mut repo = GitObjects(ws.git.object_reader()?);
+    let report = verify(meta.as_deref(), &entries, &stray, &keys, &mut repo)?;
+    if report.signed_by.is_empty() && report.entries > 0 {
+        let ids: Vec<String> = keys.iter().map(|k| format!("{} ({})", k.key_id, k.source)).collect();
+        progress.warn(&format!(
+            "none of the given public keys signed any entry: {}",
+            ids.join(", ")
+        ));
+    }
+    match args.format.format {
+        Format::Json => print_json(&report)?,
+        Format::Text => print!("{}", plain::verify(&report, &branch)),
+    }
+    Ok(if report.ok { Outcome::Ok } else { Outcome::No })
+}

@@ -1,0 +1,149 @@
+//! Command-line definitions (clap derive). CI inputs can come from environment variables.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// A signed, git-native audit trail for the LLM prompts a repository ships.
+///
+/// Every prompt version, its authors and approvers, and every deployment are recorded as
+/// signed in-toto attestations on an append-only git branch that anyone holding the public
+/// key can verify offline.
+///
+/// Exit codes: 0 ok; 1 the policy or verification said no; 2 usage, config or runtime error.
+#[derive(Debug, Parser)]
+#[command(name = "promptrail", version, max_term_width = 100)]
+pub struct Cli {
+    /// Run as if started in DIR (like `git -C`).
+    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+
+    /// Print progress only for errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented .promptrail.yml with the defaults.
+    Init(InitArgs),
+    /// Generate a signing key pair (encrypted private key + public key).
+    Keygen(KeygenArgs),
+    /// Show each prompt's latest version and whether it is recorded in the audit log.
+    Status(StatusArgs),
+    /// Append signed entries for prompt versions that landed since the log's last entry.
+    Record(RecordArgs),
+    /// Check every entry of the audit log: signatures, chain, indexes, digests, numbering.
+    Verify(VerifyArgs),
+    /// List the audit log's entries.
+    Log(LogArgs),
+    /// Show one prompt version: content, diff, authors, approvals, deployments.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Human-readable text.
+    #[default]
+    Text,
+    /// One JSON document on stdout, for scripts.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct FormatArg {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BranchArg {
+    /// Audit branch to read (default: `audit.branch` from .promptrail.yml).
+    #[arg(long, value_name = "NAME")]
+    pub branch: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Overwrite an existing .promptrail.yml.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Directory to write promptrail.key and promptrail.pub into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Overwrite existing key files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub format: FormatArg,
+    #[command(flatten)]
+    pub branch: BranchArg,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyArg {
+    /// Encrypted private key file. Default: the PROMPTRAIL_SIGNING_KEY variable (the PEM
+    /// text, as a CI secret holds it), then `signing.key` from .promptrail.yml. The password
+    /// comes from PROMPTRAIL_KEY_PASSWORD, or is asked for on a terminal.
+    #[arg(long, value_name = "PATH")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// Record history up to this commit (default: the protected branch's tip).
+    #[arg(long, value_name = "REV")]
+    pub commit: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Append to the local audit branch only; do not fetch or push.
+    #[arg(long)]
+    pub no_push: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trusted public key (PEM); repeat for several. Default: `signing.public_keys`.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only entries about this prompt (path, current or former).
+    #[arg(long, value_name = "PATH")]
+    pub prompt: Option<String>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// The version to show, as PATH@vN (for example prompts/intake.md@v12).
+    #[arg(value_name = "PROMPT@vN")]
+    pub target: String,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}

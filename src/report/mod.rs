@@ -1,0 +1,5 @@
+//! What commands show, as data (`views`), and how it is rendered: `plain` text for people,
+//! JSON (the views' serde form) for machines.
+
+pub mod plain;
+pub mod views;

@@ -1,0 +1,265 @@
+//! Human-readable text.
+
+use std::fmt::Write as _;
+
+use super::views::{EntryView, RecordView, ShowView, StatusView};
+use crate::attestation::predicate::{AuthorRole, ChangeType, PromptRecord};
+use crate::verify::Report;
+
+fn change_name(c: ChangeType) -> &'static str {
+    match c {
+        ChangeType::Added => "added",
+        ChangeType::Modified => "modified",
+        ChangeType::Reverted => "reverted",
+        ChangeType::Renamed => "renamed",
+        ChangeType::Deleted => "deleted",
+    }
+}
+
+/// `prompts/a.md v3 modified` plus rename and revert notes.
+pub fn prompt_line(p: &PromptRecord) -> String {
+    let mut s = format!("{} {} {}", p.path, p.version, change_name(p.change));
+    if let Some(prev) = &p.previous_path {
+        let _ = write!(s, " (from {prev})");
+    }
+    if let Some(eq) = p.equals_version {
+        let _ = write!(s, " (same content as {eq})");
+    }
+    s
+}
+
+fn people(e: &EntryView) -> String {
+    let names: Vec<String> = e
+        .authors
+        .iter()
+        .filter(|a| a.role != AuthorRole::Committer)
+        .map(|a| a.name.clone())
+        .collect();
+    names.join(", ")
+}
+
+pub fn entry_row(e: &EntryView) -> String {
+    let prompts: Vec<String> = e.prompts.iter().map(prompt_line).collect();
+    let commit = e.prompts.first().map_or("", |p| p.commit.short());
+    format!(
+        "#{:<5} {}  {:<10} {}  {}  by {}",
+        e.index.0,
+        e.recorded_at,
+        e.event.as_str(),
+        commit,
+        prompts.join("; "),
+        people(e)
+    )
+}
+
+pub fn log(entries: &[EntryView]) -> String {
+    let mut out = String::new();
+    for e in entries {
+        let _ = writeln!(out, "{}", entry_row(e));
+    }
+    if entries.is_empty() {
+        out.push_str("no entries\n");
+    }
+    out
+}
+
+pub fn record(v: &RecordView) -> String {
+    let mut out = String::new();
+    if v.appended.is_empty() {
+        let _ = writeln!(
+            out,
+            "{}: up to date with {} (nothing new to record)",
+            v.audit_branch,
+            v.commit.short()
+        );
+        return out;
+    }
+    for e in &v.appended {
+        let _ = writeln!(out, "{}", entry_row(e));
+    }
+    let _ = writeln!(
+        out,
+        "recorded {} entr{} on {}{}{}",
+        v.appended.len(),
+        if v.appended.len() == 1 { "y" } else { "ies" },
+        v.audit_branch,
+        if v.pushed { " (pushed)" } else { " (local only)" },
+        if v.retries > 0 {
+            format!(", after {} rebuild(s) for concurrent appends", v.retries)
+        } else {
+            String::new()
+        }
+    );
+    out
+}
+
+pub fn status(v: &StatusView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} at {}; audit log {} has {} entr{}",
+        v.branch,
+        v.commit.short(),
+        v.audit_branch,
+        v.log_entries,
+        if v.log_entries == 1 { "y" } else { "ies" }
+    );
+    for p in &v.prompts {
+        let state = match p.recorded {
+            Some(r) if r == p.version => "recorded".to_owned(),
+            Some(r) => format!("unrecorded (log has {r})"),
+            None => "unrecorded".to_owned(),
+        };
+        let _ = writeln!(out, "  {:<48} {:<5} {state}", p.path.as_str(), p.version.to_string());
+    }
+    if v.prompts.is_empty() {
+        out.push_str("  no prompts on the protected branch\n");
+    }
+    if !v.unrecorded.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} change(s) not in the audit log yet (run `promptrail record`):",
+            v.unrecorded.len()
+        );
+        for e in &v.unrecorded {
+            let _ = writeln!(
+                out,
+                "  {} {} {} at {}",
+                e.path,
+                e.version,
+                e.change,
+                e.commit.short()
+            );
+        }
+    }
+    out
+}
+
+pub fn show(v: &ShowView) -> String {
+    let mut out = String::new();
+    let p = &v.prompt;
+    let _ = writeln!(out, "{}", prompt_line(p));
+    let _ = writeln!(out, "  entry      #{} ({})", v.entry.index.0, v.entry.file);
+    let _ = writeln!(
+        out,
+        "  landed     {} in {}",
+        p.landed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        p.commit
+    );
+    let _ = writeln!(out, "  recorded   {}", v.entry.recorded_at);
+    let _ = writeln!(out, "  sha256     {}", p.digest.sha256);
+    let _ = writeln!(out, "  git blob   {}", p.digest.git_blob);
+    if let Some(k) = &v.entry.key_id {
+        let _ = writeln!(out, "  signed by  key {k}");
+    }
+    for a in &v.entry.authors {
+        let role = match a.role {
+            AuthorRole::Author => "author",
+            AuthorRole::CoAuthor => "co-author",
+            AuthorRole::Committer => "committer",
+        };
+        let login = a.login.as_deref().map(|l| format!(" @{l}")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {role:<10} {} <{}>{login} ({})",
+            a.name,
+            a.email,
+            a.commit.short()
+        );
+    }
+    if v.entry.approvals.is_empty() {
+        out.push_str("  approvals  none recorded\n");
+    }
+    for a in &v.entry.approvals {
+        let _ = writeln!(
+            out,
+            "  approved   @{} {} at {} (PR #{}, reviewed {})",
+            a.reviewer,
+            a.state,
+            a.submitted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            a.pull_request,
+            a.reviewed_commit.short()
+        );
+    }
+    if v.deployments.is_empty() {
+        out.push_str("  deployed   not yet\n");
+    }
+    for d in &v.deployments {
+        if let Some(dep) = &d.deployment {
+            let _ = writeln!(
+                out,
+                "  {:<10} {} by {} at {} (entry #{})",
+                d.event.as_str(),
+                dep.environment,
+                dep.actor,
+                d.recorded_at,
+                d.index.0
+            );
+        }
+    }
+    match &v.diff {
+        Some(diff) => {
+            let _ = writeln!(out, "\n{diff}");
+        }
+        None => {
+            if let Some(text) = &v.content {
+                out.push_str("\n--- content ---\n");
+                out.push_str(text);
+                if !text.ends_with('\n') {
+                    out.push('\n');
+                }
+            } else {
+                out.push_str("\n(content not in this clone: fetch the protected branch)\n");
+            }
+        }
+    }
+    out
+}
+
+pub fn verify(r: &Report, branch: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "audit log {branch}: {} entr{}{}",
+        r.entries,
+        if r.entries == 1 { "y" } else { "ies" },
+        r.origin
+            .as_ref()
+            .map(|o| format!(", origin {o}"))
+            .unwrap_or_default()
+    );
+    for (key, n) in &r.signed_by {
+        let _ = writeln!(out, "  {n} signed by key {key}");
+    }
+    for f in &r.findings {
+        let at = match (&f.entry, &f.file) {
+            (Some(e), Some(file)) => format!("entry {e} ({file})"),
+            (Some(e), None) => format!("entry {e}"),
+            _ => "log".to_owned(),
+        };
+        let prompt = f.prompt.as_ref().map(|p| format!(" [{p}]")).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "FAIL {at} {} {}{prompt}: {}\n       expected: {}\n       found:    {}",
+            f.code,
+            f.check.name(),
+            f.message,
+            f.expected,
+            f.found
+        );
+    }
+    if r.ok {
+        let _ = writeln!(
+            out,
+            "OK: every signature, index, hash link, digest and version number checks out"
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "FAILED: {} finding{}",
+            r.findings.len(),
+            if r.findings.len() == 1 { "" } else { "s" }
+        );
+    }
+    out
+}

@@ -1,0 +1,103 @@
+//! View models: plain data that commands build and reports render.
+
+use serde::Serialize;
+
+use crate::attestation::Statement;
+use crate::attestation::predicate::{
+    ApprovalRecord, AuthorRecord, DeploymentRecord, EventType, PromptRecord,
+};
+use crate::types::{EntryIndex, Oid, PromptPath, Version};
+
+/// One audit log entry, decoded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryView {
+    pub index: EntryIndex,
+    pub file: String,
+    pub event: EventType,
+    pub recorded_at: String,
+    pub key_id: Option<String>,
+    pub prompts: Vec<PromptRecord>,
+    pub authors: Vec<AuthorRecord>,
+    pub approvals: Vec<ApprovalRecord>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<DeploymentRecord>,
+}
+
+impl EntryView {
+    pub fn new(file: &str, key_id: Option<String>, st: &Statement) -> Self {
+        let p = &st.predicate;
+        EntryView {
+            index: p.log.index,
+            file: file.to_owned(),
+            event: p.event,
+            recorded_at: p
+                .recorded_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            key_id,
+            prompts: p.prompts.clone(),
+            authors: p.authors.clone(),
+            approvals: p.approvals.clone(),
+            deployment: p.deployment.clone(),
+        }
+    }
+}
+
+/// `promptrail status`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusView {
+    pub branch: String,
+    pub commit: Oid,
+    pub audit_branch: String,
+    /// Entries on the audit branch (0 when it does not exist yet).
+    pub log_entries: u64,
+    pub prompts: Vec<PromptStatus>,
+    /// Prompt events that landed but are not in the log yet.
+    pub unrecorded: Vec<PendingEvent>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromptStatus {
+    pub path: PromptPath,
+    /// The live version on the protected branch.
+    pub version: Version,
+    /// The newest version of this prompt in the audit log.
+    pub recorded: Option<Version>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingEvent {
+    pub path: PromptPath,
+    pub version: Version,
+    pub change: String,
+    pub commit: Oid,
+}
+
+/// `promptrail record`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordView {
+    pub audit_branch: String,
+    pub commit: Oid,
+    pub appended: Vec<EntryView>,
+    pub pushed: bool,
+    /// Pushes rejected because another job appended first, then rebuilt.
+    pub retries: u32,
+}
+
+/// `promptrail show P@vN`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShowView {
+    pub entry: EntryView,
+    pub prompt: PromptRecord,
+    /// The version's text; `None` when the blob is not in this clone.
+    pub content: Option<String>,
+    /// Unified diff against the previous version (`None` for a first version).
+    pub diff: Option<String>,
+    pub deployments: Vec<EntryView>,
+}

@@ -1,0 +1,474 @@
+//! The audit branch: the only module that writes it.
+//!
+//! Layout (an orphan branch, one commit per entry):
+//! ```text
+//! promptrail.json                   format version, origin, hash algorithm
+//! entries/000000/000000042.json     entry 42 (directories of 1000 entries)
+//! ```
+//! An append reads the tip, builds entries with the next index and the previous entry's
+//! hash, writes them with one `git fast-import`, and pushes fast-forward only. When the push
+//! is rejected because another job appended first, it fetches, rebuilds (new indexes, new
+//! previous hash, new signatures) and retries with backoff. Refs move only after the remote
+//! accepted the push, so a failure leaves the local and remote branch as they were.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::attestation::Bundle;
+use crate::attestation::Statement;
+use crate::git::{Git, PushOutcome};
+use crate::types::{EntryIndex, Oid, Sha256Hex};
+
+/// Name of the log's metadata file at the branch root.
+pub const META_FILE: &str = "promptrail.json";
+/// Entries per directory under `entries/`.
+pub const ENTRIES_PER_DIR: u64 = 1000;
+/// How many times an append is rebuilt after a rejected push.
+const MAX_ATTEMPTS: u32 = 12;
+
+/// `promptrail.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LogMeta {
+    /// Layout version; only 1 exists.
+    pub format: u32,
+    /// The repository this log belongs to.
+    pub origin: String,
+    /// Hash used for the chain (`log.previous`).
+    pub hash_algorithm: String,
+}
+
+impl LogMeta {
+    pub fn new(origin: String) -> Self {
+        LogMeta {
+            format: 1,
+            origin,
+            hash_algorithm: "sha256".into(),
+        }
+    }
+}
+
+/// Repository-relative path of entry `index` on the audit branch.
+pub fn entry_path(index: EntryIndex) -> String {
+    format!(
+        "entries/{:06}/{:09}.json",
+        index.0 / ENTRIES_PER_DIR,
+        index.0
+    )
+}
+
+/// Parses `entries/DDDDDD/NNNNNNNNN.json` back into an index, checking the directory.
+pub fn index_from_path(path: &str) -> Option<EntryIndex> {
+    let rest = path.strip_prefix("entries/")?;
+    let (dir, file) = rest.split_once('/')?;
+    let num = file.strip_suffix(".json")?;
+    if dir.len() != 6 || num.len() != 9 || !dir.bytes().chain(num.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let index: u64 = num.parse().ok()?;
+    (dir.parse::<u64>().ok()? == index / ENTRIES_PER_DIR).then_some(EntryIndex(index))
+}
+
+/// An entry file as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEntry {
+    /// Path on the audit branch.
+    pub path: String,
+    pub bytes: Vec<u8>,
+}
+
+impl StoredEntry {
+    pub fn decode(&self) -> Result<(Bundle, Statement), String> {
+        decode_entry(&self.bytes)
+    }
+}
+
+/// Parses entry bytes into its bundle and statement, or says what is malformed.
+pub fn decode_entry(bytes: &[u8]) -> Result<(Bundle, Statement), String> {
+    let bundle: Bundle =
+        serde_json::from_slice(bytes).map_err(|e| format!("not a Sigstore bundle: {e}"))?;
+    let statement: Statement = serde_json::from_slice(&bundle.dsse_envelope.payload)
+        .map_err(|e| format!("DSSE payload is not a promptrail in-toto Statement: {e}"))?;
+    Ok((bundle, statement))
+}
+
+/// What a builder needs to know to make the next entries.
+#[derive(Debug, Clone)]
+pub struct Tip {
+    /// The audit branch commit, `None` for a new log.
+    pub commit: Option<Oid>,
+    pub meta: LogMeta,
+    pub next_index: EntryIndex,
+    /// Hash of the last entry's bytes (`None` for a new log).
+    pub previous: Option<Sha256Hex>,
+}
+
+/// A signed entry ready to be written.
+pub struct NewEntry {
+    pub bytes: Vec<u8>,
+    /// First line of the audit commit's message.
+    pub summary: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub first: EntryIndex,
+    pub count: u64,
+    pub commit: Oid,
+    /// Pushes that were rejected and rebuilt.
+    pub retries: u32,
+    pub pushed: bool,
+}
+
+/// The audit branch of one repository.
+pub struct Store<'a> {
+    git: &'a Git,
+    branch: String,
+    remote: String,
+}
+
+impl<'a> Store<'a> {
+    pub fn new(git: &'a Git, branch: &str, remote: &str) -> Self {
+        Store {
+            git,
+            branch: branch.to_owned(),
+            remote: remote.to_owned(),
+        }
+    }
+
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    fn local_ref(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
+
+    fn tracking_ref(&self) -> String {
+        format!("refs/remotes/{}/{}", self.remote, self.branch)
+    }
+
+    /// The audit branch tip to read: the local branch, else the remote-tracking one.
+    pub fn local_tip(&self) -> Result<Option<Oid>> {
+        match self.git.resolve_commit(&self.local_ref())? {
+            Some(oid) => Ok(Some(oid)),
+            None => self.git.resolve_commit(&self.tracking_ref()),
+        }
+    }
+
+    /// Resolves a user-given branch name or the configured one, for readers.
+    pub fn resolve_for_reading(&self) -> Result<Oid> {
+        match self.local_tip()? {
+            Some(oid) => Ok(oid),
+            None => bail!(
+                "audit branch `{}` not found (neither locally nor as {}/{}): run `promptrail record`, \
+                 or `git fetch {} {}` first",
+                self.branch,
+                self.remote,
+                self.branch,
+                self.remote,
+                self.branch
+            ),
+        }
+    }
+
+    /// Reads `promptrail.json` at `tip`, refusing branches that are not ours.
+    pub fn read_meta(&self, tip: &Oid) -> Result<LogMeta> {
+        let mut reader = self.git.object_reader()?;
+        let Some(obj) = reader.read(&format!("{tip}:{META_FILE}"))? else {
+            bail!(
+                "branch `{}` has no {META_FILE}: it is not a promptrail audit branch \
+                 (choose another `audit.branch` in .promptrail.yml)",
+                self.branch
+            );
+        };
+        serde_json::from_slice(&obj.data).with_context(|| {
+            format!("branch `{}`: {META_FILE} is not valid", self.branch)
+        })
+    }
+
+    /// Reads the tip's state: metadata, next index and the last entry's hash.
+    pub fn read_tip(&self, tip: Option<&Oid>, origin: &str) -> Result<Tip> {
+        let Some(tip) = tip else {
+            return Ok(Tip {
+                commit: None,
+                meta: LogMeta::new(origin.to_owned()),
+                next_index: EntryIndex(0),
+                previous: None,
+            });
+        };
+        let meta = self.read_meta(tip)?;
+        match self.last_entry(tip)? {
+            None => Ok(Tip {
+                commit: Some(tip.clone()),
+                meta,
+                next_index: EntryIndex(0),
+                previous: None,
+            }),
+            Some(last) => {
+                let index = index_from_path(&last.path)
+                    .with_context(|| format!("unexpected file {} on the audit branch", last.path))?;
+                Ok(Tip {
+                    commit: Some(tip.clone()),
+                    meta,
+                    next_index: EntryIndex(index.0 + 1),
+                    previous: Some(Sha256Hex::of(&last.bytes)),
+                })
+            }
+        }
+    }
+
+    /// The last entry file at `tip` (two small `ls-tree` calls, whatever the log's length).
+    pub fn last_entry(&self, tip: &Oid) -> Result<Option<StoredEntry>> {
+        self.entries_backwards(tip, |_| Ok(false))
+    }
+
+    /// Walks entries from the newest back and returns the first that `skip` does not skip
+    /// (`None` when all are skipped or the log is empty).
+    pub fn entries_backwards(
+        &self,
+        tip: &Oid,
+        mut skip: impl FnMut(&StoredEntry) -> Result<bool>,
+    ) -> Result<Option<StoredEntry>> {
+        let mut dirs: Vec<String> = self
+            .git
+            .ls_tree(&format!("{tip}:entries"), false)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|e| e.kind == "tree")
+            .map(|e| String::from_utf8_lossy(&e.path).into_owned())
+            .collect();
+        dirs.sort();
+        let mut reader = self.git.object_reader()?;
+        for dir in dirs.iter().rev() {
+            let mut files: Vec<(String, Oid)> = self
+                .git
+                .ls_tree(&format!("{tip}:entries/{dir}"), false)?
+                .into_iter()
+                .filter(|e| e.kind == "blob")
+                .map(|e| (String::from_utf8_lossy(&e.path).into_owned(), e.oid))
+                .collect();
+            files.sort();
+            for (name, oid) in files.into_iter().rev() {
+                let entry = StoredEntry {
+                    path: format!("entries/{dir}/{name}"),
+                    bytes: reader.blob(&oid)?,
+                };
+                if !skip(&entry)? {
+                    return Ok(Some(entry));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Every file on the branch at `tip`: the metadata and the entries in path order.
+    pub fn read_all(&self, tip: &Oid) -> Result<(Option<Vec<u8>>, Vec<StoredEntry>, Vec<String>)> {
+        let listing = self.git.ls_tree(tip.as_str(), true)?;
+        let mut reader = self.git.object_reader()?;
+        let mut meta = None;
+        let mut entries = Vec::new();
+        let mut other = Vec::new();
+        for item in listing {
+            let path = String::from_utf8_lossy(&item.path).into_owned();
+            if path == META_FILE {
+                meta = Some(reader.blob(&item.oid)?);
+            } else if path.starts_with("entries/") && item.kind == "blob" {
+                entries.push(StoredEntry {
+                    bytes: reader.blob(&item.oid)?,
+                    path,
+                });
+            } else {
+                other.push(path);
+            }
+        }
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok((meta, entries, other))
+    }
+
+    /// Appends the entries that `build` makes for the current tip; see the module docs.
+    /// `build` is called again after every rejected push, with the new tip.
+    pub fn append(
+        &self,
+        push: bool,
+        origin: &str,
+        mut build: impl FnMut(&Tip) -> Result<Vec<NewEntry>>,
+        mut progress: impl FnMut(&str),
+    ) -> Result<Option<Appended>> {
+        if push && self.git.remote_url(&self.remote)?.is_none() {
+            bail!(
+                "remote `{}` is not configured: add it (`git remote add {} URL`), set \
+                 `audit.remote` in .promptrail.yml, or pass --no-push",
+                self.remote,
+                self.remote
+            );
+        }
+        for attempt in 0..MAX_ATTEMPTS {
+            let local = self.git.resolve_commit(&self.local_ref())?;
+            let base = if push {
+                let remote_tip = self.git.fetch_branch(&self.remote, &self.branch)?;
+                self.choose_base(local.clone(), remote_tip, &mut progress)?
+            } else {
+                self.local_tip()?
+            };
+            let tip = self.read_tip(base.as_ref(), origin)?;
+            let entries = build(&tip)?;
+            if entries.is_empty() {
+                return Ok(None);
+            }
+            let count = entries.len() as u64;
+            let stream = fast_import_stream(&tip, &entries);
+            let new = self.git.fast_import(&stream)?;
+            if push {
+                match self.git.push(&self.remote, &new, &self.branch)? {
+                    PushOutcome::Pushed => {
+                        self.git.update_ref(&self.tracking_ref(), &new, None).ok();
+                        self.force_local(&new)?;
+                    }
+                    PushOutcome::Rejected => {
+                        let wait = backoff(attempt);
+                        progress(&format!(
+                            "the remote audit branch moved (another job appended); rebuilding \
+                             in {} ms",
+                            wait.as_millis()
+                        ));
+                        std::thread::sleep(wait);
+                        continue;
+                    }
+                }
+            } else if self
+                .git
+                .update_ref(&self.local_ref(), &new, local.as_ref())
+                .is_err()
+            {
+                std::thread::sleep(backoff(attempt));
+                continue;
+            }
+            return Ok(Some(Appended {
+                first: tip.next_index,
+                count,
+                commit: new,
+                retries: attempt,
+                pushed: push,
+            }));
+        }
+        bail!(
+            "gave up appending to `{}` after {MAX_ATTEMPTS} attempts: the remote kept moving",
+            self.branch
+        )
+    }
+
+    fn choose_base(
+        &self,
+        local: Option<Oid>,
+        remote: Option<Oid>,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<Option<Oid>> {
+        Ok(match (local, remote) {
+            (None, r) => r,
+            (Some(l), None) => Some(l),
+            (Some(l), Some(r)) if l == r => Some(r),
+            (Some(l), Some(r)) => {
+                if self.git.is_ancestor(&r, &l)? {
+                    // Local entries not pushed yet (an earlier --no-push): publish them too.
+                    Some(l)
+                } else {
+                    if !self.git.is_ancestor(&l, &r)? {
+                        progress(&format!(
+                            "local `{}` diverged from {}; the remote's log is used",
+                            self.branch, self.remote
+                        ));
+                    }
+                    Some(r)
+                }
+            }
+        })
+    }
+
+    fn force_local(&self, new: &Oid) -> Result<()> {
+        let current = self.git.resolve_commit(&self.local_ref())?;
+        self.git.update_ref(&self.local_ref(), new, current.as_ref())
+    }
+}
+
+/// Exponential backoff with jitter: 50 ms · 2^attempt capped at 3 s, then ±50 %.
+fn backoff(attempt: u32) -> Duration {
+    let base = 50u64.saturating_mul(1 << attempt.min(6)).min(3000);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let jitter = (nanos ^ (std::process::id() as u64).wrapping_mul(2_654_435_761)) % base.max(1);
+    Duration::from_millis(base / 2 + jitter)
+}
+
+/// The `git fast-import` stream writing one commit per entry on top of `tip`.
+fn fast_import_stream(tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut index = tip.next_index;
+    for (i, e) in entries.iter().enumerate() {
+        let message = format!(
+            "{}\n\nPromptrail-Entry: {}\n",
+            e.summary, index.0
+        );
+        out.extend_from_slice(b"commit @REF@\n");
+        out.extend_from_slice(
+            format!(
+                "committer promptrail <promptrail@localhost> {} +0000\n",
+                e.recorded_at.timestamp()
+            )
+            .as_bytes(),
+        );
+        data(&mut out, message.as_bytes());
+        if i == 0 {
+            if let Some(base) = &tip.commit {
+                out.extend_from_slice(format!("from {base}\n").as_bytes());
+            }
+        }
+        if tip.commit.is_none() && i == 0 {
+            let mut meta = serde_json::to_vec_pretty(&tip.meta).unwrap_or_default();
+            meta.push(b'\n');
+            out.extend_from_slice(format!("M 100644 inline {META_FILE}\n").as_bytes());
+            data(&mut out, &meta);
+        }
+        out.extend_from_slice(format!("M 100644 inline {}\n", entry_path(index)).as_bytes());
+        data(&mut out, &e.bytes);
+        out.push(b'\n');
+        index = EntryIndex(index.0 + 1);
+    }
+    out
+}
+
+fn data(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(format!("data {}\n", bytes.len()).as_bytes());
+    out.extend_from_slice(bytes);
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_round_trip() {
+        for i in [0, 1, 999, 1000, 123_456_789] {
+            let p = entry_path(EntryIndex(i));
+            assert_eq!(index_from_path(&p), Some(EntryIndex(i)), "{p}");
+        }
+        assert_eq!(entry_path(EntryIndex(42)), "entries/000000/000000042.json");
+        assert_eq!(entry_path(EntryIndex(1042)), "entries/000001/000001042.json");
+        assert_eq!(index_from_path("entries/000000/000001042.json"), None);
+        assert_eq!(index_from_path("entries/000000/42.json"), None);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert!(backoff(0) < Duration::from_millis(75));
+        assert!(backoff(20) < Duration::from_millis(4500));
+        assert!(backoff(20) >= Duration::from_millis(1500));
+    }
+}
