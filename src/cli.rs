@@ -15,7 +15,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(name = "promptrail", version, max_term_width = 100)]
 pub struct Cli {
     /// Run as if started in DIR (like `git -C`).
-    #[arg(short = 'C', long = "repo", global = true, value_name = "DIR", default_value = ".")]
+    #[arg(
+        short = 'C',
+        long = "repo",
+        global = true,
+        value_name = "DIR",
+        default_value = "."
+    )]
     pub repo: PathBuf,
 
     /// Print progress only for errors.

@@ -187,7 +187,9 @@ impl<'de> Deserialize<'de> for RemoteName {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         if s.is_empty() || s.starts_with('-') || s.chars().any(|c| c.is_whitespace()) {
-            return Err(D::Error::custom(format!("`{s}` is not a valid remote name")));
+            return Err(D::Error::custom(format!(
+                "`{s}` is not a valid remote name"
+            )));
         }
         Ok(RemoteName(s))
     }
@@ -269,11 +271,10 @@ impl Config {
                 })?;
                 Config::parse(&text, Path::new(FILE_NAME))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut config = Config::default();
-                config.digest = Some(Sha256Hex::of(b""));
-                Ok(config)
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
+                digest: Some(Sha256Hex::of(b"")),
+                ..Config::default()
+            }),
             Err(e) => Err(ConfigError::Unreadable {
                 file,
                 message: e.to_string(),
@@ -360,14 +361,18 @@ mod tests {
 
     #[test]
     fn unknown_key_names_line_and_column() {
-        let err = parse("version: 1\naudit:\n  brnch: x\n").unwrap_err().to_string();
+        let err = parse("version: 1\naudit:\n  brnch: x\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(".promptrail.yml:3:3: "), "{err}");
         assert!(err.contains("unknown field `brnch`"), "{err}");
     }
 
     #[test]
     fn syntax_error_names_line_and_column() {
-        let err = parse("prompts:\n  include: [\"a\"\n").unwrap_err().to_string();
+        let err = parse("prompts:\n  include: [\"a\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(".promptrail.yml:"), "{err}");
         let ConfigError::Invalid { line, .. } = parse("prompts:\n  include: [\"a\"\n").unwrap_err()
         else {

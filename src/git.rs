@@ -95,7 +95,12 @@ impl Git {
         cmd.arg("-C")
             .arg(&self.root)
             // Stable, parseable output whatever the user's config says.
-            .args(["-c", "core.quotepath=false", "-c", "log.showSignature=false"])
+            .args([
+                "-c",
+                "core.quotepath=false",
+                "-c",
+                "log.showSignature=false",
+            ])
             .env("LC_ALL", "C")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env_remove("GIT_DIR")
@@ -342,7 +347,14 @@ impl Git {
         let refspec = format!("+refs/heads/{branch}:{tracking}");
         let out = self
             .cmd()
-            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote, &refspec])
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                remote,
+                &refspec,
+            ])
             .output()
             .context("could not run `git fetch`")?;
         if !out.status.success() {
@@ -376,7 +388,8 @@ impl Git {
         }
         // Porcelain: `!<tab>src:dst<tab>[rejected] (fetch first)` when the remote moved.
         let rejected = stdout.lines().any(|l| {
-            l.starts_with('!') && l.contains("[rejected]")
+            l.starts_with('!')
+                && l.contains("[rejected]")
                 && (l.contains("fetch first") || l.contains("non-fast-forward"))
         });
         if rejected {
@@ -400,7 +413,13 @@ impl Git {
 
 impl Git {
     /// Unified diff between two blobs, labelled with their paths; `None` when equal.
-    pub fn diff_blobs(&self, old: &Oid, new: &Oid, old_path: &str, new_path: &str) -> Result<Option<String>> {
+    pub fn diff_blobs(
+        &self,
+        old: &Oid,
+        new: &Oid,
+        old_path: &str,
+        new_path: &str,
+    ) -> Result<Option<String>> {
         if old == new {
             return Ok(None);
         }
@@ -418,7 +437,11 @@ impl Git {
         let text = text
             .replacen(&format!("--- a/{old}"), &format!("--- a/{old_path}"), 1)
             .replacen(&format!("+++ b/{new}"), &format!("+++ b/{new_path}"), 1)
-            .replacen(&format!("diff --git a/{old} b/{new}"), &format!("diff --git a/{old_path} b/{new_path}"), 1);
+            .replacen(
+                &format!("diff --git a/{old} b/{new}"),
+                &format!("diff --git a/{old_path} b/{new_path}"),
+                1,
+            );
         Ok(Some(text))
     }
 }
@@ -542,7 +565,9 @@ fn parse_tree_line(line: &[u8]) -> Result<TreeEntry> {
 fn parse_commit(record: &[u8]) -> Result<RawCommit> {
     let mut fields = record.splitn(11, |b| *b == 0x1f);
     let mut next = || -> Result<String> {
-        let f = fields.next().context("truncated commit header from git log")?;
+        let f = fields
+            .next()
+            .context("truncated commit header from git log")?;
         Ok(String::from_utf8_lossy(f).into_owned())
     };
     let oid = next()?;
@@ -598,7 +623,9 @@ fn parse_raw_changes(block: &[u8]) -> Result<Vec<RawChange>> {
         let status = *status.as_bytes().first().context("empty status")?;
         let first = tokens.next().context("truncated `git log --raw` output")?;
         let (old_path, path) = if matches!(status, b'R' | b'C') {
-            let second = tokens.next().context("truncated rename in `git log --raw`")?;
+            let second = tokens
+                .next()
+                .context("truncated rename in `git log --raw`")?;
             (Some(first.to_vec()), second.to_vec())
         } else {
             (None, first.to_vec())
@@ -653,7 +680,9 @@ mod tests {
     #[test]
     fn redact_hides_userinfo_in_urls() {
         assert_eq!(
-            redact("fatal: unable to access 'https://x-access-token:ghs_SECRET@github.com/o/r/': 403"),
+            redact(
+                "fatal: unable to access 'https://x-access-token:ghs_SECRET@github.com/o/r/': 403"
+            ),
             "fatal: unable to access 'https://***@github.com/o/r/': 403"
         );
         assert_eq!(redact("no url here"), "no url here");

@@ -218,7 +218,11 @@ fn build(mut all: HashMap<Oid, Node>, tip: &Oid, matcher: &PromptMatcher) -> Res
                 side.push(s);
             }
         }
-        let side_nodes: Vec<&RawCommit> = side.iter().filter_map(|s| all.get(s)).map(|n| &n.raw).collect();
+        let side_nodes: Vec<&RawCommit> = side
+            .iter()
+            .filter_map(|s| all.get(s))
+            .map(|n| &n.raw)
+            .collect();
         let commit = to_commit(&node.raw)?;
         let events = apply_changes(&node.raw.changes, &mut lineages, pos, matcher)?;
         for mut ev in events {
@@ -382,7 +386,12 @@ impl Lineage {
 }
 
 fn version_of(l: &Lineage, blob: &Oid) -> Version {
-    Version(l.versions.iter().rposition(|b| b == blob).map_or(0, |i| i + 1) as u32)
+    Version(
+        l.versions
+            .iter()
+            .rposition(|b| b == blob)
+            .map_or(0, |i| i + 1) as u32,
+    )
 }
 
 fn new_version(l: &mut Lineage, blob: &Oid) -> EventKind {
@@ -390,7 +399,7 @@ fn new_version(l: &mut Lineage, blob: &Oid) -> EventKind {
         .live
         .as_ref()
         .map(|b| version_of(l, b))
-        .or_else(|| (!l.versions.is_empty()).then(|| Version(l.versions.len() as u32)));
+        .or_else(|| (!l.versions.is_empty()).then_some(Version(l.versions.len() as u32)));
     let equals = l
         .versions
         .iter()

@@ -8,8 +8,8 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sigstore::crypto::signing_key::ecdsa::ECDSAKeys;
-use sigstore::errors::SigstoreError;
 use sigstore::crypto::{CosignVerificationKey, SigStoreSigner, Signature, SigningScheme};
+use sigstore::errors::SigstoreError;
 use zeroize_shim::Secret;
 
 use crate::attestation::dsse::{EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE};
@@ -30,9 +30,7 @@ pub enum KeyError {
     CorruptPrivate { source_name: String, reason: String },
     #[error("{source_name}: not a PEM public key: {reason}")]
     CorruptPublic { source_name: String, reason: String },
-    #[error(
-        "no password for the private key: set {PASSWORD_ENV} (no terminal to ask on)"
-    )]
+    #[error("no password for the private key: set {PASSWORD_ENV} (no terminal to ask on)")]
     NoPassword,
     #[error("{0}")]
     Other(String),
@@ -301,10 +299,17 @@ mod tests {
         assert!(trusted.verify(&env.signatures[0].sig, &env.signed_bytes()));
         assert!(!trusted.verify(&env.signatures[0].sig, b"other"));
 
-        let err = SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"nope", "k").unwrap_err();
+        let err =
+            SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"nope", "k").unwrap_err();
         assert!(matches!(err, KeyError::WrongPassword { .. }), "{err}");
         let err = SigningKey::from_encrypted_pem(b"garbage", b"pw", "k").unwrap_err();
         assert!(matches!(err, KeyError::CorruptPrivate { .. }), "{err}");
-        assert!(TrustedKey::from_pem(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", "p").is_err());
+        assert!(
+            TrustedKey::from_pem(
+                b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+                "p"
+            )
+            .is_err()
+        );
     }
 }

@@ -65,7 +65,10 @@ pub fn index_from_path(path: &str) -> Option<EntryIndex> {
     let rest = path.strip_prefix("entries/")?;
     let (dir, file) = rest.split_once('/')?;
     let num = file.strip_suffix(".json")?;
-    if dir.len() != 6 || num.len() != 9 || !dir.bytes().chain(num.bytes()).all(|b| b.is_ascii_digit()) {
+    if dir.len() != 6
+        || num.len() != 9
+        || !dir.bytes().chain(num.bytes()).all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let index: u64 = num.parse().ok()?;
@@ -93,6 +96,17 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Bundle, Statement), String> {
     let statement: Statement = serde_json::from_slice(&bundle.dsse_envelope.payload)
         .map_err(|e| format!("DSSE payload is not a promptrail in-toto Statement: {e}"))?;
     Ok((bundle, statement))
+}
+
+/// All files of the audit branch at one commit.
+#[derive(Debug, Clone)]
+pub struct LogFiles {
+    /// `promptrail.json`'s bytes, if present.
+    pub meta: Option<Vec<u8>>,
+    /// Entry files in path (= index) order.
+    pub entries: Vec<StoredEntry>,
+    /// Any other file: not part of the layout.
+    pub stray: Vec<String>,
 }
 
 /// What a builder needs to know to make the next entries.
@@ -187,9 +201,8 @@ impl<'a> Store<'a> {
                 self.branch
             );
         };
-        serde_json::from_slice(&obj.data).with_context(|| {
-            format!("branch `{}`: {META_FILE} is not valid", self.branch)
-        })
+        serde_json::from_slice(&obj.data)
+            .with_context(|| format!("branch `{}`: {META_FILE} is not valid", self.branch))
     }
 
     /// Reads the tip's state: metadata, next index and the last entry's hash.
@@ -211,8 +224,9 @@ impl<'a> Store<'a> {
                 previous: None,
             }),
             Some(last) => {
-                let index = index_from_path(&last.path)
-                    .with_context(|| format!("unexpected file {} on the audit branch", last.path))?;
+                let index = index_from_path(&last.path).with_context(|| {
+                    format!("unexpected file {} on the audit branch", last.path)
+                })?;
                 Ok(Tip {
                     commit: Some(tip.clone()),
                     meta,
@@ -268,7 +282,7 @@ impl<'a> Store<'a> {
     }
 
     /// Every file on the branch at `tip`: the metadata and the entries in path order.
-    pub fn read_all(&self, tip: &Oid) -> Result<(Option<Vec<u8>>, Vec<StoredEntry>, Vec<String>)> {
+    pub fn read_all(&self, tip: &Oid) -> Result<LogFiles> {
         let listing = self.git.ls_tree(tip.as_str(), true)?;
         let mut reader = self.git.object_reader()?;
         let mut meta = None;
@@ -288,7 +302,11 @@ impl<'a> Store<'a> {
             }
         }
         entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok((meta, entries, other))
+        Ok(LogFiles {
+            meta,
+            entries,
+            stray: other,
+        })
     }
 
     /// Appends the entries that `build` makes for the current tip; see the module docs.
@@ -392,7 +410,8 @@ impl<'a> Store<'a> {
 
     fn force_local(&self, new: &Oid) -> Result<()> {
         let current = self.git.resolve_commit(&self.local_ref())?;
-        self.git.update_ref(&self.local_ref(), new, current.as_ref())
+        self.git
+            .update_ref(&self.local_ref(), new, current.as_ref())
     }
 }
 
@@ -411,10 +430,7 @@ fn fast_import_stream(tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
     for (i, e) in entries.iter().enumerate() {
-        let message = format!(
-            "{}\n\nPromptrail-Entry: {}\n",
-            e.summary, index.0
-        );
+        let message = format!("{}\n\nPromptrail-Entry: {}\n", e.summary, index.0);
         out.extend_from_slice(b"commit @REF@\n");
         out.extend_from_slice(
             format!(
@@ -424,10 +440,10 @@ fn fast_import_stream(tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
             .as_bytes(),
         );
         data(&mut out, message.as_bytes());
-        if i == 0 {
-            if let Some(base) = &tip.commit {
-                out.extend_from_slice(format!("from {base}\n").as_bytes());
-            }
+        if i == 0
+            && let Some(base) = &tip.commit
+        {
+            out.extend_from_slice(format!("from {base}\n").as_bytes());
         }
         if tip.commit.is_none() && i == 0 {
             let mut meta = serde_json::to_vec_pretty(&tip.meta).unwrap_or_default();
@@ -460,7 +476,10 @@ mod tests {
             assert_eq!(index_from_path(&p), Some(EntryIndex(i)), "{p}");
         }
         assert_eq!(entry_path(EntryIndex(42)), "entries/000000/000000042.json");
-        assert_eq!(entry_path(EntryIndex(1042)), "entries/000001/000001042.json");
+        assert_eq!(
+            entry_path(EntryIndex(1042)),
+            "entries/000001/000001042.json"
+        );
         assert_eq!(index_from_path("entries/000000/000001042.json"), None);
         assert_eq!(index_from_path("entries/000000/42.json"), None);
     }

@@ -211,7 +211,13 @@ pub fn verify(
         let (bundle, statement) = match entry.decode() {
             Ok(x) => x,
             Err(e) => {
-                findings.push(at.finding(Check::Format, None, "a Sigstore bundle v0.3 with a DSSE in-toto Statement", &e, "entry cannot be decoded"));
+                findings.push(at.finding(
+                    Check::Format,
+                    None,
+                    "a Sigstore bundle v0.3 with a DSSE in-toto Statement",
+                    &e,
+                    "entry cannot be decoded",
+                ));
                 continue;
             }
         };
@@ -325,8 +331,10 @@ fn finding(
 }
 
 fn opt_hash(h: &Option<Sha256Hex>) -> String {
-    h.as_ref()
-        .map_or_else(|| "null (first entry)".to_owned(), |h| format!("sha256:{h}"))
+    h.as_ref().map_or_else(
+        || "null (first entry)".to_owned(),
+        |h| format!("sha256:{h}"),
+    )
 }
 
 fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding>) {
@@ -335,18 +343,58 @@ fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding
             out.push(at.finding(Check::Format, None, expected, found, what));
         }
     };
-    need(bundle.media_type == BUNDLE_MEDIA_TYPE, "bundle mediaType", BUNDLE_MEDIA_TYPE, &bundle.media_type);
+    need(
+        bundle.media_type == BUNDLE_MEDIA_TYPE,
+        "bundle mediaType",
+        BUNDLE_MEDIA_TYPE,
+        &bundle.media_type,
+    );
     let env = &bundle.dsse_envelope;
-    need(env.payload_type == IN_TOTO_PAYLOAD_TYPE, "DSSE payloadType", IN_TOTO_PAYLOAD_TYPE, &env.payload_type);
-    need(env.signatures.len() == 1, "DSSE signature count", "exactly 1 signature", &format!("{} signatures", env.signatures.len()));
-    need(st.type_ == STATEMENT_TYPE, "Statement _type", STATEMENT_TYPE, &st.type_);
-    need(st.predicate_type == PREDICATE_TYPE, "predicateType", PREDICATE_TYPE, &st.predicate_type);
-    need(!st.subject.is_empty(), "Statement subject", "at least one subject", "none");
+    need(
+        env.payload_type == IN_TOTO_PAYLOAD_TYPE,
+        "DSSE payloadType",
+        IN_TOTO_PAYLOAD_TYPE,
+        &env.payload_type,
+    );
+    need(
+        env.signatures.len() == 1,
+        "DSSE signature count",
+        "exactly 1 signature",
+        &format!("{} signatures", env.signatures.len()),
+    );
+    need(
+        st.type_ == STATEMENT_TYPE,
+        "Statement _type",
+        STATEMENT_TYPE,
+        &st.type_,
+    );
+    need(
+        st.predicate_type == PREDICATE_TYPE,
+        "predicateType",
+        PREDICATE_TYPE,
+        &st.predicate_type,
+    );
+    need(
+        !st.subject.is_empty(),
+        "Statement subject",
+        "at least one subject",
+        "none",
+    );
     match bundle.key_hint() {
-        None => need(false, "verificationMaterial.publicKey.hint", "a key id", "none"),
+        None => need(
+            false,
+            "verificationMaterial.publicKey.hint",
+            "a key id",
+            "none",
+        ),
         Some(hint) => {
             if let Some(sig) = env.signatures.first() {
-                need(sig.keyid == hint.as_str(), "DSSE signature keyid equals publicKey.hint", hint.as_str(), &sig.keyid);
+                need(
+                    sig.keyid == hint.as_str(),
+                    "DSSE signature keyid equals publicKey.hint",
+                    hint.as_str(),
+                    &sig.keyid,
+                );
             }
         }
     }
@@ -359,8 +407,12 @@ fn check_signature(
     signed_by: &mut BTreeMap<String, u64>,
     out: &mut Vec<Finding>,
 ) {
-    let Some(hint) = bundle.key_hint() else { return };
-    let Some(sig) = bundle.dsse_envelope.signatures.first() else { return };
+    let Some(hint) = bundle.key_hint() else {
+        return;
+    };
+    let Some(sig) = bundle.dsse_envelope.signatures.first() else {
+        return;
+    };
     let Some(key) = keyring.get(hint) else {
         let mut trusted: Vec<&str> = keyring.keys().map(|k| k.as_str()).collect();
         trusted.sort();
@@ -428,7 +480,11 @@ fn check_numbering(
             ChangeType::Added | ChangeType::Modified | ChangeType::Reverted => {
                 let expected = lineage.as_ref().map_or(Version(1), |l| l.max.next());
                 if pr.version != expected {
-                    bad(expected.to_string(), pr.version.to_string(), "version number is not the next one: a version is missing or repeated");
+                    bad(
+                        expected.to_string(),
+                        pr.version.to_string(),
+                        "version number is not the next one: a version is missing or repeated",
+                    );
                 }
                 let expected_prev = lineage.as_ref().and_then(|l| l.live.or(Some(l.max)));
                 if pr.previous_version != expected_prev {
@@ -438,7 +494,10 @@ fn check_numbering(
                         "previousVersion does not name the version before it",
                     );
                 }
-                Lineage { max: pr.version.max(lineage.map_or(Version(0), |l| l.max)), live: Some(pr.version) }
+                Lineage {
+                    max: pr.version.max(lineage.map_or(Version(0), |l| l.max)),
+                    live: Some(pr.version),
+                }
             }
             ChangeType::Renamed | ChangeType::Deleted => {
                 let live = lineage.as_ref().and_then(|l| l.live);

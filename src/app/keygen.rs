@@ -17,7 +17,10 @@ pub fn run(args: &KeygenArgs) -> Result<Outcome> {
     let public = args.out.join(PUBLIC_FILE);
     for p in [&private, &public] {
         if p.exists() && !args.force {
-            bail!("{} already exists; pass --force to overwrite it", p.display());
+            bail!(
+                "{} already exists; pass --force to overwrite it",
+                p.display()
+            );
         }
     }
     let password = signing::read_password("Password for the new private key: ", true)?;
@@ -30,8 +33,14 @@ pub fn run(args: &KeygenArgs) -> Result<Outcome> {
     write_private(&private, key.private_pem.as_bytes())?;
     std::fs::write(&public, &key.public_pem)
         .with_context(|| format!("writing {}", public.display()))?;
-    println!("private key: {} (keep it secret; store it as the PROMPTRAIL_SIGNING_KEY secret)", private.display());
-    println!("public key:  {} (commit it; auditors verify with it)", public.display());
+    println!(
+        "private key: {} (keep it secret; store it as the PROMPTRAIL_SIGNING_KEY secret)",
+        private.display()
+    );
+    println!(
+        "public key:  {} (commit it; auditors verify with it)",
+        public.display()
+    );
     println!("key id:      {}", key.key_id);
     Ok(Outcome::Ok)
 }

@@ -211,10 +211,7 @@ pub fn normalize_origin(url: &str) -> String {
 /// The signing key: `--key PATH`, else `PROMPTRAIL_SIGNING_KEY` (PEM text), else
 /// `signing.key` from the config. The password comes from `PROMPTRAIL_KEY_PASSWORD` or a
 /// terminal prompt.
-pub fn load_signing_key(
-    ws: &Workspace,
-    flag: Option<&Path>,
-) -> Result<crate::signing::SigningKey> {
+pub fn load_signing_key(ws: &Workspace, flag: Option<&Path>) -> Result<crate::signing::SigningKey> {
     use crate::signing::{KEY_ENV, SigningKey, read_password};
     let (pem, source) = if let Some(path) = flag {
         let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
@@ -223,7 +220,8 @@ pub fn load_signing_key(
         (pem.into_encoded_bytes(), format!("${KEY_ENV}"))
     } else if let Some(rel) = &ws.config.signing.key {
         let path = ws.git.root().join(rel);
-        let pem = std::fs::read(&path).with_context(|| format!("reading key {}", path.display()))?;
+        let pem =
+            std::fs::read(&path).with_context(|| format!("reading key {}", path.display()))?;
         (pem, path.display().to_string())
     } else {
         bail!(
@@ -231,13 +229,38 @@ pub fn load_signing_key(
         );
     };
     let password = read_password(&format!("Password for {source}: "), false)?;
-    Ok(SigningKey::from_encrypted_pem(&pem, password.as_bytes(), &source)?)
+    Ok(SigningKey::from_encrypted_pem(
+        &pem,
+        password.as_bytes(),
+        &source,
+    )?)
 }
 
 /// Prints a serializable value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// The audit log's decoded entries (for readers; `verify` is what checks them).
+pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views::EntryView>> {
+    let store = ws.store(branch);
+    let tip = store.resolve_for_reading()?;
+    store.read_meta(&tip)?;
+    let entries = store.read_all(&tip)?.entries;
+    entries
+        .iter()
+        .map(|e| {
+            let (bundle, st) = e
+                .decode()
+                .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
+            Ok(crate::report::views::EntryView::new(
+                &e.path,
+                bundle.key_hint().map(|k| k.to_string()),
+                &st,
+            ))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -247,38 +270,23 @@ mod tests {
     #[test]
     fn origins_are_normalized_without_credentials() {
         for (url, want) in [
-            ("https://github.com/acme/intake.git", "github.com/acme/intake"),
-            ("https://x-access-token:SECRET@github.com/acme/intake", "github.com/acme/intake"),
+            (
+                "https://github.com/acme/intake.git",
+                "github.com/acme/intake",
+            ),
+            (
+                "https://x-access-token:SECRET@github.com/acme/intake",
+                "github.com/acme/intake",
+            ),
             ("git@github.com:acme/intake.git", "github.com/acme/intake"),
-            ("ssh://git@ghe.example.com:2222/acme/intake", "ghe.example.com:2222/acme/intake"),
+            (
+                "ssh://git@ghe.example.com:2222/acme/intake",
+                "ghe.example.com:2222/acme/intake",
+            ),
             ("/tmp/remote.git", "/tmp/remote"),
             ("file:///tmp/remote.git", "tmp/remote"),
         ] {
             assert_eq!(normalize_origin(url), want, "{url}");
         }
     }
-}
-
-/// The audit log's decoded entries (for readers; `verify` is what checks them).
-pub fn read_log(
-    ws: &Workspace,
-    branch: &str,
-) -> Result<Vec<crate::report::views::EntryView>> {
-    let store = ws.store(branch);
-    let tip = store.resolve_for_reading()?;
-    store.read_meta(&tip)?;
-    let (_, entries, _) = store.read_all(&tip)?;
-    entries
-        .iter()
-        .map(|e| {
-            let (bundle, st) = e.decode().map_err(|err| {
-                anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path)
-            })?;
-            Ok(crate::report::views::EntryView::new(
-                &e.path,
-                bundle.key_hint().map(|k| k.to_string()),
-                &st,
-            ))
-        })
-        .collect()
 }

@@ -44,7 +44,11 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
     let origin = ws.origin()?;
-    let config_digest = ws.config.digest.clone().unwrap_or_else(|| Sha256Hex::of(b""));
+    let config_digest = ws
+        .config
+        .digest
+        .clone()
+        .unwrap_or_else(|| Sha256Hex::of(b""));
     let mut contents = ContentCache::new(&ws, &matcher)?;
     let mut made: Vec<(String, Statement)> = Vec::new();
 
@@ -271,4 +275,3 @@ fn version_statement(
         },
     )
 }
-

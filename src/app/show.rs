@@ -43,7 +43,9 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
             })
             .map(|p| (e, p))
     }) else {
-        bail!("{path}@{version} is not in the audit log on {branch} (see `promptrail log --prompt {path}`)");
+        bail!(
+            "{path}@{version} is not in the audit log on {branch} (see `promptrail log --prompt {path}`)"
+        );
     };
     let mut reader = ws.git.object_reader()?;
     let content = reader
@@ -60,7 +62,16 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
         })
     });
     let diff = match before {
-        Some(old) => ws.git.diff_blobs(&old, &prompt.digest.git_blob, prompt.previous_path.as_ref().unwrap_or(&prompt.path).as_str(), prompt.path.as_str())?,
+        Some(old) => ws.git.diff_blobs(
+            &old,
+            &prompt.digest.git_blob,
+            prompt
+                .previous_path
+                .as_ref()
+                .unwrap_or(&prompt.path)
+                .as_str(),
+            prompt.path.as_str(),
+        )?,
         None => None,
     };
     let deployments = entries
@@ -93,7 +104,10 @@ mod tests {
 
     #[test]
     fn targets_parse() {
-        assert_eq!(parse_target("prompts/a@b.md@v12").unwrap(), ("prompts/a@b.md".into(), Version(12)));
+        assert_eq!(
+            parse_target("prompts/a@b.md@v12").unwrap(),
+            ("prompts/a@b.md".into(), Version(12))
+        );
         assert_eq!(parse_target("p.md@3").unwrap().1, Version(3));
         assert!(parse_target("p.md").is_err());
         assert!(parse_target("p.md@v0").is_err());

@@ -28,7 +28,7 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let mut log_entries = 0;
     if let Some(tip) = store.local_tip()? {
         store.read_meta(&tip)?;
-        let (_, entries, _) = store.read_all(&tip)?;
+        let entries = store.read_all(&tip)?.entries;
         log_entries = entries.len() as u64;
         for e in &entries {
             let Ok((_, st)) = decode_entry(&e.bytes) else {

@@ -50,12 +50,24 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let store = ws.store(&branch);
     let tip = store.resolve_for_reading()?;
-    let (meta, entries, stray) = store.read_all(&tip)?;
-    progress.say(&format!("verifying {} entries on {branch}", entries.len()));
+    let files = store.read_all(&tip)?;
+    progress.say(&format!(
+        "verifying {} entries on {branch}",
+        files.entries.len()
+    ));
     let mut repo = GitObjects(ws.git.object_reader()?);
-    let report = verify(meta.as_deref(), &entries, &stray, &keys, &mut repo)?;
+    let report = verify(
+        files.meta.as_deref(),
+        &files.entries,
+        &files.stray,
+        &keys,
+        &mut repo,
+    )?;
     if report.signed_by.is_empty() && report.entries > 0 {
-        let ids: Vec<String> = keys.iter().map(|k| format!("{} ({})", k.key_id, k.source)).collect();
+        let ids: Vec<String> = keys
+            .iter()
+            .map(|k| format!("{} ({})", k.key_id, k.source))
+            .collect();
         progress.warn(&format!(
             "none of the given public keys signed any entry: {}",
             ids.join(", ")

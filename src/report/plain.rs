@@ -83,7 +83,11 @@ pub fn record(v: &RecordView) -> String {
         v.appended.len(),
         if v.appended.len() == 1 { "y" } else { "ies" },
         v.audit_branch,
-        if v.pushed { " (pushed)" } else { " (local only)" },
+        if v.pushed {
+            " (pushed)"
+        } else {
+            " (local only)"
+        },
         if v.retries > 0 {
             format!(", after {} rebuild(s) for concurrent appends", v.retries)
         } else {
@@ -110,7 +114,12 @@ pub fn status(v: &StatusView) -> String {
             Some(r) => format!("unrecorded (log has {r})"),
             None => "unrecorded".to_owned(),
         };
-        let _ = writeln!(out, "  {:<48} {:<5} {state}", p.path.as_str(), p.version.to_string());
+        let _ = writeln!(
+            out,
+            "  {:<48} {:<5} {state}",
+            p.path.as_str(),
+            p.version.to_string()
+        );
     }
     if v.prompts.is_empty() {
         out.push_str("  no prompts on the protected branch\n");
@@ -143,7 +152,8 @@ pub fn show(v: &ShowView) -> String {
     let _ = writeln!(
         out,
         "  landed     {} in {}",
-        p.landed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        p.landed_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         p.commit
     );
     let _ = writeln!(out, "  recorded   {}", v.entry.recorded_at);
@@ -158,7 +168,11 @@ pub fn show(v: &ShowView) -> String {
             AuthorRole::CoAuthor => "co-author",
             AuthorRole::Committer => "committer",
         };
-        let login = a.login.as_deref().map(|l| format!(" @{l}")).unwrap_or_default();
+        let login = a
+            .login
+            .as_deref()
+            .map(|l| format!(" @{l}"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "  {role:<10} {} <{}>{login} ({})",
@@ -176,7 +190,8 @@ pub fn show(v: &ShowView) -> String {
             "  approved   @{} {} at {} (PR #{}, reviewed {})",
             a.reviewer,
             a.state,
-            a.submitted_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            a.submitted_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             a.pull_request,
             a.reviewed_commit.short()
         );
@@ -237,7 +252,11 @@ pub fn verify(r: &Report, branch: &str) -> String {
             (Some(e), None) => format!("entry {e}"),
             _ => "log".to_owned(),
         };
-        let prompt = f.prompt.as_ref().map(|p| format!(" [{p}]")).unwrap_or_default();
+        let prompt = f
+            .prompt
+            .as_ref()
+            .map(|p| format!(" [{p}]"))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "FAIL {at} {} {}{prompt}: {}\n       expected: {}\n       found:    {}",
