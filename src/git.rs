@@ -387,10 +387,15 @@ impl Git {
             return Ok(PushOutcome::Pushed);
         }
         // Porcelain: `!<tab>src:dst<tab>[rejected] (fetch first)` when the remote moved.
+        // A concurrent update of the same ref on the remote's side is the same race.
         let rejected = stdout.lines().any(|l| {
             l.starts_with('!')
-                && l.contains("[rejected]")
-                && (l.contains("fetch first") || l.contains("non-fast-forward"))
+                && ((l.contains("[rejected]")
+                    && (l.contains("fetch first") || l.contains("non-fast-forward")))
+                    || (l.contains("[remote rejected]")
+                        && (l.contains("failed to update ref")
+                            || l.contains("cannot lock ref")
+                            || l.contains("incorrect old value"))))
         });
         if rejected {
             return Ok(PushOutcome::Rejected);

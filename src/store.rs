@@ -328,20 +328,28 @@ impl<'a> Store<'a> {
         }
         for attempt in 0..MAX_ATTEMPTS {
             let local = self.git.resolve_commit(&self.local_ref())?;
+            let remote_tip = if push {
+                self.git.fetch_branch(&self.remote, &self.branch)?
+            } else {
+                None
+            };
             let base = if push {
-                let remote_tip = self.git.fetch_branch(&self.remote, &self.branch)?;
-                self.choose_base(local.clone(), remote_tip, &mut progress)?
+                self.choose_base(local.clone(), remote_tip.clone(), &mut progress)?
             } else {
                 self.local_tip()?
             };
             let tip = self.read_tip(base.as_ref(), origin)?;
             let entries = build(&tip)?;
-            if entries.is_empty() {
-                return Ok(None);
-            }
             let count = entries.len() as u64;
-            let stream = fast_import_stream(&tip, &entries);
-            let new = self.git.fast_import(&stream)?;
+            let new = if entries.is_empty() {
+                // Nothing new; still publish entries an earlier --no-push left local.
+                match &base {
+                    Some(b) if push && remote_tip.as_ref() != Some(b) => b.clone(),
+                    _ => return Ok(None),
+                }
+            } else {
+                self.git.fast_import(&fast_import_stream(&tip, &entries))?
+            };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
                     PushOutcome::Pushed => {
@@ -366,6 +374,9 @@ impl<'a> Store<'a> {
             {
                 std::thread::sleep(backoff(attempt));
                 continue;
+            }
+            if count == 0 {
+                return Ok(None);
             }
             return Ok(Some(Appended {
                 first: tip.next_index,

@@ -57,7 +57,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &origin,
         |tip| {
             made.clear();
-            let start = resume_position(&store, tip, &history)?;
+            let start = resume_position(&ws, &store, tip, &history, &target, target_pos)?;
             let pending: Vec<&PromptEvent> = history
                 .events
                 .iter()
@@ -130,7 +130,14 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
 
 /// Position (on the first-parent line) of the commit of the log's newest `version` entry:
 /// everything up to and including it is recorded. `None` for a log without version entries.
-fn resume_position(store: &Store, tip: &Tip, history: &History) -> Result<Option<usize>> {
+fn resume_position(
+    ws: &Workspace,
+    store: &Store,
+    tip: &Tip,
+    history: &History,
+    target: &Oid,
+    target_pos: usize,
+) -> Result<Option<usize>> {
     let Some(commit) = &tip.commit else {
         return Ok(None);
     };
@@ -150,6 +157,18 @@ fn resume_position(store: &Store, tip: &Tip, history: &History) -> Result<Option
         None => Ok(None),
         Some(oid) => match history.position(&oid) {
             Some(pos) => Ok(Some(pos)),
+            // Another job recorded further than our checkout reaches: we have nothing new.
+            None if ws.git.resolve_commit(oid.as_str())?.is_some()
+                && ws.git.is_ancestor(target, &oid)? =>
+            {
+                Ok(Some(target_pos))
+            }
+            None if ws.git.resolve_commit(oid.as_str())?.is_none() => bail!(
+                "the audit log has recorded commit {oid}, which this clone does not have: fetch \
+                 the protected branch (`git fetch {} --unshallow` or `git fetch {}`) and retry",
+                ws.config.audit.remote.0,
+                ws.config.audit.remote.0
+            ),
             None => bail!(
                 "the audit log's last recorded commit {oid} is not on the first-parent history \
                  being recorded: was the protected branch rewritten, or is --commit on another \

@@ -1,0 +1,307 @@
+//! Shared helpers for the integration tests: real git repositories in temp dirs, a bare
+//! repository as the remote, and the promptrail binary run as a subprocess.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use assert_cmd::cargo::cargo_bin;
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A key pair generated once per test binary (scrypt is deliberately slow).
+pub struct Keys {
+    _dir: TempDir,
+    pub private: PathBuf,
+    pub public: PathBuf,
+}
+
+pub fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| generate_keys(PASSWORD))
+}
+
+/// A second, untrusted key pair.
+pub fn other_keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| generate_keys("another password"))
+}
+
+fn generate_keys(password: &str) -> Keys {
+    let dir = TempDir::new().unwrap();
+    let out = Command::new(cargo_bin("promptrail"))
+        .args(["keygen", "--out"])
+        .arg(dir.path())
+        .env("PROMPTRAIL_KEY_PASSWORD", password)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Keys {
+        private: dir.path().join("promptrail.key"),
+        public: dir.path().join("promptrail.pub"),
+        _dir: dir,
+    }
+}
+
+/// A working clone with a bare remote, both in one temp dir.
+pub struct Repo {
+    pub dir: TempDir,
+    pub work: PathBuf,
+    pub remote: PathBuf,
+    tick: std::cell::Cell<i64>,
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = git_cmd(dir).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim_end().to_owned()
+}
+
+pub fn git_cmd(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.current_dir(dir)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("LC_ALL", "C");
+    c
+}
+
+impl Repo {
+    /// An empty bare remote and a clone of it on branch `main`, no commits yet.
+    pub fn new() -> Repo {
+        let dir = TempDir::new().unwrap();
+        let remote = dir.path().join("remote.git");
+        let work = dir.path().join("work");
+        git_in(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", "remote.git"],
+        );
+        git_in(dir.path(), &["init", "-q", "-b", "main", "work"]);
+        git_in(
+            &work,
+            &["remote", "add", "origin", remote.to_str().unwrap()],
+        );
+        git_in(&work, &["config", "user.name", "Ana Author"]);
+        git_in(&work, &["config", "user.email", "ana@example.org"]);
+        Repo {
+            dir,
+            work,
+            remote,
+            tick: std::cell::Cell::new(1_700_000_000),
+        }
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(&self.work, args)
+    }
+
+    pub fn write(&self, path: &str, content: &str) {
+        self.write_bytes(path, content.as_bytes());
+    }
+
+    pub fn write_bytes(&self, path: &str, content: &[u8]) {
+        let p = self.work.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+
+    /// Commits everything with a fixed, increasing date, as `author` (`Name <email>`).
+    pub fn commit_as(&self, author: &str, message: &str) -> String {
+        let t = self.tick.get() + 60;
+        self.tick.set(t);
+        let date = format!("{t} +0000");
+        let out = git_cmd(&self.work).args(["add", "-A"]).output().unwrap();
+        assert!(out.status.success());
+        let out = git_cmd(&self.work)
+            .args([
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                message,
+                "--author",
+                author,
+            ])
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    pub fn commit(&self, message: &str) -> String {
+        self.commit_as("Ana Author <ana@example.org>", message)
+    }
+
+    pub fn push(&self) {
+        self.git(&["push", "-q", "origin", "HEAD:main"]);
+    }
+
+    /// `promptrail` in the working clone with the test key's password.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(cargo_bin("promptrail"));
+        c.current_dir(&self.work)
+            .env("PROMPTRAIL_KEY_PASSWORD", PASSWORD)
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env_remove("PROMPTRAIL_SIGNING_KEY")
+            .env_remove("GITHUB_REPOSITORY")
+            .env_remove("GITHUB_SERVER_URL");
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// `promptrail record --key <test key>` and assert success.
+    pub fn record(&self) -> Output {
+        let out = self.run(&["record", "--key", keys().private.to_str().unwrap()]);
+        assert_ok(&out);
+        out
+    }
+
+    pub fn verify(&self) -> Output {
+        self.run(&["verify", "--key", keys().public.to_str().unwrap()])
+    }
+
+    pub fn verify_json(&self) -> serde_json::Value {
+        let out = self.run(&[
+            "verify",
+            "--key",
+            keys().public.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    }
+
+    pub fn log_json(&self) -> Vec<serde_json::Value> {
+        let out = self.run(&["log", "--format", "json"]);
+        assert_ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Remote's audit branch tip, if any.
+    pub fn remote_audit_tip(&self) -> Option<String> {
+        let out = git_cmd(&self.remote)
+            .args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "refs/heads/promptrail/audit",
+            ])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    pub fn local_audit_tip(&self) -> Option<String> {
+        let out = git_cmd(&self.work)
+            .args([
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "refs/heads/promptrail/audit",
+            ])
+            .output()
+            .unwrap();
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+}
+
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// (path, version, change) of every prompt in every entry of the log.
+pub fn versions(log: &[serde_json::Value]) -> Vec<(String, u64, String)> {
+    log.iter()
+        .flat_map(|e| e["prompts"].as_array().unwrap().clone())
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["version"].as_u64().unwrap(),
+                p["change"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A repository with three prompts, a rename and a co-authored change, recorded and pushed.
+pub fn recorded_repo() -> Repo {
+    let r = Repo::new();
+    r.write(
+        "prompts/clinical/intake.md",
+        "You are a clinical intake assistant.\n",
+    );
+    r.write("prompts/greet.md", "Hello!\n");
+    r.commit("add prompts");
+    r.git(&["mv", "prompts/greet.md", "prompts/welcome.md"]);
+    r.commit("rename greeting");
+    r.write(
+        "prompts/clinical/intake.md",
+        "You are a careful clinical intake assistant.\n",
+    );
+    r.commit("tune intake\n\nCo-authored-by: Bob Builder <bob@example.org>");
+    r.push();
+    r.record();
+    r
+}
+
+impl Repo {
+    /// The log as another clone sees it after fetching the audit branch.
+    pub fn log_json_from(&self, clone: &Path) -> Vec<serde_json::Value> {
+        git_in(
+            clone,
+            &[
+                "fetch",
+                "-q",
+                "origin",
+                "+promptrail/audit:promptrail/audit",
+            ],
+        );
+        let out = self
+            .cmd()
+            .current_dir(clone)
+            .args(["log", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
