@@ -1,0 +1,264 @@
+//! Tampering with the audit branch: each case is detected by `verify` with the right
+//! finding (entry, check code), and an intact log verifies.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::*;
+use promptrail::attestation::{Bundle, Statement};
+use promptrail::signing::SigningKey;
+use serde_json::Value;
+
+type Files = BTreeMap<String, Vec<u8>>;
+
+/// Rewrites the local audit branch: read every file, let `edit` change them, commit.
+fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
+    let listing = r.git(&["ls-tree", "-r", "--name-only", "promptrail/audit"]);
+    let mut files: Files = listing
+        .lines()
+        .map(|p| {
+            let out = git_cmd(&r.work)
+                .args(["cat-file", "blob", &format!("promptrail/audit:{p}")])
+                .output()
+                .unwrap();
+            (p.to_owned(), out.stdout)
+        })
+        .collect();
+    edit(&mut files);
+    let index = r.dir.path().join("tamper.index");
+    let with_index = |args: &[&str], input: Option<&[u8]>| -> String {
+        use std::io::Write;
+        let mut cmd = git_cmd(&r.work);
+        cmd.args(args)
+            .env("GIT_INDEX_FILE", &index)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        if let Some(data) = input {
+            child.stdin.take().unwrap().write_all(data).unwrap();
+        }
+        drop(child.stdin.take());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "git {args:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    with_index(&["read-tree", "--empty"], None);
+    for (path, bytes) in &files {
+        let oid = with_index(&["hash-object", "-w", "--stdin"], Some(bytes));
+        with_index(
+            &["update-index", "--add", "--cacheinfo", &format!("100644,{oid},{path}")],
+            None,
+        );
+    }
+    let tree = with_index(&["write-tree"], None);
+    let commit = r.git(&["commit-tree", &tree, "-p", "promptrail/audit", "-m", "tamper"]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
+}
+
+fn entry(i: u64) -> String {
+    format!("entries/000000/{i:09}.json")
+}
+
+/// (code, entry) of every finding.
+fn findings(r: &Repo) -> Vec<(String, Option<u64>)> {
+    let v = r.verify_json();
+    assert_eq!(v["ok"], false, "verify must fail: {v:#}");
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["code"].as_str().unwrap().to_owned(), f["entry"].as_u64()))
+        .collect()
+}
+
+fn has(found: &[(String, Option<u64>)], code: &str, entry: u64) -> bool {
+    found.iter().any(|(c, e)| c == code && *e == Some(entry))
+}
+
+/// Re-signs entry bytes after `edit` changes the statement, with `key`.
+fn resign(bytes: &[u8], key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+    let bundle: Bundle = serde_json::from_slice(bytes).unwrap();
+    let mut st: Value = serde_json::from_slice(&bundle.dsse_envelope.payload).unwrap();
+    edit(&mut st);
+    let st: Statement = serde_json::from_value(st).unwrap();
+    let env = key.sign_envelope(st.to_payload()).unwrap();
+    Bundle::key_mode(env, key.key_id().clone()).to_file_bytes()
+}
+
+fn trusted_signer() -> SigningKey {
+    let pem = std::fs::read(&keys().private).unwrap();
+    SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap()
+}
+
+#[test]
+fn intact_log_verifies() {
+    let r = recorded_repo();
+    let out = r.verify();
+    assert_ok(&out);
+    assert!(stdout(&out).contains("OK:"), "{}", stdout(&out));
+    let v = r.verify_json();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["entries"], 4);
+}
+
+#[test]
+fn flipped_byte_in_a_payload() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        let mut b: Value = serde_json::from_slice(&f[&entry(1)]).unwrap();
+        let mut payload = STANDARD
+            .decode(b["dsseEnvelope"]["payload"].as_str().unwrap())
+            .unwrap();
+        // Change one letter of the prompt path: still valid JSON, different bytes.
+        let pos = payload.windows(6).position(|w| w == b"prompt").unwrap();
+        payload[pos] ^= 0x01;
+        b["dsseEnvelope"]["payload"] = STANDARD.encode(&payload).into();
+        f.insert(entry(1), serde_json::to_vec_pretty(&b).unwrap());
+    });
+    let out = r.verify();
+    assert_eq!(out.status.code(), Some(1));
+    let found = findings(&r);
+    assert!(has(&found, "PT001", 1), "{found:?}");
+    assert!(has(&found, "PT002", 2), "the next entry's hash link breaks too: {found:?}");
+    assert!(stdout(&out).contains("entry 1 (entries/000000/000000001.json) PT001 signature"));
+}
+
+#[test]
+fn flipped_byte_in_a_signature() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        let mut b: Value = serde_json::from_slice(&f[&entry(3)]).unwrap();
+        let mut sig = STANDARD
+            .decode(b["dsseEnvelope"]["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap();
+        let last = sig.len() - 1;
+        sig[last] ^= 0x01;
+        b["dsseEnvelope"]["signatures"][0]["sig"] = STANDARD.encode(&sig).into();
+        f.insert(entry(3), serde_json::to_vec_pretty(&b).unwrap());
+    });
+    let found = findings(&r);
+    assert_eq!(found, vec![("PT001".to_owned(), Some(3))]);
+}
+
+#[test]
+fn deleted_entry() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        f.remove(&entry(1));
+    });
+    let found = findings(&r);
+    // Position 1 now holds entry 2: a gap, a wrong index and a broken hash link.
+    assert!(has(&found, "PT003", 1), "{found:?}");
+    assert!(has(&found, "PT002", 1), "{found:?}");
+}
+
+#[test]
+fn swapped_entries() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        let a = f.remove(&entry(1)).unwrap();
+        let b = f.remove(&entry(2)).unwrap();
+        f.insert(entry(1), b);
+        f.insert(entry(2), a);
+    });
+    let found = findings(&r);
+    assert!(has(&found, "PT003", 1) && has(&found, "PT003", 2), "{found:?}");
+    assert!(has(&found, "PT002", 1), "{found:?}");
+}
+
+#[test]
+fn duplicated_entry() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        let copy = f[&entry(1)].clone();
+        f.insert(entry(4), copy);
+    });
+    let v = r.verify_json();
+    let dup = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT003" && f["entry"] == 4)
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert!(dup["message"].as_str().unwrap().contains("already claimed"), "{dup}");
+    assert_eq!(dup["expected"], "log.index 4");
+    assert_eq!(dup["found"], "log.index 1");
+}
+
+#[test]
+fn entry_signed_by_an_untrusted_key() {
+    let r = recorded_repo();
+    let pem = std::fs::read(&other_keys().private).unwrap();
+    let other = SigningKey::from_encrypted_pem(&pem, b"another password", "other").unwrap();
+    tamper(&r, |f| {
+        let b = resign(&f[&entry(3)], &other, |_| {});
+        f.insert(entry(3), b);
+    });
+    let v = r.verify_json();
+    let f = &v["findings"][0];
+    assert_eq!(f["code"], "PT004", "{v:#}");
+    assert_eq!(f["entry"], 3);
+    assert_eq!(f["found"], other.key_id().as_str());
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v:#}");
+}
+
+#[test]
+fn digest_that_does_not_match_the_blob() {
+    let r = recorded_repo();
+    let key = trusted_signer();
+    let fake = "0".repeat(63) + "1";
+    tamper(&r, |f| {
+        let b = resign(&f[&entry(3)], &key, |st| {
+            st["subject"][0]["digest"]["sha256"] = fake.clone().into();
+            st["predicate"]["prompts"][0]["digest"]["sha256"] = fake.clone().into();
+        });
+        f.insert(entry(3), b);
+    });
+    let v = r.verify_json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT005")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(f["entry"], 3);
+    assert_eq!(f["prompt"], "prompts/clinical/intake.md");
+    assert_eq!(f["found"], format!("sha256:{fake}"));
+    assert!(f["expected"].as_str().unwrap().starts_with("sha256:"));
+}
+
+#[test]
+fn version_number_gap_and_foreign_origin() {
+    let r = recorded_repo();
+    let key = trusted_signer();
+    tamper(&r, |f| {
+        let b = resign(&f[&entry(3)], &key, |st| {
+            st["predicate"]["prompts"][0]["version"] = 3.into();
+            st["predicate"]["log"]["origin"] = "github.com/someone/else".into();
+        });
+        f.insert(entry(3), b);
+    });
+    let found = findings(&r);
+    assert!(has(&found, "PT006", 3), "{found:?}");
+    assert!(has(&found, "PT008", 3), "{found:?}");
+}
+
+#[test]
+fn branch_without_metadata_is_reported() {
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        f.remove("promptrail.json");
+        f.insert("notes.txt".into(), b"hi".to_vec());
+    });
+    let v = r.verify_json();
+    let codes: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["PT009", "PT009"], "{v:#}");
+}
