@@ -12,7 +12,12 @@ fn record(r: &Repo) -> std::process::Output {
 /// Asserts exit 2, that stderr contains every needle, and that no audit branch appeared.
 fn refused(r: &Repo, out: &std::process::Output, needles: &[&str]) {
     let err = stderr(out);
-    assert_eq!(out.status.code(), Some(2), "stderr: {err}\nstdout: {}", stdout(out));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {err}\nstdout: {}",
+        stdout(out)
+    );
     for n in needles {
         assert!(err.contains(n), "stderr lacks {n:?}: {err}");
     }
@@ -36,7 +41,11 @@ fn not_a_git_repository() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("is not inside a git repository"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not inside a git repository"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -51,20 +60,31 @@ fn config_syntax_error_names_line_and_column() {
     r.write(".promptrail.yml", "prompts:\n  include: [\"prompts/**\"\n");
     let out = record(&r);
     refused(&r, &out, &[".promptrail.yml:"]);
-    assert!(stderr(&out).contains(":3:") || stderr(&out).contains(":2:"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":3:") || stderr(&out).contains(":2:"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn unknown_config_key_names_line_and_column() {
     let r = one_prompt();
     r.write(".promptrail.yml", "version: 1\naudit:\n  brnach: x\n");
-    refused(&r, &record(&r), &[".promptrail.yml:3:3:", "unknown field `brnach`"]);
+    refused(
+        &r,
+        &record(&r),
+        &[".promptrail.yml:3:3:", "unknown field `brnach`"],
+    );
 }
 
 #[test]
 fn glob_that_matches_nothing_is_a_warning() {
     let r = one_prompt();
-    r.write(".promptrail.yml", "prompts:\n  include: [\"prompts/**\", \"agents/*.md\"]\n");
+    r.write(
+        ".promptrail.yml",
+        "prompts:\n  include: [\"prompts/**\", \"agents/*.md\"]\n",
+    );
     r.commit("config");
     let out = r.run(&["status"]);
     assert_ok(&out);
@@ -82,7 +102,11 @@ fn symlink_pointing_outside_the_repository_is_refused() {
     std::os::unix::fs::symlink("../../etc/passwd", r.work.join("prompts/evil.md")).unwrap();
     r.commit("evil link");
     r.push();
-    refused(&r, &record(&r), &["prompts/evil.md", "points outside the repository"]);
+    refused(
+        &r,
+        &record(&r),
+        &["prompts/evil.md", "points outside the repository"],
+    );
 }
 
 #[test]
@@ -101,7 +125,11 @@ fn oversize_prompt_is_refused_with_its_path() {
     r.write("prompts/long.md", "this is longer than ten bytes\n");
     r.commit("long");
     r.push();
-    refused(&r, &record(&r), &["prompts/long.md", "over the limit of 10 bytes"]);
+    refused(
+        &r,
+        &record(&r),
+        &["prompts/long.md", "over the limit of 10 bytes"],
+    );
 }
 
 #[cfg(unix)]
@@ -113,7 +141,11 @@ fn non_utf8_file_name_is_refused() {
     std::fs::write(r.work.join(name), "x\n").unwrap();
     r.commit("latin-1 name");
     r.push();
-    refused(&r, &record(&r), &["prompts/caf\u{fffd}.md", "not valid UTF-8"]);
+    refused(
+        &r,
+        &record(&r),
+        &["prompts/caf\u{fffd}.md", "not valid UTF-8"],
+    );
 }
 
 #[test]
@@ -126,7 +158,10 @@ fn wrong_key_password() {
         .output()
         .unwrap();
     refused(&r, &out, &["wrong password", "PROMPTRAIL_KEY_PASSWORD"]);
-    assert!(!stderr(&out).contains("not the password"), "the password must not be echoed");
+    assert!(
+        !stderr(&out).contains("not the password"),
+        "the password must not be echoed"
+    );
 }
 
 #[test]
@@ -144,7 +179,11 @@ fn corrupt_key_file() {
 #[test]
 fn missing_signing_key() {
     let r = one_prompt();
-    refused(&r, &r.run(&["record"]), &["no signing key", "PROMPTRAIL_SIGNING_KEY"]);
+    refused(
+        &r,
+        &r.run(&["record"]),
+        &["no signing key", "PROMPTRAIL_SIGNING_KEY"],
+    );
 }
 
 #[test]
@@ -157,7 +196,11 @@ fn public_key_that_matches_no_entry() {
         "{}",
         stderr(&out)
     );
-    assert!(stdout(&out).contains("PT004 untrusted-key"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("PT004 untrusted-key"),
+        "{}",
+        stdout(&out)
+    );
 }
 
 #[test]
@@ -167,7 +210,11 @@ fn corrupt_public_key() {
     std::fs::write(&bad, "not a key").unwrap();
     let out = r.run(&["verify", "--key", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("bad.pub: not a PEM public key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("bad.pub: not a PEM public key"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -175,7 +222,11 @@ fn verify_without_any_key_is_a_usage_error() {
     let r = recorded_repo();
     let out = r.run(&["verify"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no trusted public key"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no trusted public key"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -205,10 +256,18 @@ fn audit_branch_that_is_not_ours() {
     let before = (r.local_audit_tip(), r.remote_audit_tip());
     let out = record(&r);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not a promptrail audit branch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a promptrail audit branch"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!((r.local_audit_tip(), r.remote_audit_tip()), before);
     let out = r.run(&["log"]);
-    assert!(stderr(&out).contains("not a promptrail audit branch"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a promptrail audit branch"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -235,7 +294,14 @@ fn shallow_clone_is_refused_with_the_fix() {
     let shallow = r.dir.path().join("shallow");
     git_in(
         r.dir.path(),
-        &["clone", "-q", "--depth", "1", &format!("file://{}", r.remote.display()), shallow.to_str().unwrap()],
+        &[
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            &format!("file://{}", r.remote.display()),
+            shallow.to_str().unwrap(),
+        ],
     );
     let out = r
         .cmd()
@@ -283,8 +349,15 @@ fn keygen_refuses_to_overwrite_and_protects_the_private_key() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.path().join("promptrail.key")).unwrap().permissions().mode();
-        assert_eq!(mode & 0o077, 0, "private key must not be readable by others");
+        let mode = std::fs::metadata(dir.path().join("promptrail.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o077,
+            0,
+            "private key must not be readable by others"
+        );
     }
     assert_eq!(run(&[]).status.code(), Some(2));
     assert_ok(&run(&["--force"]));
@@ -300,6 +373,10 @@ fn keygen_without_password_and_terminal_fails_clearly() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("set PROMPTRAIL_KEY_PASSWORD"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("set PROMPTRAIL_KEY_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
     assert!(!dir.path().join("promptrail.key").exists());
 }

@@ -19,7 +19,9 @@ fn help(args: &[&str]) -> String {
 #[test]
 fn help_texts() {
     insta::assert_snapshot!("help", help(&[]));
-    for cmd in ["init", "keygen", "status", "record", "verify", "log", "show"] {
+    for cmd in [
+        "init", "keygen", "status", "record", "verify", "log", "show",
+    ] {
         insta::assert_snapshot!(format!("help_{cmd}"), help(&[cmd]));
     }
 }
@@ -48,7 +50,10 @@ fn regex_escape(s: &str) -> String {
 #[test]
 fn human_output() {
     let r = Repo::new();
-    r.write("prompts/clinical/intake.md", "You are a clinical intake assistant.\n");
+    r.write(
+        "prompts/clinical/intake.md",
+        "You are a clinical intake assistant.\n",
+    );
     r.write("prompts/greet.md", "Hello!\n");
     r.commit("add prompts");
     r.git(&["mv", "prompts/greet.md", "prompts/welcome.md"]);

@@ -49,12 +49,24 @@ fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
     for (path, bytes) in &files {
         let oid = with_index(&["hash-object", "-w", "--stdin"], Some(bytes));
         with_index(
-            &["update-index", "--add", "--cacheinfo", &format!("100644,{oid},{path}")],
+            &[
+                "update-index",
+                "--add",
+                "--cacheinfo",
+                &format!("100644,{oid},{path}"),
+            ],
             None,
         );
     }
     let tree = with_index(&["write-tree"], None);
-    let commit = r.git(&["commit-tree", &tree, "-p", "promptrail/audit", "-m", "tamper"]);
+    let commit = r.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        "promptrail/audit",
+        "-m",
+        "tamper",
+    ]);
     r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
 }
 
@@ -122,7 +134,10 @@ fn flipped_byte_in_a_payload() {
     assert_eq!(out.status.code(), Some(1));
     let found = findings(&r);
     assert!(has(&found, "PT001", 1), "{found:?}");
-    assert!(has(&found, "PT002", 2), "the next entry's hash link breaks too: {found:?}");
+    assert!(
+        has(&found, "PT002", 2),
+        "the next entry's hash link breaks too: {found:?}"
+    );
     assert!(stdout(&out).contains("entry 1 (entries/000000/000000001.json) PT001 signature"));
 }
 
@@ -165,7 +180,10 @@ fn swapped_entries() {
         f.insert(entry(2), a);
     });
     let found = findings(&r);
-    assert!(has(&found, "PT003", 1) && has(&found, "PT003", 2), "{found:?}");
+    assert!(
+        has(&found, "PT003", 1) && has(&found, "PT003", 2),
+        "{found:?}"
+    );
     assert!(has(&found, "PT002", 1), "{found:?}");
 }
 
@@ -183,7 +201,10 @@ fn duplicated_entry() {
         .iter()
         .find(|f| f["code"] == "PT003" && f["entry"] == 4)
         .unwrap_or_else(|| panic!("{v:#}"));
-    assert!(dup["message"].as_str().unwrap().contains("already claimed"), "{dup}");
+    assert!(
+        dup["message"].as_str().unwrap().contains("already claimed"),
+        "{dup}"
+    );
     assert_eq!(dup["expected"], "log.index 4");
     assert_eq!(dup["found"], "log.index 1");
 }
