@@ -41,6 +41,8 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Deployment environments, in promotion order.
     pub environments: Vec<EnvName>,
+    /// Who must approve which prompts.
+    pub policy: PolicyConfig,
     /// Digest of the file's bytes (of the empty string when there is no file).
     #[serde(skip)]
     pub digest: Option<Sha256Hex>,
@@ -55,6 +57,7 @@ impl Default for Config {
             protected_branch: None,
             signing: SigningConfig::default(),
             environments: vec![EnvName("staging".into()), EnvName("production".into())],
+            policy: PolicyConfig::default(),
             digest: None,
         }
     }
@@ -107,6 +110,156 @@ pub struct SigningConfig {
     pub key: Option<PathBuf>,
     /// Public keys (repository-relative paths) that `verify` trusts when no `--key` is given.
     pub public_keys: Vec<PathBuf>,
+}
+
+/// The approval policy.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Whether an author of a prompt's change may approve it.
+    pub allow_author_approval: bool,
+    /// The rule for prompts no path rule matches.
+    pub default: RuleConfig,
+    /// Per-path rules; the first whose globs match a prompt applies.
+    pub rules: Vec<PathRule>,
+    /// Extra requirements for deploying to an environment.
+    pub environments: std::collections::BTreeMap<String, EnvRule>,
+}
+
+/// Who may approve, and how many approvals are needed.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleConfig {
+    /// Approvals needed (0: no approval needed).
+    pub approvals: u32,
+    /// If users or teams are listed, only they count (besides the permission floor).
+    pub users: Vec<String>,
+    /// Teams as `org/slug` (or `slug`, in the repository owner's organisation).
+    pub teams: Vec<TeamRef>,
+    /// Least repository permission an approver needs: read, triage, write, maintain, admin.
+    pub permission: PermissionLevel,
+}
+
+impl Default for RuleConfig {
+    fn default() -> Self {
+        RuleConfig {
+            approvals: 1,
+            users: Vec::new(),
+            teams: Vec::new(),
+            permission: PermissionLevel(crate::review::Permission::Write),
+        }
+    }
+}
+
+/// A rule for the prompts matching `paths`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PathRule {
+    /// A name for reports; default: the first glob.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub paths: Vec<GlobPattern>,
+    #[serde(default = "one")]
+    pub approvals: u32,
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub teams: Vec<TeamRef>,
+    #[serde(default)]
+    pub permission: PermissionLevel,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl PathRule {
+    pub fn rule(&self) -> RuleConfig {
+        RuleConfig {
+            approvals: self.approvals,
+            users: self.users.clone(),
+            teams: self.teams.clone(),
+            permission: self.permission,
+        }
+    }
+
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| self.paths.first().map_or(String::new(), |g| g.0.clone()))
+    }
+}
+
+/// What deploying to an environment needs beyond the path rule.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnvRule {
+    /// At least this many counted approvals.
+    pub approvals: Option<u32>,
+    /// If listed, only approvals from these users or teams count toward `approvals`.
+    pub users: Vec<String>,
+    pub teams: Vec<TeamRef>,
+}
+
+/// `org/slug` or `slug`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct TeamRef {
+    pub org: Option<String>,
+    pub slug: String,
+}
+
+impl TeamRef {
+    /// The canonical `org/slug` with the given default organisation.
+    pub fn qualified(&self, default_org: &str) -> String {
+        format!("{}/{}", self.org.as_deref().unwrap_or(default_org), self.slug).to_ascii_lowercase()
+    }
+}
+
+impl<'de> Deserialize<'de> for TeamRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        let s = s.trim_start_matches('@');
+        let ok = |p: &str| {
+            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        };
+        match s.split_once('/') {
+            Some((org, slug)) if ok(org) && ok(slug) => Ok(TeamRef {
+                org: Some(org.to_owned()),
+                slug: slug.to_owned(),
+            }),
+            None if ok(s) => Ok(TeamRef {
+                org: None,
+                slug: s.to_owned(),
+            }),
+            _ => Err(D::Error::custom(format!(
+                "team `{s}` must be `org/team-slug` or `team-slug`"
+            ))),
+        }
+    }
+}
+
+/// A permission level in config.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PermissionLevel(pub crate::review::Permission);
+
+impl Default for PermissionLevel {
+    fn default() -> Self {
+        PermissionLevel(crate::review::Permission::Write)
+    }
+}
+
+impl<'de> Deserialize<'de> for PermissionLevel {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::review::Permission::parse(&s)
+            .filter(|p| *p != crate::review::Permission::None)
+            .map(PermissionLevel)
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "permission `{s}` must be one of read, triage, write, maintain, admin"
+                ))
+            })
+    }
 }
 
 /// `version: 1`.
@@ -333,6 +486,31 @@ signing:
 environments:
   - staging
   - production
+
+# Who must approve prompt changes. An approval counts only if it is the reviewer's latest
+# verdict, the reviewer did not author the change, the prompt's content is unchanged since the
+# reviewed commit, and the reviewer passes the rule's filters.
+policy:
+  # May an author (PR opener, or author/co-author of a commit touching the prompt) approve?
+  allow_author_approval: false
+  # The rule for prompts no path rule matches.
+  default:
+    approvals: 1
+    # If users or teams are listed, only they count. Teams need a token with read:org.
+    users: []
+    teams: []
+    # Least repository permission (role) an approver needs.
+    permission: write
+  # Per-path rules: the first whose globs match a prompt applies.
+  rules: []
+  #  - name: clinical
+  #    paths: ["prompts/clinical/**"]
+  #    approvals: 2
+  #    teams: ["clinical-review"]
+  # Extra requirements to deploy to an environment.
+  environments: {}
+  #  production:
+  #    approvals: 2
 "#;
 
 #[cfg(test)]
@@ -400,6 +578,22 @@ mod tests {
             assert_eq!(*l, line, "{text}: {err}");
             assert!(message.contains(needle), "{text}: {message}");
         }
+    }
+
+    #[test]
+    fn policy_parses_with_defaults_and_located_errors() {
+        let c = parse(
+            "policy:\n  rules:\n    - paths: [\"prompts/clinical/**\"]\n      approvals: 2\n      teams: [\"acme/clinical-review\"]\n  environments:\n    production:\n      approvals: 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.policy.default.approvals, 1);
+        assert_eq!(c.policy.rules[0].approvals, 2);
+        assert_eq!(c.policy.rules[0].teams[0].qualified("x"), "acme/clinical-review");
+        assert_eq!(c.policy.environments["production"].approvals, Some(2));
+        let err = parse("policy:\n  default:\n    permission: owner\n").unwrap_err();
+        assert!(err.to_string().contains(":3:"), "{err}");
+        let err = parse("policy:\n  rules:\n    - paths: [\"a\"]\n      teems: []\n").unwrap_err();
+        assert!(err.to_string().contains("unknown field `teems`"), "{err}");
     }
 
     #[test]

@@ -112,22 +112,39 @@ pub enum AuthorRole {
     Committer,
 }
 
-/// A pull-request review that approved the change (filled from GitHub).
+/// A reviewer's latest verdict on the pull request that landed the change, and whether it
+/// counted under the policy (filled from GitHub).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRecord {
     pub reviewer: String,
     pub reviewer_id: u64,
     pub review_id: u64,
+    /// `APPROVED`, `CHANGES_REQUESTED` or `DISMISSED`.
     pub state: String,
     pub reviewed_commit: Oid,
-    #[serde(serialize_with = "rfc3339")]
-    pub submitted_at: DateTime<Utc>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_rfc3339"
+    )]
+    pub submitted_at: Option<DateTime<Utc>>,
     pub pull_request: u64,
     pub url: String,
     pub head_commit: Oid,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merge_commit: Option<Oid>,
+    /// The prompt this verdict was judged for.
+    pub path: PromptPath,
+    /// Whether it counted toward the rule, and why (or why not).
+    pub counted: bool,
+    pub reason: String,
+    /// The reviewer's repository permission (role) when it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permission: Option<String>,
+    /// Teams (`org/slug`) the policy names that the reviewer is an active member of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub teams: Vec<String>,
 }
 
 /// The policy in force: the config's digest and, per prompt, the rule and its counts.
@@ -146,6 +163,7 @@ pub struct ConfigDigest {
     pub sha256: Sha256Hex,
 }
 
+/// The policy's decision for one prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RuleRecord {
@@ -153,6 +171,24 @@ pub struct RuleRecord {
     pub rule: String,
     pub required: u32,
     pub counted: u32,
+    pub approved: bool,
+    /// How the approvals were obtained.
+    pub status: ApprovalStatus,
+    /// Pull request that landed the change, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pull_request: Option<u64>,
+}
+
+/// Where an entry's approvals came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ApprovalStatus {
+    /// Reviews were read from GitHub and judged by the policy.
+    Evaluated,
+    /// No merged pull request landed the change (pushed directly): unapproved.
+    NoPullRequest,
+    /// Recorded with `--offline`: approvals were not fetched; the gate treats it as unapproved.
+    NotFetched,
 }
 
 /// A deployment's facts (deployment and rollback events).
@@ -188,6 +224,13 @@ impl ToolRecord {
             name: env!("CARGO_PKG_NAME").into(),
             version: env!("CARGO_PKG_VERSION").into(),
         }
+    }
+}
+
+fn opt_rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => rfc3339(t, s),
+        None => s.serialize_none(),
     }
 }
 

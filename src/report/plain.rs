@@ -185,15 +185,19 @@ pub fn show(v: &ShowView) -> String {
         out.push_str("  approvals  none recorded\n");
     }
     for a in &v.entry.approvals {
+        let when = a
+            .submitted_at
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  approved   @{} {} at {} (PR #{}, reviewed {})",
+            "  {:<10} @{} {} {when} (PR #{}, reviewed {}): {}",
+            if a.counted { "approved" } else { "not counted" },
             a.reviewer,
             a.state,
-            a.submitted_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             a.pull_request,
-            a.reviewed_commit.short()
+            a.reviewed_commit.short(),
+            a.reason
         );
     }
     if v.deployments.is_empty() {

@@ -1,0 +1,297 @@
+//! The approval policy: a pure function from reviews, authors, reviewer facts and content
+//! comparisons to a decision per prompt, with a reason for every review.
+//!
+//! An approval counts for a prompt only when all hold:
+//! 1. it is the reviewer's latest verdict (APPROVED, CHANGES_REQUESTED or DISMISSED; a later
+//!    COMMENTED review does not cancel an approval);
+//! 2. the reviewer is not an author of that prompt's change, unless `allow_author_approval`;
+//! 3. the prompt's content at the reviewed commit equals its content at the head being
+//!    checked or merged (an approval goes stale only when *that prompt* changed);
+//! 4. the reviewer passes the rule's filters: a listed user or member of a listed team (when
+//!    any are listed), and at least the rule's repository permission. Bots and deleted
+//!    accounts do not count.
+
+use std::collections::{BTreeSet, HashMap};
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use serde::Serialize;
+
+use crate::config::{EnvRule, PolicyConfig, RuleConfig};
+use crate::review::{AccountKind, Permission, Review, ReviewState};
+use crate::types::{Oid, PromptPath};
+
+/// The policy, compiled.
+pub struct Policy {
+    config: PolicyConfig,
+    rules: Vec<GlobSet>,
+    /// Organisation of teams written without one (the repository owner).
+    default_org: String,
+}
+
+/// What promptrail learned about a reviewer from GitHub.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReviewerFacts {
+    /// Repository permission (role); `None` when it could not be read.
+    pub permission: Option<Permission>,
+    /// Teams (`org/slug`, lowercase) the reviewer is an *active* member of, among those the
+    /// policy names.
+    pub teams: BTreeSet<String>,
+    /// Why some fact could not be read, if so.
+    pub error: Option<String>,
+}
+
+/// A prompt's content at a reviewed commit compared with the content being decided on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Content {
+    Same,
+    Changed,
+    /// It could not be checked (commit missing from the clone…); never counted.
+    Unknown(String),
+}
+
+/// One changed prompt and who wrote the change (GitHub logins, any case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptChange {
+    pub path: PromptPath,
+    pub authors: BTreeSet<String>,
+}
+
+/// Everything the decision needs.
+pub struct Input<'a> {
+    pub reviews: &'a [Review],
+    pub prompts: &'a [PromptChange],
+    /// Facts by lowercase login.
+    pub facts: &'a HashMap<String, ReviewerFacts>,
+    /// Compares a prompt's content at a reviewed commit with the decided content.
+    pub content: &'a dyn Fn(&Oid, &PromptPath) -> Content,
+}
+
+/// The decision for one prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub path: PromptPath,
+    pub rule: String,
+    pub required: u32,
+    pub counted: u32,
+    pub approved: bool,
+    /// Each reviewer's latest verdict, and whether and why it counted.
+    pub verdicts: Vec<Verdict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    pub review: Review,
+    pub counted: bool,
+    pub reason: String,
+    /// The reviewer's teams among those the policy names (for environment rules later).
+    pub teams: Vec<String>,
+    pub permission: Option<Permission>,
+}
+
+fn compile(globs: &[crate::config::GlobPattern]) -> Result<GlobSet, globset::Error> {
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(GlobBuilder::new(&g.0).literal_separator(true).build()?);
+    }
+    b.build()
+}
+
+impl Policy {
+    pub fn new(config: &PolicyConfig, default_org: &str) -> Result<Policy, globset::Error> {
+        Ok(Policy {
+            rules: config
+                .rules
+                .iter()
+                .map(|r| compile(&r.paths))
+                .collect::<Result<_, _>>()?,
+            config: config.clone(),
+            default_org: default_org.to_ascii_lowercase(),
+        })
+    }
+
+    /// The rule for a prompt: the first path rule whose globs match, else the default.
+    pub fn rule_for(&self, path: &PromptPath) -> (String, RuleConfig) {
+        for (rule, set) in self.config.rules.iter().zip(&self.rules) {
+            if set.is_match(path.as_str()) {
+                return (rule.display_name(), rule.rule());
+            }
+        }
+        ("default".into(), self.config.default.clone())
+    }
+
+    /// Every team the policy names (path rules and environments), as `org/slug`.
+    pub fn teams(&self) -> BTreeSet<String> {
+        let rules = std::iter::once(&self.config.default.teams)
+            .chain(self.config.rules.iter().map(|r| &r.teams))
+            .chain(self.config.environments.values().map(|e| &e.teams));
+        rules
+            .flatten()
+            .map(|t| t.qualified(&self.default_org))
+            .collect()
+    }
+
+    pub fn env_rule(&self, env: &str) -> Option<&EnvRule> {
+        self.config.environments.get(env)
+    }
+
+    pub fn default_org(&self) -> &str {
+        &self.default_org
+    }
+
+    /// Decides every prompt.
+    pub fn decide(&self, input: &Input) -> Vec<Decision> {
+        let latest = latest_verdicts(input.reviews);
+        input
+            .prompts
+            .iter()
+            .map(|p| self.decide_one(p, &latest, input))
+            .collect()
+    }
+
+    fn decide_one(&self, prompt: &PromptChange, latest: &[&Review], input: &Input) -> Decision {
+        let (rule_name, rule) = self.rule_for(&prompt.path);
+        let mut verdicts = Vec::new();
+        for review in latest {
+            let facts = input
+                .facts
+                .get(&review.reviewer.login.to_ascii_lowercase())
+                .cloned()
+                .unwrap_or_default();
+            let (counted, reason) = self.judge(review, prompt, &rule, &facts, input);
+            verdicts.push(Verdict {
+                review: (*review).clone(),
+                counted,
+                reason,
+                teams: facts.teams.iter().cloned().collect(),
+                permission: facts.permission,
+            });
+        }
+        let counted = verdicts.iter().filter(|v| v.counted).count() as u32;
+        Decision {
+            path: prompt.path.clone(),
+            rule: rule_name,
+            required: rule.approvals,
+            counted,
+            approved: counted >= rule.approvals,
+            verdicts,
+        }
+    }
+
+    /// Whether one latest verdict counts for one prompt, and why.
+    fn judge(
+        &self,
+        review: &Review,
+        prompt: &PromptChange,
+        rule: &RuleConfig,
+        facts: &ReviewerFacts,
+        input: &Input,
+    ) -> (bool, String) {
+        let short = review.commit.short();
+        match review.state {
+            ReviewState::Approved => {}
+            ReviewState::ChangesRequested => {
+                return (false, format!("requested changes at {short} (latest verdict)"));
+            }
+            ReviewState::Dismissed => return (false, "review was dismissed".into()),
+            ReviewState::Commented | ReviewState::Pending => {
+                return (false, "not a verdict".into());
+            }
+        }
+        let who = &review.reviewer;
+        let listed = rule.users.iter().any(|u| who.is(u));
+        match who.kind {
+            AccountKind::Ghost => return (false, "the reviewer's account was deleted".into()),
+            AccountKind::Bot if !listed => {
+                return (false, "bot accounts do not count unless listed in `users`".into());
+            }
+            _ => {}
+        }
+        if !self.config.allow_author_approval && prompt.authors.iter().any(|a| who.is(a)) {
+            return (
+                false,
+                "author of this change (policy.allow_author_approval is false)".into(),
+            );
+        }
+        match (input.content)(&review.commit, &prompt.path) {
+            Content::Same => {}
+            Content::Changed => {
+                return (
+                    false,
+                    format!("stale: {} changed after the approved commit {short}", prompt.path),
+                );
+            }
+            Content::Unknown(why) => {
+                return (
+                    false,
+                    format!("content at the approved commit {short} could not be checked: {why}"),
+                );
+            }
+        }
+        if !rule.users.is_empty() || !rule.teams.is_empty() {
+            let in_team = rule
+                .teams
+                .iter()
+                .any(|t| facts.teams.contains(&t.qualified(&self.default_org)));
+            if !listed && !in_team {
+                let mut allowed: Vec<String> = rule.users.iter().map(|u| format!("@{u}")).collect();
+                allowed.extend(rule.teams.iter().map(|t| format!("team {}", t.qualified(&self.default_org))));
+                let hint = facts.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
+                return (
+                    false,
+                    format!("not one of {}{hint}", allowed.join(", ")),
+                );
+            }
+        }
+        match facts.permission {
+            Some(p) if p >= rule.permission.0 => {}
+            Some(p) => {
+                return (
+                    false,
+                    format!("repository permission {p} is below the required {}", rule.permission.0),
+                );
+            }
+            None => {
+                let why = facts.error.as_deref().unwrap_or("not a collaborator");
+                return (false, format!("repository permission unknown: {why}"));
+            }
+        }
+        (true, format!("approved {short}; content unchanged since"))
+    }
+}
+
+/// Each reviewer's latest verdict (APPROVED, CHANGES_REQUESTED or DISMISSED), oldest first;
+/// comments and pending reviews never replace a verdict.
+pub fn latest_verdicts(reviews: &[Review]) -> Vec<&Review> {
+    let mut sorted: Vec<&Review> = reviews.iter().filter(|r| r.state.is_verdict()).collect();
+    // Review ids grow with time; submitted_at breaks no ties that ids don't.
+    sorted.sort_by_key(|r| (r.submitted_at, r.id));
+    let mut latest: Vec<&Review> = Vec::new();
+    for r in sorted {
+        let key = |x: &Review| (x.reviewer.id, x.reviewer.login.to_ascii_lowercase());
+        latest.retain(|l| key(l) != key(r));
+        latest.push(r);
+    }
+    latest
+}
+
+/// Whether recorded approvals satisfy an environment's extra rule: (ok, counted, required).
+pub fn env_satisfied(
+    rule: &EnvRule,
+    default_org: &str,
+    approvals: &[crate::attestation::predicate::ApprovalRecord],
+) -> (bool, u32, u32) {
+    let required = rule.approvals.unwrap_or(0);
+    let teams: BTreeSet<String> = rule.teams.iter().map(|t| t.qualified(default_org)).collect();
+    let counted = approvals
+        .iter()
+        .filter(|a| a.counted)
+        .filter(|a| {
+            (rule.users.is_empty() && rule.teams.is_empty())
+                || rule.users.iter().any(|u| u.eq_ignore_ascii_case(&a.reviewer))
+                || a.teams.iter().any(|t| teams.contains(&t.to_ascii_lowercase()))
+        })
+        .count() as u32;
+    (counted >= required, counted, required)
+}
