@@ -29,9 +29,14 @@ fn main() {
     run(Command::new(bin).args(["keygen", "--out"]).arg(&keys));
 
     let git_log = best_of(3, || {
-        run(Command::new("git")
-            .current_dir(&repo)
-            .args(["log", "--raw", "-M", "--no-abbrev", "-z", "main"]))
+        run(Command::new("git").current_dir(&repo).args([
+            "log",
+            "--raw",
+            "-M",
+            "--no-abbrev",
+            "-z",
+            "main",
+        ]))
     });
     let status = best_of(3, || {
         run(Command::new(bin).current_dir(&repo).args(["-q", "status"]))
@@ -58,7 +63,10 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let ratio = |d: Duration| d.as_secs_f64() / git_log.as_secs_f64();
     println!("repository: {versions} prompt versions, {prompts} prompts, {versions} commits");
-    println!("baseline  git log --raw -M          {:>9.1} ms", ms(git_log));
+    println!(
+        "baseline  git log --raw -M          {:>9.1} ms",
+        ms(git_log)
+    );
     println!(
         "status    (history scan)             {:>9.1} ms  {:>6.2}x git log",
         ms(status),
@@ -85,21 +93,38 @@ fn main() {
 
 /// A repository on `main` whose every commit changes one of `prompts` prompt files.
 fn generate(repo: &Path, prompts: usize, versions: usize) {
-    run(Command::new("git").args(["init", "-q", "-b", "main"]).arg(repo));
+    run(Command::new("git")
+        .args(["init", "-q", "-b", "main"])
+        .arg(repo));
     let mut stream = Vec::new();
     for i in 0..versions {
         let t = 1_700_000_000 + i * 60;
         let msg = format!("change {i}");
         writeln!(stream, "commit refs/heads/main").unwrap();
-        writeln!(stream, "author Author {} <a{}@example.org> {t} +0000", i % 7, i % 7).unwrap();
+        writeln!(
+            stream,
+            "author Author {} <a{}@example.org> {t} +0000",
+            i % 7,
+            i % 7
+        )
+        .unwrap();
         writeln!(stream, "committer Bot <bot@example.org> {t} +0000").unwrap();
         writeln!(stream, "data {}\n{msg}", msg.len()).unwrap();
-        let content = format!("Prompt {} revision {i}\n{}\n", i % prompts, "lorem ipsum ".repeat(20));
+        let content = format!(
+            "Prompt {} revision {i}\n{}\n",
+            i % prompts,
+            "lorem ipsum ".repeat(20)
+        );
         writeln!(stream, "M 100644 inline prompts/p{:03}.md", i % prompts).unwrap();
         writeln!(stream, "data {}\n{content}", content.len()).unwrap();
         if i % 10 == 0 {
             let other = format!("code {i}\n");
-            writeln!(stream, "M 100644 inline src/f{i}.rs\ndata {}\n{other}", other.len()).unwrap();
+            writeln!(
+                stream,
+                "M 100644 inline src/f{i}.rs\ndata {}\n{other}",
+                other.len()
+            )
+            .unwrap();
         }
     }
     let mut child = Command::new("git")
@@ -110,7 +135,9 @@ fn generate(repo: &Path, prompts: usize, versions: usize) {
         .unwrap();
     child.stdin.take().unwrap().write_all(&stream).unwrap();
     assert!(child.wait().unwrap().success());
-    run(Command::new("git").current_dir(repo).args(["checkout", "-q", "main"]));
+    run(Command::new("git")
+        .current_dir(repo)
+        .args(["checkout", "-q", "main"]));
 }
 
 fn run(cmd: &mut Command) {
@@ -120,7 +147,11 @@ fn run(cmd: &mut Command) {
         .stdout(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn time(f: impl FnOnce()) -> Duration {

@@ -211,7 +211,12 @@ pub struct TeamRef {
 impl TeamRef {
     /// The canonical `org/slug` with the given default organisation.
     pub fn qualified(&self, default_org: &str) -> String {
-        format!("{}/{}", self.org.as_deref().unwrap_or(default_org), self.slug).to_ascii_lowercase()
+        format!(
+            "{}/{}",
+            self.org.as_deref().unwrap_or(default_org),
+            self.slug
+        )
+        .to_ascii_lowercase()
     }
 }
 
@@ -220,7 +225,9 @@ impl<'de> Deserialize<'de> for TeamRef {
         let s = String::deserialize(d)?;
         let s = s.trim_start_matches('@');
         let ok = |p: &str| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         };
         match s.split_once('/') {
             Some((org, slug)) if ok(org) && ok(slug) => Ok(TeamRef {
@@ -588,7 +595,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.policy.default.approvals, 1);
         assert_eq!(c.policy.rules[0].approvals, 2);
-        assert_eq!(c.policy.rules[0].teams[0].qualified("x"), "acme/clinical-review");
+        assert_eq!(
+            c.policy.rules[0].teams[0].qualified("x"),
+            "acme/clinical-review"
+        );
         assert_eq!(c.policy.environments["production"].approvals, Some(2));
         let err = parse("policy:\n  default:\n    permission: owner\n").unwrap_err();
         assert!(err.to_string().contains(":3:"), "{err}");

@@ -192,7 +192,10 @@ impl Policy {
         match review.state {
             ReviewState::Approved => {}
             ReviewState::ChangesRequested => {
-                return (false, format!("requested changes at {short} (latest verdict)"));
+                return (
+                    false,
+                    format!("requested changes at {short} (latest verdict)"),
+                );
             }
             ReviewState::Dismissed => return (false, "review was dismissed".into()),
             ReviewState::Commented | ReviewState::Pending => {
@@ -204,7 +207,10 @@ impl Policy {
         match who.kind {
             AccountKind::Ghost => return (false, "the reviewer's account was deleted".into()),
             AccountKind::Bot if !listed => {
-                return (false, "bot accounts do not count unless listed in `users`".into());
+                return (
+                    false,
+                    "bot accounts do not count unless listed in `users`".into(),
+                );
             }
             _ => {}
         }
@@ -219,7 +225,10 @@ impl Policy {
             Content::Changed => {
                 return (
                     false,
-                    format!("stale: {} changed after the approved commit {short}", prompt.path),
+                    format!(
+                        "stale: {} changed after the approved commit {short}",
+                        prompt.path
+                    ),
                 );
             }
             Content::Unknown(why) => {
@@ -236,12 +245,17 @@ impl Policy {
                 .any(|t| facts.teams.contains(&t.qualified(&self.default_org)));
             if !listed && !in_team {
                 let mut allowed: Vec<String> = rule.users.iter().map(|u| format!("@{u}")).collect();
-                allowed.extend(rule.teams.iter().map(|t| format!("team {}", t.qualified(&self.default_org))));
-                let hint = facts.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default();
-                return (
-                    false,
-                    format!("not one of {}{hint}", allowed.join(", ")),
+                allowed.extend(
+                    rule.teams
+                        .iter()
+                        .map(|t| format!("team {}", t.qualified(&self.default_org))),
                 );
+                let hint = facts
+                    .error
+                    .as_deref()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default();
+                return (false, format!("not one of {}{hint}", allowed.join(", ")));
             }
         }
         match facts.permission {
@@ -249,7 +263,10 @@ impl Policy {
             Some(p) => {
                 return (
                     false,
-                    format!("repository permission {p} is below the required {}", rule.permission.0),
+                    format!(
+                        "repository permission {p} is below the required {}",
+                        rule.permission.0
+                    ),
                 );
             }
             None => {
@@ -283,14 +300,23 @@ pub fn env_satisfied(
     approvals: &[crate::attestation::predicate::ApprovalRecord],
 ) -> (bool, u32, u32) {
     let required = rule.approvals.unwrap_or(0);
-    let teams: BTreeSet<String> = rule.teams.iter().map(|t| t.qualified(default_org)).collect();
+    let teams: BTreeSet<String> = rule
+        .teams
+        .iter()
+        .map(|t| t.qualified(default_org))
+        .collect();
     let counted = approvals
         .iter()
         .filter(|a| a.counted)
         .filter(|a| {
             (rule.users.is_empty() && rule.teams.is_empty())
-                || rule.users.iter().any(|u| u.eq_ignore_ascii_case(&a.reviewer))
-                || a.teams.iter().any(|t| teams.contains(&t.to_ascii_lowercase()))
+                || rule
+                    .users
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(&a.reviewer))
+                || a.teams
+                    .iter()
+                    .any(|t| teams.contains(&t.to_ascii_lowercase()))
         })
         .count() as u32;
     (counted >= required, counted, required)

@@ -1,0 +1,301 @@
+//! The only module that talks to GitHub. It returns domain types (`review`), never
+//! octocrab's or GitHub's JSON types.
+//!
+//! Requests go through octocrab's raw interface so that promptrail controls pagination
+//! (`Link` headers, `per_page=100`), retries (5xx, secondary rate limits, honouring
+//! `retry-after` and `x-ratelimit-reset`, a bounded number of times) and error messages that
+//! say which permission the token lacks. The token never appears in output or errors.
+
+mod client;
+mod wire;
+
+use std::collections::BTreeSet;
+
+pub use client::{Client, GitHubError};
+
+use crate::review::{
+    Account, AccountKind, ChangedFile, Permission, PrCommit, PullRequest, Review, ReviewState,
+};
+use crate::types::Oid;
+
+/// GitHub stops listing a pull request's files here; beyond it promptrail fails closed.
+pub const MAX_PR_FILES: usize = 3000;
+
+/// Where the repository lives on GitHub.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repo {
+    pub owner: String,
+    pub name: String,
+}
+
+impl Repo {
+    /// `owner/name`.
+    pub fn parse(s: &str) -> Option<Repo> {
+        let (owner, name) = s.trim().trim_matches('/').split_once('/')?;
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        (!owner.is_empty() && !name.is_empty() && !name.contains('/')).then(|| Repo {
+            owner: owner.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// From a normalized origin such as `github.com/owner/name`.
+    pub fn from_origin(origin: &str) -> Option<Repo> {
+        let mut parts: Vec<&str> = origin.trim_end_matches('/').rsplitn(3, '/').collect();
+        parts.reverse();
+        match parts.as_slice() {
+            [_, owner, name] => Repo::parse(&format!("{owner}/{name}")),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.owner, self.name)
+    }
+}
+
+fn account(user: Option<wire::User>) -> Account {
+    match user {
+        None => Account {
+            login: "ghost".into(),
+            id: 0,
+            kind: AccountKind::Ghost,
+        },
+        Some(u) => {
+            let kind = match u.kind.as_deref() {
+                _ if u.login == "ghost" => AccountKind::Ghost,
+                Some("Bot") => AccountKind::Bot,
+                _ if u.login.ends_with("[bot]") => AccountKind::Bot,
+                _ => AccountKind::User,
+            };
+            Account {
+                login: u.login,
+                id: u.id,
+                kind,
+            }
+        }
+    }
+}
+
+fn oid(s: &str, what: &str) -> Result<Oid, GitHubError> {
+    Oid::parse(s).ok_or_else(|| GitHubError::Decode {
+        endpoint: what.into(),
+        message: format!("`{s}` is not a commit id"),
+    })
+}
+
+fn pull(p: wire::Pull) -> Result<PullRequest, GitHubError> {
+    Ok(PullRequest {
+        number: p.number,
+        url: p.html_url,
+        opener: account(p.user),
+        head: oid(&p.head.sha, "pull request head")?,
+        base: oid(&p.base.sha, "pull request base")?,
+        base_ref: p.base.git_ref,
+        merged: p.merged.unwrap_or(false) || p.merged_at.is_some(),
+        merge_commit: p.merge_commit_sha.as_deref().and_then(Oid::parse),
+    })
+}
+
+impl Client {
+    pub fn pull_request(&self, number: u64) -> Result<PullRequest, GitHubError> {
+        let p: wire::Pull = self.get(&format!("/repos/{}/pulls/{number}", self.repo()))?;
+        pull(p)
+    }
+
+    /// Every review of the pull request (all pages).
+    pub fn reviews(&self, number: u64) -> Result<Vec<Review>, GitHubError> {
+        let raw: Vec<wire::Review> =
+            self.get_pages(&format!("/repos/{}/pulls/{number}/reviews", self.repo()))?;
+        let mut out = Vec::with_capacity(raw.len());
+        for r in raw {
+            let state = match r.state.as_str() {
+                "APPROVED" => ReviewState::Approved,
+                "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
+                "COMMENTED" => ReviewState::Commented,
+                "DISMISSED" => ReviewState::Dismissed,
+                "PENDING" => ReviewState::Pending,
+                _ => continue, // a state this version does not know never counts
+            };
+            let Some(commit) = r.commit_id.as_deref().and_then(Oid::parse) else {
+                continue; // a review without a commit cannot be checked against content
+            };
+            out.push(Review {
+                id: r.id,
+                reviewer: account(r.user),
+                state,
+                commit,
+                submitted_at: r.submitted_at,
+                url: r.html_url,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every changed file (all pages). Fails closed at GitHub's 3,000-file limit.
+    pub fn files(&self, number: u64) -> Result<Vec<ChangedFile>, GitHubError> {
+        let raw: Vec<wire::DiffEntry> =
+            self.get_pages(&format!("/repos/{}/pulls/{number}/files", self.repo()))?;
+        if raw.len() >= MAX_PR_FILES {
+            return Err(GitHubError::TooManyFiles { number });
+        }
+        Ok(raw
+            .into_iter()
+            .map(|f| ChangedFile {
+                path: f.filename,
+                previous_path: f.previous_filename,
+                status: f.status,
+            })
+            .collect())
+    }
+
+    /// The pull request's commits with their GitHub accounts (all pages).
+    pub fn commits(&self, number: u64) -> Result<Vec<PrCommit>, GitHubError> {
+        let raw: Vec<wire::Commit> =
+            self.get_pages(&format!("/repos/{}/pulls/{number}/commits", self.repo()))?;
+        raw.into_iter()
+            .map(|c| {
+                Ok(PrCommit {
+                    sha: oid(&c.sha, "pull request commit")?,
+                    author: c.author.map(|u| u.login),
+                    committer: c.committer.map(|u| u.login),
+                })
+            })
+            .collect()
+    }
+
+    /// Pull requests associated with a commit (to find the merged PR behind a push).
+    pub fn pulls_for_commit(&self, sha: &Oid) -> Result<Vec<PullRequest>, GitHubError> {
+        let raw: Vec<wire::Pull> =
+            self.get_pages(&format!("/repos/{}/commits/{sha}/pulls", self.repo()))?;
+        raw.into_iter().map(pull).collect()
+    }
+
+    /// A user's permission on the repository (`role_name`, custom roles by their base).
+    /// `Ok(None)` when the user is not a collaborator.
+    pub fn permission(&self, login: &str) -> Result<Option<Permission>, GitHubError> {
+        match self.get::<wire::CollaboratorPermission>(&format!(
+            "/repos/{}/collaborators/{login}/permission",
+            self.repo()
+        )) {
+            Ok(p) => Ok(Some(Permission::from_role(
+                p.role_name.as_deref().unwrap_or(&p.permission),
+                &p.permission,
+            ))),
+            Err(GitHubError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `login` is an *active* member of `org/slug` (pending invitations do not count).
+    pub fn team_member(&self, team: &str, login: &str) -> Result<bool, GitHubError> {
+        let (org, slug) = team.split_once('/').unwrap_or((team, team));
+        match self
+            .get::<wire::TeamMembership>(&format!("/orgs/{org}/teams/{slug}/memberships/{login}"))
+        {
+            Ok(m) => Ok(m.state == "active"),
+            Err(GitHubError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Active memberships of `login` among `teams`.
+    pub fn teams_of(
+        &self,
+        teams: &BTreeSet<String>,
+        login: &str,
+    ) -> Result<BTreeSet<String>, GitHubError> {
+        let mut out = BTreeSet::new();
+        for t in teams {
+            if self.team_member(t, login)? {
+                out.insert(t.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a GitHub Deployment and a `success` status for it; returns the deployment id.
+    pub fn create_deployment(
+        &self,
+        sha: &Oid,
+        environment: &str,
+        description: &str,
+        log_url: Option<&str>,
+    ) -> Result<u64, GitHubError> {
+        let body = serde_json::json!({
+            "ref": sha.as_str(),
+            "environment": environment,
+            "description": description,
+            "auto_merge": false,
+            "required_contexts": [],
+            "production_environment": environment == "production",
+        });
+        let d: wire::Deployment =
+            self.post(&format!("/repos/{}/deployments", self.repo()), &body)?;
+        let mut status = serde_json::json!({
+            "state": "success",
+            "environment": environment,
+            "description": description,
+        });
+        if let Some(url) = log_url {
+            status["log_url"] = url.into();
+        }
+        let _: serde_json::Value = self.post(
+            &format!("/repos/{}/deployments/{}/statuses", self.repo(), d.id),
+            &status,
+        )?;
+        Ok(d.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repos_parse() {
+        assert_eq!(
+            Repo::parse("acme/intake").unwrap().to_string(),
+            "acme/intake"
+        );
+        assert!(Repo::parse("acme").is_none());
+        assert_eq!(
+            Repo::from_origin("github.com/acme/intake")
+                .unwrap()
+                .to_string(),
+            "acme/intake"
+        );
+        assert_eq!(
+            Repo::from_origin("ghe.example.com:8443/acme/intake")
+                .unwrap()
+                .name,
+            "intake"
+        );
+    }
+
+    #[test]
+    fn documented_fixtures_decode() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/github");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let p: wire::Pull = serde_json::from_str(&read("pull.json")).unwrap();
+        let p = pull(p).unwrap();
+        assert_eq!(p.number, 1347);
+        let r: Vec<wire::Review> = serde_json::from_str(&read("reviews.json")).unwrap();
+        assert_eq!(r[0].state, "APPROVED");
+        let f: Vec<wire::DiffEntry> = serde_json::from_str(&read("files_renamed.json")).unwrap();
+        assert!(f.iter().any(|f| f.previous_filename.is_some()));
+        let c: Vec<wire::Commit> = serde_json::from_str(&read("commits.json")).unwrap();
+        assert!(!c.is_empty());
+        let cp: Vec<wire::Pull> = serde_json::from_str(&read("commit_pulls.json")).unwrap();
+        assert!(!cp.is_empty());
+        let perm: wire::CollaboratorPermission =
+            serde_json::from_str(&read("collaborator_permission.json")).unwrap();
+        assert_eq!(perm.role_name.as_deref(), Some("admin"));
+        let m: wire::TeamMembership = serde_json::from_str(&read("team_membership.json")).unwrap();
+        assert_eq!(m.state, "active");
+        let d: wire::Deployment = serde_json::from_str(&read("deployment.json")).unwrap();
+        assert!(d.id > 0);
+    }
+}
