@@ -124,9 +124,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     step("3. CI records every landed prompt version as a signed entry, and pushes");
     let key = keys.join("promptrail.key");
-    promptrail(&work, &["record", "--key", path(&key)])?;
+    promptrail(&work, &["record", "--offline", "--key", path(&key)])?;
     step("   Re-running the job adds nothing");
-    promptrail(&work, &["record", "--key", path(&key)])?;
+    promptrail(&work, &["record", "--offline", "--key", path(&key)])?;
 
     step("4. Months later: the auditor clones the repository and gets the public key");
     let auditor = root.join("auditor");

@@ -28,6 +28,10 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
+    /// Print more detail (for example how many GitHub requests were made).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -48,6 +52,8 @@ pub enum Command {
     Log(LogArgs),
     /// Show one prompt version: content, diff, authors, approvals, deployments.
     Show(ShowArgs),
+    /// Decide whether a pull request's changed prompts are approved (a CI check).
+    Check(CheckArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -117,6 +123,12 @@ pub struct RecordArgs {
     /// Append to the local audit branch only; do not fetch or push.
     #[arg(long)]
     pub no_push: bool,
+    /// Do not read approvals from GitHub: record them as "not fetched" (the gate then treats
+    /// those versions as unapproved). Without this, record refuses to run without GitHub access.
+    #[arg(long)]
+    pub offline: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
     #[command(flatten)]
     pub format: FormatArg,
 }
@@ -150,6 +162,27 @@ pub struct ShowArgs {
     pub target: String,
     #[command(flatten)]
     pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GitHubArgs {
+    /// Environment variable that holds the GitHub token.
+    #[arg(long, value_name = "NAME", default_value = "GITHUB_TOKEN")]
+    pub github_token_env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Pull request number (default: from the event in GITHUB_EVENT_PATH).
+    #[arg(long, value_name = "N")]
+    pub pr: Option<u64>,
+    /// Report unapproved prompts but exit 0.
+    #[arg(long)]
+    pub warn_only: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
     #[command(flatten)]
     pub format: FormatArg,
 }

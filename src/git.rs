@@ -209,7 +209,17 @@ impl Git {
 
     /// Streams every commit reachable from `tip`, each with its changes against its first
     /// parent, in one `git log` process. Renames are detected (`-M`).
-    pub fn log(&self, tip: &Oid, mut each: impl FnMut(RawCommit) -> Result<()>) -> Result<()> {
+    pub fn log(&self, tip: &Oid, each: impl FnMut(RawCommit) -> Result<()>) -> Result<()> {
+        self.log_range(tip, &[], each)
+    }
+
+    /// Like [`Git::log`], without the commits reachable from `exclude` (`tip ^exclude…`).
+    pub fn log_range(
+        &self,
+        tip: &Oid,
+        exclude: &[Oid],
+        mut each: impl FnMut(RawCommit) -> Result<()>,
+    ) -> Result<()> {
         const FORMAT: &str = "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI%x1f%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x1d)%x1f%s%x1f";
         let mut child = self
             .cmd()
@@ -223,6 +233,7 @@ impl Git {
             ])
             .arg(FORMAT)
             .arg(tip.as_str())
+            .args(exclude.iter().map(|e| format!("^{e}")))
             .arg("--")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -371,6 +382,62 @@ impl Git {
             );
         }
         self.resolve_commit(&tracking)
+    }
+
+    /// Fetches one ref (e.g. `refs/pull/12/head`) from `remote` into a local scratch ref;
+    /// returns the fetched commit, or `None` when the remote has no such ref or refuses.
+    pub fn fetch_ref(&self, remote: &str, refname: &str) -> Result<Option<Oid>> {
+        let local = format!("refs/promptrail/fetched/{}", refname.trim_start_matches("refs/"));
+        let out = self
+            .cmd()
+            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote])
+            .arg(format!("+{refname}:{local}"))
+            .output()
+            .context("could not run `git fetch`")?;
+        if !out.status.success() {
+            return Ok(None);
+        }
+        self.resolve_commit(&local)
+    }
+
+    /// Git blob ids of working-tree files, as `git hash-object` computes them, in one process.
+    pub fn hash_files(&self, paths: &[String]) -> Result<Vec<Oid>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut child = self
+            .cmd()
+            .args(["hash-object", "--stdin-paths"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not run `git hash-object`")?;
+        let mut stdin = child.stdin.take().context("no stdin")?;
+        let input = paths.join("\n") + "\n";
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output()?;
+        let _ = writer.join();
+        if !out.status.success() {
+            bail!(
+                "`git hash-object` failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| Oid::parse(l.trim()).context("bad object id from git hash-object"))
+            .collect()
+    }
+
+    /// Tracked files in the working tree (`git ls-files -z`), raw bytes.
+    pub fn tracked_files(&self) -> Result<Vec<Vec<u8>>> {
+        let out = self.run(&["ls-files", "-z", "--full-name"])?;
+        Ok(out
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect())
     }
 
     /// Pushes `oid` to `refs/heads/<branch>` on `remote`, fast-forward only.

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 
 fn record(r: &Repo) -> std::process::Output {
-    r.run(&["record", "--key", keys().private.to_str().unwrap()])
+    r.run(&["record", "--offline", "--key", keys().private.to_str().unwrap()])
 }
 
 /// Asserts exit 2, that stderr contains every needle, and that no audit branch appeared.
@@ -153,7 +153,7 @@ fn wrong_key_password() {
     let r = one_prompt();
     let out = r
         .cmd()
-        .args(["record", "--key", keys().private.to_str().unwrap()])
+        .args(["record", "--offline", "--key", keys().private.to_str().unwrap()])
         .env("PROMPTRAIL_KEY_PASSWORD", "not the password")
         .output()
         .unwrap();
@@ -169,10 +169,10 @@ fn corrupt_key_file() {
     let r = one_prompt();
     let bad = r.dir.path().join("bad.key");
     std::fs::write(&bad, "-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\nbm9wZQ==\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n").unwrap();
-    let out = r.run(&["record", "--key", bad.to_str().unwrap()]);
+    let out = r.run(&["record", "--offline", "--key", bad.to_str().unwrap()]);
     refused(&r, &out, &["bad.key", "could not be decoded"]);
     std::fs::write(&bad, "hello").unwrap();
-    let out = r.run(&["record", "--key", bad.to_str().unwrap()]);
+    let out = r.run(&["record", "--offline", "--key", bad.to_str().unwrap()]);
     refused(&r, &out, &["not a promptrail/cosign private key"]);
 }
 
@@ -181,7 +181,7 @@ fn missing_signing_key() {
     let r = one_prompt();
     refused(
         &r,
-        &r.run(&["record"]),
+        &r.run(&["record", "--offline"]),
         &["no signing key", "PROMPTRAIL_SIGNING_KEY"],
     );
 }
@@ -306,7 +306,7 @@ fn shallow_clone_is_refused_with_the_fix() {
     let out = r
         .cmd()
         .current_dir(&shallow)
-        .args(["record", "--key", keys().private.to_str().unwrap()])
+        .args(["record", "--offline", "--key", keys().private.to_str().unwrap()])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -168,6 +168,7 @@ fn record_for_an_older_commit_adds_nothing() {
     let first = r.git(&["rev-list", "--max-parents=0", "HEAD"]);
     let out = r.run(&[
         "record",
+        "--offline",
         "--key",
         keys().private.to_str().unwrap(),
         "--commit",
@@ -185,6 +186,7 @@ fn no_push_appends_locally_only_and_a_later_record_publishes() {
     r.push();
     let out = r.run(&[
         "record",
+        "--offline",
         "--key",
         keys().private.to_str().unwrap(),
         "--no-push",
@@ -210,7 +212,7 @@ fn signing_key_from_the_environment_variable() {
     let pem = std::fs::read_to_string(&keys().private).unwrap();
     let out = r
         .cmd()
-        .arg("record")
+        .args(["record", "--offline"])
         .env("PROMPTRAIL_SIGNING_KEY", &pem)
         .output()
         .unwrap();
@@ -241,7 +243,7 @@ fn a_rejected_push_leaves_local_and_remote_as_they_were() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = r.run(&["record", "--key", keys().private.to_str().unwrap()]);
+    let out = r.run(&["record", "--offline", "--key", keys().private.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not push"), "{}", stderr(&out));
     assert_eq!(r.local_audit_tip(), None);
@@ -289,6 +291,7 @@ fn racing_record_processes_record_every_version_exactly_once() {
                 let mut cmd = r.cmd();
                 cmd.current_dir(c).args([
                     "record",
+                    "--offline",
                     "--key",
                     keys().private.to_str().unwrap(),
                     "--commit",

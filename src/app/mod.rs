@@ -1,5 +1,7 @@
 //! One module per command: each wires config, git, the store and a report together.
 
+mod approvals;
+mod check;
 mod init;
 mod keygen;
 mod log;
@@ -42,7 +44,10 @@ impl Outcome {
 
 /// Runs a parsed command line; errors are printed to stderr.
 pub fn run(cli: Cli) -> Outcome {
-    let progress = Progress { quiet: cli.quiet };
+    let progress = Progress {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     let result = match &cli.command {
         Command::Init(a) => init::run(&cli.repo, a),
         Command::Keygen(a) => keygen::run(a),
@@ -51,6 +56,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Verify(a) => verify::run(&cli.repo, a, &progress),
         Command::Log(a) => log::run(&cli.repo, a),
         Command::Show(a) => show::run(&cli.repo, a),
+        Command::Check(a) => check::run(&cli.repo, a, &progress),
     };
     match result {
         Ok(outcome) => outcome,
@@ -64,6 +70,7 @@ pub fn run(cli: Cli) -> Outcome {
 /// Progress and warnings on stderr.
 pub struct Progress {
     pub quiet: bool,
+    pub verbose: bool,
 }
 
 impl Progress {

@@ -9,7 +9,7 @@ use chrono::{SubsecRound as _, Utc};
 
 use super::{Outcome, Progress, Workspace, load_signing_key, print_json};
 use crate::attestation::predicate::{
-    AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest, EventType, LogPosition,
+    ApprovalRecord, ApprovalStatus, AuditEvent, RuleRecord, AuthorRecord, AuthorRole, ChangeType, ConfigDigest, EventType, LogPosition,
     PolicyRecord, PromptRecord, ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
@@ -21,13 +21,18 @@ use crate::prompt::{PromptMatcher, check_symlink};
 use crate::report::plain;
 use crate::report::views::{EntryView, RecordView};
 use crate::store::{NewEntry, Store, Tip, decode_entry};
-use crate::types::{Oid, Sha256Hex};
+use crate::types::{Oid, PromptPath, Sha256Hex};
+use crate::github::Client;
+use crate::policy::{Decision, Policy};
+use crate::review::PullRequest;
+use super::approvals::{Target, client, judge};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
     let (target_name, target) = ws.target_commit(args.commit.as_deref())?;
     let key = load_signing_key(&ws, args.key.key.as_deref())?;
+    let mut approvals = Approvals::open(&ws, args, progress)?;
 
     let started = std::time::Instant::now();
     let history = History::scan(&ws.git, &target, &matcher)?;
@@ -75,6 +80,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
             for (i, ev) in pending.into_iter().enumerate() {
                 let index = crate::types::EntryIndex(tip.next_index.0 + i as u64);
                 let sha = contents.sha256(ev)?;
+                let (approval_records, rule) = approvals.for_event(&history, ev)?;
                 let statement = version_statement(
                     ev,
                     &history,
@@ -85,6 +91,8 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     },
                     sha,
                     &config_digest,
+                    approval_records,
+                    rule,
                 );
                 let payload = statement.to_payload();
                 let envelope = key.sign_envelope(payload)?;
@@ -108,6 +116,11 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         |msg| progress.say(msg),
     )?;
 
+    if progress.verbose
+        && let Some(n) = approvals.requests()
+    {
+        progress.say(&format!("GitHub API requests: {n}"));
+    }
     let view = RecordView {
         audit_branch: branch,
         commit: target,
@@ -218,6 +231,8 @@ fn version_statement(
     log: LogPosition,
     sha256: Sha256Hex,
     config_digest: &Sha256Hex,
+    approvals: Vec<ApprovalRecord>,
+    rule: RuleRecord,
 ) -> Statement {
     let commit = &history.commits[ev.commit];
     let digest = DigestSet {
@@ -281,16 +296,179 @@ fn version_statement(
             log,
             prompts: vec![prompt],
             authors,
-            approvals: Vec::new(),
+            approvals,
             policy: PolicyRecord {
                 config_digest: ConfigDigest {
                     sha256: config_digest.clone(),
                 },
-                rules: Vec::new(),
+                rules: vec![rule],
             },
             deployment: None,
             recorded_at: Utc::now().trunc_subsecs(0),
             tool: ToolRecord::this(),
         },
     )
+}
+
+/// Approvals of the pull requests that landed commits, read from GitHub once per commit and
+/// judged by the policy against the content that landed.
+struct Approvals<'a> {
+    ws: &'a Workspace,
+    gh: Option<Client>,
+    policy: Policy,
+    protected: Option<String>,
+    progress: &'a Progress,
+    cache: HashMap<usize, Landed>,
+}
+
+struct Landed {
+    pr: Option<PullRequest>,
+    decisions: HashMap<PromptPath, Decision>,
+}
+
+impl<'a> Approvals<'a> {
+    fn open(ws: &'a Workspace, args: &RecordArgs, progress: &'a Progress) -> Result<Self> {
+        let gh = if args.offline {
+            None
+        } else {
+            Some(client(ws, &args.github.github_token_env).map_err(|e| {
+                anyhow::anyhow!(
+                    "{e:#}\nrecord reads each version's approvals from GitHub and records them \
+                     permanently; without GitHub access pass --offline (approvals are recorded as \
+                     \"not fetched\", and the gate treats those versions as unapproved)"
+                )
+            })?)
+        };
+        let org = match &gh {
+            Some(gh) => gh.repo().owner.clone(),
+            None => crate::github::Repo::from_origin(&ws.origin()?).map_or(String::new(), |r| r.owner),
+        };
+        Ok(Approvals {
+            policy: Policy::new(&ws.config.policy, &org)?,
+            protected: ws.protected_branch().ok(),
+            ws,
+            gh,
+            progress,
+            cache: HashMap::new(),
+        })
+    }
+
+    /// The verdicts recorded with an event, and the policy's decision for its prompt.
+    fn for_event(
+        &mut self,
+        history: &History,
+        ev: &PromptEvent,
+    ) -> Result<(Vec<ApprovalRecord>, RuleRecord)> {
+        let (rule_name, rule) = self.policy.rule_for(&ev.path);
+        let Some(gh) = &self.gh else {
+            return Ok((
+                Vec::new(),
+                RuleRecord {
+                    path: ev.path.clone(),
+                    rule: rule_name,
+                    required: rule.approvals,
+                    counted: 0,
+                    approved: false,
+                    status: ApprovalStatus::NotFetched,
+                    pull_request: None,
+                },
+            ));
+        };
+        if !self.cache.contains_key(&ev.commit) {
+            let commit = &history.commits[ev.commit];
+            let paths: Vec<PromptPath> = history
+                .events
+                .iter()
+                .filter(|e| e.commit == ev.commit)
+                .map(|e| e.path.clone())
+                .collect();
+            let pulls = gh.pulls_for_commit(&commit.oid)?;
+            let pr = pulls
+                .iter()
+                .find(|p| p.merged && p.merge_commit.as_ref() == Some(&commit.oid))
+                .or_else(|| {
+                    pulls.iter().find(|p| {
+                        p.merged && self.protected.as_deref().is_none_or(|b| b == p.base_ref)
+                    })
+                })
+                .cloned();
+            let landed = match pr {
+                None => Landed {
+                    pr: None,
+                    decisions: HashMap::new(),
+                },
+                Some(pr) => {
+                    let decisions = judge(
+                        self.ws,
+                        gh,
+                        &self.policy,
+                        &pr,
+                        &paths,
+                        &Target::Landed(commit.oid.clone()),
+                        self.progress,
+                    )?;
+                    Landed {
+                        pr: Some(pr),
+                        decisions: decisions
+                            .into_iter()
+                            .map(|d| (d.path.clone(), d))
+                            .collect(),
+                    }
+                }
+            };
+            self.cache.insert(ev.commit, landed);
+        }
+        let landed = &self.cache[&ev.commit];
+        let (Some(pr), Some(decision)) = (&landed.pr, landed.decisions.get(&ev.path)) else {
+            return Ok((
+                Vec::new(),
+                RuleRecord {
+                    path: ev.path.clone(),
+                    rule: rule_name,
+                    required: rule.approvals,
+                    counted: 0,
+                    approved: rule.approvals == 0,
+                    status: ApprovalStatus::NoPullRequest,
+                    pull_request: None,
+                },
+            ));
+        };
+        let records = decision
+            .verdicts
+            .iter()
+            .map(|v| ApprovalRecord {
+                reviewer: v.review.reviewer.login.clone(),
+                reviewer_id: v.review.reviewer.id,
+                review_id: v.review.id,
+                state: v.review.state.to_string(),
+                reviewed_commit: v.review.commit.clone(),
+                submitted_at: v.review.submitted_at,
+                pull_request: pr.number,
+                url: v.review.url.clone(),
+                head_commit: pr.head.clone(),
+                merge_commit: pr.merge_commit.clone(),
+                path: ev.path.clone(),
+                counted: v.counted,
+                reason: v.reason.clone(),
+                permission: v.permission.map(|p| p.to_string()),
+                teams: v.teams.clone(),
+            })
+            .collect();
+        Ok((
+            records,
+            RuleRecord {
+                path: ev.path.clone(),
+                rule: decision.rule.clone(),
+                required: decision.required,
+                counted: decision.counted,
+                approved: decision.approved,
+                status: ApprovalStatus::Evaluated,
+                pull_request: Some(pr.number),
+            },
+        ))
+    }
+
+    fn requests(&self) -> Option<u32> {
+        self.gh.as_ref().map(Client::requests)
+    }
 }

@@ -286,3 +286,46 @@ pub fn verify(r: &Report, branch: &str) -> String {
     }
     out
 }
+
+pub fn check(v: &super::views::CheckView) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "pull request #{} at {}: {} prompt{} changed",
+        v.pull_request,
+        v.head.short(),
+        v.decisions.len(),
+        if v.decisions.len() == 1 { "" } else { "s" }
+    );
+    for d in &v.decisions {
+        let _ = writeln!(
+            out,
+            "  {} {}  rule {}: {} of {} approval{}",
+            if d.approved { "ok  " } else { "FAIL" },
+            d.path,
+            d.rule,
+            d.counted,
+            d.required,
+            if d.required == 1 { "" } else { "s" }
+        );
+        for verdict in &d.verdicts {
+            let _ = writeln!(
+                out,
+                "         @{:<16} {:<11} {}",
+                verdict.review.reviewer.login,
+                if verdict.counted { "counted" } else { "not counted" },
+                verdict.reason
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        if v.approved {
+            "approved: every changed prompt has the approvals its rule needs"
+        } else {
+            "not approved: see the reasons above"
+        }
+    );
+    out
+}

@@ -101,3 +101,16 @@ pub struct ShowView {
     pub diff: Option<String>,
     pub deployments: Vec<EntryView>,
 }
+
+/// `promptrail check`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckView {
+    pub pull_request: u64,
+    pub url: String,
+    pub head: Oid,
+    pub approved: bool,
+    pub decisions: Vec<crate::policy::Decision>,
+    /// GitHub API requests made.
+    pub requests: u32,
+}
