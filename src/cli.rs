@@ -54,6 +54,14 @@ pub enum Command {
     Show(ShowArgs),
     /// Decide whether a pull request's changed prompts are approved (a CI check).
     Check(CheckArgs),
+    /// Block deployment unless every prompt in the working tree is an approved, recorded version.
+    Gate(GateArgs),
+    /// Gate, then record a signed deployment of the prompts to an environment.
+    Deploy(DeployArgs),
+    /// Restore an earlier approved version of a prompt and record the rollback.
+    Rollback(RollbackArgs),
+    /// Show which version of each prompt was live in an environment at a time.
+    Active(ActiveArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -183,6 +191,83 @@ pub struct CheckArgs {
     pub warn_only: bool,
     #[command(flatten)]
     pub github: GitHubArgs,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct EnvArg {
+    /// Environment (one of `environments` in .promptrail.yml).
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Only these prompts (paths); default: every prompt in the working tree.
+    #[arg(long = "prompt", value_name = "PATH")]
+    pub prompts: Vec<String>,
+    /// Trusted public key for the audit log (repeatable). Default: `signing.public_keys`.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Only these prompts (paths); default: every prompt in the working tree.
+    #[arg(long = "prompt", value_name = "PATH")]
+    pub prompts: Vec<String>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Write the manifest of what was deployed (path, version, sha256) as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Also create a GitHub Deployment and its status (needs `deployments: write`).
+    #[arg(long)]
+    pub github_deployment: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    /// Append to the local audit branch only; do not fetch or push.
+    #[arg(long)]
+    pub no_push: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// The prompt to roll back (path).
+    #[arg(long, value_name = "PATH")]
+    pub prompt: String,
+    /// Version to restore (default: the one deployed to ENV before the current one).
+    #[arg(long, value_name = "N")]
+    pub to: Option<u32>,
+    #[command(flatten)]
+    pub key: KeyArg,
+    /// Append to the local audit branch only; do not fetch or push.
+    #[arg(long)]
+    pub no_push: bool,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ActiveArgs {
+    #[command(flatten)]
+    pub env: EnvArg,
+    /// Point in time (RFC 3339, e.g. 2026-11-20T15:00:00Z); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    #[command(flatten)]
+    pub branch: BranchArg,
     #[command(flatten)]
     pub format: FormatArg,
 }

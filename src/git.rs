@@ -387,10 +387,19 @@ impl Git {
     /// Fetches one ref (e.g. `refs/pull/12/head`) from `remote` into a local scratch ref;
     /// returns the fetched commit, or `None` when the remote has no such ref or refuses.
     pub fn fetch_ref(&self, remote: &str, refname: &str) -> Result<Option<Oid>> {
-        let local = format!("refs/promptrail/fetched/{}", refname.trim_start_matches("refs/"));
+        let local = format!(
+            "refs/promptrail/fetched/{}",
+            refname.trim_start_matches("refs/")
+        );
         let out = self
             .cmd()
-            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", remote])
+            .args([
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                remote,
+            ])
             .arg(format!("+{refname}:{local}"))
             .output()
             .context("could not run `git fetch`")?;

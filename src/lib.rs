@@ -8,6 +8,7 @@ pub mod config;
 pub mod git;
 pub mod github;
 pub mod history;
+pub mod ledger;
 pub mod policy;
 pub mod prompt;
 pub mod report;

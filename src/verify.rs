@@ -476,7 +476,17 @@ fn check_numbering(
         let mut bad = |expected: String, found: String, msg: &str| {
             out.push(at.finding(Check::Numbering, Some(&pr.path), &expected, &found, msg));
         };
-        let next = match pr.change {
+        let Some(change) = pr.change else {
+            out.push(at.finding(
+                Check::Format,
+                Some(&pr.path),
+                "a `change` for every prompt of a version entry",
+                "none",
+                "version entry does not say what happened to the prompt",
+            ));
+            continue;
+        };
+        let next = match change {
             ChangeType::Added | ChangeType::Modified | ChangeType::Reverted => {
                 let expected = lineage.as_ref().map_or(Version(1), |l| l.max.next());
                 if pr.version != expected {
@@ -511,7 +521,7 @@ fn check_numbering(
                 let max = lineage.map_or(pr.version, |l| l.max);
                 Lineage {
                     max,
-                    live: (pr.change == ChangeType::Renamed).then_some(pr.version),
+                    live: (change == ChangeType::Renamed).then_some(pr.version),
                 }
             }
         };
@@ -530,7 +540,7 @@ fn check_git(
     }
     for pr in &st.predicate.prompts {
         // A deletion's content is what the first parent had.
-        let rev = if pr.change == ChangeType::Deleted {
+        let rev = if pr.change == Some(ChangeType::Deleted) {
             format!("{}^1", pr.commit)
         } else {
             pr.commit.to_string()

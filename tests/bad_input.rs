@@ -6,7 +6,12 @@ mod common;
 use common::*;
 
 fn record(r: &Repo) -> std::process::Output {
-    r.run(&["record", "--offline", "--key", keys().private.to_str().unwrap()])
+    r.run(&[
+        "record",
+        "--offline",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ])
 }
 
 /// Asserts exit 2, that stderr contains every needle, and that no audit branch appeared.
@@ -153,7 +158,12 @@ fn wrong_key_password() {
     let r = one_prompt();
     let out = r
         .cmd()
-        .args(["record", "--offline", "--key", keys().private.to_str().unwrap()])
+        .args([
+            "record",
+            "--offline",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ])
         .env("PROMPTRAIL_KEY_PASSWORD", "not the password")
         .output()
         .unwrap();
@@ -306,7 +316,12 @@ fn shallow_clone_is_refused_with_the_fix() {
     let out = r
         .cmd()
         .current_dir(&shallow)
-        .args(["record", "--offline", "--key", keys().private.to_str().unwrap()])
+        .args([
+            "record",
+            "--offline",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -243,7 +243,12 @@ fn a_rejected_push_leaves_local_and_remote_as_they_were() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = r.run(&["record", "--offline", "--key", keys().private.to_str().unwrap()]);
+    let out = r.run(&[
+        "record",
+        "--offline",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("could not push"), "{}", stderr(&out));
     assert_eq!(r.local_audit_tip(), None);

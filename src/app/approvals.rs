@@ -26,7 +26,10 @@ pub fn client(ws: &Workspace, token_env: &str) -> Result<Client> {
         .ok()
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "https://api.github.com".into());
-    let repo = match std::env::var("GITHUB_REPOSITORY").ok().filter(|s| !s.is_empty()) {
+    let repo = match std::env::var("GITHUB_REPOSITORY")
+        .ok()
+        .filter(|s| !s.is_empty())
+    {
         Some(r) => Repo::parse(&r)
             .with_context(|| format!("GITHUB_REPOSITORY `{r}` is not `owner/name`"))?,
         None => {
@@ -124,8 +127,10 @@ fn ensure_commit(ws: &Workspace, commit: &Oid, number: u64, progress: &Progress)
         "fetching refs/pull/{number}/head: {} is not in this clone",
         commit.short()
     ));
-    ws.git
-        .fetch_ref(&ws.config.audit.remote.0, &format!("refs/pull/{number}/head"))?;
+    ws.git.fetch_ref(
+        &ws.config.audit.remote.0,
+        &format!("refs/pull/{number}/head"),
+    )?;
     Ok(ws.git.resolve_commit(commit.as_str())?.is_some())
 }
 
@@ -156,30 +161,31 @@ fn authors_by_prompt(
         }
         return Ok(out);
     }
-    ws.git.log_range(&pr.head, std::slice::from_ref(&pr.base), |c| {
-        for ch in &c.changes {
-            let touched: Vec<&PromptPath> = prompts
-                .iter()
-                .filter(|p| {
-                    ch.path == p.as_str().as_bytes()
-                        || ch.old_path.as_deref() == Some(p.as_str().as_bytes())
-                })
-                .collect();
-            for p in touched {
-                let set = out.entry(p.clone()).or_default();
-                if let Some(login) = login_of.get(&c.oid) {
-                    set.insert((*login).clone());
+    ws.git
+        .log_range(&pr.head, std::slice::from_ref(&pr.base), |c| {
+            for ch in &c.changes {
+                let touched: Vec<&PromptPath> = prompts
+                    .iter()
+                    .filter(|p| {
+                        ch.path == p.as_str().as_bytes()
+                            || ch.old_path.as_deref() == Some(p.as_str().as_bytes())
+                    })
+                    .collect();
+                for p in touched {
+                    let set = out.entry(p.clone()).or_default();
+                    if let Some(login) = login_of.get(&c.oid) {
+                        set.insert((*login).clone());
+                    }
+                    let people = std::iter::once(Person {
+                        name: c.author_name.clone(),
+                        email: c.author_email.clone(),
+                    })
+                    .chain(c.coauthors.iter().filter_map(|t| Person::parse_trailer(t)));
+                    set.extend(people.filter_map(|p| p.github_login()));
                 }
-                let people = std::iter::once(Person {
-                    name: c.author_name.clone(),
-                    email: c.author_email.clone(),
-                })
-                .chain(c.coauthors.iter().filter_map(|t| Person::parse_trailer(t)));
-                set.extend(people.filter_map(|p| p.github_login()));
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     Ok(out)
 }
 
@@ -221,7 +227,10 @@ fn compare_content(
         }
         for p in prompts {
             let c = if !target_present {
-                Content::Unknown(format!("the compared commit {} is not in this clone", target_commit.short()))
+                Content::Unknown(format!(
+                    "the compared commit {} is not in this clone",
+                    target_commit.short()
+                ))
             } else if !present {
                 Content::Unknown(format!(
                     "commit {} is not in this clone, even after fetching refs/pull/{}/head (force-pushed away?)",
@@ -240,7 +249,10 @@ fn compare_content(
 }
 
 /// The prompts a pull request changes, from its file list (renames count under both names).
-pub fn changed_prompts(files: &[crate::review::ChangedFile], matcher: &PromptMatcher) -> Vec<PromptPath> {
+pub fn changed_prompts(
+    files: &[crate::review::ChangedFile],
+    matcher: &PromptMatcher,
+) -> Vec<PromptPath> {
     let mut out: BTreeSet<PromptPath> = BTreeSet::new();
     for f in files {
         if matcher.matches(f.path.as_bytes()) {

@@ -26,7 +26,10 @@ fn from_event() -> Result<Option<(u64, Option<Oid>)>> {
     let Some(number) = pr["number"].as_u64() else {
         return Ok(None);
     };
-    Ok(Some((number, pr["head"]["sha"].as_str().and_then(Oid::parse))))
+    Ok(Some((
+        number,
+        pr["head"]["sha"].as_str().and_then(Oid::parse),
+    )))
 }
 
 pub fn run(dir: &Path, args: &CheckArgs, progress: &Progress) -> Result<Outcome> {
@@ -99,7 +102,11 @@ fn actions_output(view: &CheckView) -> Result<()> {
                 .collect();
             vec![
                 format!("`{}`", d.path),
-                if d.approved { "✅ approved".into() } else { "❌ needs approval".into() },
+                if d.approved {
+                    "✅ approved".into()
+                } else {
+                    "❌ needs approval".into()
+                },
                 format!("{} ({}/{})", d.rule, d.counted, d.required),
                 who.join("<br>"),
             ]
@@ -108,12 +115,19 @@ fn actions_output(view: &CheckView) -> Result<()> {
     let mut md = format!(
         "### promptrail: pull request #{} — {}\n\n",
         view.pull_request,
-        if view.approved { "all prompt changes approved" } else { "unapproved prompt changes" }
+        if view.approved {
+            "all prompt changes approved"
+        } else {
+            "unapproved prompt changes"
+        }
     );
     if rows.is_empty() {
         md.push_str("No prompt files changed.\n");
     } else {
-        md.push_str(&github::table(&["prompt", "decision", "rule (counted/required)", "reviews"], &rows));
+        md.push_str(&github::table(
+            &["prompt", "decision", "rule (counted/required)", "reviews"],
+            &rows,
+        ));
     }
     github::summary(&md)?;
     for d in view.decisions.iter().filter(|d| !d.approved) {
@@ -133,7 +147,11 @@ fn actions_output(view: &CheckView) -> Result<()> {
                     d.rule,
                     d.required,
                     d.counted,
-                    if reasons.is_empty() { String::new() } else { format!("\n{}", reasons.join("\n")) }
+                    if reasons.is_empty() {
+                        String::new()
+                    } else {
+                        format!("\n{}", reasons.join("\n"))
+                    }
                 )
             )
         );

@@ -1,11 +1,14 @@
 //! One module per command: each wires config, git, the store and a report together.
 
+mod active;
 mod approvals;
 mod check;
+mod deploy;
 mod init;
 mod keygen;
 mod log;
 mod record;
+mod rollback;
 mod show;
 mod status;
 mod verify;
@@ -57,6 +60,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Log(a) => log::run(&cli.repo, a),
         Command::Show(a) => show::run(&cli.repo, a),
         Command::Check(a) => check::run(&cli.repo, a, &progress),
+        Command::Gate(a) => deploy::gate(&cli.repo, a, &progress),
+        Command::Deploy(a) => deploy::run(&cli.repo, a, &progress),
+        Command::Rollback(a) => rollback::run(&cli.repo, a, &progress),
+        Command::Active(a) => active::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,
@@ -110,6 +117,24 @@ impl Workspace {
                 Ok(b.strip_prefix("refs/heads/").unwrap_or(b).to_owned())
             }
             None => Ok(self.config.audit.branch.0.clone()),
+        }
+    }
+
+    /// Checks that `env` is one of the configured environments.
+    pub fn environment(&self, env: &str) -> Result<String> {
+        if self.config.environments.iter().any(|e| e.0 == env) {
+            Ok(env.to_owned())
+        } else {
+            let known: Vec<&str> = self
+                .config
+                .environments
+                .iter()
+                .map(|e| e.0.as_str())
+                .collect();
+            bail!(
+                "unknown environment `{env}`: .promptrail.yml lists [{}]",
+                known.join(", ")
+            )
         }
     }
 
@@ -249,8 +274,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// The audit log's decoded entries (for readers; `verify` is what checks them).
-pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views::EntryView>> {
+/// The audit log's decoded entries with their file names and key hints (for readers;
+/// `verify` is what checks them).
+pub fn read_statements(
+    ws: &Workspace,
+    branch: &str,
+) -> Result<Vec<(String, Option<String>, crate::attestation::Statement)>> {
     let store = ws.store(branch);
     let tip = store.resolve_for_reading()?;
     store.read_meta(&tip)?;
@@ -261,13 +290,17 @@ pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views
             let (bundle, st) = e
                 .decode()
                 .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
-            Ok(crate::report::views::EntryView::new(
-                &e.path,
-                bundle.key_hint().map(|k| k.to_string()),
-                &st,
-            ))
+            Ok((e.path.clone(), bundle.key_hint().map(|k| k.to_string()), st))
         })
         .collect()
+}
+
+/// The audit log's entries as views.
+pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views::EntryView>> {
+    Ok(read_statements(ws, branch)?
+        .iter()
+        .map(|(file, key, st)| crate::report::views::EntryView::new(file, key.clone(), st))
+        .collect())
 }
 
 #[cfg(test)]

@@ -7,25 +7,25 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
+use super::approvals::{Target, client, judge};
 use super::{Outcome, Progress, Workspace, load_signing_key, print_json};
 use crate::attestation::predicate::{
-    ApprovalRecord, ApprovalStatus, AuditEvent, RuleRecord, AuthorRecord, AuthorRole, ChangeType, ConfigDigest, EventType, LogPosition,
-    PolicyRecord, PromptRecord, ToolRecord,
+    ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
+    EventType, LogPosition, PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
 use crate::attestation::{Bundle, ResourceDescriptor, Statement};
 use crate::cli::{Format, RecordArgs};
 use crate::git::MODE_SYMLINK;
+use crate::github::Client;
 use crate::history::{EventKind, History, PromptEvent, Role};
+use crate::policy::{Decision, Policy};
 use crate::prompt::{PromptMatcher, check_symlink};
 use crate::report::plain;
 use crate::report::views::{EntryView, RecordView};
+use crate::review::PullRequest;
 use crate::store::{NewEntry, Store, Tip, decode_entry};
 use crate::types::{Oid, PromptPath, Sha256Hex};
-use crate::github::Client;
-use crate::policy::{Decision, Policy};
-use crate::review::PullRequest;
-use super::approvals::{Target, client, judge};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -277,7 +277,7 @@ fn version_statement(
     });
     let prompt = PromptRecord {
         path: ev.path.clone(),
-        change,
+        change: Some(change),
         version: ev.kind.version(),
         previous_version,
         previous_path: ev.previous_path.clone(),
@@ -341,7 +341,9 @@ impl<'a> Approvals<'a> {
         };
         let org = match &gh {
             Some(gh) => gh.repo().owner.clone(),
-            None => crate::github::Repo::from_origin(&ws.origin()?).map_or(String::new(), |r| r.owner),
+            None => {
+                crate::github::Repo::from_origin(&ws.origin()?).map_or(String::new(), |r| r.owner)
+            }
         };
         Ok(Approvals {
             policy: Policy::new(&ws.config.policy, &org)?,
@@ -409,10 +411,7 @@ impl<'a> Approvals<'a> {
                     )?;
                     Landed {
                         pr: Some(pr),
-                        decisions: decisions
-                            .into_iter()
-                            .map(|d| (d.path.clone(), d))
-                            .collect(),
+                        decisions: decisions.into_iter().map(|d| (d.path.clone(), d)).collect(),
                     }
                 }
             };

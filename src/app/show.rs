@@ -39,7 +39,7 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
             .find(|p| {
                 p.path.as_str() == path
                     && p.version == version
-                    && !matches!(p.change, ChangeType::Renamed | ChangeType::Deleted)
+                    && !matches!(p.change, Some(ChangeType::Renamed | ChangeType::Deleted))
             })
             .map(|p| (e, p))
     }) else {

@@ -10,7 +10,7 @@ use crate::git::ObjectReader;
 use crate::report::plain;
 use crate::signing::TrustedKey;
 use crate::types::Oid;
-use crate::verify::{RepoObjects, verify};
+use crate::verify::{RepoObjects, Report, verify};
 
 /// The repository's objects through one `git cat-file --batch`.
 struct GitObjects(ObjectReader);
@@ -25,9 +25,9 @@ impl RepoObjects for GitObjects {
     }
 }
 
-pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome> {
-    let ws = Workspace::open(dir)?;
-    let paths: Vec<PathBuf> = if args.keys.is_empty() {
+/// Loads trusted public keys: the given paths, else `signing.public_keys` from the config.
+pub fn trusted_keys(ws: &Workspace, flags: &[PathBuf]) -> Result<Vec<TrustedKey>> {
+    let paths: Vec<PathBuf> = if flags.is_empty() {
         ws.config
             .signing
             .public_keys
@@ -35,34 +35,41 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
             .map(|p| ws.git.root().join(p))
             .collect()
     } else {
-        args.keys.clone()
+        flags.to_vec()
     };
-    if paths.is_empty() {
+    Ok(paths
+        .iter()
+        .map(|p| TrustedKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Runs every check over the audit branch `branch` with `keys`.
+pub fn verify_branch(ws: &Workspace, branch: &str, keys: &[TrustedKey]) -> Result<Report> {
+    let store = ws.store(branch);
+    let tip = store.resolve_for_reading()?;
+    let files = store.read_all(&tip)?;
+    let mut repo = GitObjects(ws.git.object_reader()?);
+    verify(
+        files.meta.as_deref(),
+        &files.entries,
+        &files.stray,
+        keys,
+        &mut repo,
+    )
+}
+
+pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let keys = trusted_keys(&ws, &args.keys)?;
+    if keys.is_empty() {
         bail!(
             "no trusted public key: pass --key PUB (repeatable), or list keys under \
              `signing.public_keys` in .promptrail.yml"
         );
     }
-    let keys = paths
-        .iter()
-        .map(|p| TrustedKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let store = ws.store(&branch);
-    let tip = store.resolve_for_reading()?;
-    let files = store.read_all(&tip)?;
-    progress.say(&format!(
-        "verifying {} entries on {branch}",
-        files.entries.len()
-    ));
-    let mut repo = GitObjects(ws.git.object_reader()?);
-    let report = verify(
-        files.meta.as_deref(),
-        &files.entries,
-        &files.stray,
-        &keys,
-        &mut repo,
-    )?;
+    progress.say(&format!("verifying the audit log on {branch}"));
+    let report = verify_branch(&ws, &branch, &keys)?;
     if report.signed_by.is_empty() && report.entries > 0 {
         let ids: Vec<String> = keys
             .iter()

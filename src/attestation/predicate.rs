@@ -75,7 +75,9 @@ pub enum ChangeType {
 #[serde(rename_all = "camelCase")]
 pub struct PromptRecord {
     pub path: PromptPath,
-    pub change: ChangeType,
+    /// What happened to the prompt (`version` events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<ChangeType>,
     /// The version this event is about (for `deleted`: the version that was removed).
     pub version: Version,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -85,7 +87,7 @@ pub struct PromptRecord {
     /// For a revert: the earlier version whose content this equals.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub equals_version: Option<Version>,
-    /// The landed (first-parent) commit.
+    /// The landed (first-parent) commit of this version.
     pub commit: Oid,
     #[serde(serialize_with = "rfc3339")]
     pub landed_at: DateTime<Utc>,

@@ -22,7 +22,10 @@ pub fn output(name: &str, value: &str) -> Result<()> {
         "promptrail_{}",
         crate::types::Sha256Hex::of(value.as_bytes()).short()
     );
-    append_env_file("GITHUB_OUTPUT", &format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+    append_env_file(
+        "GITHUB_OUTPUT",
+        &format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"),
+    )
 }
 
 fn append_env_file(var: &str, text: &str) -> Result<()> {
@@ -52,7 +55,9 @@ pub fn error_annotation(file: &str, title: &str, message: &str) -> String {
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {
@@ -65,7 +70,10 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let _ = writeln!(out, "| {} |", header.join(" | "));
     let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
     for r in rows {
-        let cells: Vec<String> = r.iter().map(|c| c.replace('|', "\\|").replace('\n', " ")).collect();
+        let cells: Vec<String> = r
+            .iter()
+            .map(|c| c.replace('|', "\\|").replace('\n', " "))
+            .collect();
         let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out

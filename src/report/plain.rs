@@ -18,7 +18,10 @@ fn change_name(c: ChangeType) -> &'static str {
 
 /// `prompts/a.md v3 modified` plus rename and revert notes.
 pub fn prompt_line(p: &PromptRecord) -> String {
-    let mut s = format!("{} {} {}", p.path, p.version, change_name(p.change));
+    let mut s = format!("{} {}", p.path, p.version);
+    if let Some(c) = p.change {
+        let _ = write!(s, " {}", change_name(c));
+    }
     if let Some(prev) = &p.previous_path {
         let _ = write!(s, " (from {prev})");
     }
@@ -313,7 +316,11 @@ pub fn check(v: &super::views::CheckView) -> String {
                 out,
                 "         @{:<16} {:<11} {}",
                 verdict.review.reviewer.login,
-                if verdict.counted { "counted" } else { "not counted" },
+                if verdict.counted {
+                    "counted"
+                } else {
+                    "not counted"
+                },
                 verdict.reason
             );
         }
@@ -327,5 +334,100 @@ pub fn check(v: &super::views::CheckView) -> String {
             "not approved: see the reasons above"
         }
     );
+    out
+}
+
+pub fn gate(v: &super::views::GateView) -> String {
+    let mut out = String::new();
+    if let Some(p) = &v.log_problem {
+        let _ = writeln!(out, "BLOCKED: {p}");
+    }
+    for r in &v.prompts {
+        let _ = writeln!(
+            out,
+            "  {} {} {}: {}",
+            if r.ok { "ok     " } else { "BLOCKED" },
+            r.path,
+            r.version
+                .map_or("(unrecorded)".to_owned(), |v| v.to_string()),
+            r.reason
+        );
+    }
+    let blocked = v.prompts.iter().filter(|r| !r.ok).count();
+    let _ = writeln!(
+        out,
+        "{}",
+        if v.ok {
+            format!(
+                "gate {}: open ({} prompt(s) approved)",
+                v.environment,
+                v.prompts.len()
+            )
+        } else {
+            format!(
+                "gate {}: closed ({blocked} prompt(s) blocked)",
+                v.environment
+            )
+        }
+    );
+    out
+}
+
+pub fn manifest(m: &super::views::Manifest) -> String {
+    let mut out = String::new();
+    for p in &m.prompts {
+        let _ = writeln!(
+            out,
+            "  {} {} sha256:{}{}",
+            p.path,
+            p.version,
+            &p.sha256[..12.min(p.sha256.len())],
+            p.replaces
+                .map(|r| format!(" (replaces {r})"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} to {} recorded as entry #{}{}",
+        m.event,
+        m.environment,
+        m.entry.map_or(0, |e| e.0),
+        if m.already_recorded {
+            " (already recorded by this run)"
+        } else {
+            ""
+        }
+    );
+    out
+}
+
+pub fn active(
+    env: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    rows: &[crate::ledger::Deployed],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "live in {env} at {}:",
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    for d in rows {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:<5} since {} ({} by {}, entry #{})",
+            d.path.as_str(),
+            d.version.to_string(),
+            d.deployed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            d.event.as_str(),
+            d.actor,
+            d.entry.0
+        );
+    }
+    if rows.is_empty() {
+        out.push_str("  nothing was deployed yet\n");
+    }
     out
 }

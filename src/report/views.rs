@@ -114,3 +114,47 @@ pub struct CheckView {
     /// GitHub API requests made.
     pub requests: u32,
 }
+
+/// `promptrail gate`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateView {
+    pub environment: String,
+    pub ok: bool,
+    /// Set when the audit log itself failed verification (then nothing passes).
+    pub log_problem: Option<String>,
+    pub prompts: Vec<GateRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GateRow {
+    pub path: PromptPath,
+    pub version: Option<Version>,
+    pub sha256: String,
+    pub ok: bool,
+    pub reason: String,
+}
+
+/// What a deployment or rollback recorded: the manifest.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub environment: String,
+    pub event: String,
+    pub entry: Option<EntryIndex>,
+    pub sha: Oid,
+    pub prompts: Vec<ManifestPrompt>,
+    /// True when this run had already recorded the same deployment (nothing appended).
+    pub already_recorded: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestPrompt {
+    pub path: PromptPath,
+    pub version: Version,
+    pub sha256: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Version>,
+}

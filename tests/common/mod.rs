@@ -171,7 +171,12 @@ impl Repo {
 
     /// `promptrail record --key <test key>` and assert success.
     pub fn record(&self) -> Output {
-        let out = self.run(&["record", "--offline", "--key", keys().private.to_str().unwrap()]);
+        let out = self.run(&[
+            "record",
+            "--offline",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ]);
         assert_ok(&out);
         out
     }

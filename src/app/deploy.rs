@@ -1,0 +1,409 @@
+//! `promptrail gate` and `promptrail deploy`: only approved, recorded prompt versions go live,
+//! and every deployment is a signed entry.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chrono::{SubsecRound as _, Utc};
+
+use super::approvals::client;
+use super::verify::{trusted_keys, verify_branch};
+use super::{Outcome, Progress, Workspace, load_signing_key, print_json, read_statements};
+use crate::attestation::predicate::{
+    AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyRecord, PromptRecord,
+    RuleRecord, ToolRecord,
+};
+use crate::attestation::{Bundle, ResourceDescriptor, Statement};
+use crate::cli::{DeployArgs, Format, GateArgs};
+use crate::ledger::Ledger;
+use crate::policy::{Policy, env_satisfied};
+use crate::report::views::{GateRow, GateView, Manifest, ManifestPrompt};
+use crate::report::{github, plain};
+use crate::signing::{SigningKey, TrustedKey};
+use crate::store::NewEntry;
+use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
+
+pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let env = ws.environment(&args.env.env)?;
+    let keys = trusted_keys(&ws, &args.keys)?;
+    if keys.is_empty() {
+        bail!(
+            "gate trusts the audit log only once it verifies: pass --key PUB, or list keys under \
+             `signing.public_keys` in .promptrail.yml"
+        );
+    }
+    let (view, _) = evaluate_gate(&ws, &env, &args.prompts, &keys, progress)?;
+    print_gate(&view, args.format.format)?;
+    Ok(if view.ok { Outcome::Ok } else { Outcome::No })
+}
+
+fn print_gate(view: &GateView, format: Format) -> Result<()> {
+    if github::in_actions() {
+        for row in view.prompts.iter().filter(|r| !r.ok) {
+            println!(
+                "{}",
+                github::error_annotation(
+                    row.path.as_str(),
+                    &format!("promptrail: blocked from {}", view.environment),
+                    &row.reason
+                )
+            );
+        }
+    }
+    match format {
+        Format::Json => print_json(view),
+        Format::Text => {
+            print!("{}", plain::gate(view));
+            Ok(())
+        }
+    }
+}
+
+/// The organisation that owns the repository (for team names without one).
+fn default_org(ws: &Workspace) -> String {
+    std::env::var("GITHUB_REPOSITORY")
+        .ok()
+        .and_then(|r| crate::github::Repo::parse(&r))
+        .or_else(|| {
+            ws.origin()
+                .ok()
+                .and_then(|o| crate::github::Repo::from_origin(&o))
+        })
+        .map_or(String::new(), |r| r.owner)
+}
+
+/// Checks every prompt in the working tree (or `only`) against the verified log.
+fn evaluate_gate(
+    ws: &Workspace,
+    env: &str,
+    only: &[String],
+    keys: &[TrustedKey],
+    progress: &Progress,
+) -> Result<(GateView, Ledger)> {
+    let branch = ws.config.audit.branch.0.clone();
+    let report = verify_branch(ws, &branch, keys)?;
+    let statements = read_statements(ws, &branch)?;
+    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let matcher = ws.matcher()?;
+    let mut paths: Vec<String> = ws
+        .git
+        .tracked_files()?
+        .into_iter()
+        .filter(|p| matcher.matches(p))
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .collect();
+    if !only.is_empty() {
+        let wanted: BTreeSet<&str> = only.iter().map(String::as_str).collect();
+        for w in &wanted {
+            if !paths.iter().any(|p| p == w) {
+                bail!("--prompt {w}: not a prompt file in the working tree");
+            }
+        }
+        paths.retain(|p| wanted.contains(p.as_str()));
+    }
+    let blobs = ws.git.hash_files(&paths)?;
+    let policy = Policy::new(&ws.config.policy, &default_org(ws))?;
+    let env_rule = policy.env_rule(env);
+    let log_problem = (!report.ok).then(|| {
+        format!(
+            "the audit log failed verification ({} finding(s)): run `promptrail verify`",
+            report.findings.len()
+        )
+    });
+    let mut rows = Vec::new();
+    for (path, blob) in paths.iter().zip(&blobs) {
+        let path = PromptPath::new(path);
+        let data = std::fs::read(ws.git.root().join(path.as_str()))?;
+        let sha256 = Sha256Hex::of(&data).to_string();
+        let (version, ok, reason) = match ledger.by_content(&path, blob) {
+            None => (
+                None,
+                false,
+                "this content is not a recorded version: land it through an approved pull \
+                 request and run `promptrail record`"
+                    .to_owned(),
+            ),
+            Some(v) if !v.approved() => (Some(v.prompt.version), false, v.why_not()),
+            Some(v) => match env_rule.map(|r| env_satisfied(r, policy.default_org(), &v.approvals))
+            {
+                Some((false, counted, required)) => (
+                    Some(v.prompt.version),
+                    false,
+                    format!(
+                        "{env} needs {required} approval(s) that its rule accepts; {counted} counted"
+                    ),
+                ),
+                _ => (
+                    Some(v.prompt.version),
+                    true,
+                    format!("approved (entry #{})", v.entry.0),
+                ),
+            },
+        };
+        rows.push(GateRow {
+            path,
+            version,
+            sha256,
+            ok: ok && log_problem.is_none(),
+            reason,
+        });
+    }
+    if rows.is_empty() {
+        progress.warn("no prompt files in the working tree");
+    }
+    let view = GateView {
+        environment: env.to_owned(),
+        ok: log_problem.is_none() && rows.iter().all(|r| r.ok),
+        log_problem,
+        prompts: rows,
+    };
+    Ok((view, ledger))
+}
+
+/// Who, where and what for a deployment entry, from the CI environment.
+pub(super) fn deployment_record(
+    ws: &Workspace,
+    env: &str,
+    replaces: Option<Version>,
+) -> Result<DeploymentRecord> {
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let sha = ws
+        .git
+        .resolve_commit("HEAD")?
+        .ok_or_else(|| anyhow::anyhow!("the repository has no commits"))?;
+    let run_url = match (
+        var("GITHUB_SERVER_URL"),
+        var("GITHUB_REPOSITORY"),
+        var("GITHUB_RUN_ID"),
+    ) {
+        (Some(s), Some(r), Some(id)) => Some(format!("{s}/{r}/actions/runs/{id}")),
+        _ => None,
+    };
+    let git_ref = match var("GITHUB_REF") {
+        Some(r) => r,
+        None => ws
+            .git
+            .current_branch()?
+            .map_or_else(|| sha.to_string(), |b| format!("refs/heads/{b}")),
+    };
+    Ok(DeploymentRecord {
+        environment: env.to_owned(),
+        actor: var("GITHUB_ACTOR")
+            .or_else(|| var("USER"))
+            .unwrap_or_else(|| "unknown".into()),
+        workflow: var("GITHUB_WORKFLOW"),
+        run_id: var("GITHUB_RUN_ID"),
+        run_url,
+        git_ref,
+        sha,
+        deployed_at: Utc::now().trunc_subsecs(0),
+        replaces,
+    })
+}
+
+/// A deployment or rollback to record.
+pub(super) struct DeploymentEvent {
+    pub event: EventType,
+    pub prompts: Vec<PromptRecord>,
+    pub rules: Vec<RuleRecord>,
+    pub deployment: DeploymentRecord,
+}
+
+/// Appends one deployment or rollback entry and returns its index.
+pub(super) fn append_deployment(
+    ws: &Workspace,
+    key: &SigningKey,
+    push: bool,
+    what: DeploymentEvent,
+    progress: &Progress,
+) -> Result<EntryIndex> {
+    let DeploymentEvent {
+        event,
+        prompts,
+        rules,
+        deployment,
+    } = what;
+    let branch = ws.config.audit.branch.0.clone();
+    let store = ws.store(&branch);
+    let origin = ws.origin()?;
+    let config_digest = ws
+        .config
+        .digest
+        .clone()
+        .unwrap_or_else(|| Sha256Hex::of(b""));
+    let appended = store.append(
+        push,
+        &origin,
+        |tip| {
+            let statement = Statement::new(
+                prompts
+                    .iter()
+                    .map(|p| ResourceDescriptor {
+                        name: p.path.to_string(),
+                        digest: p.digest.clone(),
+                    })
+                    .collect(),
+                AuditEvent {
+                    event,
+                    log: LogPosition {
+                        index: tip.next_index,
+                        previous: tip.previous.clone(),
+                        origin: tip.meta.origin.clone(),
+                    },
+                    prompts: prompts.clone(),
+                    authors: Vec::new(),
+                    approvals: Vec::new(),
+                    policy: PolicyRecord {
+                        config_digest: ConfigDigest {
+                            sha256: config_digest.clone(),
+                        },
+                        rules: rules.clone(),
+                    },
+                    deployment: Some(deployment.clone()),
+                    recorded_at: deployment.deployed_at,
+                    tool: ToolRecord::this(),
+                },
+            );
+            let envelope = key.sign_envelope(statement.to_payload())?;
+            let names: Vec<String> = prompts
+                .iter()
+                .map(|p| format!("{} {}", p.path, p.version))
+                .collect();
+            Ok(vec![NewEntry {
+                bytes: Bundle::key_mode(envelope, key.key_id().clone()).to_file_bytes(),
+                summary: format!(
+                    "{} {}: {}",
+                    event.as_str(),
+                    deployment.environment,
+                    names.join(", ")
+                ),
+                recorded_at: deployment.deployed_at,
+            }])
+        },
+        |msg| progress.say(msg),
+    )?;
+    match appended {
+        Some(a) => Ok(a.first),
+        None => bail!("nothing was appended"),
+    }
+}
+
+/// Writes the manifest to `--manifest` and to the step outputs.
+pub(super) fn publish_manifest(manifest: &Manifest, file: Option<&Path>) -> Result<()> {
+    let json = serde_json::to_string_pretty(manifest)?;
+    if let Some(f) = file {
+        std::fs::write(f, format!("{json}\n"))
+            .map_err(|e| anyhow::anyhow!("writing manifest {}: {e}", f.display()))?;
+    }
+    if github::in_actions() {
+        github::output("manifest", &serde_json::to_string(manifest)?)?;
+        if let Some(e) = manifest.entry {
+            github::output("entry", &e.0.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let env = ws.environment(&args.env.env)?;
+    let key = load_signing_key(&ws, args.key.key.as_deref())?;
+    let mut keys = trusted_keys(&ws, &[])?;
+    keys.push(TrustedKey::from_pem(
+        key.public_pem().as_bytes(),
+        "the signing key",
+    )?);
+    let (view, ledger) = evaluate_gate(&ws, &env, &args.prompts, &keys, progress)?;
+    if !view.ok {
+        print_gate(&view, args.format.format)?;
+        progress.say(&format!("deploy to {env} blocked: nothing was recorded"));
+        return Ok(Outcome::No);
+    }
+    let mut prompts = Vec::new();
+    let mut rules = Vec::new();
+    for row in &view.prompts {
+        let blob_version = row.version.and_then(|v| ledger.version(&row.path, v));
+        let Some(v) = blob_version else { continue };
+        let mut p = v.prompt.clone();
+        p.change = None;
+        prompts.push(p);
+        rules.extend(v.rule.clone());
+    }
+    let deployment = deployment_record(&ws, &env, None)?;
+    let sha = deployment.sha.clone();
+    // A re-run of the same CI run that deploys the same versions adds nothing.
+    let already = deployment.run_id.as_deref().and_then(|run| {
+        let done: BTreeSet<(PromptPath, Version)> = ledger
+            .by_run(&env, run)
+            .iter()
+            .map(|d| (d.path.clone(), d.version))
+            .collect();
+        let want: BTreeSet<(PromptPath, Version)> = prompts
+            .iter()
+            .map(|p| (p.path.clone(), p.version))
+            .collect();
+        (!done.is_empty() && done == want)
+            .then(|| ledger.by_run(&env, run).first().map(|d| d.entry))
+            .flatten()
+    });
+    let entry = match already {
+        Some(e) => {
+            progress.say(&format!(
+                "run {} already recorded this deployment as entry #{}; nothing appended",
+                deployment.run_id.as_deref().unwrap_or(""),
+                e.0
+            ));
+            e
+        }
+        None => append_deployment(
+            &ws,
+            &key,
+            !args.no_push,
+            DeploymentEvent {
+                event: EventType::Deployment,
+                prompts: prompts.clone(),
+                rules,
+                deployment,
+            },
+            progress,
+        )?,
+    };
+    if args.github_deployment && already.is_none() {
+        let gh = client(&ws, &args.github.github_token_env)?;
+        let names: Vec<String> = prompts
+            .iter()
+            .map(|p| format!("{} {}", p.path, p.version))
+            .collect();
+        let id = gh.create_deployment(
+            &sha,
+            &env,
+            &format!("promptrail entry #{}: {}", entry.0, names.join(", ")),
+            None,
+        )?;
+        progress.say(&format!("created GitHub deployment {id} for {env}"));
+    }
+    let manifest = Manifest {
+        environment: env,
+        event: "deployment".into(),
+        entry: Some(entry),
+        sha,
+        prompts: prompts
+            .iter()
+            .map(|p| ManifestPrompt {
+                path: p.path.clone(),
+                version: p.version,
+                sha256: p.digest.sha256.to_string(),
+                replaces: None,
+            })
+            .collect(),
+        already_recorded: already.is_some(),
+    };
+    publish_manifest(&manifest, args.manifest.as_deref())?;
+    match args.format.format {
+        Format::Json => print_json(&manifest)?,
+        Format::Text => print!("{}", plain::manifest(&manifest)),
+    }
+    Ok(Outcome::Ok)
+}
