@@ -2,6 +2,8 @@
 //! repository as the remote, and the promptrail binary run as a subprocess.
 #![allow(dead_code)]
 
+pub mod github;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
