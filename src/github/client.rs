@@ -134,7 +134,7 @@ impl Client {
 
     pub(crate) fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, GitHubError> {
         let (_, body) = self.send(Method::Get, path, None)?;
-        decode(path, &body)
+        decode(&endpoint_name(Method::Get, path), &body)
     }
 
     pub(crate) fn post<T: DeserializeOwned>(
@@ -143,7 +143,7 @@ impl Client {
         body: &serde_json::Value,
     ) -> Result<T, GitHubError> {
         let (_, text) = self.send(Method::Post, path, Some(body))?;
-        decode(path, &text)
+        decode(&endpoint_name(Method::Post, path), &text)
     }
 
     /// All pages of a list endpoint, 100 per page, following `Link: <…>; rel="next"`.
@@ -160,7 +160,7 @@ impl Client {
                 });
             }
             let (headers, body) = self.send(Method::Get, &url, None)?;
-            let mut items: Vec<T> = decode(path, &body)?;
+            let mut items: Vec<T> = decode(&endpoint_name(Method::Get, path), &body)?;
             out.append(&mut items);
             next = headers
                 .get("link")
@@ -308,7 +308,7 @@ fn endpoint_name(method: Method, url: &str) -> String {
 
 fn decode<T: DeserializeOwned>(endpoint: &str, body: &str) -> Result<T, GitHubError> {
     serde_json::from_str(body).map_err(|e| GitHubError::Decode {
-        endpoint: endpoint.split('?').next().unwrap_or(endpoint).to_owned(),
+        endpoint: endpoint.to_owned(),
         message: e.to_string(),
     })
 }
