@@ -40,7 +40,6 @@ pub struct RawCommit {
     pub committer_date: String,
     /// `Co-authored-by` trailer values, as written (`Name <email>`).
     pub coauthors: Vec<String>,
-    pub subject: String,
     /// Changes against the first parent (all changes for a root commit).
     pub changes: Vec<RawChange>,
 }
@@ -61,6 +60,8 @@ pub struct RawChange {
 
 /// File mode git uses for symbolic links.
 pub const MODE_SYMLINK: u32 = 0o120000;
+/// File mode git uses for submodules (gitlinks).
+pub const MODE_GITLINK: u32 = 0o160000;
 
 impl Git {
     /// Opens the repository containing `dir`.
@@ -100,11 +101,20 @@ impl Git {
                 "core.quotepath=false",
                 "-c",
                 "log.showSignature=false",
+                // The repository's hooks never run inside promptrail's git commands: they
+                // would see the process environment.
+                "-c",
+                "core.hooksPath=/dev/null",
             ])
             .env("LC_ALL", "C")
             .env("GIT_TERMINAL_PROMPT", "0")
+            // History must be what the objects say, not what `refs/replace` substitutes.
+            .env("GIT_NO_REPLACE_OBJECTS", "1")
             .env_remove("GIT_DIR")
             .env_remove("GIT_WORK_TREE")
+            // Secrets promptrail reads are not for git or anything git starts.
+            .env_remove(crate::signing::KEY_ENV)
+            .env_remove(crate::signing::PASSWORD_ENV)
             .stdin(Stdio::null());
         cmd
     }
@@ -220,7 +230,15 @@ impl Git {
         exclude: &[Oid],
         mut each: impl FnMut(RawCommit) -> Result<()>,
     ) -> Result<()> {
-        const FORMAT: &str = "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%cn%x1f%ce%x1f%cI%x1f%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x1d)%x1f%s%x1f";
+        // Field and record markers carry a per-run nonce: names, emails and trailers may
+        // contain any control byte, but not a marker nobody could predict.
+        let nonce = nonce();
+        let rec = format!("\x1e{nonce}\x1e").into_bytes();
+        let field = format!("\x1f{nonce}\x1f");
+        let f = format!("%x1f{nonce}%x1f");
+        let format = format!(
+            "--format=%x1e{nonce}%x1e%H{f}%P{f}%an{f}%ae{f}%aI{f}%cn{f}%ce{f}%cI{f}%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x1d){f}"
+        );
         let mut child = self
             .cmd()
             .args([
@@ -229,9 +247,14 @@ impl Git {
                 "-M",
                 "--no-abbrev",
                 "-z",
+                "--root",
                 "--diff-merges=first-parent",
+                "--no-use-mailmap",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--no-relative",
             ])
-            .arg(FORMAT)
+            .arg(format)
             .arg(tip.as_str())
             .args(exclude.iter().map(|e| format!("^{e}")))
             .arg("--")
@@ -241,20 +264,30 @@ impl Git {
             .context("could not run `git log`")?;
         let stdout = child.stdout.take().context("git log has no stdout")?;
         let mut reader = BufReader::with_capacity(1 << 16, stdout);
-        let mut record = Vec::new();
-        // The stream starts with the separator, so the first chunk is empty.
-        reader.read_until(0x1e, &mut record)?;
+        let mut buf = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut emit = |record: &[u8]| -> Result<()> {
+            if record.is_empty() {
+                return Ok(());
+            }
+            let commit = parse_commit(record, field.as_bytes())?;
+            if !seen.insert(commit.oid.clone()) {
+                bail!("`git log` printed commit {} twice", commit.oid);
+            }
+            each(commit)
+        };
         loop {
-            record.clear();
-            let n = reader.read_until(0x1e, &mut record)?;
+            let n = reader.read_until(0x1e, &mut buf)?;
             if n == 0 {
                 break;
             }
-            if record.last() == Some(&0x1e) {
-                record.pop();
+            if buf.ends_with(&rec) {
+                let len = buf.len() - rec.len();
+                emit(&buf[..len])?;
+                buf.clear();
             }
-            each(parse_commit(&record)?)?;
         }
+        emit(&buf)?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
             bail!(
@@ -298,10 +331,11 @@ impl Git {
             .collect()
     }
 
-    /// Writes commits with `git fast-import` and returns the id of the last one, written
-    /// to the scratch ref `refs/promptrail/tmp/<pid>`, which is then removed. Nothing
-    /// visible changes: the caller decides which ref (if any) moves.
-    pub fn fast_import(&self, stream: &[u8]) -> Result<Oid> {
+    /// Writes commits with `git fast-import` and returns the id of the last one. `stream`
+    /// builds the fast-import stream for the scratch ref it is given
+    /// (`refs/promptrail/tmp/<pid>-<nanos>`), which is removed afterwards: nothing visible
+    /// changes, the caller decides which ref (if any) moves.
+    pub fn fast_import(&self, stream: impl FnOnce(&str) -> Vec<u8>) -> Result<Oid> {
         let scratch = scratch_ref();
         let mut child = self
             .cmd()
@@ -313,8 +347,7 @@ impl Git {
             .context("could not run `git fast-import`")?;
         {
             let mut stdin = child.stdin.take().context("no stdin")?;
-            let header = stream_ref_rewrite(stream, &scratch);
-            stdin.write_all(&header)?;
+            stdin.write_all(&stream(&scratch))?;
             stdin.write_all(b"done\n")?;
         }
         let out = child.wait_with_output()?;
@@ -454,7 +487,14 @@ impl Git {
         let refspec = format!("{}:refs/heads/{branch}", oid.as_str());
         let out = self
             .cmd()
-            .args(["push", "--porcelain", "--quiet", remote, &refspec])
+            .args([
+                "push",
+                "--porcelain",
+                "--quiet",
+                "--no-verify",
+                remote,
+                &refspec,
+            ])
             .output()
             .context("could not run `git push`")?;
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -533,20 +573,6 @@ fn scratch_ref() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     format!("refs/promptrail/tmp/{}-{nanos}", std::process::id())
-}
-
-/// fast-import streams are built against the placeholder ref `@REF@`; substitute it.
-fn stream_ref_rewrite(stream: &[u8], scratch: &str) -> Vec<u8> {
-    let needle = b"commit @REF@\n";
-    let mut out = Vec::with_capacity(stream.len() + 64);
-    let mut rest = stream;
-    while let Some(i) = find(rest, needle) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(format!("commit {scratch}\n").as_bytes());
-        rest = &rest[i + needle.len()..];
-    }
-    out.extend_from_slice(rest);
-    out
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
@@ -643,40 +669,55 @@ fn parse_tree_line(line: &[u8]) -> Result<TreeEntry> {
     })
 }
 
-fn parse_commit(record: &[u8]) -> Result<RawCommit> {
-    let mut fields = record.splitn(11, |b| *b == 0x1f);
-    let mut next = || -> Result<String> {
-        let f = fields
-            .next()
-            .context("truncated commit header from git log")?;
-        Ok(String::from_utf8_lossy(f).into_owned())
+/// A per-process nonce for stream markers.
+fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{nanos}-{}-{:p}", std::process::id(), &nanos);
+    crate::types::Sha256Hex::of(seed.as_bytes()).as_str()[..20].to_owned()
+}
+
+/// Splits `bytes` on a multi-byte `marker`.
+fn split_marker<'a>(bytes: &'a [u8], marker: &[u8]) -> Vec<&'a [u8]> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while let Some(i) = find(rest, marker) {
+        out.push(&rest[..i]);
+        rest = &rest[i + marker.len()..];
+    }
+    out.push(rest);
+    out
+}
+
+fn parse_commit(record: &[u8], field: &[u8]) -> Result<RawCommit> {
+    let fields = split_marker(record, field);
+    let [oid, parents, an, ae, ad, cn, ce, cd, coauthors, rest] = fields[..] else {
+        bail!(
+            "unexpected commit header from git log ({} fields)",
+            fields.len()
+        );
     };
-    let oid = next()?;
-    let parents = next()?;
-    let (author_name, author_email, author_date) = (next()?, next()?, next()?);
-    let (committer_name, committer_email, committer_date) = (next()?, next()?, next()?);
-    let coauthors = next()?;
-    let subject = next()?;
-    let rest = fields.next().unwrap_or_default();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let oid = text(oid);
     Ok(RawCommit {
         oid: Oid::parse(&oid).with_context(|| format!("bad commit id from git log: {oid}"))?,
-        parents: parents
+        parents: text(parents)
             .split_whitespace()
             .map(|p| Oid::parse(p).context("bad parent id from git log"))
             .collect::<Result<_>>()?,
-        author_name,
-        author_email,
-        author_date,
-        committer_name,
-        committer_email,
-        committer_date,
-        coauthors: coauthors
+        author_name: text(an),
+        author_email: text(ae),
+        author_date: text(ad),
+        committer_name: text(cn),
+        committer_email: text(ce),
+        committer_date: text(cd),
+        coauthors: text(coauthors)
             .split('\x1d')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        subject,
         changes: parse_raw_changes(rest)?,
     })
 }

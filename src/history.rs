@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::git::{Git, RawChange, RawCommit};
+use crate::git::{Git, MODE_GITLINK, RawChange, RawCommit};
 use crate::prompt::{PromptMatcher, prompt_path};
 use crate::types::{Oid, PromptPath, Version};
 
@@ -59,7 +59,6 @@ pub struct Commit {
     pub committer: Person,
     pub committed_at: DateTime<Utc>,
     pub coauthors: Vec<Person>,
-    pub subject: String,
 }
 
 /// How someone took part in a prompt change.
@@ -167,6 +166,20 @@ struct Node {
 
 impl Node {
     fn from_raw(mut raw: RawCommit, matcher: &PromptMatcher) -> Node {
+        // A submodule (gitlink) is not a file: its appearance is a deletion of whatever
+        // file was there, its replacement by a file an addition.
+        for c in &mut raw.changes {
+            if c.new_mode == MODE_GITLINK && c.old_mode != MODE_GITLINK && c.old_mode != 0 {
+                c.status = b'D';
+                c.old_path = None;
+            } else if c.old_mode == MODE_GITLINK && c.new_mode != MODE_GITLINK && c.new_mode != 0 {
+                c.status = b'A';
+                c.old_path = None;
+            }
+        }
+        raw.changes.retain(|c| {
+            !(c.new_mode == MODE_GITLINK || (c.old_mode == MODE_GITLINK && c.new_mode == 0))
+        });
         // Keeping only prompt changes keeps memory proportional to prompt activity.
         raw.changes.retain(|c| {
             matcher.matches(&c.path) || c.old_path.as_deref().is_some_and(|p| matcher.matches(p))
@@ -273,7 +286,6 @@ fn to_commit(raw: &RawCommit) -> Result<Commit> {
             .iter()
             .filter_map(|c| Person::parse_trailer(c))
             .collect(),
-        subject: raw.subject.clone(),
     })
 }
 
@@ -433,15 +445,22 @@ fn authors_of(ev: &PromptEvent, landed: &Commit, side: &[&RawCommit]) -> Result<
     let names: Vec<&[u8]> = std::iter::once(ev.path.as_str().as_bytes())
         .chain(ev.previous_path.as_ref().map(|p| p.as_str().as_bytes()))
         .collect();
-    let touching: Vec<&&RawCommit> = side
-        .iter()
-        .filter(|c| {
-            c.changes.iter().any(|ch| {
-                names.contains(&ch.path.as_slice())
-                    || ch.old_path.as_deref().is_some_and(|o| names.contains(&o))
-            })
+    // Merges inside the merged branch (syncing it with main) carry other people's work:
+    // they count only when no ordinary commit touched the prompt.
+    let touches = |c: &&&RawCommit| {
+        c.changes.iter().any(|ch| {
+            names.contains(&ch.path.as_slice())
+                || ch.old_path.as_deref().is_some_and(|o| names.contains(&o))
         })
+    };
+    let mut touching: Vec<&&RawCommit> = side
+        .iter()
+        .filter(|c| c.parents.len() < 2)
+        .filter(touches)
         .collect();
+    if touching.is_empty() {
+        touching = side.iter().filter(touches).collect();
+    }
     if touching.is_empty() {
         push(landed.author.clone(), Role::Author, &landed.oid);
         for c in &landed.coauthors {

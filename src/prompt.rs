@@ -22,6 +22,10 @@ pub enum PromptError {
     )]
     NonUtf8Path { path: String },
     #[error(
+        "{path:?}: file name contains control characters; prompt ids must not (rename the file or exclude it)"
+    )]
+    ControlCharacters { path: String },
+    #[error(
         "{path}: {size} bytes is over the limit of {limit} bytes (raise prompts.max_bytes or exclude the file)"
     )]
     TooLarge { path: String, size: u64, limit: u64 },
@@ -101,7 +105,13 @@ impl PromptMatcher {
 
 /// Converts a raw git path into a prompt id, refusing non-UTF-8 names.
 pub fn prompt_path(raw: &[u8]) -> Result<PromptPath, PromptError> {
-    PromptPath::from_git_bytes(raw).map_err(|path| PromptError::NonUtf8Path { path })
+    let path = PromptPath::from_git_bytes(raw).map_err(|path| PromptError::NonUtf8Path { path })?;
+    if path.as_str().chars().any(char::is_control) {
+        return Err(PromptError::ControlCharacters {
+            path: path.to_string(),
+        });
+    }
+    Ok(path)
 }
 
 /// Decides whether a symlink at `path` with link text `target` stays inside the repository.

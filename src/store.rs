@@ -249,16 +249,20 @@ impl<'a> Store<'a> {
         tip: &Oid,
         mut skip: impl FnMut(&StoredEntry) -> Result<bool>,
     ) -> Result<Option<StoredEntry>> {
+        let mut reader = self.git.object_reader()?;
+        // No `entries` tree yet means an empty log; any other failure is an error (treating
+        // it as empty would overwrite entry 0).
+        if reader.read(&format!("{tip}:entries"))?.is_none() {
+            return Ok(None);
+        }
         let mut dirs: Vec<String> = self
             .git
-            .ls_tree(&format!("{tip}:entries"), false)
-            .unwrap_or_default()
+            .ls_tree(&format!("{tip}:entries"), false)?
             .into_iter()
             .filter(|e| e.kind == "tree")
             .map(|e| String::from_utf8_lossy(&e.path).into_owned())
             .collect();
         dirs.sort();
-        let mut reader = self.git.object_reader()?;
         for dir in dirs.iter().rev() {
             let mut files: Vec<(String, Oid)> = self
                 .git
@@ -348,7 +352,8 @@ impl<'a> Store<'a> {
                     _ => return Ok(None),
                 }
             } else {
-                self.git.fast_import(&fast_import_stream(&tip, &entries))?
+                self.git
+                    .fast_import(|scratch| fast_import_stream(scratch, &tip, &entries))?
             };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
@@ -437,12 +442,18 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// The `git fast-import` stream writing one commit per entry on top of `tip`.
-fn fast_import_stream(tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
+fn fast_import_stream(refname: &str, tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
     for (i, e) in entries.iter().enumerate() {
-        let message = format!("{}\n\nPromptrail-Entry: {}\n", e.summary, index.0);
-        out.extend_from_slice(b"commit @REF@\n");
+        // The summary names prompt paths: keep control characters out of the message.
+        let summary: String = e
+            .summary
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
+        let message = format!("{summary}\n\nPromptrail-Entry: {}\n", index.0);
+        out.extend_from_slice(format!("commit {refname}\n").as_bytes());
         out.extend_from_slice(
             format!(
                 "committer promptrail <promptrail@localhost> {} +0000\n",

@@ -6,9 +6,22 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// A prompt's id: its repository-relative path with `/` separators, valid UTF-8.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct PromptPath(String);
+
+impl<'de> Deserialize<'de> for PromptPath {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom(format!(
+                "`{}` is not a prompt path",
+                s.escape_debug()
+            )));
+        }
+        Ok(PromptPath(s))
+    }
+}
 
 impl PromptPath {
     /// Builds a prompt path from raw bytes as git prints them (`-z`, unquoted).
@@ -64,10 +77,22 @@ impl fmt::Display for EntryIndex {
     }
 }
 
-/// A lowercase hex SHA-256 digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A lowercase hex SHA-256 digest (validated when parsed).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Sha256Hex(String);
+
+impl<'de> Deserialize<'de> for Sha256Hex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Sha256Hex::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{}` is not a lowercase hex SHA-256",
+                s.escape_debug()
+            ))
+        })
+    }
+}
 
 impl Sha256Hex {
     pub fn of(bytes: &[u8]) -> Self {
@@ -96,10 +121,19 @@ impl fmt::Display for Sha256Hex {
     }
 }
 
-/// A git object id (SHA-1 or SHA-256 repositories), lowercase hex.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A git object id (SHA-1 or SHA-256 repositories), lowercase hex (validated when parsed).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct Oid(String);
+
+impl<'de> Deserialize<'de> for Oid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Oid::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{}` is not a git object id", s.escape_debug()))
+        })
+    }
+}
 
 impl Oid {
     pub fn parse(s: &str) -> Option<Self> {
@@ -128,9 +162,19 @@ impl fmt::Display for Oid {
 }
 
 /// A signing key's id: hex SHA-256 of its public key's SubjectPublicKeyInfo DER.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
 pub struct KeyId(String);
+
+impl<'de> Deserialize<'de> for KeyId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() || s.len() > 256 || s.chars().any(char::is_control) {
+            return Err(serde::de::Error::custom("not a key id"));
+        }
+        Ok(KeyId(s))
+    }
+}
 
 impl KeyId {
     pub fn from_spki_der(der: &[u8]) -> Self {

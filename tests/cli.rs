@@ -20,7 +20,8 @@ fn help(args: &[&str]) -> String {
 fn help_texts() {
     insta::assert_snapshot!("help", help(&[]));
     for cmd in [
-        "init", "keygen", "status", "record", "verify", "log", "show",
+        "init", "keygen", "status", "record", "verify", "log", "show", "check", "gate", "deploy",
+        "rollback", "active",
     ] {
         insta::assert_snapshot!(format!("help_{cmd}"), help(&[cmd]));
     }

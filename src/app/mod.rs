@@ -147,6 +147,19 @@ impl Workspace {
         if let Some(b) = &self.config.protected_branch {
             return Ok(b.0.clone());
         }
+        // In GitHub Actions the event names the repository's default branch.
+        if let Some(b) = std::env::var("GITHUB_EVENT_PATH")
+            .ok()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|e| {
+                e["repository"]["default_branch"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+        {
+            return Ok(b);
+        }
         if let Some(b) = self
             .git
             .remote_default_branch(&self.config.audit.remote.0)?
@@ -192,6 +205,40 @@ impl Workspace {
             }
         }
         bail!("protected branch `{branch}` not found locally or on {remote}")
+    }
+
+    /// What landed: the protected branch as the remote has it (fetched now), and the commit
+    /// to record up to (`--commit REV`, which must be on that branch's first-parent line —
+    /// checked by the caller against the history).
+    pub fn landed(&self, rev: Option<&str>) -> Result<(String, Oid, Oid)> {
+        if !self.git.has_commits()? {
+            bail!("the repository has no commits yet: commit your prompts first");
+        }
+        if self.git.is_shallow()? {
+            bail!(
+                "this is a shallow clone: promptrail needs the full history to number \
+                 versions (in GitHub Actions: `actions/checkout` with `fetch-depth: 0`)"
+            );
+        }
+        let branch = self.protected_branch()?;
+        let remote = &self.config.audit.remote.0;
+        if self.git.remote_url(remote)?.is_none() {
+            bail!(
+                "remote `{remote}` is not configured: record publishes what landed on \
+                 {remote}/{branch} (add the remote, or pass --no-push to record local history)"
+            );
+        }
+        let tip = self.git.fetch_branch(remote, &branch)?.with_context(|| {
+            format!("protected branch `{branch}` does not exist on {remote}: push it first, or set `protected_branch`")
+        })?;
+        let target = match rev {
+            None => tip.clone(),
+            Some(r) => self
+                .git
+                .resolve_commit(r)?
+                .with_context(|| format!("--commit {r}: no such commit"))?,
+        };
+        Ok((format!("{remote}/{branch}"), tip, target))
     }
 
     /// The log's origin for a new audit branch: the GitHub repository when running in

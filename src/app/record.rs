@@ -24,27 +24,44 @@ use crate::prompt::{PromptMatcher, check_symlink};
 use crate::report::plain;
 use crate::report::views::{EntryView, RecordView};
 use crate::review::PullRequest;
+use crate::signing::TrustedKey;
 use crate::store::{NewEntry, Store, Tip, decode_entry};
 use crate::types::{Oid, PromptPath, Sha256Hex};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
-    let (target_name, target) = ws.target_commit(args.commit.as_deref())?;
     let key = load_signing_key(&ws, args.key.key.as_deref())?;
+    let mut trusted = super::verify::trusted_keys(&ws, &[])?;
+    trusted.push(TrustedKey::from_pem(
+        key.public_pem().as_bytes(),
+        "the signing key",
+    )?);
     let mut approvals = Approvals::open(&ws, args, progress)?;
+    // What landed on the remote's protected branch, not local commits nobody pushed.
+    let (target_name, tip, target) = if args.no_push {
+        let (name, t) = ws.target_commit(args.commit.as_deref())?;
+        (name, t.clone(), t)
+    } else {
+        ws.landed(args.commit.as_deref())?
+    };
+    warn_unmatched(&ws, &matcher, &target, progress)?;
 
     let started = std::time::Instant::now();
-    let history = History::scan(&ws.git, &target, &matcher)?;
+    let history = History::scan(&ws.git, &tip, &matcher)?;
     progress.say(&format!(
         "scanned {} commits of {target_name}: {} prompt events ({} ms)",
         history.commits.len(),
         history.events.len(),
         started.elapsed().as_millis()
     ));
-    let target_pos = history
-        .position(&target)
-        .context("target commit is not on its own first-parent line")?;
+    let target_pos = history.position(&target).with_context(|| {
+        format!(
+            "{} is not on the first-parent history of {target_name}: only what landed there is \
+             recorded",
+            target.short()
+        )
+    })?;
 
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
@@ -62,7 +79,8 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &origin,
         |tip| {
             made.clear();
-            let start = resume_position(&ws, &store, tip, &history, &target, target_pos)?;
+            let start =
+                resume_position(&ws, &store, tip, &history, &trusted, (&target, target_pos))?;
             let pending: Vec<&PromptEvent> = history
                 .events
                 .iter()
@@ -148,16 +166,35 @@ fn resume_position(
     store: &Store,
     tip: &Tip,
     history: &History,
-    target: &Oid,
-    target_pos: usize,
+    trusted: &[TrustedKey],
+    (target, target_pos): (&Oid, usize),
 ) -> Result<Option<usize>> {
     let Some(commit) = &tip.commit else {
         return Ok(None);
     };
     let mut last: Option<Oid> = None;
     store.entries_backwards(commit, |entry| {
-        let (_, st) = decode_entry(&entry.bytes)
+        let (bundle, st) = decode_entry(&entry.bytes)
             .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
+        // Never build on an entry nobody trusted signed (someone with push access alone
+        // could otherwise steer where recording resumes).
+        let signed = bundle.key_hint().is_some_and(|hint| {
+            trusted.iter().any(|k| {
+                &k.key_id == hint
+                    && bundle
+                        .dsse_envelope
+                        .signatures
+                        .first()
+                        .is_some_and(|s| k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes()))
+            })
+        });
+        if !signed {
+            bail!(
+                "{} on the audit branch is not signed by a trusted key: run `promptrail verify`; \
+                 refusing to append after it",
+                entry.path
+            );
+        }
         if st.predicate.event == EventType::Version
             && let Some(p) = st.predicate.prompts.first()
         {
@@ -166,36 +203,61 @@ fn resume_position(
         }
         Ok(true)
     })?;
-    match last {
-        None => Ok(None),
-        Some(oid) => match history.position(&oid) {
-            Some(pos) => Ok(Some(pos)),
-            // Another job recorded further than our checkout reaches: we have nothing new.
-            None if ws.git.resolve_commit(oid.as_str())?.is_some()
-                && ws.git.is_ancestor(target, &oid)? =>
-            {
-                Ok(Some(target_pos))
-            }
-            None if ws.git.resolve_commit(oid.as_str())?.is_none() => bail!(
-                "the audit log has recorded commit {oid}, which this clone does not have: fetch \
-                 the protected branch (`git fetch {} --unshallow` or `git fetch {}`) and retry",
-                ws.config.audit.remote.0,
-                ws.config.audit.remote.0
-            ),
-            None => bail!(
-                "the audit log's last recorded commit {oid} is not on the first-parent history \
-                 being recorded: was the protected branch rewritten, or is --commit on another \
-                 branch? (`git log --first-parent` must contain {oid})"
-            ),
-        },
+    let Some(oid) = last else {
+        return Ok(None);
+    };
+    if let Some(pos) = history.position(&oid) {
+        return Ok(Some(pos));
     }
+    if ws.git.resolve_commit(oid.as_str())?.is_none() {
+        bail!(
+            "the audit log has recorded commit {oid}, which this clone does not have: fetch the \
+             protected branch (`git fetch {remote}`) and retry",
+            remote = ws.config.audit.remote.0
+        );
+    }
+    // Another job recorded further than our target reaches: we have nothing new.
+    if ws.git.is_ancestor(target, &oid)? {
+        return Ok(Some(target_pos));
+    }
+    let landed_tip = &history.commits[history.commits.len() - 1].oid;
+    if ws.git.is_ancestor(&oid, landed_tip)? {
+        bail!(
+            "the audit log's last recorded commit {oid} is in the history of the protected \
+             branch but no longer on its first-parent line: someone pushed a merge whose first \
+             parent is not the previous tip (for example `git pull` then `git push`). Require \
+             pull requests (or linear history) on the protected branch"
+        );
+    }
+    bail!(
+        "the audit log's last recorded commit {oid} is not in the history of the protected \
+         branch: was it rewritten (force-pushed)? `git log --first-parent` must contain {oid}"
+    )
+}
+
+/// Warns about include globs that match no file at `commit` (a typo records nothing).
+fn warn_unmatched(
+    ws: &Workspace,
+    matcher: &PromptMatcher,
+    commit: &Oid,
+    progress: &Progress,
+) -> Result<()> {
+    let tree = ws.git.ls_tree(commit.as_str(), true)?;
+    for pattern in matcher.unmatched_patterns(tree.iter().map(|e| e.path.as_slice())) {
+        progress.warn(&format!(
+            "prompts.include pattern `{pattern}` matches no file at {}",
+            commit.short()
+        ));
+    }
+    Ok(())
 }
 
 /// Reads and checks prompt contents once each, through one `git cat-file` process.
 struct ContentCache<'a> {
     reader: crate::git::ObjectReader,
     matcher: &'a PromptMatcher,
-    seen: HashMap<Oid, Sha256Hex>,
+    /// Checked contents by (blob, mode): a symlink and a file may share a blob.
+    seen: HashMap<(Oid, u32), Sha256Hex>,
 }
 
 impl<'a> ContentCache<'a> {
@@ -208,7 +270,8 @@ impl<'a> ContentCache<'a> {
     }
 
     fn sha256(&mut self, ev: &PromptEvent) -> Result<Sha256Hex> {
-        if let Some(s) = self.seen.get(&ev.blob) {
+        let key = (ev.blob.clone(), ev.mode);
+        if let Some(s) = self.seen.get(&key) {
             return Ok(s.clone());
         }
         let data = self.reader.blob(&ev.blob)?;
@@ -219,7 +282,7 @@ impl<'a> ContentCache<'a> {
             self.matcher.check_content(&ev.path, &data)?;
         }
         let sha = Sha256Hex::of(&data);
-        self.seen.insert(ev.blob.clone(), sha.clone());
+        self.seen.insert(key, sha.clone());
         Ok(sha)
     }
 }
