@@ -38,10 +38,13 @@ pub enum Check {
     Origin,
     /// PT009: the branch layout is wrong (no `promptrail.json`, stray files).
     Layout,
+    /// PT010: the branch's commits did more than append the next entry (an entry was
+    /// changed or deleted in a later commit, or the history is not a single line).
+    History,
 }
 
 impl Check {
-    pub const ALL: [Check; 9] = [
+    pub const ALL: [Check; 10] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -51,6 +54,7 @@ impl Check {
         Check::Format,
         Check::Origin,
         Check::Layout,
+        Check::History,
     ];
 
     pub fn code(self) -> &'static str {
@@ -64,6 +68,7 @@ impl Check {
             Check::Format => "PT007",
             Check::Origin => "PT008",
             Check::Layout => "PT009",
+            Check::History => "PT010",
         }
     }
 
@@ -78,6 +83,7 @@ impl Check {
             Check::Format => "format",
             Check::Origin => "origin",
             Check::Layout => "layout",
+            Check::History => "history",
         }
     }
 }
@@ -577,4 +583,63 @@ fn check_git(
         }
     }
     Ok(())
+}
+
+/// One commit of the audit branch with the files it changed against its first parent.
+#[derive(Debug, Clone)]
+pub struct AuditCommit {
+    pub oid: Oid,
+    pub parents: usize,
+    /// (status letter, path) as `git log --raw` reports them.
+    pub changes: Vec<(u8, String)>,
+}
+
+/// The audit branch must be a single line of commits, commit `k` adding exactly entry `k`
+/// (and the root commit `promptrail.json`): anything else rewrote the log in place.
+pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (k, c) in commits.iter().enumerate() {
+        let expected_entry = crate::store::entry_path(EntryIndex(k as u64));
+        let mut expected: Vec<(u8, String)> = vec![(b'A', expected_entry)];
+        if k == 0 {
+            expected.push((b'A', crate::store::META_FILE.to_owned()));
+        }
+        let mut found = c.changes.clone();
+        found.sort_by(|a, b| a.1.cmp(&b.1));
+        expected.sort_by(|a, b| a.1.cmp(&b.1));
+        let describe = |v: &[(u8, String)]| {
+            v.iter()
+                .map(|(s, p)| format!("{} {p}", *s as char))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let parents_ok = if k == 0 {
+            c.parents == 0
+        } else {
+            c.parents == 1
+        };
+        if found != expected || !parents_ok {
+            out.push(Finding {
+                code: Check::History.code(),
+                check: Check::History,
+                entry: None,
+                file: None,
+                prompt: None,
+                expected: format!(
+                    "audit commit #{k} ({}) adds only {}{}",
+                    c.oid,
+                    describe(&expected),
+                    if k == 0 { " (and has no parent)" } else { "" }
+                ),
+                found: format!(
+                    "{} ({} parent{})",
+                    if found.is_empty() { "no change".to_owned() } else { describe(&found) },
+                    c.parents,
+                    if c.parents == 1 { "" } else { "s" }
+                ),
+                message: "the audit branch was changed in place: every commit must append exactly the next entry".into(),
+            });
+        }
+    }
+    out
 }

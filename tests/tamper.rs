@@ -155,7 +155,11 @@ fn flipped_byte_in_a_signature() {
         f.insert(entry(3), serde_json::to_vec_pretty(&b).unwrap());
     });
     let found = findings(&r);
-    assert_eq!(found, vec![("PT001".to_owned(), Some(3))]);
+    // The signature fails, and the branch shows the entry was rewritten in place.
+    assert_eq!(
+        found,
+        vec![("PT010".to_owned(), None), ("PT001".to_owned(), Some(3))]
+    );
 }
 
 #[test]
@@ -219,11 +223,19 @@ fn entry_signed_by_an_untrusted_key() {
         f.insert(entry(3), b);
     });
     let v = r.verify_json();
-    let f = &v["findings"][0];
-    assert_eq!(f["code"], "PT004", "{v:#}");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT004")
+        .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(f["entry"], 3);
     assert_eq!(f["found"], other.key_id().as_str());
-    assert_eq!(v["findings"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(
+        v["findings"].as_array().unwrap().len(),
+        2,
+        "PT004 and PT010: {v:#}"
+    );
 }
 
 #[test]
@@ -281,5 +293,35 @@ fn branch_without_metadata_is_reported() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, vec!["PT009", "PT009"], "{v:#}");
+    assert_eq!(codes, vec!["PT009", "PT009", "PT010"], "{v:#}");
+}
+
+#[test]
+fn a_fast_forward_commit_that_deletes_the_newest_entry_is_caught() {
+    // No key and no force push needed: a plain commit on top that removes entry 3.
+    let r = recorded_repo();
+    tamper(&r, |f| {
+        f.remove(&entry(3));
+    });
+    let v = r.verify_json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT010")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert!(
+        f["found"]
+            .as_str()
+            .unwrap()
+            .contains("D entries/000000/000000003.json"),
+        "{f}"
+    );
+    assert!(
+        f["expected"]
+            .as_str()
+            .unwrap()
+            .contains("adds only A entries/000000/000000004.json"),
+        "{f}"
+    );
 }

@@ -32,17 +32,37 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let entries = read_log(&ws, &branch)?;
     let is_version = |e: &&EntryView| e.event == EventType::Version;
-    // The entry that made this version (a rename keeps the number, so take the first).
-    let Some((entry, prompt)) = entries.iter().filter(is_version).find_map(|e| {
-        e.prompts
-            .iter()
-            .find(|p| {
-                p.path.as_str() == path
-                    && p.version == version
-                    && !matches!(p.change, Some(ChangeType::Renamed | ChangeType::Deleted))
-            })
-            .map(|p| (e, p))
-    }) else {
+    // The entry that made this version. A rename keeps the number, so a version asked for
+    // under its new name is followed back through renames to where it was made.
+    let find = |path: &str, renamed: bool| {
+        entries.iter().filter(is_version).find_map(|e| {
+            e.prompts
+                .iter()
+                .find(|p| {
+                    p.path.as_str() == path
+                        && p.version == version
+                        && match p.change {
+                            Some(ChangeType::Deleted) => false,
+                            Some(ChangeType::Renamed) => renamed,
+                            _ => !renamed,
+                        }
+                })
+                .map(|p| (e, p))
+        })
+    };
+    let mut lookup = path.clone();
+    let mut found = None;
+    for _ in 0..entries.len() + 1 {
+        if let Some(hit) = find(&lookup, false) {
+            found = Some(hit);
+            break;
+        }
+        match find(&lookup, true).and_then(|(_, p)| p.previous_path.clone()) {
+            Some(prev) => lookup = prev.to_string(),
+            None => break,
+        }
+    }
+    let Some((entry, prompt)) = found else {
         bail!(
             "{path}@{version} is not in the audit log on {branch} (see `promptrail log --prompt {path}`)"
         );

@@ -10,7 +10,7 @@ use crate::git::ObjectReader;
 use crate::report::plain;
 use crate::signing::TrustedKey;
 use crate::types::Oid;
-use crate::verify::{RepoObjects, Report, verify};
+use crate::verify::{AuditCommit, RepoObjects, Report, verify};
 
 /// The repository's objects through one `git cat-file --batch`.
 struct GitObjects(ObjectReader);
@@ -49,13 +49,48 @@ pub fn verify_branch(ws: &Workspace, branch: &str, keys: &[TrustedKey]) -> Resul
     let tip = store.resolve_for_reading()?;
     let files = store.read_all(&tip)?;
     let mut repo = GitObjects(ws.git.object_reader()?);
-    verify(
+    let mut report = verify(
         files.meta.as_deref(),
         &files.entries,
         &files.stray,
         keys,
         &mut repo,
-    )
+    )?;
+    let history = crate::verify::check_branch_history(&audit_commits(ws, &tip)?);
+    if !history.is_empty() {
+        report.ok = false;
+        report.findings.extend(history);
+        report
+            .findings
+            .sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
+    }
+    Ok(report)
+}
+
+/// The audit branch's first-parent commits, oldest first, with their changed files.
+fn audit_commits(ws: &Workspace, tip: &Oid) -> Result<Vec<AuditCommit>> {
+    let mut all = std::collections::HashMap::new();
+    ws.git.log(tip, |c| {
+        all.insert(c.oid.clone(), c);
+        Ok(())
+    })?;
+    let mut line = Vec::new();
+    let mut cur = Some(tip.clone());
+    while let Some(oid) = cur {
+        let Some(c) = all.remove(&oid) else { break };
+        cur = c.parents.first().cloned();
+        line.push(AuditCommit {
+            oid: c.oid,
+            parents: c.parents.len(),
+            changes: c
+                .changes
+                .iter()
+                .map(|ch| (ch.status, String::from_utf8_lossy(&ch.path).into_owned()))
+                .collect(),
+        });
+    }
+    line.reverse();
+    Ok(line)
 }
 
 pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome> {
