@@ -1,12 +1,18 @@
-//! The acceptance story, end to end, on a scratch repository:
+//! The acceptance story, end to end, on a scratch repository with a loopback stand-in for
+//! GitHub (answering with GitHub's documented JSON shapes):
 //!
-//! a team keeps clinical prompts in git; versions land on `main` (one renamed, one written
-//! with a co-author, one drafted on a branch and merged); CI records them as signed entries
-//! on the `promptrail/audit` branch of a bare "GitHub" remote; months later an auditor with
-//! only a clone and the public key verifies the log, reconstructs a version, and catches an
-//! edit made behind the log's back.
+//! a clinical intake prompt's version 12 is drafted in a pull request, approved by a
+//! reviewer, merged, recorded and deployed to production the same afternoon; an unapproved
+//! change is blocked by the gate; compliance asks who edited it, who approved it, when, and
+//! what was live; the team rolls back to the prior approved version; the log verifies; and an
+//! entry edited behind the log's back is caught.
 //!
-//! Run with `cargo run --example quickstart`. Everything happens in a temp directory.
+//! Run with `cargo run --example quickstart`. Everything happens in a temp directory and on
+//! 127.0.0.1.
+
+#[path = "../tests/common/github.rs"]
+#[allow(dead_code)]
+mod standin;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,83 +20,150 @@ use std::process::Command;
 use clap::Parser as _;
 use promptrail::app::{Outcome, run};
 use promptrail::cli::Cli;
+use standin::{Review, StandIn};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    // SAFETY: set before any thread starts; the example is single-threaded.
+const INTAKE: &str = "prompts/clinical/intake.md";
+const AUTHORS: [&str; 2] = [
+    "Dr. Ana Lopez <41898282+analopez@users.noreply.github.com>",
+    "Chen Wu <7531+chenwu@users.noreply.github.com>",
+];
+const LOGINS: [&str; 2] = ["analopez", "chenwu"];
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn main() -> Res<()> {
+    // The stand-in's address must be known before any thread starts (to set the variables).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let api = format!("http://{}", listener.local_addr()?);
+    // SAFETY: no other thread exists yet; promptrail reads these as GitHub Actions sets them.
     unsafe {
-        std::env::set_var("PROMPTRAIL_KEY_PASSWORD", "quickstart-demo-password");
+        for (k, v) in [
+            ("PROMPTRAIL_KEY_PASSWORD", "quickstart-demo-password"),
+            ("GITHUB_API_URL", api.as_str()),
+            ("GITHUB_TOKEN", standin::TOKEN),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/clinic"),
+            ("GITHUB_ACTOR", "release-manager"),
+            ("GITHUB_RUN_ID", "7001"),
+            ("GITHUB_WORKFLOW", "deploy-prompts"),
+            ("PROMPTRAIL_GITHUB_BACKOFF_MS", "10"),
+        ] {
+            std::env::set_var(k, v);
+        }
         std::env::remove_var("PROMPTRAIL_SIGNING_KEY");
-        // As inside GitHub Actions: the log's origin names the GitHub repository.
-        std::env::set_var("GITHUB_SERVER_URL", "https://github.com");
-        std::env::set_var("GITHUB_REPOSITORY", "acme/clinic-prompts");
+        std::env::remove_var("GITHUB_ACTIONS");
+        std::env::remove_var("GITHUB_EVENT_PATH");
     }
+    let gh = StandIn::start_on(listener);
+    gh.permission("rita", "write");
+    gh.deployments();
+
     let scratch = tempfile::TempDir::new()?;
     let root = scratch.path();
-    let remote = root.join("acme-clinic-prompts.git");
+    let remote = root.join("clinic.git");
     let work = root.join("work");
     let keys = root.join("keys");
 
-    step("1. A repository with prompts, and a bare remote standing in for GitHub");
+    step("1. The team's repository, a bare remote for github.com/acme/clinic, and a signing key");
     git(root, &["init", "-q", "--bare", "-b", "main", path(&remote)]);
     git(root, &["clone", "-q", path(&remote), path(&work)]);
     git(&work, &["config", "user.name", "Dr. Ana Lopez"]);
-    git(&work, &["config", "user.email", "ana@clinic.example"]);
-    git(&work, &["checkout", "-q", "-b", "main"]);
-    write(
-        &work,
-        "prompts/clinical/intake.md",
-        "You are a clinical intake assistant.\nCollect the patient's symptoms.\n",
-    );
-    write(&work, "prompts/greeting.md", "Welcome to the clinic.\n");
-    write(&work, "src/app.py", "print('not a prompt')\n");
-    commit(
-        &work,
-        "Dr. Ana Lopez <ana@clinic.example>",
-        "Add intake and greeting prompts",
-    );
-    std::fs::create_dir_all(work.join("prompts/front-desk"))?;
     git(
         &work,
         &[
-            "mv",
-            "prompts/greeting.md",
-            "prompts/front-desk/greeting.md",
+            "config",
+            "user.email",
+            "41898282+analopez@users.noreply.github.com",
         ],
     );
+    git(&work, &["checkout", "-q", "-b", "main"]);
+    promptrail(&work, &["keygen", "--out", path(&keys)])?;
+    std::fs::create_dir_all(work.join("keys"))?;
+    std::fs::copy(
+        keys.join("promptrail.pub"),
+        work.join("keys/promptrail.pub"),
+    )?;
+    write(&work, ".promptrail.yml", CONFIG);
+    commit(&work, AUTHORS[0], "Set up promptrail");
+    git(&work, &["push", "-q", "origin", "main"]);
+
+    step("2. Versions 1 to 11 of the intake prompt land through reviewed pull requests");
+    for n in 1..=11u64 {
+        let who = (n % 2) as usize;
+        let co = if n == 7 {
+            "\n\nCo-authored-by: Ben Okafor <ben@clinic.example>"
+        } else {
+            ""
+        };
+        let mut files = vec![(INTAKE, intake(n))];
+        if n == 1 {
+            files.push(("prompts/greeting.md", "Welcome to the clinic.\n".to_owned()));
+        }
+        let (pr_head, merge) = pull_request(
+            &work,
+            n,
+            AUTHORS[who],
+            &files,
+            &format!("Intake revision {n}{co}"),
+        )?;
+        land(&gh, n, LOGINS[who], &pr_head, &merge, true);
+    }
+    show_cmd("git log --oneline --first-parent | head -3");
+    for line in git(
+        &work,
+        &["log", "--oneline", "--first-parent", "--format=%h %an: %s"],
+    )
+    .lines()
+    .take(3)
+    {
+        println!("{line}");
+    }
+    let key = keys.join("promptrail.key");
+    promptrail(&work, &["record", "--key", path(&key)])?;
+    promptrail(
+        &work,
+        &["deploy", "--env", "production", "--key", path(&key)],
+    )?;
+
+    step("3. Version 12 is drafted in pull request #12; the check fails until a reviewer approves");
+    git(&work, &["checkout", "-q", "-b", "intake-v12"]);
+    write(&work, INTAKE, &intake(12));
     commit(
         &work,
-        "Dr. Ana Lopez <ana@clinic.example>",
-        "Move greeting under front-desk",
+        AUTHORS[1],
+        "Intake: escalate chest pain to a nurse immediately",
     );
-    write(
-        &work,
-        "prompts/clinical/intake.md",
-        "You are a careful clinical intake assistant.\nCollect the patient's symptoms.\nAlways ask about allergies.\n",
-    );
-    commit(
-        &work,
-        "Dr. Ana Lopez <ana@clinic.example>",
-        "Intake: ask about allergies\n\nCo-authored-by: Ben Okafor <41898282+benok@users.noreply.github.com>",
-    );
-    // A change drafted on a branch in two commits, merged as one landed version.
-    git(&work, &["checkout", "-q", "-b", "intake-escalation"]);
-    write(
-        &work,
-        "prompts/clinical/intake.md",
-        "You are a careful clinical intake assistant.\nCollect the patient's symptoms.\nAlways ask about allergies.\nDRAFT: escalate?\n",
-    );
-    commit(&work, "Chen Wu <chen@clinic.example>", "WIP escalation");
-    write(
-        &work,
-        "prompts/clinical/intake.md",
-        "You are a careful clinical intake assistant.\nCollect the patient's symptoms.\nAlways ask about allergies.\nEscalate chest pain to a nurse immediately.\n",
-    );
-    commit(
-        &work,
-        "Chen Wu <chen@clinic.example>",
-        "Escalate chest pain",
-    );
+    let h12 = head(&work);
+    git(&work, &["push", "-q", "origin", "HEAD:refs/pull/12/head"]);
     git(&work, &["checkout", "-q", "main"]);
+    let base = head(&work);
+    gh.pull(12, "chenwu", &h12, &base, None);
+    gh.files(12, &[(INTAKE, "modified")]);
+    gh.commits(12, &[(&h12, "chenwu")]);
+    gh.reviews(
+        12,
+        &[Review {
+            id: 1200,
+            login: "chenwu",
+            state: "COMMENTED",
+            commit: &h12,
+        }],
+        1,
+    );
+    promptrail(&work, &["check", "--pr", "12"])?;
+    println!("(Dr. Rita Patel, a clinical reviewer, approves the pull request on GitHub)");
+    gh.reset_reviews(
+        12,
+        &[Review {
+            id: 1201,
+            login: "rita",
+            state: "APPROVED",
+            commit: &h12,
+        }],
+    );
+    promptrail(&work, &["check", "--pr", "12"])?;
+
+    step("4. Merged, recorded with its approval, and deployed to production the same afternoon");
     git(
         &work,
         &[
@@ -101,34 +174,61 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "merge",
             "-q",
             "--no-ff",
-            "intake-escalation",
+            "intake-v12",
             "-m",
-            "Merge pull request #12 from intake-escalation",
+            "Merge pull request #12 from acme/intake-v12",
         ],
     );
     git(&work, &["push", "-q", "origin", "main"]);
-    show_cmd(&format!(
-        "git log --oneline --graph  (in {})",
-        work.display()
-    ));
-    print!(
-        "{}",
-        git(
-            &work,
-            &["log", "--oneline", "--graph", "--format=%h %an: %s"]
-        )
+    let m12 = head(&work);
+    gh.commit_pulls(
+        &m12,
+        Some(gh.pull_json(12, "chenwu", &h12, &base, Some(&m12))),
     );
+    promptrail(&work, &["record", "--key", path(&key)])?;
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let before_v12 = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    promptrail(&work, &["gate", "--env", "production"])?;
+    promptrail(
+        &work,
+        &["deploy", "--env", "production", "--key", path(&key)],
+    )?;
 
-    step("2. The team makes a signing key (CI keeps the private key as a secret)");
-    promptrail(&work, &["keygen", "--out", path(&keys)])?;
+    step("5. Someone edits the prompt without review: the gate blocks it from production");
+    write(
+        &work,
+        INTAKE,
+        "You are a clinical intake assistant.\nSkip the allergy questions to save time.\n",
+    );
+    let blocked = promptrail(&work, &["gate", "--env", "production"])?;
+    assert_eq!(blocked, Outcome::No, "an unreviewed edit must be blocked");
+    git(&work, &["checkout", "--", INTAKE]);
 
-    step("3. CI records every landed prompt version as a signed entry, and pushes");
-    let key = keys.join("promptrail.key");
-    promptrail(&work, &["record", "--offline", "--key", path(&key)])?;
-    step("   Re-running the job adds nothing");
-    promptrail(&work, &["record", "--offline", "--key", path(&key)])?;
+    step("6. Compliance: who edited version 12, who approved it, when, and what was live");
+    promptrail(&work, &["show", &format!("{INTAKE}@v12")])?;
+    promptrail(
+        &work,
+        &["active", "--env", "production", "--at", &before_v12],
+    )?;
+    promptrail(&work, &["active", "--env", "production"])?;
 
-    step("4. Months later: the auditor clones the repository and gets the public key");
+    step("7. The team rolls back production to the prior approved version");
+    promptrail(
+        &work,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            INTAKE,
+            "--key",
+            path(&key),
+        ],
+    )?;
+    promptrail(&work, &["active", "--env", "production"])?;
+
+    step("8. An auditor with a clone and the public key verifies the whole trail offline");
     let auditor = root.join("auditor");
     git(root, &["clone", "-q", path(&remote), path(&auditor)]);
     git(
@@ -136,15 +236,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["fetch", "-q", "origin", "promptrail/audit:promptrail/audit"],
     );
     let public = keys.join("promptrail.pub");
-    promptrail(&auditor, &["log"])?;
+    promptrail(&auditor, &["log", "--prompt", INTAKE])?;
+    let ok = promptrail(&auditor, &["verify", "--key", path(&public)])?;
+    assert_eq!(ok, Outcome::Ok, "the trail must verify");
 
-    step("5. ...verifies every signature, hash link, index, digest and version number");
-    promptrail(&auditor, &["verify", "--key", path(&public)])?;
-
-    step("6. ...and reconstructs the exact edit, its authors and when it landed");
-    promptrail(&auditor, &["show", "prompts/clinical/intake.md@v3"])?;
-
-    step("7. Someone rewrites entry 2 behind the log's back: verify says exactly what broke");
+    step("9. Someone rewrites entry 2 behind the log's back: verify says exactly what broke");
     tamper_entry(&auditor, "entries/000000/000000002.json")?;
     let outcome = promptrail(
         &auditor,
@@ -159,6 +255,88 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+const CONFIG: &str = "# promptrail: see `promptrail init` for every option
+signing:
+  public_keys: [keys/promptrail.pub]
+policy:
+  default:
+    approvals: 1
+  environments:
+    production:
+      approvals: 1
+";
+
+fn intake(n: u64) -> String {
+    let mut text = String::from(
+        "You are a careful clinical intake assistant.\nCollect the patient's symptoms.\nAlways ask about allergies.\n",
+    );
+    if n >= 12 {
+        text.push_str("Escalate chest pain to a nurse immediately.\n");
+    }
+    text.push_str(&format!("(revision {n})\n"));
+    text
+}
+
+/// Drafts a change on a branch, pushes it as `refs/pull/N/head`, merges it with a merge
+/// commit; returns (PR head, merge commit).
+fn pull_request(
+    work: &Path,
+    n: u64,
+    author: &str,
+    files: &[(&str, String)],
+    message: &str,
+) -> Res<(String, String)> {
+    git(work, &["checkout", "-q", "-b", &format!("pr-{n}")]);
+    for (file, text) in files {
+        write(work, file, text);
+    }
+    commit(work, author, message);
+    let pr_head = head(work);
+    git(
+        work,
+        &["push", "-q", "origin", &format!("HEAD:refs/pull/{n}/head")],
+    );
+    git(work, &["checkout", "-q", "main"]);
+    git(
+        work,
+        &[
+            "-c",
+            "user.name=Release Bot",
+            "-c",
+            "user.email=bot@clinic.example",
+            "merge",
+            "-q",
+            "--no-ff",
+            &format!("pr-{n}"),
+            "-m",
+            &format!("Merge pull request #{n}"),
+        ],
+    );
+    git(work, &["push", "-q", "origin", "main"]);
+    Ok((pr_head, head(work)))
+}
+
+/// Tells the stand-in that PR `n` landed `merge`, approved by Rita when `approved`.
+fn land(gh: &StandIn, n: u64, author: &str, pr_head: &str, merge: &str, approved: bool) {
+    let base = "0000000000000000000000000000000000000000";
+    gh.commit_pulls(
+        merge,
+        Some(gh.pull_json(n, author, pr_head, base, Some(merge))),
+    );
+    gh.commits(n, &[(pr_head, author)]);
+    let state = if approved { "APPROVED" } else { "COMMENTED" };
+    gh.reviews(
+        n,
+        &[Review {
+            id: n * 100,
+            login: "rita",
+            state,
+            commit: pr_head,
+        }],
+        1,
+    );
+}
+
 fn step(title: &str) {
     println!("\n== {title}");
 }
@@ -168,7 +346,7 @@ fn show_cmd(cmd: &str) {
 }
 
 /// Runs a promptrail command in-process, exactly as the binary would.
-fn promptrail(dir: &Path, args: &[&str]) -> Result<Outcome, Box<dyn std::error::Error>> {
+fn promptrail(dir: &Path, args: &[&str]) -> Res<Outcome> {
     show_cmd(&format!("promptrail {}", args.join(" ")));
     let mut argv = vec!["promptrail", "-q", "-C", path(dir)];
     argv.extend_from_slice(args);
@@ -205,6 +383,10 @@ fn git(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn head(dir: &Path) -> String {
+    git(dir, &["rev-parse", "HEAD"]).trim().to_owned()
+}
+
 fn commit(dir: &Path, author: &str, message: &str) {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "--author", author, "-m", message]);
@@ -212,7 +394,7 @@ fn commit(dir: &Path, author: &str, message: &str) {
 
 /// Makes branch `tampered`: the audit branch with one word changed inside an entry's
 /// signed payload (the signature is left as it was).
-fn tamper_entry(repo: &Path, entry: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn tamper_entry(repo: &Path, entry: &str) -> Res<()> {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
     let bytes = git(
@@ -223,7 +405,8 @@ fn tamper_entry(repo: &Path, entry: &str) -> Result<(), Box<dyn std::error::Erro
     let payload = STANDARD.decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap_or(""))?;
     let forged = String::from_utf8(payload)?.replace("Dr. Ana Lopez", "Dr. Eve Mallory");
     bundle["dsseEnvelope"]["payload"] = STANDARD.encode(forged).into();
-    let edited = root_of(repo).join("forged.json");
+    let scratch = repo.parent().expect("inside the scratch dir");
+    let edited = scratch.join("forged.json");
     std::fs::write(&edited, serde_json::to_vec_pretty(&bundle)?)?;
     git(
         repo,
@@ -233,7 +416,7 @@ fn tamper_entry(repo: &Path, entry: &str) -> Result<(), Box<dyn std::error::Erro
         repo,
         &["worktree", "add", "-q", "../tampered-wt", "tampered"],
     );
-    let wt = root_of(repo).join("tampered-wt");
+    let wt = scratch.join("tampered-wt");
     std::fs::copy(&edited, wt.join(entry))?;
     git(
         &wt,
@@ -250,8 +433,4 @@ fn tamper_entry(repo: &Path, entry: &str) -> Result<(), Box<dyn std::error::Erro
     );
     println!("(entry 2's author name was changed from \"Dr. Ana Lopez\" to \"Dr. Eve Mallory\")");
     Ok(())
-}
-
-fn root_of(repo: &Path) -> PathBuf {
-    repo.parent().expect("inside the scratch dir").to_owned()
 }

@@ -47,12 +47,18 @@ pub struct Review<'a> {
 
 impl StandIn {
     pub fn start() -> StandIn {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        StandIn::start_on(listener)
+    }
+
+    /// Starts on a listener bound beforehand (so its address is known before any thread).
+    pub fn start_on(listener: std::net::TcpListener) -> StandIn {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
             .build()
             .unwrap();
-        let server = rt.block_on(MockServer::start());
+        let server = rt.block_on(MockServer::builder().listener(listener).start());
         StandIn { server, rt }
     }
 
@@ -199,6 +205,20 @@ impl StandIn {
             };
             self.mount(mock);
         }
+    }
+
+    /// Replaces PR `n`'s reviews (a new review was submitted).
+    pub fn reset_reviews(&self, number: u64, reviews: &[Review]) {
+        let all: Vec<Value> = reviews
+            .iter()
+            .map(|r| self.review_json(number, r))
+            .collect();
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path(self.repo_path(&format!("/pulls/{number}/reviews"))))
+                .respond_with(ResponseTemplate::new(200).set_body_json(all))
+                .with_priority(2),
+        );
     }
 
     /// `GET /pulls/N/commits`: (sha, author login).
