@@ -11,7 +11,6 @@
 //! 127.0.0.1.
 
 #[path = "../tests/common/github.rs"]
-#[allow(dead_code)]
 mod standin;
 
 use std::path::{Path, PathBuf};
