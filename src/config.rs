@@ -416,6 +416,18 @@ impl Config {
                 message: "prompts.include is empty: no file could ever be a prompt".into(),
             });
         }
+        for env in config.policy.environments.keys() {
+            if !config.environments.iter().any(|e| &e.0 == env) {
+                return Err(ConfigError::Invalid {
+                    file: file.to_owned(),
+                    line: find_line(text, &format!("{env}:")),
+                    column: 1,
+                    message: format!(
+                        "policy.environments names `{env}`, which is not in `environments`"
+                    ),
+                });
+            }
+        }
         config.digest = Some(Sha256Hex::of(text.as_bytes()));
         Ok(config)
     }
@@ -604,6 +616,19 @@ mod tests {
         assert!(err.to_string().contains(":3:"), "{err}");
         let err = parse("policy:\n  rules:\n    - paths: [\"a\"]\n      teems: []\n").unwrap_err();
         assert!(err.to_string().contains("unknown field `teems`"), "{err}");
+    }
+
+    #[test]
+    fn policy_environments_must_exist() {
+        let err = parse(
+            "environments: [staging]\npolicy:\n  environments:\n    prod:\n      approvals: 2\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains(":4:1: policy.environments names `prod`"),
+            "{err}"
+        );
     }
 
     #[test]
