@@ -228,11 +228,7 @@ pub(super) fn append_deployment(
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
     let origin = ws.origin()?;
-    let config_digest = ws
-        .config
-        .digest
-        .clone()
-        .unwrap_or_else(|| Sha256Hex::of(b""));
+    let config_digest = ws.config_digest();
     let appended = store.append(
         push,
         &origin,

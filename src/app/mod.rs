@@ -176,8 +176,16 @@ impl Workspace {
         }
     }
 
-    /// Resolves `--commit REV`, else the protected branch's tip (local, else remote-tracking).
-    pub fn target_commit(&self, rev: Option<&str>) -> Result<(String, Oid)> {
+    /// Digest of `.promptrail.yml` as read (of the empty string without one).
+    pub fn config_digest(&self) -> crate::types::Sha256Hex {
+        self.config
+            .digest
+            .clone()
+            .unwrap_or_else(|| crate::types::Sha256Hex::of(b""))
+    }
+
+    /// Refuses repositories whose history cannot be numbered: no commits, or shallow.
+    fn require_full_history(&self) -> Result<()> {
         if !self.git.has_commits()? {
             bail!("the repository has no commits yet: commit your prompts first");
         }
@@ -187,6 +195,12 @@ impl Workspace {
                  versions (in GitHub Actions: `actions/checkout` with `fetch-depth: 0`)"
             );
         }
+        Ok(())
+    }
+
+    /// Resolves `--commit REV`, else the protected branch's tip (local, else remote-tracking).
+    pub fn target_commit(&self, rev: Option<&str>) -> Result<(String, Oid)> {
+        self.require_full_history()?;
         if let Some(rev) = rev {
             let oid = self
                 .git
@@ -211,15 +225,7 @@ impl Workspace {
     /// to record up to (`--commit REV`, which must be on that branch's first-parent line —
     /// checked by the caller against the history).
     pub fn landed(&self, rev: Option<&str>) -> Result<(String, Oid, Oid)> {
-        if !self.git.has_commits()? {
-            bail!("the repository has no commits yet: commit your prompts first");
-        }
-        if self.git.is_shallow()? {
-            bail!(
-                "this is a shallow clone: promptrail needs the full history to number \
-                 versions (in GitHub Actions: `actions/checkout` with `fetch-depth: 0`)"
-            );
-        }
+        self.require_full_history()?;
         let branch = self.protected_branch()?;
         let remote = &self.config.audit.remote.0;
         if self.git.remote_url(remote)?.is_none() {

@@ -66,11 +66,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
     let origin = ws.origin()?;
-    let config_digest = ws
-        .config
-        .digest
-        .clone()
-        .unwrap_or_else(|| Sha256Hex::of(b""));
+    let config_digest = ws.config_digest();
     let mut contents = ContentCache::new(&ws, &matcher)?;
     let mut made: Vec<(String, Statement)> = Vec::new();
 
@@ -425,19 +421,18 @@ impl<'a> Approvals<'a> {
         ev: &PromptEvent,
     ) -> Result<(Vec<ApprovalRecord>, RuleRecord)> {
         let (rule_name, rule) = self.policy.rule_for(&ev.path);
+        // The decision when no reviews could be judged.
+        let unjudged = |status| RuleRecord {
+            path: ev.path.clone(),
+            rule: rule_name.clone(),
+            required: rule.approvals,
+            counted: 0,
+            approved: status == ApprovalStatus::NoPullRequest && rule.approvals == 0,
+            status,
+            pull_request: None,
+        };
         let Some(gh) = &self.gh else {
-            return Ok((
-                Vec::new(),
-                RuleRecord {
-                    path: ev.path.clone(),
-                    rule: rule_name,
-                    required: rule.approvals,
-                    counted: 0,
-                    approved: false,
-                    status: ApprovalStatus::NotFetched,
-                    pull_request: None,
-                },
-            ));
+            return Ok((Vec::new(), unjudged(ApprovalStatus::NotFetched)));
         };
         if !self.cache.contains_key(&ev.commit) {
             let commit = &history.commits[ev.commit];
@@ -482,18 +477,7 @@ impl<'a> Approvals<'a> {
         }
         let landed = &self.cache[&ev.commit];
         let (Some(pr), Some(decision)) = (&landed.pr, landed.decisions.get(&ev.path)) else {
-            return Ok((
-                Vec::new(),
-                RuleRecord {
-                    path: ev.path.clone(),
-                    rule: rule_name,
-                    required: rule.approvals,
-                    counted: 0,
-                    approved: rule.approvals == 0,
-                    status: ApprovalStatus::NoPullRequest,
-                    pull_request: None,
-                },
-            ));
+            return Ok((Vec::new(), unjudged(ApprovalStatus::NoPullRequest)));
         };
         let records = decision
             .verdicts

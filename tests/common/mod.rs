@@ -207,34 +207,27 @@ impl Repo {
 
     /// Remote's audit branch tip, if any.
     pub fn remote_audit_tip(&self) -> Option<String> {
-        let out = git_cmd(&self.remote)
-            .args([
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "refs/heads/promptrail/audit",
-            ])
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        audit_tip(&self.remote)
     }
 
     pub fn local_audit_tip(&self) -> Option<String> {
-        let out = git_cmd(&self.work)
-            .args([
-                "rev-parse",
-                "--verify",
-                "--quiet",
-                "refs/heads/promptrail/audit",
-            ])
-            .output()
-            .unwrap();
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        audit_tip(&self.work)
     }
+}
+
+fn audit_tip(repo: &Path) -> Option<String> {
+    let out = git_cmd(repo)
+        .args([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            "refs/heads/promptrail/audit",
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 pub fn assert_ok(out: &Output) {
