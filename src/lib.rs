@@ -9,6 +9,7 @@ pub mod git;
 pub mod github;
 pub mod history;
 pub mod ledger;
+pub mod merkle;
 pub mod policy;
 pub mod prompt;
 pub mod report;
