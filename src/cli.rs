@@ -62,6 +62,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// Show which version of each prompt was live in an environment at a time.
     Active(ActiveArgs),
+    /// Print the audit log's current signed checkpoint (keep it: `verify --checkpoint` later
+    /// proves the log only grew since).
+    Checkpoint(CheckpointArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -146,6 +149,10 @@ pub struct VerifyArgs {
     /// Trusted public key (PEM); repeat for several. Default: `signing.public_keys`.
     #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
+    /// A checkpoint you saved earlier (`promptrail checkpoint`): prove the log is an
+    /// append-only extension of it.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
@@ -270,4 +277,10 @@ pub struct ActiveArgs {
     pub branch: BranchArg,
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub branch: BranchArg,
 }

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod attestation;
+pub mod checkpoint;
 pub mod cli;
 pub mod config;
 pub mod git;

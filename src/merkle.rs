@@ -72,7 +72,11 @@ pub fn consistency_proof(m: usize, leaves: &[Hash]) -> Vec<Hash> {
     fn sub(m: usize, leaves: &[Hash], whole: bool) -> Vec<Hash> {
         let n = leaves.len();
         if m == n {
-            return if whole { Vec::new() } else { vec![root(leaves)] };
+            return if whole {
+                Vec::new()
+            } else {
+                vec![root(leaves)]
+            };
         }
         let k = split(n);
         if m <= k {
@@ -122,7 +126,13 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 
 /// RFC 9162 §2.1.4.2: does `proof` show the tree of `size2` with `root2` extends the tree of
 /// `size1` with `root1`?
-pub fn verify_consistency(size1: u64, size2: u64, root1: &Hash, root2: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    size1: u64,
+    size2: u64,
+    root1: &Hash,
+    root2: &Hash,
+    proof: &[Hash],
+) -> bool {
     if size1 > size2 {
         return false;
     }
@@ -265,22 +275,38 @@ mod tests {
         let l = leaves();
         // (leaf index, size, proof)
         let vectors: [(usize, usize, &[&str]); 4] = [
-            (0, 8, &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (5, 8, &[
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
-            (2, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
-            (1, 5, &[
-                "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ]),
+            (
+                0,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                5,
+                8,
+                &[
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                3,
+                &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
+            ),
+            (
+                1,
+                5,
+                &[
+                    "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
         ];
         for (m, n, want) in vectors {
             let proof = inclusion_proof(m, &l[..n]);
@@ -288,7 +314,13 @@ mod tests {
             assert_eq!(proof, want, "leaf {m} of {n}");
             let r = root(&l[..n]);
             assert!(verify_inclusion(m as u64, n as u64, &l[m], &proof, &r));
-            assert!(!verify_inclusion(m as u64, n as u64, &l[(m + 1) % n], &proof, &r));
+            assert!(!verify_inclusion(
+                m as u64,
+                n as u64,
+                &l[(m + 1) % n],
+                &proof,
+                &r
+            ));
             let mut bad = proof.clone();
             bad[0][0] ^= 1;
             assert!(!verify_inclusion(m as u64, n as u64, &l[m], &bad, &r));
@@ -299,25 +331,41 @@ mod tests {
     fn consistency_proofs_match_the_published_vectors() {
         let l = leaves();
         let vectors: [(usize, usize, &[&str]); 4] = [
-            (1, 8, &[
-                "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
-            ]),
-            (6, 8, &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
-            (2, 5, &[
-                "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
-                "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
-            ]),
-            (6, 7, &[
-                "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
-                "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
-                "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
-            ]),
+            (
+                1,
+                8,
+                &[
+                    "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+                ],
+            ),
+            (
+                6,
+                8,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
+            (
+                2,
+                5,
+                &[
+                    "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+                    "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+                ],
+            ),
+            (
+                6,
+                7,
+                &[
+                    "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+                    "b08693ec2e721597130641e8211e7eedccb4c26413963eee6c1e2ed16ffb1a5f",
+                    "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+                ],
+            ),
         ];
         for (m, n, want) in vectors {
             let proof = consistency_proof(m, &l[..n]);
@@ -326,22 +374,43 @@ mod tests {
             let (r1, r2) = (root(&l[..m]), root(&l[..n]));
             assert!(verify_consistency(m as u64, n as u64, &r1, &r2, &proof));
             assert!(!verify_consistency(m as u64, n as u64, &r2, &r1, &proof));
-            assert!(!verify_consistency(m as u64, n as u64, &r1, &r2, &proof[1..]));
+            assert!(!verify_consistency(
+                m as u64,
+                n as u64,
+                &r1,
+                &r2,
+                &proof[1..]
+            ));
         }
         // Every pair of sizes round-trips, and a changed leaf breaks the proof.
         for n in 1..=8 {
             for m in 1..=n {
                 let proof = consistency_proof(m, &l[..n]);
-                assert!(verify_consistency(m as u64, n as u64, &root(&l[..m]), &root(&l[..n]), &proof), "{m} → {n}");
+                assert!(
+                    verify_consistency(m as u64, n as u64, &root(&l[..m]), &root(&l[..n]), &proof),
+                    "{m} → {n}"
+                );
                 if m < n {
                     let mut other = l.clone();
                     other[m - 1] = leaf_hash(b"rewritten");
-                    assert!(!verify_consistency(m as u64, n as u64, &root(&other[..m]), &root(&l[..n]), &proof));
+                    assert!(!verify_consistency(
+                        m as u64,
+                        n as u64,
+                        &root(&other[..m]),
+                        &root(&l[..n]),
+                        &proof
+                    ));
                 }
             }
             for i in 0..n {
                 let p = inclusion_proof(i, &l[..n]);
-                assert!(verify_inclusion(i as u64, n as u64, &l[i], &p, &root(&l[..n])));
+                assert!(verify_inclusion(
+                    i as u64,
+                    n as u64,
+                    &l[i],
+                    &p,
+                    &root(&l[..n])
+                ));
             }
         }
     }

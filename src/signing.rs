@@ -41,6 +41,7 @@ pub struct SigningKey {
     signer: SigStoreSigner,
     key_id: KeyId,
     public_pem: String,
+    spki_der: Vec<u8>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -137,6 +138,7 @@ impl SigningKey {
             signer,
             key_id: KeyId::from_spki_der(&der),
             public_pem,
+            spki_der: der,
         })
     }
 
@@ -146,6 +148,18 @@ impl SigningKey {
 
     pub fn public_pem(&self) -> &str {
         &self.public_pem
+    }
+
+    /// The public key's SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki_der
+    }
+
+    /// An ASN.1 DER ECDSA P-256 / SHA-256 signature over `msg`.
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.signer
+            .sign(msg)
+            .map_err(|e| KeyError::Other(format!("signing failed: {e}")))
     }
 
     /// Signs an in-toto payload into a DSSE envelope with exactly one signature.
@@ -170,6 +184,8 @@ pub struct TrustedKey {
     pub key_id: KeyId,
     /// Where it came from (a file path), for messages.
     pub source: String,
+    /// The SubjectPublicKeyInfo DER.
+    pub spki_der: Vec<u8>,
     key: CosignVerificationKey,
 }
 
@@ -190,6 +206,7 @@ impl TrustedKey {
         Ok(TrustedKey {
             key_id: KeyId::from_spki_der(&der),
             source: source.into(),
+            spki_der: der,
             key,
         })
     }

@@ -4,6 +4,7 @@
 //! ```text
 //! promptrail.json                   format version, origin, hash algorithm
 //! entries/000000/000000042.json     entry 42 (directories of 1000 entries)
+//! checkpoint                        signed note: origin, size, RFC 6962 root (C2SP)
 //! ```
 //! An append reads the tip, builds entries with the next index and the previous entry's
 //! hash, writes them with one `git fast-import`, and pushes fast-forward only. When the push
@@ -19,11 +20,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::attestation::Bundle;
 use crate::attestation::Statement;
+use crate::checkpoint::Checkpoint;
 use crate::git::{Git, PushOutcome};
+use crate::merkle::{CompactRange, leaf_hash};
+use crate::signing::SigningKey;
 use crate::types::{EntryIndex, Oid, Sha256Hex};
 
 /// Name of the log's metadata file at the branch root.
 pub const META_FILE: &str = "promptrail.json";
+/// Name of the signed checkpoint at the branch root.
+pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// Entries per directory under `entries/`.
 pub const ENTRIES_PER_DIR: u64 = 1000;
 /// How many times an append is rebuilt after a rejected push.
@@ -103,6 +109,8 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Bundle, Statement), String> {
 pub struct LogFiles {
     /// `promptrail.json`'s bytes, if present.
     pub meta: Option<Vec<u8>>,
+    /// The signed checkpoint's bytes, if present.
+    pub checkpoint: Option<Vec<u8>>,
     /// Entry files in path (= index) order.
     pub entries: Vec<StoredEntry>,
     /// Any other file: not part of the layout.
@@ -290,12 +298,15 @@ impl<'a> Store<'a> {
         let listing = self.git.ls_tree(tip.as_str(), true)?;
         let mut reader = self.git.object_reader()?;
         let mut meta = None;
+        let mut checkpoint = None;
         let mut entries = Vec::new();
         let mut other = Vec::new();
         for item in listing {
             let path = String::from_utf8_lossy(&item.path).into_owned();
             if path == META_FILE {
                 meta = Some(reader.blob(&item.oid)?);
+            } else if path == CHECKPOINT_FILE {
+                checkpoint = Some(reader.blob(&item.oid)?);
             } else if path.starts_with("entries/") && item.kind == "blob" {
                 entries.push(StoredEntry {
                     bytes: reader.blob(&item.oid)?,
@@ -308,6 +319,7 @@ impl<'a> Store<'a> {
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(LogFiles {
             meta,
+            checkpoint,
             entries,
             stray: other,
         })
@@ -319,6 +331,7 @@ impl<'a> Store<'a> {
         &self,
         push: bool,
         origin: &str,
+        key: &SigningKey,
         mut build: impl FnMut(&Tip) -> Result<Vec<NewEntry>>,
         mut progress: impl FnMut(&str),
     ) -> Result<Option<Appended>> {
@@ -352,8 +365,10 @@ impl<'a> Store<'a> {
                     _ => return Ok(None),
                 }
             } else {
-                self.git
-                    .fast_import(|scratch| fast_import_stream(scratch, &tip, &entries))?
+                let checkpoints = self.checkpoints(&tip, &entries, key)?;
+                self.git.fast_import(|scratch| {
+                    fast_import_stream(scratch, &tip, &entries, &checkpoints)
+                })?
             };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
@@ -395,6 +410,28 @@ impl<'a> Store<'a> {
             "gave up appending to `{}` after {MAX_ATTEMPTS} attempts: the remote kept moving",
             self.branch
         )
+    }
+
+    /// The signed checkpoint after each of `entries`, on top of the log at `tip`.
+    fn checkpoints(
+        &self,
+        tip: &Tip,
+        entries: &[NewEntry],
+        key: &SigningKey,
+    ) -> Result<Vec<String>> {
+        let mut range = CompactRange::default();
+        if let Some(commit) = &tip.commit {
+            for e in self.read_all(commit)?.entries {
+                range.push(leaf_hash(&e.bytes));
+            }
+        }
+        entries
+            .iter()
+            .map(|e| {
+                range.push(leaf_hash(&e.bytes));
+                Ok(Checkpoint::sign(&tip.meta.origin, range.size(), range.root(), key)?.to_text())
+            })
+            .collect()
     }
 
     fn choose_base(
@@ -442,10 +479,15 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 /// The `git fast-import` stream writing one commit per entry on top of `tip`.
-fn fast_import_stream(refname: &str, tip: &Tip, entries: &[NewEntry]) -> Vec<u8> {
+fn fast_import_stream(
+    refname: &str,
+    tip: &Tip,
+    entries: &[NewEntry],
+    checkpoints: &[String],
+) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
-    for (i, e) in entries.iter().enumerate() {
+    for (i, (e, checkpoint)) in entries.iter().zip(checkpoints).enumerate() {
         // The summary names prompt paths: keep control characters out of the message.
         let summary: String = e
             .summary
@@ -475,6 +517,8 @@ fn fast_import_stream(refname: &str, tip: &Tip, entries: &[NewEntry]) -> Vec<u8>
         }
         out.extend_from_slice(format!("M 100644 inline {}\n", entry_path(index)).as_bytes());
         data(&mut out, &e.bytes);
+        out.extend_from_slice(format!("M 100644 inline {CHECKPOINT_FILE}\n").as_bytes());
+        data(&mut out, checkpoint.as_bytes());
         out.push(b'\n');
         index = EntryIndex(index.0 + 1);
     }

@@ -41,10 +41,16 @@ pub enum Check {
     /// PT010: the branch's commits did more than append the next entry (an entry was
     /// changed or deleted in a later commit, or the history is not a single line).
     History,
+    /// PT011: the branch's `checkpoint` is missing, not signed by a trusted key, or does not
+    /// match the entries (size, RFC 6962 root, origin).
+    Checkpoint,
+    /// PT012: the log is not an append-only extension of a checkpoint the auditor kept
+    /// (truncated, or its history rewritten).
+    Consistency,
 }
 
 impl Check {
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 12] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -55,6 +61,8 @@ impl Check {
         Check::Origin,
         Check::Layout,
         Check::History,
+        Check::Checkpoint,
+        Check::Consistency,
     ];
 
     pub fn code(self) -> &'static str {
@@ -69,6 +77,8 @@ impl Check {
             Check::Origin => "PT008",
             Check::Layout => "PT009",
             Check::History => "PT010",
+            Check::Checkpoint => "PT011",
+            Check::Consistency => "PT012",
         }
     }
 
@@ -84,6 +94,8 @@ impl Check {
             Check::Origin => "origin",
             Check::Layout => "layout",
             Check::History => "history",
+            Check::Checkpoint => "checkpoint",
+            Check::Consistency => "consistency",
         }
     }
 }
@@ -604,7 +616,13 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
         if k == 0 {
             expected.push((b'A', crate::store::META_FILE.to_owned()));
         }
-        let mut found = c.changes.clone();
+        // The checkpoint is rewritten with every entry.
+        let mut found: Vec<(u8, String)> = c
+            .changes
+            .iter()
+            .filter(|(s, p)| !(p == crate::store::CHECKPOINT_FILE && matches!(s, b'A' | b'M')))
+            .cloned()
+            .collect();
         found.sort_by(|a, b| a.1.cmp(&b.1));
         expected.sort_by(|a, b| a.1.cmp(&b.1));
         let describe = |v: &[(u8, String)]| {
@@ -640,6 +658,136 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
                 message: "the audit branch was changed in place: every commit must append exactly the next entry".into(),
             });
         }
+    }
+    out
+}
+
+fn log_finding(check: Check, expected: String, found: String, message: &str) -> Finding {
+    Finding {
+        code: check.code(),
+        check,
+        entry: None,
+        file: Some(crate::store::CHECKPOINT_FILE.to_owned()),
+        prompt: None,
+        expected,
+        found,
+        message: message.to_owned(),
+    }
+}
+
+/// The branch's `checkpoint` must be signed by a trusted key and commit to exactly the
+/// entries present (origin, size, RFC 6962 root over the entry files).
+pub fn check_checkpoint(
+    checkpoint: Option<&[u8]>,
+    origin: Option<&str>,
+    leaves: &[crate::merkle::Hash],
+    keys: &[TrustedKey],
+) -> Vec<Finding> {
+    use crate::checkpoint::Checkpoint;
+    let missing = |found: &str, msg: &str| {
+        vec![log_finding(
+            Check::Checkpoint,
+            "a signed C2SP checkpoint at the branch root".into(),
+            found.into(),
+            msg,
+        )]
+    };
+    let Some(bytes) = checkpoint else {
+        return missing("no checkpoint file", "the branch has no checkpoint");
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return missing("bytes that are not UTF-8", "the checkpoint is not text");
+    };
+    let cp = match Checkpoint::parse(text) {
+        Ok(cp) => cp,
+        Err(e) => return missing(&e, "the checkpoint is malformed"),
+    };
+    let mut out = Vec::new();
+    if cp.verified_by(keys).is_none() {
+        out.push(log_finding(
+            Check::Checkpoint,
+            "a signature by a trusted key".into(),
+            format!(
+                "{} signature(s), none valid for the trusted keys",
+                cp.signatures.len()
+            ),
+            "the checkpoint is not signed by a trusted key",
+        ));
+    }
+    if let Some(o) = origin
+        && cp.origin != o
+    {
+        out.push(log_finding(
+            Check::Checkpoint,
+            format!("origin {o}"),
+            format!("origin {}", cp.origin),
+            "the checkpoint names another log",
+        ));
+    }
+    let root = crate::merkle::root(leaves);
+    if cp.size != leaves.len() as u64 || cp.root != root {
+        out.push(log_finding(
+            Check::Checkpoint,
+            format!("size {} root {}", leaves.len(), crate::types::hex(&root)),
+            format!("size {} root {}", cp.size, crate::types::hex(&cp.root)),
+            "the checkpoint does not commit to the entries on the branch",
+        ));
+    }
+    out
+}
+
+/// Proves the log (all `leaves`) is an append-only extension of a checkpoint the auditor kept.
+pub fn check_consistency(
+    saved_text: &str,
+    leaves: &[crate::merkle::Hash],
+    keys: &[TrustedKey],
+) -> Vec<Finding> {
+    use crate::checkpoint::Checkpoint;
+    use crate::merkle::{consistency_proof, root, verify_consistency};
+    let finding = |expected: String, found: String, msg: &str| {
+        let mut f = log_finding(Check::Consistency, expected, found, msg);
+        f.file = None;
+        f
+    };
+    let saved = match Checkpoint::parse(saved_text) {
+        Ok(cp) => cp,
+        Err(e) => {
+            return vec![finding(
+                "a C2SP checkpoint".into(),
+                e,
+                "the saved checkpoint cannot be read",
+            )];
+        }
+    };
+    let mut out = Vec::new();
+    if saved.verified_by(keys).is_none() {
+        out.push(finding(
+            "a signature by a trusted key".into(),
+            "none valid".into(),
+            "the saved checkpoint is not signed by a trusted key",
+        ));
+    }
+    let size = leaves.len() as u64;
+    if saved.size > size {
+        out.push(finding(
+            format!(
+                "at least {} entries (the saved checkpoint's size)",
+                saved.size
+            ),
+            format!("{size} entries"),
+            "the log was truncated: entries the saved checkpoint covers are gone",
+        ));
+        return out;
+    }
+    let current = root(leaves);
+    let old = root(&leaves[..saved.size as usize]);
+    let proof = consistency_proof(saved.size as usize, leaves);
+    if old != saved.root || !verify_consistency(saved.size, size, &saved.root, &current, &proof) {
+        out.push(finding(
+            format!("root {} for the first {} entries", crate::types::hex(&saved.root), saved.size),
+            format!("root {}", crate::types::hex(&old)),
+            "the log's history was rewritten: its first entries no longer hash to the saved checkpoint",
+        ));
     }
     out
 }

@@ -155,10 +155,15 @@ fn flipped_byte_in_a_signature() {
         f.insert(entry(3), serde_json::to_vec_pretty(&b).unwrap());
     });
     let found = findings(&r);
-    // The signature fails, and the branch shows the entry was rewritten in place.
+    // The signature fails; the branch shows the entry was rewritten in place; the signed
+    // checkpoint no longer matches the entries.
     assert_eq!(
         found,
-        vec![("PT010".to_owned(), None), ("PT001".to_owned(), Some(3))]
+        vec![
+            ("PT010".to_owned(), None),
+            ("PT011".to_owned(), None),
+            ("PT001".to_owned(), Some(3))
+        ]
     );
 }
 
@@ -233,8 +238,8 @@ fn entry_signed_by_an_untrusted_key() {
     assert_eq!(f["found"], other.key_id().as_str());
     assert_eq!(
         v["findings"].as_array().unwrap().len(),
-        2,
-        "PT004 and PT010: {v:#}"
+        3,
+        "PT004, PT010 and PT011: {v:#}"
     );
 }
 
@@ -323,5 +328,108 @@ fn a_fast_forward_commit_that_deletes_the_newest_entry_is_caught() {
             .unwrap()
             .contains("adds only A entries/000000/000000004.json"),
         "{f}"
+    );
+}
+
+#[test]
+fn checkpoint_saved_earlier_proves_growth_and_catches_truncation_and_rewrites() {
+    let r = recorded_repo();
+    let saved = r.dir.path().join("saved.checkpoint");
+    let out = r.run(&["checkpoint"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("\n4\n"), "size 4: {text}");
+    std::fs::write(&saved, &text).unwrap();
+    let with_saved = |r: &Repo| {
+        let out = r.run(&[
+            "verify",
+            "--key",
+            keys().public.to_str().unwrap(),
+            "--checkpoint",
+            saved.to_str().unwrap(),
+            "--format",
+            "json",
+        ]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(with_saved(&r)["ok"], true);
+
+    // The log grows: still consistent with what the auditor kept.
+    r.write("prompts/clinical/intake.md", "A fourth text.\n");
+    r.commit("more");
+    r.push();
+    r.record();
+    assert_eq!(with_saved(&r)["ok"], true, "{:#}", with_saved(&r));
+
+    // Truncated back below the saved size (re-signed checkpoint and all): caught.
+    let key = trusted_signer();
+    let truncate = |r: &Repo, keep: u64| {
+        tamper(r, |f| {
+            f.retain(|p, _| {
+                !p.starts_with("entries/") || {
+                    let n: u64 = p[15..24].parse().unwrap();
+                    n < keep
+                }
+            });
+            let leaves: Vec<_> = f
+                .iter()
+                .filter(|(p, _)| p.starts_with("entries/"))
+                .map(|(_, b)| promptrail::merkle::leaf_hash(b))
+                .collect();
+            let cp = promptrail::checkpoint::Checkpoint::sign(
+                &r.remote
+                    .display()
+                    .to_string()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                leaves.len() as u64,
+                promptrail::merkle::root(&leaves),
+                &key,
+            )
+            .unwrap();
+            f.insert("checkpoint".into(), cp.to_text().into_bytes());
+        })
+    };
+    truncate(&r, 3);
+    let v = with_saved(&r);
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT012")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert!(f["message"].as_str().unwrap().contains("truncated"), "{f}");
+}
+
+#[test]
+fn rewritten_history_after_a_saved_checkpoint_is_caught() {
+    let r = recorded_repo();
+    let saved = r.dir.path().join("saved.checkpoint");
+    std::fs::write(&saved, stdout(&r.run(&["checkpoint"]))).unwrap();
+    // Someone with the key re-signs entry 1 and rebuilds everything after it.
+    let key = trusted_signer();
+    tamper(&r, |f| {
+        let b = resign(&f[&entry(1)], &key, |st| {
+            st["predicate"]["authors"][0]["name"] = "Someone Else".into();
+        });
+        f.insert(entry(1), b);
+    });
+    let out = r.run(&[
+        "verify",
+        "--key",
+        keys().public.to_str().unwrap(),
+        "--checkpoint",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("PT012 consistency"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("history was rewritten"),
+        "{}",
+        stdout(&out)
     );
 }

@@ -83,7 +83,7 @@ fn evaluate_gate(
     progress: &Progress,
 ) -> Result<(GateView, Ledger)> {
     let branch = ws.config.audit.branch.0.clone();
-    let report = verify_branch(ws, &branch, keys)?;
+    let report = verify_branch(ws, &branch, keys, None)?;
     let statements = read_statements(ws, &branch)?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let matcher = ws.matcher()?;
@@ -232,6 +232,7 @@ pub(super) fn append_deployment(
     let appended = store.append(
         push,
         &origin,
+        key,
         |tip| {
             let statement = Statement::new(
                 prompts

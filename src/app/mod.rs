@@ -64,6 +64,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Deploy(a) => deploy::run(&cli.repo, a, &progress),
         Command::Rollback(a) => rollback::run(&cli.repo, a, &progress),
         Command::Active(a) => active::run(&cli.repo, a),
+        Command::Checkpoint(a) => verify::print_checkpoint(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

@@ -73,6 +73,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let appended = store.append(
         !args.no_push,
         &origin,
+        &key,
         |tip| {
             made.clear();
             let start =

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::{Outcome, Progress, Workspace, print_json};
 use crate::cli::{Format, VerifyArgs};
@@ -44,7 +44,12 @@ pub fn trusted_keys(ws: &Workspace, flags: &[PathBuf]) -> Result<Vec<TrustedKey>
 }
 
 /// Runs every check over the audit branch `branch` with `keys`.
-pub fn verify_branch(ws: &Workspace, branch: &str, keys: &[TrustedKey]) -> Result<Report> {
+pub fn verify_branch(
+    ws: &Workspace,
+    branch: &str,
+    keys: &[TrustedKey],
+    saved_checkpoint: Option<&str>,
+) -> Result<Report> {
     let store = ws.store(branch);
     let tip = store.resolve_for_reading()?;
     let files = store.read_all(&tip)?;
@@ -56,7 +61,21 @@ pub fn verify_branch(ws: &Workspace, branch: &str, keys: &[TrustedKey]) -> Resul
         keys,
         &mut repo,
     )?;
-    let history = crate::verify::check_branch_history(&audit_commits(ws, &tip)?);
+    let mut history = crate::verify::check_branch_history(&audit_commits(ws, &tip)?);
+    let leaves: Vec<crate::merkle::Hash> = files
+        .entries
+        .iter()
+        .map(|e| crate::merkle::leaf_hash(&e.bytes))
+        .collect();
+    history.extend(crate::verify::check_checkpoint(
+        files.checkpoint.as_deref(),
+        report.origin.as_deref(),
+        &leaves,
+        keys,
+    ));
+    if let Some(saved) = saved_checkpoint {
+        history.extend(crate::verify::check_consistency(saved, &leaves, keys));
+    }
     if !history.is_empty() {
         report.ok = false;
         report.findings.extend(history);
@@ -104,7 +123,14 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
     }
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     progress.say(&format!("verifying the audit log on {branch}"));
-    let report = verify_branch(&ws, &branch, &keys)?;
+    let saved = match &args.checkpoint {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading --checkpoint {}", p.display()))?,
+        ),
+        None => None,
+    };
+    let report = verify_branch(&ws, &branch, &keys, saved.as_deref())?;
     if report.signed_by.is_empty() && report.entries > 0 {
         let ids: Vec<String> = keys
             .iter()
@@ -120,4 +146,19 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
         Format::Text => print!("{}", plain::verify(&report, &branch)),
     }
     Ok(if report.ok { Outcome::Ok } else { Outcome::No })
+}
+
+/// `promptrail checkpoint`: the branch's checkpoint, as stored.
+pub fn print_checkpoint(dir: &Path, args: &crate::cli::CheckpointArgs) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    let store = ws.store(&branch);
+    let tip = store.resolve_for_reading()?;
+    store.read_meta(&tip)?;
+    let files = store.read_all(&tip)?;
+    let Some(cp) = files.checkpoint else {
+        bail!("{branch} has no checkpoint yet: it is written with every append");
+    };
+    print!("{}", String::from_utf8_lossy(&cp));
+    Ok(Outcome::Ok)
 }

@@ -1,0 +1,182 @@
+//! Signed checkpoints of the audit log in the C2SP `tlog-checkpoint` form: a signed note
+//! whose body is the origin, the tree size and the base64 RFC 6962 root hash.
+//!
+//! ```text
+//! github.com/acme/clinic
+//! 16
+//! 3Zm4qJ0e0aR2…=
+//!
+//! — github.com/acme/clinic AbCdEf…base64(key ID ‖ ASN.1 DER ECDSA signature)
+//! ```
+//! The key ID is the first 4 bytes of SHA-256(key name ‖ 0x0A ‖ 0x02 ‖ DER SPKI), 0x02 being
+//! the ECDSA signature type of C2SP `signed-note`. The key name is the log's origin.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest as _, Sha256};
+
+use crate::merkle::Hash;
+use crate::signing::{SigningKey, TrustedKey};
+
+/// Signature type byte for ECDSA in C2SP signed notes.
+pub const ECDSA_TYPE: u8 = 0x02;
+
+/// A parsed checkpoint with its signatures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub origin: String,
+    pub size: u64,
+    pub root: Hash,
+    /// Extension lines after the root hash (kept, not interpreted).
+    pub extensions: Vec<String>,
+    /// (key name, key ID, signature)
+    pub signatures: Vec<(String, [u8; 4], Vec<u8>)>,
+}
+
+/// The 4-byte key ID of an ECDSA key under `name`.
+pub fn key_id(name: &str, spki_der: &[u8]) -> [u8; 4] {
+    let mut h = Sha256::new();
+    h.update(name.as_bytes());
+    h.update([0x0a, ECDSA_TYPE]);
+    h.update(spki_der);
+    let d = h.finalize();
+    [d[0], d[1], d[2], d[3]]
+}
+
+impl Checkpoint {
+    /// The signed body: origin, size, base64 root, extensions, each ending in a newline.
+    pub fn body(&self) -> String {
+        let mut b = format!(
+            "{}\n{}\n{}\n",
+            self.origin,
+            self.size,
+            STANDARD.encode(self.root)
+        );
+        for e in &self.extensions {
+            b.push_str(e);
+            b.push('\n');
+        }
+        b
+    }
+
+    /// Signs a new checkpoint with `key`, named after the origin.
+    pub fn sign(
+        origin: &str,
+        size: u64,
+        root: Hash,
+        key: &SigningKey,
+    ) -> Result<Checkpoint, crate::signing::KeyError> {
+        let mut cp = Checkpoint {
+            origin: origin.to_owned(),
+            size,
+            root,
+            extensions: Vec::new(),
+            signatures: Vec::new(),
+        };
+        let sig = key.sign(cp.body().as_bytes())?;
+        cp.signatures
+            .push((origin.to_owned(), key_id(origin, key.spki_der()), sig));
+        Ok(cp)
+    }
+
+    /// The note's text.
+    pub fn to_text(&self) -> String {
+        let mut out = self.body();
+        out.push('\n');
+        for (name, id, sig) in &self.signatures {
+            let mut blob = id.to_vec();
+            blob.extend_from_slice(sig);
+            out.push_str(&format!("\u{2014} {name} {}\n", STANDARD.encode(blob)));
+        }
+        out
+    }
+
+    /// Parses a signed note; says what is malformed.
+    pub fn parse(text: &str) -> Result<Checkpoint, String> {
+        let (body, sigs) = text
+            .split_once("\n\n")
+            .ok_or("not a signed note: no blank line before the signatures")?;
+        let mut lines = body.lines();
+        let origin = lines
+            .next()
+            .filter(|l| !l.is_empty())
+            .ok_or("no origin line")?;
+        let size = lines
+            .next()
+            .and_then(|l| l.parse::<u64>().ok())
+            .ok_or("the second line is not a tree size")?;
+        let root_b64 = lines.next().ok_or("no root hash line")?;
+        let root: Hash = STANDARD
+            .decode(root_b64)
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or("the root hash is not 32 bytes of base64")?;
+        let extensions: Vec<String> = lines.map(str::to_owned).collect();
+        let mut signatures = Vec::new();
+        for line in sigs.lines().filter(|l| !l.is_empty()) {
+            let rest = line
+                .strip_prefix("\u{2014} ")
+                .ok_or("a signature line does not start with an em dash")?;
+            let (name, b64) = rest
+                .rsplit_once(' ')
+                .ok_or("a signature line has no signature")?;
+            let blob = STANDARD
+                .decode(b64)
+                .map_err(|_| "a signature is not base64".to_owned())?;
+            if blob.len() < 5 {
+                return Err("a signature is too short".into());
+            }
+            let id: [u8; 4] = [blob[0], blob[1], blob[2], blob[3]];
+            signatures.push((name.to_owned(), id, blob[4..].to_vec()));
+        }
+        if signatures.is_empty() {
+            return Err("the note has no signature".into());
+        }
+        Ok(Checkpoint {
+            origin: origin.to_owned(),
+            size,
+            root,
+            extensions,
+            signatures,
+        })
+    }
+
+    /// The first trusted key with a valid signature on this checkpoint.
+    pub fn verified_by<'a>(&self, keys: &'a [TrustedKey]) -> Option<&'a TrustedKey> {
+        let body = self.body();
+        keys.iter().find(|k| {
+            self.signatures.iter().any(|(name, id, sig)| {
+                *id == key_id(name, &k.spki_der) && k.verify(sig, body.as_bytes())
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_render_parse_verify() {
+        let k = crate::signing::generate(b"pw").unwrap();
+        let signer = SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"pw", "k").unwrap();
+        let trusted = TrustedKey::from_pem(k.public_pem.as_bytes(), "pub").unwrap();
+        let cp = Checkpoint::sign("github.com/acme/clinic", 16, [7; 32], &signer).unwrap();
+        let text = cp.to_text();
+        assert!(
+            text.starts_with("github.com/acme/clinic\n16\nBwcH"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n\n\u{2014} github.com/acme/clinic "),
+            "{text}"
+        );
+        let parsed = Checkpoint::parse(&text).unwrap();
+        assert_eq!(parsed, cp);
+        assert!(parsed.verified_by(std::slice::from_ref(&trusted)).is_some());
+        let forged = Checkpoint::parse(&text.replace("\n16\n", "\n17\n")).unwrap();
+        assert!(forged.verified_by(std::slice::from_ref(&trusted)).is_none());
+        assert!(Checkpoint::parse("x\n1\nAAAA\n").is_err());
+        assert!(Checkpoint::parse("x\nnope\nAAAA\n\n\u{2014} x AAAAAAA=\n").is_err());
+    }
+}
