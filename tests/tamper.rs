@@ -377,11 +377,7 @@ fn checkpoint_saved_earlier_proves_growth_and_catches_truncation_and_rewrites() 
                 .map(|(_, b)| promptrail::merkle::leaf_hash(b))
                 .collect();
             let cp = promptrail::checkpoint::Checkpoint::sign(
-                &r.remote
-                    .display()
-                    .to_string()
-                    .trim_start_matches('/')
-                    .to_owned(),
+                r.remote.display().to_string().trim_start_matches('/'),
                 leaves.len() as u64,
                 promptrail::merkle::root(&leaves),
                 &key,
