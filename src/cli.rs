@@ -65,6 +65,11 @@ pub enum Command {
     /// Print the audit log's current signed checkpoint (keep it: `verify --checkpoint` later
     /// proves the log only grew since).
     Checkpoint(CheckpointArgs),
+    /// Write a self-contained proof of one version: its entry, an inclusion proof, and the
+    /// signed checkpoint (checked offline by `verify-entry`).
+    Prove(ProveArgs),
+    /// Check a proof from `prove` offline, without the repository.
+    VerifyEntry(VerifyEntryArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -283,4 +288,28 @@ pub struct ActiveArgs {
 pub struct CheckpointArgs {
     #[command(flatten)]
     pub branch: BranchArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ProveArgs {
+    /// The version, as PATH@vN.
+    #[arg(value_name = "PROMPT@vN")]
+    pub target: String,
+    /// Write the proof here (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyEntryArgs {
+    /// A proof written by `promptrail prove`.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Trusted public key (PEM); repeatable.
+    #[arg(long = "key", value_name = "PUB", required = true)]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub format: FormatArg,
 }

@@ -13,6 +13,7 @@ pub mod ledger;
 pub mod merkle;
 pub mod policy;
 pub mod prompt;
+pub mod proof;
 pub mod report;
 pub mod review;
 pub mod signing;

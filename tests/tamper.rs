@@ -429,3 +429,63 @@ fn rewritten_history_after_a_saved_checkpoint_is_caught() {
         stdout(&out)
     );
 }
+
+#[test]
+fn prove_and_verify_entry_offline() {
+    let r = recorded_repo();
+    let proof = r.dir.path().join("intake-v2.proof.json");
+    let out = r.run(&[
+        "prove",
+        "prompts/clinical/intake.md@v2",
+        "--out",
+        proof.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    // Checked from a directory that is not a repository at all.
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let check = |key: &std::path::Path| {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("promptrail"))
+            .current_dir(elsewhere.path())
+            .args([
+                "verify-entry",
+                proof.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = check(&keys().public);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("prompts/clinical/intake.md v2 (version)"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("OK: entry 3 is in the log of size 4"),
+        "{}",
+        stdout(&out)
+    );
+    // The wrong key, or a forged entry, fail.
+    let out = check(&other_keys().public);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("checkpoint is not signed by a trusted key"),
+        "{}",
+        stdout(&out)
+    );
+    let mut p: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    let mut entry = STANDARD.decode(p["entry"].as_str().unwrap()).unwrap();
+    let last = entry.len() - 3;
+    entry[last] ^= 1;
+    p["entry"] = STANDARD.encode(&entry).into();
+    std::fs::write(&proof, serde_json::to_vec(&p).unwrap()).unwrap();
+    let out = check(&keys().public);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("inclusion proof does not lead"),
+        "{}",
+        stdout(&out)
+    );
+}

@@ -7,9 +7,10 @@ mod deploy;
 mod init;
 mod keygen;
 mod log;
+mod prove;
 mod record;
 mod rollback;
-mod show;
+pub(crate) mod show;
 mod status;
 mod verify;
 
@@ -65,6 +66,8 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Rollback(a) => rollback::run(&cli.repo, a, &progress),
         Command::Active(a) => active::run(&cli.repo, a),
         Command::Checkpoint(a) => verify::print_checkpoint(&cli.repo, a),
+        Command::Prove(a) => prove::run(&cli.repo, a),
+        Command::VerifyEntry(a) => prove::verify_entry(a),
     };
     match result {
         Ok(outcome) => outcome,

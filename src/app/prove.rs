@@ -1,0 +1,100 @@
+//! `promptrail prove` and `promptrail verify-entry`: one version's proof, checked offline.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+
+use super::show::parse_target;
+use super::{Outcome, Workspace, print_json, read_statements};
+use crate::cli::{Format, ProveArgs, VerifyEntryArgs};
+use crate::ledger::Ledger;
+use crate::merkle::{inclusion_proof, leaf_hash};
+use crate::proof::Proof;
+use crate::types::PromptPath;
+
+pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
+    let (path, version) = parse_target(&args.target)?;
+    let ws = Workspace::open(dir)?;
+    let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    let statements = read_statements(&ws, &branch)?;
+    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let Some(v) = ledger.version(&PromptPath::new(&path), version) else {
+        bail!("{path}@{version} is not in the audit log on {branch}");
+    };
+    let store = ws.store(&branch);
+    let tip = store.resolve_for_reading()?;
+    let files = store.read_all(&tip)?;
+    let Some(checkpoint) = files.checkpoint else {
+        bail!("{branch} has no checkpoint: record once with this promptrail to write one");
+    };
+    let leaves: Vec<_> = files.entries.iter().map(|e| leaf_hash(&e.bytes)).collect();
+    let index = v.entry.0 as usize;
+    let entry = files
+        .entries
+        .get(index)
+        .with_context(|| format!("entry {index} is missing from {branch}"))?;
+    let proof = Proof::new(
+        v.entry.0,
+        &entry.bytes,
+        &inclusion_proof(index, &leaves),
+        &String::from_utf8_lossy(&checkpoint),
+    );
+    let text = serde_json::to_string_pretty(&proof)? + "\n";
+    match &args.out {
+        Some(f) => {
+            std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
+            eprintln!(
+                "wrote the proof of {path}@{version} (entry {index}) to {}",
+                f.display()
+            );
+        }
+        None => print!("{text}"),
+    }
+    Ok(Outcome::Ok)
+}
+
+pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
+    let text = std::fs::read_to_string(&args.file)
+        .with_context(|| format!("reading {}", args.file.display()))?;
+    let proof: Proof = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a promptrail proof", args.file.display()))?;
+    // No repository needed: the keys come from the command line only.
+    let keys = trusted_keys_from_paths(&args.keys)?;
+    let report = proof.check(&keys);
+    match args.format.format {
+        Format::Json => print_json(&report)?,
+        Format::Text => {
+            if let Some(st) = &report.statement {
+                for p in st["predicate"]["prompts"].as_array().into_iter().flatten() {
+                    println!(
+                        "{} v{} ({}) in commit {}",
+                        p["path"].as_str().unwrap_or(""),
+                        p["version"],
+                        st["predicate"]["event"].as_str().unwrap_or(""),
+                        p["commit"].as_str().unwrap_or("")
+                    );
+                }
+            }
+            for p in &report.problems {
+                println!("FAIL {p}");
+            }
+            if report.ok {
+                println!(
+                    "OK: entry {} is in the log of size {} under a checkpoint signed by a trusted key",
+                    report.index,
+                    report.tree_size.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(if report.ok { Outcome::Ok } else { Outcome::No })
+}
+
+fn trusted_keys_from_paths(
+    paths: &[std::path::PathBuf],
+) -> Result<Vec<crate::signing::TrustedKey>> {
+    Ok(paths
+        .iter()
+        .map(|p| crate::signing::TrustedKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?)
+}

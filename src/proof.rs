@@ -1,0 +1,124 @@
+//! A self-contained proof that one entry is in the audit log: the entry's exact bytes, its
+//! RFC 6962 inclusion proof, and the signed checkpoint the proof is against. Checked offline
+//! with only trusted public keys (pure).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::Checkpoint;
+use crate::merkle::{Hash, leaf_hash, verify_inclusion};
+use crate::signing::TrustedKey;
+use crate::store::decode_entry;
+
+/// Media type of a proof file.
+pub const PROOF_MEDIA_TYPE: &str = "application/vnd.promptrail.proof.v1+json";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Proof {
+    pub media_type: String,
+    /// The entry's index in the log.
+    pub index: u64,
+    /// The entry file's exact bytes, standard base64 (its leaf hash covers these bytes).
+    pub entry: String,
+    /// Inclusion proof hashes, standard base64, leaf to root.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint (C2SP note text) the proof leads to.
+    pub checkpoint: String,
+}
+
+/// What checking a proof found.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProofReport {
+    pub ok: bool,
+    pub index: u64,
+    pub tree_size: Option<u64>,
+    pub problems: Vec<String>,
+    /// The statement, when the entry could be decoded.
+    pub statement: Option<serde_json::Value>,
+}
+
+impl Proof {
+    pub fn new(index: u64, entry: &[u8], proof: &[Hash], checkpoint: &str) -> Proof {
+        Proof {
+            media_type: PROOF_MEDIA_TYPE.into(),
+            index,
+            entry: STANDARD.encode(entry),
+            inclusion_proof: proof.iter().map(|h| STANDARD.encode(h)).collect(),
+            checkpoint: checkpoint.to_owned(),
+        }
+    }
+
+    /// Checks the checkpoint's signature, the inclusion proof, and the entry's signature.
+    pub fn check(&self, keys: &[TrustedKey]) -> ProofReport {
+        let mut problems = Vec::new();
+        let mut report = |p: String| problems.push(p);
+        if self.media_type != PROOF_MEDIA_TYPE {
+            report(format!(
+                "mediaType is {}, expected {PROOF_MEDIA_TYPE}",
+                self.media_type
+            ));
+        }
+        let entry = STANDARD.decode(&self.entry).unwrap_or_else(|_| {
+            report("entry is not standard base64".into());
+            Vec::new()
+        });
+        let hashes: Vec<Hash> = self
+            .inclusion_proof
+            .iter()
+            .filter_map(|h| STANDARD.decode(h).ok().and_then(|v| v.try_into().ok()))
+            .collect();
+        if hashes.len() != self.inclusion_proof.len() {
+            report("an inclusion proof hash is not 32 bytes of base64".into());
+        }
+        let mut tree_size = None;
+        match Checkpoint::parse(&self.checkpoint) {
+            Err(e) => report(format!("checkpoint: {e}")),
+            Ok(cp) => {
+                tree_size = Some(cp.size);
+                if cp.verified_by(keys).is_none() {
+                    report("checkpoint is not signed by a trusted key".into());
+                }
+                if !verify_inclusion(self.index, cp.size, &leaf_hash(&entry), &hashes, &cp.root) {
+                    report(format!(
+                        "inclusion proof does not lead from entry {} to the checkpoint's root (size {})",
+                        self.index, cp.size
+                    ));
+                }
+            }
+        }
+        let mut statement = None;
+        match decode_entry(&entry) {
+            Err(e) => report(format!("entry: {e}")),
+            Ok((bundle, st)) => {
+                let signed = bundle.key_hint().is_some_and(|hint| {
+                    keys.iter().any(|k| {
+                        &k.key_id == hint
+                            && bundle.dsse_envelope.signatures.first().is_some_and(|s| {
+                                k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes())
+                            })
+                    })
+                });
+                if !signed {
+                    report("entry's DSSE signature does not verify with a trusted key".into());
+                }
+                if st.predicate.log.index.0 != self.index {
+                    report(format!(
+                        "entry says index {}, the proof says {}",
+                        st.predicate.log.index.0, self.index
+                    ));
+                }
+                statement = serde_json::to_value(&st).ok();
+            }
+        }
+        ProofReport {
+            ok: problems.is_empty(),
+            index: self.index,
+            tree_size,
+            problems,
+            statement,
+        }
+    }
+}
