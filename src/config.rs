@@ -108,8 +108,50 @@ pub struct SigningConfig {
     /// Path (repository-relative) to the encrypted private key, when not given by `--key`
     /// or `PROMPTRAIL_SIGNING_KEY`. Usually unset: CI passes the key as a secret.
     pub key: Option<PathBuf>,
-    /// Public keys (repository-relative paths) that `verify` trusts when no `--key` is given.
-    pub public_keys: Vec<PathBuf>,
+    /// Public keys (repository-relative paths) that `verify` trusts when no `--key` is given,
+    /// each optionally with a validity window (for key rotation).
+    pub public_keys: Vec<PublicKeyRef>,
+}
+
+/// A trusted public key: a path, or a path with the window in which it may sign.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum PublicKeyRef {
+    Path(PathBuf),
+    Windowed(WindowedKey),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WindowedKey {
+    pub path: PathBuf,
+    /// Entries recorded before this time must not be signed by this key.
+    #[serde(default)]
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    /// Entries recorded after this time must not be signed by this key (it was retired).
+    #[serde(default)]
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl PublicKeyRef {
+    pub fn path(&self) -> &std::path::Path {
+        match self {
+            PublicKeyRef::Path(p) => p,
+            PublicKeyRef::Windowed(w) => &w.path,
+        }
+    }
+
+    pub fn window(
+        &self,
+    ) -> (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    ) {
+        match self {
+            PublicKeyRef::Path(_) => (None, None),
+            PublicKeyRef::Windowed(w) => (w.not_before, w.not_after),
+        }
+    }
 }
 
 /// The approval policy.
@@ -499,6 +541,12 @@ signing:
   # secret in CI; never commit the private key.
   # key: .promptrail/promptrail.key
   # Public keys that `promptrail verify` trusts when no --key is given. Commit these.
+  # To rotate a key, give each its window: entries must be recorded inside the window of
+  # the key that signed them.
+  #   - path: keys/2025.pub
+  #     not_after: 2026-03-01T00:00:00Z
+  #   - path: keys/2026.pub
+  #     not_before: 2026-02-15T00:00:00Z
   public_keys: []
 
 # Deployment environments, in promotion order.

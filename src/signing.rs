@@ -186,6 +186,9 @@ pub struct TrustedKey {
     pub source: String,
     /// The SubjectPublicKeyInfo DER.
     pub spki_der: Vec<u8>,
+    /// When this key may sign (key rotation); `None` is unbounded.
+    pub not_before: Option<chrono::DateTime<chrono::Utc>>,
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
     key: CosignVerificationKey,
 }
 
@@ -207,6 +210,8 @@ impl TrustedKey {
             key_id: KeyId::from_spki_der(&der),
             source: source.into(),
             spki_der: der,
+            not_before: None,
+            not_after: None,
             key,
         })
     }
@@ -217,6 +222,11 @@ impl TrustedKey {
             reason: e.to_string(),
         })?;
         TrustedKey::from_pem(&bytes, &path.display().to_string())
+    }
+
+    /// Whether an entry recorded at `t` may carry this key's signature.
+    pub fn valid_at(&self, t: chrono::DateTime<chrono::Utc>) -> bool {
+        self.not_before.is_none_or(|nb| t >= nb) && self.not_after.is_none_or(|na| t <= na)
     }
 
     /// Verifies an ASN.1 DER ECDSA signature over `msg`.

@@ -47,10 +47,13 @@ pub enum Check {
     /// PT012: the log is not an append-only extension of a checkpoint the auditor kept
     /// (truncated, or its history rewritten).
     Consistency,
+    /// PT013: the entry was signed by a key outside that key's validity window (a retired
+    /// or not yet valid key).
+    KeyWindow,
 }
 
 impl Check {
-    pub const ALL: [Check; 12] = [
+    pub const ALL: [Check; 13] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -63,6 +66,7 @@ impl Check {
         Check::History,
         Check::Checkpoint,
         Check::Consistency,
+        Check::KeyWindow,
     ];
 
     pub fn code(self) -> &'static str {
@@ -79,6 +83,7 @@ impl Check {
             Check::History => "PT010",
             Check::Checkpoint => "PT011",
             Check::Consistency => "PT012",
+            Check::KeyWindow => "PT013",
         }
     }
 
@@ -96,6 +101,7 @@ impl Check {
             Check::History => "history",
             Check::Checkpoint => "checkpoint",
             Check::Consistency => "consistency",
+            Check::KeyWindow => "key-window",
         }
     }
 }
@@ -241,6 +247,33 @@ pub fn verify(
         };
         check_format(&at, &bundle, &statement, &mut findings);
         check_signature(&at, &bundle, &keyring, &mut signed_by, &mut findings);
+        if let Some(key) = bundle.key_hint().and_then(|h| keyring.get(h))
+            && !key.valid_at(statement.predicate.recorded_at)
+        {
+            let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("unbounded".to_owned(), |t| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })
+            };
+            findings.push(at.finding(
+                Check::KeyWindow,
+                None,
+                &format!(
+                    "recorded between {} and {} (the validity of key {})",
+                    bound(key.not_before),
+                    bound(key.not_after),
+                    key.key_id
+                ),
+                &format!(
+                    "recorded at {}",
+                    statement
+                        .predicate
+                        .recorded_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                "entry is signed by a key outside its validity window (retired or not yet valid)",
+            ));
+        }
 
         let p = &statement.predicate;
         if p.log.index.0 != pos {

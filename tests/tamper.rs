@@ -489,3 +489,56 @@ fn prove_and_verify_entry_offline() {
         stdout(&out)
     );
 }
+
+#[test]
+fn key_rotation_windows() {
+    let r = recorded_repo();
+    let config = |a_until: &str| {
+        format!(
+            "signing:\n  public_keys:\n    - path: \"{}\"\n      not_after: {a_until}\n    - path: \"{}\"\n      not_before: 2020-01-01T00:00:00Z\n",
+            keys().public.display(),
+            other_keys().public.display()
+        )
+    };
+    // The key that signed everything was retired in 2001: every entry is flagged.
+    r.write(".promptrail.yml", &config("2001-01-01T00:00:00Z"));
+    let out = r.run(&["verify", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let windows: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "PT013")
+        .collect();
+    assert_eq!(windows.len(), 4, "{v:#}");
+    assert!(
+        windows[0]["expected"]
+            .as_str()
+            .unwrap()
+            .contains("and 2001-01-01T00:00:00Z")
+    );
+
+    // Rotation: the old key stays valid for what it signed, the new key signs from now on.
+    r.write(".promptrail.yml", &config("2100-01-01T00:00:00Z"));
+    r.commit("rotate the signing key");
+    r.write("prompts/clinical/intake.md", "Signed with the new key.\n");
+    r.commit("after rotation");
+    r.push();
+    let out = r
+        .cmd()
+        .args([
+            "record",
+            "--offline",
+            "--key",
+            other_keys().private.to_str().unwrap(),
+        ])
+        .env("PROMPTRAIL_KEY_PASSWORD", "another password")
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let out = r.run(&["verify"]);
+    assert_ok(&out);
+    assert!(stdout(&out).contains("4 signed by key"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("1 signed by key"), "{}", stdout(&out));
+}

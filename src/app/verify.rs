@@ -25,22 +25,25 @@ impl RepoObjects for GitObjects {
     }
 }
 
-/// Loads trusted public keys: the given paths, else `signing.public_keys` from the config.
+/// Loads trusted public keys: the given paths, else `signing.public_keys` from the config
+/// (with their validity windows).
 pub fn trusted_keys(ws: &Workspace, flags: &[PathBuf]) -> Result<Vec<TrustedKey>> {
-    let paths: Vec<PathBuf> = if flags.is_empty() {
-        ws.config
-            .signing
-            .public_keys
+    if !flags.is_empty() {
+        return Ok(flags
             .iter()
-            .map(|p| ws.git.root().join(p))
-            .collect()
-    } else {
-        flags.to_vec()
-    };
-    Ok(paths
+            .map(|p| TrustedKey::load(p))
+            .collect::<Result<Vec<_>, _>>()?);
+    }
+    ws.config
+        .signing
+        .public_keys
         .iter()
-        .map(|p| TrustedKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?)
+        .map(|k| {
+            let mut key = TrustedKey::load(&ws.git.root().join(k.path()))?;
+            (key.not_before, key.not_after) = k.window();
+            Ok(key)
+        })
+        .collect()
 }
 
 /// Runs every check over the audit branch `branch` with `keys`.
