@@ -371,6 +371,8 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     let out = r.verify();
     assert_ok(&out);
     assert!(stdout(&out).contains("6 entries"), "{}", stdout(&out));
+    // Versions with approvals, deployments and a rollback all match the published schema.
+    assert_eq!(assert_schema_valid(&r), 6);
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn versions_follow_landed_history_renames_deletions_and_reverts() {
     assert_eq!(log[3]["prompts"][0]["previousVersion"], 2);
     assert_eq!(log[5]["prompts"][0]["previousVersion"], 3);
     assert_ok(&r.verify());
+    assert_eq!(assert_schema_valid(&r), 6);
 }
 
 #[test]

@@ -305,3 +305,61 @@ impl Repo {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
+
+/// Every entry of the local audit branch, decoded to its in-toto Statement.
+pub fn statements(r: &Repo) -> Vec<serde_json::Value> {
+    use base64::Engine as _;
+    let listing = r.git(&[
+        "ls-tree",
+        "-r",
+        "--name-only",
+        "promptrail/audit",
+        "entries/",
+    ]);
+    listing
+        .lines()
+        .map(|p| {
+            let out = git_cmd(&r.work)
+                .args(["cat-file", "blob", &format!("promptrail/audit:{p}")])
+                .output()
+                .unwrap();
+            let bundle: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let payload = base64::engine::general_purpose::STANDARD
+                .decode(bundle["dsseEnvelope"]["payload"].as_str().unwrap())
+                .unwrap();
+            serde_json::from_slice(&payload).unwrap()
+        })
+        .collect()
+}
+
+/// Validates every entry's predicate against `schema/audit-event.v1.json` and the Statement
+/// against the in-toto Statement v1 shape; returns how many entries were checked.
+pub fn assert_schema_valid(r: &Repo) -> usize {
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/audit-event.v1.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let all = statements(r);
+    for (i, st) in all.iter().enumerate() {
+        assert_eq!(st["_type"], "https://in-toto.io/Statement/v1");
+        assert_eq!(st["predicateType"], "https://promptrail.dev/audit-event/v1");
+        assert!(!st["subject"].as_array().unwrap().is_empty());
+        let errors: Vec<String> = validator
+            .iter_errors(&st["predicate"])
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "entry {i}: {errors:#?}\n{:#}",
+            st["predicate"]
+        );
+    }
+    all.len()
+}
