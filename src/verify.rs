@@ -50,10 +50,13 @@ pub enum Check {
     /// PT013: the entry was signed by a key outside that key's validity window (a retired
     /// or not yet valid key).
     KeyWindow,
+    /// PT014: a deployment or rollback names a version that was not recorded before it with
+    /// the same content, or that was not approved under the policy recorded with it.
+    Deployment,
 }
 
 impl Check {
-    pub const ALL: [Check; 13] = [
+    pub const ALL: [Check; 14] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -67,6 +70,7 @@ impl Check {
         Check::Checkpoint,
         Check::Consistency,
         Check::KeyWindow,
+        Check::Deployment,
     ];
 
     pub fn code(self) -> &'static str {
@@ -84,6 +88,7 @@ impl Check {
             Check::Checkpoint => "PT011",
             Check::Consistency => "PT012",
             Check::KeyWindow => "PT013",
+            Check::Deployment => "PT014",
         }
     }
 
@@ -102,6 +107,7 @@ impl Check {
             Check::Checkpoint => "checkpoint",
             Check::Consistency => "consistency",
             Check::KeyWindow => "key-window",
+            Check::Deployment => "deployment",
         }
     }
 }
@@ -197,6 +203,8 @@ pub fn verify(
     let mut previous: Option<Sha256Hex> = None;
     let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
     let mut seen_index: HashMap<u64, u64> = HashMap::new();
+    // (path, version) → (sha256, approved) of versions recorded so far.
+    let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
     for (pos, entry) in entries.iter().enumerate() {
         let pos = pos as u64;
@@ -320,6 +328,18 @@ pub fn verify(
         check_subjects(&at, &statement, &mut findings);
         if p.event == EventType::Version {
             check_numbering(&at, &statement, &mut lineages, &mut findings);
+            for pr in &p.prompts {
+                let approved = p.policy.rules.iter().any(|r| {
+                    r.path == pr.path
+                        && r.approved
+                        && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
+                });
+                let key = (pr.path.clone(), pr.version);
+                let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
+                recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));
+            }
+        } else {
+            check_deployed(&at, &statement, &recorded, &mut findings);
         }
         check_git(&at, &statement, repo, &mut findings)?;
     }
@@ -577,6 +597,42 @@ fn check_numbering(
             }
         };
         lineages.insert(pr.path.clone(), next);
+    }
+}
+
+/// Every deployed or restored version must have been recorded earlier, with the same
+/// content, and approved under the policy recorded with it.
+fn check_deployed(
+    at: &Loc,
+    st: &Statement,
+    recorded: &HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+    out: &mut Vec<Finding>,
+) {
+    for pr in &st.predicate.prompts {
+        match recorded.get(&(pr.path.clone(), pr.version)) {
+            None => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                &format!("{} {} recorded before this entry", pr.path, pr.version),
+                "no such version entry",
+                "a deployment names a version that was never recorded",
+            )),
+            Some((sha, _)) if *sha != pr.digest.sha256 => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                &format!("sha256:{sha}"),
+                &format!("sha256:{}", pr.digest.sha256),
+                "the deployed content differs from the recorded version",
+            )),
+            Some((_, false)) => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                "an approved version",
+                "a version that was not approved under its policy",
+                "an unapproved version was deployed",
+            )),
+            Some(_) => {}
+        }
     }
 }
 

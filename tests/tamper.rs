@@ -542,3 +542,30 @@ fn key_rotation_windows() {
     assert!(stdout(&out).contains("4 signed by key"), "{}", stdout(&out));
     assert!(stdout(&out).contains("1 signed by key"), "{}", stdout(&out));
 }
+
+#[test]
+fn deployment_of_an_unapproved_or_unrecorded_version_is_flagged() {
+    // Recorded offline: no version is approved.
+    let r = recorded_repo();
+    let key = trusted_signer();
+    tamper(&r, |f| {
+        let prev = promptrail::types::Sha256Hex::of(&f[&entry(3)]);
+        let b = resign(&f[&entry(3)], &key, |st| {
+            st["predicate"]["event"] = "deployment".into();
+            st["predicate"]["log"]["index"] = 4.into();
+            st["predicate"]["log"]["previous"] = prev.as_str().into();
+            st["predicate"]["prompts"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("change");
+            st["predicate"]["deployment"] = serde_json::json!({
+                "environment": "production", "actor": "mallory", "ref": "refs/heads/main",
+                "sha": st["predicate"]["prompts"][0]["commit"].clone(),
+                "deployedAt": "2026-11-20T15:00:00Z"
+            });
+        });
+        f.insert(entry(4), b);
+    });
+    let found = findings(&r);
+    assert!(has(&found, "PT014", 4), "{found:?}");
+}
