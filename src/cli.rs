@@ -70,6 +70,8 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof from `prove` offline, without the repository.
     VerifyEntry(VerifyEntryArgs),
+    /// Write a report of the audit log for compliance: json, csv, md or html.
+    Export(ExportArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -312,4 +314,41 @@ pub struct VerifyEntryArgs {
     pub keys: Vec<PathBuf>,
     #[command(flatten)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    /// Every entry decoded, with the verification result.
+    Json,
+    /// One row per prompt per event, for a spreadsheet.
+    Csv,
+    /// A compliance summary.
+    Md,
+    /// One self-contained page: timelines, diffs, approvals, what was live, verification.
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Report format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Only deployments to this environment.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Only entries recorded at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries recorded at or before this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Write the report here (default: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Trusted public key to verify the log with (repeatable). Default: `signing.public_keys`;
+    /// without any, the report says the log was not verified.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub branch: BranchArg,
 }

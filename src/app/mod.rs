@@ -4,6 +4,7 @@ mod active;
 mod approvals;
 mod check;
 mod deploy;
+mod export;
 mod init;
 mod keygen;
 mod log;
@@ -68,6 +69,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Checkpoint(a) => verify::print_checkpoint(&cli.repo, a),
         Command::Prove(a) => prove::run(&cli.repo, a),
         Command::VerifyEntry(a) => prove::verify_entry(a),
+        Command::Export(a) => export::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

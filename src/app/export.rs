@@ -1,0 +1,194 @@
+//! `promptrail export`: the audit log as a report for compliance.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+
+use super::verify::{trusted_keys, verify_branch};
+use super::{Outcome, Workspace, read_statements};
+use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
+use crate::cli::{ExportArgs, ExportFormat};
+use crate::report::export::{self, DeployRow, ExportModel, PromptTimeline, VersionRow};
+use crate::report::views::EntryView;
+
+fn parse_time(flag: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>> {
+    s.as_ref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .with_context(|| {
+                    format!("--{flag} {s}: expected RFC 3339, e.g. 2026-11-20T15:00:00Z")
+                })
+        })
+        .transpose()
+}
+
+pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
+    let ws = Workspace::open(dir)?;
+    let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    if let Some(env) = &args.env {
+        ws.environment(env)?;
+    }
+    let (since, until) = (
+        parse_time("since", &args.since)?,
+        parse_time("until", &args.until)?,
+    );
+    let keys = trusted_keys(&ws, &args.keys)?;
+    let verification = if keys.is_empty() {
+        None
+    } else {
+        Some(verify_branch(&ws, &branch, &keys, None)?)
+    };
+    let statements = read_statements(&ws, &branch)?;
+    let in_range = |t: DateTime<Utc>| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
+    let entries: Vec<EntryView> = statements
+        .iter()
+        .filter(|(_, _, st)| in_range(st.predicate.recorded_at))
+        .filter(|(_, _, st)| {
+            args.env.as_ref().is_none_or(|env| {
+                st.predicate
+                    .deployment
+                    .as_ref()
+                    .is_none_or(|d| &d.environment == env)
+            })
+        })
+        .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
+        .collect();
+
+    let mut reader = ws.git.object_reader()?;
+    let mut prompts: BTreeMap<String, PromptTimeline> = BTreeMap::new();
+    let mut last_blob: BTreeMap<String, crate::types::Oid> = BTreeMap::new();
+    for (_, _, st) in &statements {
+        let p = &st.predicate;
+        for pr in &p.prompts {
+            if p.event == EventType::Version {
+                // The diff against the version before (under its former name after a rename).
+                let before = pr.previous_path.as_ref().unwrap_or(&pr.path).to_string();
+                let old = last_blob.get(&before).cloned();
+                last_blob.insert(pr.path.to_string(), pr.digest.git_blob.clone());
+                if !in_range(p.recorded_at) {
+                    continue;
+                }
+                let diff = match (old, pr.change) {
+                    (_, Some(ChangeType::Deleted | ChangeType::Renamed)) => None,
+                    (old, _) => {
+                        let new_text = reader
+                            .read(pr.digest.git_blob.as_str())?
+                            .map(|o| String::from_utf8_lossy(&o.data).into_owned());
+                        let old_text = match old {
+                            Some(o) => reader
+                                .read(o.as_str())?
+                                .map(|o| String::from_utf8_lossy(&o.data).into_owned()),
+                            None => Some(String::new()),
+                        };
+                        match (old_text, new_text) {
+                            (Some(a), Some(b)) => Some(
+                                similar::TextDiff::from_lines(&a, &b)
+                                    .unified_diff()
+                                    .header(&before, pr.path.as_str())
+                                    .to_string(),
+                            ),
+                            _ => None,
+                        }
+                    }
+                };
+                let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
+                prompts
+                    .entry(pr.path.to_string())
+                    .or_default()
+                    .versions
+                    .push(VersionRow {
+                        version: pr.version.0,
+                        change: pr
+                            .change
+                            .map(|c| format!("{c:?}").to_lowercase())
+                            .unwrap_or_default(),
+                        entry: p.log.index.0,
+                        landed_at: pr
+                            .landed_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        commit: pr.commit.to_string(),
+                        authors: p
+                            .authors
+                            .iter()
+                            .filter(|a| a.role != AuthorRole::Committer)
+                            .map(|a| a.name.clone())
+                            .collect(),
+                        approvers: p
+                            .approvals
+                            .iter()
+                            .filter(|a| a.counted && a.path == pr.path)
+                            .map(|a| format!("@{}", a.reviewer))
+                            .collect(),
+                        approved: rule.is_some_and(|r| {
+                            r.approved
+                                && r.status
+                                    == crate::attestation::predicate::ApprovalStatus::Evaluated
+                        }),
+                        diff,
+                    });
+            } else if let Some(d) = &p.deployment
+                && in_range(p.recorded_at)
+                && args.env.as_ref().is_none_or(|e| e == &d.environment)
+            {
+                prompts
+                    .entry(pr.path.to_string())
+                    .or_default()
+                    .deployments
+                    .push(DeployRow {
+                        environment: d.environment.clone(),
+                        event: p.event.as_str().to_owned(),
+                        version: pr.version.0,
+                        entry: p.log.index.0,
+                        at: d
+                            .deployed_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        actor: d.actor.clone(),
+                        replaces: d.replaces.map(|v| v.0),
+                    });
+            }
+        }
+    }
+    let store = ws.store(&branch);
+    let checkpoint = store
+        .read_all(&store.resolve_for_reading()?)?
+        .checkpoint
+        .map(|c| String::from_utf8_lossy(&c).into_owned());
+    let model = ExportModel {
+        generated_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        origin: verification
+            .as_ref()
+            .and_then(|r| r.origin.clone())
+            .or_else(|| {
+                statements
+                    .first()
+                    .map(|(_, _, st)| st.predicate.log.origin.clone())
+            }),
+        branch,
+        trusted_keys: keys
+            .iter()
+            .map(|k| format!("{} ({})", k.key_id, k.source))
+            .collect(),
+        verification,
+        checkpoint,
+        live: export::live_spans(&entries),
+        entries,
+        prompts,
+    };
+    let text = match args.format {
+        ExportFormat::Json => serde_json::to_string_pretty(&model)? + "\n",
+        ExportFormat::Csv => export::csv(&model),
+        ExportFormat::Md => export::markdown(&model),
+        ExportFormat::Html => export::html(&model),
+    };
+    match &args.out {
+        Some(f) => {
+            std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
+            eprintln!("wrote {}", f.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(Outcome::Ok)
+}
