@@ -238,6 +238,46 @@ fn main() -> Res<()> {
     promptrail(&auditor, &["log", "--prompt", INTAKE])?;
     let ok = promptrail(&auditor, &["verify", "--key", path(&public)])?;
     assert_eq!(ok, Outcome::Ok, "the trail must verify");
+    println!("(the auditor keeps today's checkpoint, to prove later that the log only grew)");
+    let saved = root.join("audit.checkpoint");
+    promptrail(&auditor, &["checkpoint"])?;
+    std::fs::write(
+        &saved,
+        git(&auditor, &["show", "promptrail/audit:checkpoint"]),
+    )?;
+    promptrail(
+        &auditor,
+        &[
+            "verify",
+            "--key",
+            path(&public),
+            "--checkpoint",
+            path(&saved),
+        ],
+    )?;
+    let proof = root.join("intake-v12.proof.json");
+    promptrail(
+        &auditor,
+        &["prove", &format!("{INTAKE}@v12"), "--out", path(&proof)],
+    )?;
+    let ok = promptrail(
+        root,
+        &["verify-entry", path(&proof), "--key", path(&public)],
+    )?;
+    assert_eq!(ok, Outcome::Ok, "the proof must check offline");
+    let report = root.join("audit.html");
+    promptrail(
+        &auditor,
+        &[
+            "export",
+            "--format",
+            "html",
+            "--key",
+            path(&public),
+            "--out",
+            path(&report),
+        ],
+    )?;
 
     step("9. Someone rewrites entry 2 behind the log's back: verify says exactly what broke");
     tamper_entry(&auditor, "entries/000000/000000002.json")?;

@@ -44,14 +44,17 @@ fn people(e: &EntryView) -> String {
 pub fn entry_row(e: &EntryView) -> String {
     let prompts: Vec<String> = e.prompts.iter().map(prompt_line).collect();
     let commit = e.prompts.first().map_or("", |p| p.commit.short());
+    let who = match &e.deployment {
+        Some(d) => format!("to {} by {}", d.environment, d.actor),
+        None => format!("by {}", people(e)),
+    };
     format!(
-        "#{:<5} {}  {:<10} {}  {}  by {}",
+        "#{:<5} {}  {:<10} {}  {}  {who}",
         e.index.0,
         e.recorded_at,
         e.event.as_str(),
         commit,
         prompts.join("; "),
-        people(e)
     )
 }
 
