@@ -569,3 +569,38 @@ fn deployment_of_an_unapproved_or_unrecorded_version_is_flagged() {
     let found = findings(&r);
     assert!(has(&found, "PT014", 4), "{found:?}");
 }
+
+#[test]
+fn replay_of_an_entry_from_another_repository() {
+    // Two repositories whose logs are signed with the same key.
+    let a = recorded_repo();
+    let b = recorded_repo();
+    std::fs::rename(b.remote.clone(), b.dir.path().join("other.git")).unwrap();
+    b.git(&[
+        "remote",
+        "set-url",
+        "origin",
+        b.dir.path().join("other.git").to_str().unwrap(),
+    ]);
+    b.write("prompts/clinical/intake.md", "Other repository.\n");
+    b.commit("other");
+    b.push();
+    b.record();
+    let foreign = {
+        let out = git_cmd(&b.work)
+            .args([
+                "cat-file",
+                "blob",
+                &format!("promptrail/audit:{}", entry(4)),
+            ])
+            .output()
+            .unwrap();
+        out.stdout
+    };
+    // The foreign entry 4 is appended to A's log as if it were A's.
+    tamper(&a, |f| {
+        f.insert(entry(4), foreign.clone());
+    });
+    let found = findings(&a);
+    assert!(has(&found, "PT008", 4), "origin mismatch: {found:?}");
+}
