@@ -1,0 +1,238 @@
+#!/usr/bin/env node
+// Independent interoperability check of promptrail's audit log with Sigstore's
+// own JavaScript libraries (@sigstore/bundle, @sigstore/verify), pinned in
+// .ci/sigstore-js/package-lock.json.
+//
+// Usage (from a directory where `npm ci` installed .ci/sigstore-js/, since ES
+// modules resolve packages next to the script, .ci/run copies it there):
+//     node sigstore_js_check.mjs --repo DIR --branch promptrail/audit --key PUB.pem
+//
+// Per entries/**.json blob on the audit branch (read with plain git):
+//   * @sigstore/bundle bundleFromJSON parses it and asserts the bundle shape
+//     (assertBundleLatest for v0.3: mediaType, one DSSE signature, public-key
+//     verification material, tlogEntries present), and the mediaType is exactly
+//     BUNDLE_V03_MEDIA_TYPE;
+//   * @sigstore/verify verifies it: toSignedEntity(bundle), trust material from
+//     toTrustMaterial(<empty TrustedRoot>, { <keyid>: <PublicKey from the PEM> }),
+//     and new Verifier(trust, { tlogThreshold: 0, ctlogThreshold: 0,
+//     timestampThreshold: 0 }).verify(entity): key mode, so no transparency log,
+//     SCT or timestamp is required, but the hint must name the trusted key and
+//     the DSSE signature (PAE, ECDSA P-256 / SHA-256) must verify.
+//
+// Negative controls on the first entry, so that the check cannot pass vacuously:
+// a flipped payload byte, a foreign P-256 key under the trusted keyid, a hint
+// naming no trusted key, a bundle with no signature, and the verifier's default
+// options (which require a tlog entry and a timestamp) must all be rejected.
+//
+// Prints one line per entry and ends with "N passed, 0 failed"; exits non-zero
+// on any failure, or when the branch holds no entry.
+
+import { execFileSync } from "node:child_process";
+import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+
+import { BUNDLE_V03_MEDIA_TYPE, ValidationError, bundleFromJSON } from "@sigstore/bundle";
+import { PublicKey, TrustedRoot } from "@sigstore/protobuf-specs";
+import { VerificationError, Verifier, toSignedEntity, toTrustMaterial } from "@sigstore/verify";
+
+const ENTRY_PATH = /^entries\/.+\.json$/;
+const KEY_MODE = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
+
+function git(repo, ...args) {
+  return execFileSync("git", ["-C", repo, ...args], {
+    stdio: ["ignore", "pipe", "pipe"],
+    maxBuffer: 256 * 1024 * 1024,
+  });
+}
+
+function resolveBranch(repo, branch) {
+  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`, branch]) {
+    try {
+      const out = git(repo, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`).toString().trim();
+      if (out) return out;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error(`branch ${branch} not found in ${repo}`);
+}
+
+function listEntries(repo, commit) {
+  const entries = [];
+  for (const record of git(repo, "ls-tree", "-r", "-z", "--full-tree", commit).toString().split("\0")) {
+    if (!record) continue;
+    const tab = record.indexOf("\t");
+    const [, type, oid] = record.slice(0, tab).split(" ");
+    const path = record.slice(tab + 1);
+    if (type === "blob" && ENTRY_PATH.test(path)) entries.push({ path, oid });
+  }
+  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+// The trusted key: its SPKI DER, and its id (hex SHA-256 of that DER).
+function loadKey(pemPath) {
+  const key = createPublicKey(readFileSync(pemPath));
+  if (key.asymmetricKeyType !== "ec" || key.asymmetricKeyDetails?.namedCurve !== "prime256v1") {
+    throw new Error(`${pemPath}: not an ECDSA P-256 public key`);
+  }
+  const der = key.export({ type: "spki", format: "der" });
+  return { der, keyid: createHash("sha256").update(der).digest("hex") };
+}
+
+// Trust material for key mode: an empty trusted root (no CA, tlog, ctlog or
+// TSA), and the one public key, looked up by the bundle's publicKey.hint.
+function trustMaterialFor(keyid, der) {
+  const root = TrustedRoot.fromJSON({
+    mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+    tlogs: [],
+    certificateAuthorities: [],
+    ctlogs: [],
+    timestampAuthorities: [],
+  });
+  const publicKey = PublicKey.fromJSON({
+    rawBytes: der.toString("base64"),
+    keyDetails: "PKIX_ECDSA_P256_SHA_256",
+  });
+  return toTrustMaterial(root, { [keyid]: publicKey });
+}
+
+function verifyJSON(json, trust, options = KEY_MODE) {
+  const bundle = bundleFromJSON(json);
+  if (bundle.mediaType !== BUNDLE_V03_MEDIA_TYPE) {
+    throw new Error(`mediaType is ${bundle.mediaType}, not ${BUNDLE_V03_MEDIA_TYPE}`);
+  }
+  if (bundle.content.$case !== "dsseEnvelope") throw new Error(`content is ${bundle.content.$case}`);
+  if (bundle.verificationMaterial.content.$case !== "publicKey") {
+    throw new Error(`verification material is ${bundle.verificationMaterial.content.$case}`);
+  }
+  const signer = new Verifier(trust, options).verify(toSignedEntity(bundle));
+  return { bundle, signer };
+}
+
+function checkEntry(raw, trust, keyid, trustedKey) {
+  const json = JSON.parse(raw);
+  const { bundle, signer } = verifyJSON(json, trust);
+  const hint = bundle.verificationMaterial.content.publicKey.hint;
+  if (hint !== keyid) throw new Error(`publicKey.hint ${hint} is not the trusted key id ${keyid}`);
+  const sigKeyid = bundle.content.dsseEnvelope.signatures[0].keyid;
+  if (sigKeyid !== keyid) throw new Error(`signature keyid ${sigKeyid} is not the trusted key id ${keyid}`);
+  if (!signer.key.equals(trustedKey)) {
+    throw new Error("the verifier returned a signer key other than the trusted one");
+  }
+  const statement = JSON.parse(bundle.content.dsseEnvelope.payload.toString("utf8"));
+  return statement;
+}
+
+// Each case must throw `expect`, and the error's reason (VerificationError's
+// code, ValidationError's invalid fields) must contain `reason`.
+function negativeChecks(raw, trust, keyid) {
+  const failures = [];
+  const expectRejected = (label, expect, reason, fn) => {
+    try {
+      fn();
+      failures.push(`${label}: ACCEPTED`);
+    } catch (e) {
+      const why = e instanceof ValidationError ? `${e.message}: ${e.fields}` : `${e.code}: ${e.message}`;
+      if (e instanceof expect && why.includes(reason)) {
+        console.log(`reject  ${label}: rejected as expected (${why})`);
+      } else {
+        failures.push(`${label}: rejected for the wrong reason (want ${expect.name} ${reason}): ${e}`);
+      }
+    }
+  };
+
+  // 1. One payload byte flipped; the signature stays as it was.
+  const tampered = JSON.parse(raw);
+  const payload = Buffer.from(tampered.dsseEnvelope.payload, "base64");
+  const pos = Math.floor(payload.length / 2);
+  payload[pos] ^= 0x01;
+  tampered.dsseEnvelope.payload = payload.toString("base64");
+  expectRejected(`tampered payload (byte ${pos} flipped)`, VerificationError, "SIGNATURE_ERROR", () =>
+    verifyJSON(tampered, trust),
+  );
+
+  // 2. A different P-256 key trusted under the same keyid.
+  const foreign = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" });
+  expectRejected("foreign key with the same keyid", VerificationError, "SIGNATURE_ERROR", () =>
+    verifyJSON(JSON.parse(raw), trustMaterialFor(keyid, foreign)),
+  );
+
+  // 3. A hint that names no trusted key.
+  const unknown = JSON.parse(raw);
+  unknown.verificationMaterial.publicKey.hint = "0".repeat(64);
+  expectRejected("publicKey.hint naming no trusted key", VerificationError, "PUBLIC_KEY_ERROR", () =>
+    verifyJSON(unknown, trust),
+  );
+
+  // 4. No signature at all: @sigstore/bundle's shape check.
+  const unsigned = JSON.parse(raw);
+  unsigned.dsseEnvelope.signatures = [];
+  expectRejected("envelope without a signature", ValidationError, "content.dsseEnvelope.signatures", () =>
+    verifyJSON(unsigned, trust),
+  );
+
+  // 5. The verifier's defaults want a timestamp and a tlog entry: the key-mode
+  //    options above are what accept these bundles, not a verifier that checks nothing.
+  expectRejected("default Verifier options (timestamp and tlog entry required)", VerificationError, "_ERROR", () =>
+    verifyJSON(JSON.parse(raw), trust, {}),
+  );
+  return failures;
+}
+
+function main() {
+  const { values } = parseArgs({
+    options: {
+      repo: { type: "string" },
+      branch: { type: "string", default: "promptrail/audit" },
+      key: { type: "string" },
+    },
+  });
+  if (!values.repo || !values.key) throw new Error("usage: --repo DIR [--branch NAME] --key PUB.pem");
+
+  const { der, keyid } = loadKey(values.key);
+  const trust = trustMaterialFor(keyid, der);
+  const trustedKey = createPublicKey({ key: der, format: "der", type: "spki" });
+  const commit = resolveBranch(values.repo, values.branch);
+  const entries = listEntries(values.repo, commit);
+  console.log(`branch ${values.branch} at ${commit.slice(0, 12)}: ${entries.length} entries; key ${keyid}`);
+
+  let passed = 0;
+  let failed = 0;
+  let firstRaw = null;
+  for (const { path, oid } of entries) {
+    const raw = git(values.repo, "cat-file", "blob", oid).toString("utf8");
+    let statement;
+    try {
+      statement = checkEntry(raw, trust, keyid, trustedKey);
+    } catch (e) {
+      failed++;
+      console.log(`FAIL    ${path}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
+      continue;
+    }
+    passed++;
+    firstRaw ??= raw;
+    const names = (statement.subject ?? []).map((s) => s.name).join(", ");
+    console.log(`ok      ${path}: verified by @sigstore/verify (${statement.predicate?.event}: ${names})`);
+  }
+
+  if (entries.length === 0) {
+    console.log(`FAIL    no entries/**.json on ${values.branch}`);
+    failed++;
+  } else if (firstRaw !== null) {
+    for (const failure of negativeChecks(firstRaw, trust, keyid)) {
+      console.log(`FAIL    negative check: ${failure}`);
+      failed++;
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 && passed > 0 ? 0 : 1;
+}
+
+try {
+  process.exitCode = main();
+} catch (e) {
+  console.error(`error: ${e instanceof Error ? e.message : e}`);
+  console.log("0 passed, 1 failed");
+  process.exitCode = 2;
+}
