@@ -45,13 +45,13 @@ fn main() {
     let record = time(|| {
         run(Command::new(bin)
             .current_dir(&repo)
-            .args(["-q", "record", "--no-push", "--key"])
+            .args(["-q", "record", "--offline", "--no-push", "--key"])
             .arg(keys.join("promptrail.key")))
     });
     let record_noop = best_of(3, || {
         run(Command::new(bin)
             .current_dir(&repo)
-            .args(["-q", "record", "--no-push", "--key"])
+            .args(["-q", "record", "--offline", "--no-push", "--key"])
             .arg(keys.join("promptrail.key")))
     });
     let verify = best_of(3, || {
