@@ -8,8 +8,9 @@
 //!
 //! — github.com/acme/clinic AbCdEf…base64(key ID ‖ ASN.1 DER ECDSA signature)
 //! ```
-//! The key ID is the first 4 bytes of SHA-256(key name ‖ 0x0A ‖ 0x02 ‖ DER SPKI), 0x02 being
-//! the ECDSA signature type of C2SP `signed-note`. The key name is the log's origin.
+//! Signature type 0x02 is ECDSA in C2SP `signed-note` ("as implemented by
+//! transparency-dev/witness"), whose key ID is the first 4 bytes of SHA-256 of the DER SPKI.
+//! The key name is the log's origin.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -33,13 +34,10 @@ pub struct Checkpoint {
     pub signatures: Vec<(String, [u8; 4], Vec<u8>)>,
 }
 
-/// The 4-byte key ID of an ECDSA key under `name`.
-pub fn key_id(name: &str, spki_der: &[u8]) -> [u8; 4] {
-    let mut h = Sha256::new();
-    h.update(name.as_bytes());
-    h.update([0x0a, ECDSA_TYPE]);
-    h.update(spki_der);
-    let d = h.finalize();
+/// The 4-byte key ID of an ECDSA key (signature type 0x02): SHA-256(DER SPKI)[:4]. The name
+/// is not part of it for this type.
+pub fn key_id(_name: &str, spki_der: &[u8]) -> [u8; 4] {
+    let d = Sha256::digest(spki_der);
     [d[0], d[1], d[2], d[3]]
 }
 
@@ -93,8 +91,12 @@ impl Checkpoint {
 
     /// Parses a signed note; says what is malformed.
     pub fn parse(text: &str) -> Result<Checkpoint, String> {
+        if text.contains('\r') {
+            return Err("a signed note uses LF line endings only".into());
+        }
+        // The body has no empty line; the signatures follow the last one.
         let (body, sigs) = text
-            .split_once("\n\n")
+            .rsplit_once("\n\n")
             .ok_or("not a signed note: no blank line before the signatures")?;
         let mut lines = body.lines();
         let origin = lines
@@ -103,6 +105,7 @@ impl Checkpoint {
             .ok_or("no origin line")?;
         let size = lines
             .next()
+            .filter(|l| *l == "0" || (!l.starts_with('0') && l.bytes().all(|b| b.is_ascii_digit())))
             .and_then(|l| l.parse::<u64>().ok())
             .ok_or("the second line is not a tree size")?;
         let root_b64 = lines.next().ok_or("no root hash line")?;
@@ -141,12 +144,15 @@ impl Checkpoint {
         })
     }
 
-    /// The first trusted key with a valid signature on this checkpoint.
+    /// The first trusted key with a valid signature on this checkpoint, made under the log's
+    /// own name (the origin).
     pub fn verified_by<'a>(&self, keys: &'a [TrustedKey]) -> Option<&'a TrustedKey> {
         let body = self.body();
         keys.iter().find(|k| {
             self.signatures.iter().any(|(name, id, sig)| {
-                *id == key_id(name, &k.spki_der) && k.verify(sig, body.as_bytes())
+                name == &self.origin
+                    && *id == key_id(name, &k.spki_der)
+                    && k.verify(sig, body.as_bytes())
             })
         })
     }

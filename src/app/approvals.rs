@@ -79,14 +79,19 @@ pub fn judge(
             continue;
         }
         let mut f = ReviewerFacts::default();
+        // A record is permanent: a fact GitHub failed to give is an error there, never a
+        // silent "not counted". A check can report it as a reason and be re-run.
+        let strict = matches!(target, Target::Landed(_));
         match gh.permission(&r.reviewer.login) {
             Ok(Some(p)) => f.permission = Some(p),
             Ok(None) => f.error = Some(format!("not a collaborator of {}", gh.repo())),
+            Err(e) if strict => return Err(e.into()),
             Err(e) => f.error = Some(e.to_string()),
         }
         if !teams.is_empty() {
             match gh.teams_of(&teams, &r.reviewer.login) {
                 Ok(t) => f.teams = t,
+                Err(e) if strict => return Err(e.into()),
                 Err(e) => {
                     progress.warn(&e.to_string());
                     f.error = Some(e.to_string());

@@ -62,7 +62,7 @@ fn print_gate(view: &GateView, format: Format) -> Result<()> {
 }
 
 /// The organisation that owns the repository (for team names without one).
-fn default_org(ws: &Workspace) -> String {
+pub(super) fn default_org(ws: &Workspace) -> String {
     std::env::var("GITHUB_REPOSITORY")
         .ok()
         .and_then(|r| crate::github::Repo::parse(&r))
@@ -160,6 +160,28 @@ fn evaluate_gate(
         prompts: rows,
     };
     Ok((view, ledger))
+}
+
+/// The configured trusted keys plus the signing key's public key (unless configured, so that
+/// its window applies). Refuses a signing key whose configured window excludes now.
+pub(super) fn signing_and_trusted_keys(
+    ws: &Workspace,
+    key: &SigningKey,
+) -> Result<Vec<TrustedKey>> {
+    let mut keys = trusted_keys(ws, &[])?;
+    match keys.iter().find(|k| &k.key_id == key.key_id()) {
+        Some(k) if !k.valid_at(Utc::now()) => bail!(
+            "the signing key {} is outside its validity window in .promptrail.yml (retired or \
+             not yet valid): sign with the current key",
+            key.key_id()
+        ),
+        Some(_) => {}
+        None => keys.push(TrustedKey::from_pem(
+            key.public_pem().as_bytes(),
+            "the signing key",
+        )?),
+    }
+    Ok(keys)
 }
 
 /// Who, where and what for a deployment entry, from the CI environment.

@@ -5,7 +5,11 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::deploy::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
+use super::deploy::{
+    DeploymentEvent, append_deployment, deployment_record, publish_manifest,
+    signing_and_trusted_keys,
+};
+use super::verify::verify_branch;
 use super::{Outcome, Progress, Workspace, load_signing_key, print_json, read_statements};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};
@@ -19,28 +23,54 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
     let path = PromptPath::new(&args.prompt);
+    let key = load_signing_key(&ws, args.key.key.as_deref())?;
     let branch = ws.config.audit.branch.0.clone();
+    // Restore only from a log that verifies: anyone who can push the branch could otherwise
+    // plant an "approved" version for us to restore and sign.
+    let keys = signing_and_trusted_keys(&ws, &key)?;
+    let report = verify_branch(&ws, &branch, &keys, None)?;
+    if !report.ok {
+        eprintln!(
+            "refused: the audit log failed verification ({} finding(s)); run `promptrail verify`",
+            report.findings.len()
+        );
+        return Ok(Outcome::No);
+    }
     let statements = read_statements(&ws, &branch)?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let history = ledger.deployments_of(&env, &path);
     let Some(current) = history.last() else {
         bail!("{path} was never deployed to {env}: nothing to roll back");
     };
-    let target = match args.to {
-        Some(n) => Version(n),
-        None => history
+    // A re-run of the same CI run restores what that run restored and appends nothing.
+    let run_id = std::env::var("GITHUB_RUN_ID")
+        .ok()
+        .filter(|r| !r.is_empty());
+    let already = run_id.as_deref().and_then(|run| {
+        ledger
+            .by_run(&env, run)
+            .into_iter()
+            .rfind(|d| d.path == path && d.event == EventType::Rollback)
+    });
+    // Versions that were rolled back from are not candidates for the default target.
+    let rolled_back_from: std::collections::BTreeSet<Version> = history
+        .iter()
+        .filter(|d| d.event == EventType::Rollback)
+        .filter_map(|d| d.replaces)
+        .collect();
+    let target = match (already, args.to) {
+        (Some(d), _) => d.version,
+        (None, Some(n)) => Version(n),
+        (None, None) => history
             .iter()
             .rev()
             .map(|d| d.version)
-            .find(|v| *v != current.version)
+            .find(|v| *v != current.version && !rolled_back_from.contains(v))
             .with_context(|| {
-                format!(
-                    "{path} has had only {} in {env}: pass --to N to choose a version",
-                    current.version
-                )
+                format!("{path} has no earlier version deployed to {env} to return to: pass --to N")
             })?,
     };
-    if target == current.version {
+    if already.is_none() && target == current.version {
         bail!("{path} {target} is already live in {env}");
     }
     let Some(version) = ledger.version(&path, target) else {
@@ -53,11 +83,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
         );
         return Ok(Outcome::No);
     }
-    let org = std::env::var("GITHUB_REPOSITORY")
-        .ok()
-        .and_then(|r| crate::github::Repo::parse(&r))
-        .map_or(String::new(), |r| r.owner);
-    let policy = Policy::new(&ws.config.policy, &org)?;
+    let policy = Policy::new(&ws.config.policy, &super::deploy::default_org(&ws))?;
     if let Some(rule) = policy.env_rule(&env) {
         let (ok, counted, required) = env_satisfied(rule, policy.default_org(), &version.approvals);
         if !ok {
@@ -67,7 +93,6 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
             return Ok(Outcome::No);
         }
     }
-    let key = load_signing_key(&ws, args.key.key.as_deref())?;
 
     // Restore the content first: if that fails, nothing is recorded.
     let mut reader = ws.git.object_reader()?;
@@ -87,6 +112,32 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     std::fs::write(&file, &data).with_context(|| format!("writing {}", file.display()))?;
     progress.say(&format!("restored {path} to {target} in the working tree"));
 
+    if let Some(d) = already {
+        progress.say(&format!(
+            "run {} already recorded this rollback as entry #{}; nothing appended",
+            run_id.as_deref().unwrap_or(""),
+            d.entry.0
+        ));
+        let manifest = Manifest {
+            environment: env,
+            event: "rollback".into(),
+            entry: Some(d.entry),
+            sha: ws.git.resolve_commit("HEAD")?.context("no HEAD")?,
+            prompts: vec![ManifestPrompt {
+                path: path.clone(),
+                version: target,
+                sha256: version.prompt.digest.sha256.to_string(),
+                replaces: d.replaces,
+            }],
+            already_recorded: true,
+        };
+        publish_manifest(&manifest, None)?;
+        match args.format.format {
+            Format::Json => print_json(&manifest)?,
+            Format::Text => print!("{}", plain::manifest(&manifest)),
+        }
+        return Ok(Outcome::Ok);
+    }
     let mut prompt = version.prompt.clone();
     prompt.change = None;
     let rules = version.rule.clone().into_iter().collect();
