@@ -334,21 +334,27 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert!(stderr(&out).contains("never approved"), "{}", stderr(&out));
     // The default rollback restores v2, the version live before v3.
-    let out = r.run(&[
-        "rollback",
-        "--env",
-        "production",
-        "--prompt",
-        INTAKE,
-        "--key",
-        &key,
-        "--format",
-        "json",
-    ]);
+    let rollback = || {
+        r.cmd()
+            .env("GITHUB_RUN_ID", "5000")
+            .args(["rollback", "--env", "production", "--prompt", INTAKE])
+            .args(["--key", &key, "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let out = rollback();
     assert_ok(&out);
     let m = json(&out);
     assert_eq!(m["prompts"][0]["version"], 2);
     assert_eq!(m["prompts"][0]["replaces"], 3);
+    // Re-running the rollback job restores the same version and appends nothing.
+    let entries_before = r.log_json().len();
+    let out = rollback();
+    assert_ok(&out);
+    let again = json(&out);
+    assert_eq!(again["prompts"][0]["version"], 2, "{again:#}");
+    assert_eq!(again["alreadyRecorded"], true);
+    assert_eq!(r.log_json().len(), entries_before);
     assert_eq!(
         std::fs::read_to_string(r.work.join(INTAKE)).unwrap(),
         "You are a clinical intake assistant.\nAsk about allergies.\n"
