@@ -111,8 +111,22 @@ impl Policy {
         })
     }
 
-    /// The rule for a prompt: the first path rule whose globs match, else the default.
+    /// The rule for a prompt: the first path rule whose globs match, else the default. The
+    /// config file itself is governed by the strictest rule: changing the policy needs at
+    /// least the approvals any prompt needs.
     pub fn rule_for(&self, path: &PromptPath) -> (String, RuleConfig) {
+        if path.as_str() == crate::config::FILE_NAME {
+            let strictest = std::iter::once(("default".to_owned(), self.config.default.clone()))
+                .chain(
+                    self.config
+                        .rules
+                        .iter()
+                        .map(|r| (r.display_name(), r.rule())),
+                )
+                .max_by_key(|(_, r)| r.approvals)
+                .unwrap_or_else(|| ("default".into(), self.config.default.clone()));
+            return (format!("policy change (as {})", strictest.0), strictest.1);
+        }
         for (rule, set) in self.config.rules.iter().zip(&self.rules) {
             if set.is_match(path.as_str()) {
                 return (rule.display_name(), rule.rule());

@@ -400,3 +400,37 @@ fn record_refuses_without_github_access_unless_offline() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).contains("not fetched"), "{}", stdout(&out));
 }
+
+#[test]
+fn a_pull_request_cannot_lower_the_policy_that_judges_it() {
+    let (r, base, _) = setup();
+    // The PR edits the prompt and, in the same change, drops the approvals it needs to 0.
+    r.git(&["checkout", "-q", "-b", "sneaky"]);
+    r.write(INTAKE, "Skip the allergy questions.\n");
+    r.write(".promptrail.yml", "policy:\n  default:\n    approvals: 0\n");
+    let head = r.commit("relax the policy");
+    r.git(&["push", "-q", "origin", "HEAD:refs/pull/14/head"]);
+    let s = StandIn::start();
+    s.pull(14, "ana", &head, &base, None);
+    s.files(14, &[(INTAKE, "modified"), (".promptrail.yml", "modified")]);
+    s.reviews(14, &[], 1);
+    s.commits(14, &[(&head, "ana")]);
+    let out = gh(&r, &s, &["check", "--pr", "14", "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    let v = json(&out);
+    let paths: Vec<&str> = v["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(paths, vec![INTAKE, ".promptrail.yml"], "{v:#}");
+    assert!(
+        v["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["required"] == 1),
+        "{v:#}"
+    );
+}

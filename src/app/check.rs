@@ -46,13 +46,36 @@ pub fn run(dir: &Path, args: &CheckArgs, progress: &Progress) -> Result<Outcome>
         ),
     };
     let gh = client(&ws, &args.github.github_token_env)?;
-    let policy = Policy::new(&ws.config.policy, &gh.repo().owner)?;
     let mut pr = gh.pull_request(number)?;
     if let Some(head) = event_head {
         pr.head = head;
     }
+    // The pull request is judged by the policy of its base, not by one it brings along; a
+    // change to the policy file is itself a change that needs approval.
+    let base_config = if ws.git.resolve_commit(pr.base.as_str())?.is_some() {
+        ws.config_at(&pr.base)?
+    } else {
+        progress.warn(&format!(
+            "base commit {} is not in this clone: using the working tree's .promptrail.yml",
+            pr.base.short()
+        ));
+        ws.config.clone()
+    };
+    let policy = Policy::new(&base_config.policy, &gh.repo().owner)?;
+    let base_matcher = crate::prompt::PromptMatcher::new(&base_config.prompts)?;
     let files = gh.files(number)?;
-    let prompts = changed_prompts(&files, &matcher);
+    let mut prompts = changed_prompts(&files, &base_matcher);
+    for extra in changed_prompts(&files, &matcher) {
+        if !prompts.contains(&extra) {
+            prompts.push(extra);
+        }
+    }
+    if files.iter().any(|f| {
+        f.path == crate::config::FILE_NAME
+            || f.previous_path.as_deref() == Some(crate::config::FILE_NAME)
+    }) {
+        prompts.push(crate::types::PromptPath::new(crate::config::FILE_NAME));
+    }
     let decisions = if prompts.is_empty() {
         Vec::new()
     } else {

@@ -111,6 +111,32 @@ impl Workspace {
         Ok(Workspace { git, config })
     }
 
+    /// The configuration as committed at `rev` (defaults when the file is absent there):
+    /// what governs a change is the policy *before* it, never the one it brings.
+    pub fn config_at(&self, rev: &Oid) -> Result<Config> {
+        let mut reader = self.git.object_reader()?;
+        match reader.read(&format!("{rev}:{}", crate::config::FILE_NAME))? {
+            Some(obj) => {
+                let text = String::from_utf8(obj.data).with_context(|| {
+                    format!(
+                        "{} at {} is not UTF-8",
+                        crate::config::FILE_NAME,
+                        rev.short()
+                    )
+                })?;
+                Config::parse(
+                    &text,
+                    Path::new(&format!("{}:{}", rev.short(), crate::config::FILE_NAME)),
+                )
+                .map_err(Into::into)
+            }
+            None => Ok(Config {
+                digest: Some(crate::types::Sha256Hex::of(b"")),
+                ..Config::default()
+            }),
+        }
+    }
+
     pub fn matcher(&self) -> Result<PromptMatcher> {
         PromptMatcher::new(&self.config.prompts).context("invalid prompt globs")
     }

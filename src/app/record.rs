@@ -437,6 +437,17 @@ impl<'a> Approvals<'a> {
         };
         if !self.cache.contains_key(&ev.commit) {
             let commit = &history.commits[ev.commit];
+            // The change is judged by the policy in force before it landed.
+            let policy = match commit.parents.first() {
+                Some(parent) => Policy::new(
+                    &self.ws.config_at(parent)?.policy,
+                    self.policy.default_org(),
+                )?,
+                None => Policy::new(
+                    &self.ws.config_at(&commit.oid)?.policy,
+                    self.policy.default_org(),
+                )?,
+            };
             let paths: Vec<PromptPath> = history
                 .events
                 .iter()
@@ -462,7 +473,7 @@ impl<'a> Approvals<'a> {
                     let decisions = judge(
                         self.ws,
                         gh,
-                        &self.policy,
+                        &policy,
                         &pr,
                         &paths,
                         &Target::Landed(commit.oid.clone()),
