@@ -103,7 +103,10 @@ pub struct ChangedFile {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrCommit {
     pub sha: Oid,
+    /// GitHub login of the commit's author, when GitHub linked one.
     pub author: Option<String>,
+    /// The author's email as written in the commit (to recognise co-authors).
+    pub author_email: Option<String>,
     pub committer: Option<String>,
 }
 

@@ -230,11 +230,13 @@ fn three_thousand_files_fail_closed() {
 
 #[test]
 fn team_rules_need_active_membership_and_say_when_the_token_cannot_read_teams() {
-    let (r, s, base, head) = scenario();
+    let (r, s, _, head) = scenario();
+    // The team rule is on the base branch: it judges the pull request.
     r.write(
         ".promptrail.yml",
         "policy:\n  default:\n    approvals: 1\n    teams: [\"clinical-review\"]\n",
     );
+    let base = r.commit("team rule");
     s.pull(5, "ana", &head, &base, None);
     s.membership("clinical-review", "rita", "pending");
     let out = check(&r, &s);

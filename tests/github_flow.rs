@@ -434,3 +434,38 @@ fn a_pull_request_cannot_lower_the_policy_that_judges_it() {
         "{v:#}"
     );
 }
+
+#[test]
+fn a_co_author_known_only_by_email_cannot_approve() {
+    let (r, base, _) = setup();
+    r.git(&["checkout", "-q", "-b", "pair"]);
+    r.write(INTAKE, "Paired on this text.\n");
+    let head = r.commit_as(
+        "Ana Author <ana@example.org>",
+        "pair on intake\n\nCo-authored-by: Rita Reviewer <rita.r@clinic.example>",
+    );
+    r.git(&["push", "-q", "origin", "HEAD:refs/pull/15/head"]);
+    let s = StandIn::start();
+    s.pull(15, "ana", &head, &base, None);
+    s.files(15, &[(INTAKE, "modified")]);
+    s.reviews(
+        15,
+        &[Review {
+            id: 1,
+            login: "rita",
+            state: "APPROVED",
+            commit: &head,
+        }],
+        1,
+    );
+    s.commits(15, &[(&head, "ana")]);
+    s.permission("rita", "write");
+    s.email_login("rita.r@clinic.example", "rita");
+    let out = gh(&r, &s, &["check", "--pr", "15"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("author of this change"),
+        "{}",
+        stdout(&out)
+    );
+}

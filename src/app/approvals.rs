@@ -65,7 +65,7 @@ pub fn judge(
     let reviews = gh.reviews(pr.number)?;
     let commits = gh.commits(pr.number)?;
     let head_present = ensure_commit(ws, &pr.head, pr.number, progress)?;
-    let authors = authors_by_prompt(ws, pr, &commits, prompts, head_present)?;
+    let authors = authors_by_prompt(ws, gh, pr, &commits, prompts, head_present)?;
 
     // Facts only for reviewers whose latest verdict approves: the others never count.
     let teams = policy.teams();
@@ -140,18 +140,34 @@ fn ensure_commit(ws: &Workspace, commit: &Oid, number: u64, progress: &Progress)
 }
 
 /// GitHub logins of everyone who wrote each prompt's change in the PR: the opener, and the
-/// authors and co-authors of PR commits that touched it. Without the PR's commits in the
-/// clone, every commit author counts for every prompt (the safe side).
+/// authors, co-authors and committers of PR commits that touched it (GitHub's own web-flow
+/// committer excepted). Co-authors are recognised by a noreply address or by an email that
+/// GitHub linked to a login on another commit. Without the PR's commits in the clone, every
+/// commit's people count for every prompt (the safe side).
 fn authors_by_prompt(
     ws: &Workspace,
+    gh: &Client,
     pr: &PullRequest,
     commits: &[PrCommit],
     prompts: &[PromptPath],
     head_present: bool,
 ) -> Result<HashMap<PromptPath, BTreeSet<String>>> {
-    let login_of: HashMap<&Oid, &String> = commits
+    let people_of = |c: &PrCommit| -> Vec<String> {
+        c.author
+            .iter()
+            .chain(c.committer.iter().filter(|l| l.as_str() != "web-flow"))
+            .cloned()
+            .collect()
+    };
+    let by_sha: HashMap<&Oid, &PrCommit> = commits.iter().map(|c| (&c.sha, c)).collect();
+    let mut login_of_email: HashMap<String, String> = commits
         .iter()
-        .filter_map(|c| c.author.as_ref().map(|a| (&c.sha, a)))
+        .filter_map(|c| {
+            Some((
+                c.author_email.as_ref()?.to_ascii_lowercase(),
+                c.author.clone()?,
+            ))
+        })
         .collect();
     let opener = pr.opener.login.clone();
     let mut out: HashMap<PromptPath, BTreeSet<String>> = prompts
@@ -160,12 +176,13 @@ fn authors_by_prompt(
         .collect();
     let base_present = ws.git.resolve_commit(pr.base.as_str())?.is_some();
     if !head_present || !base_present {
-        let everyone: Vec<String> = commits.iter().filter_map(|c| c.author.clone()).collect();
+        let everyone: Vec<String> = commits.iter().flat_map(people_of).collect();
         for set in out.values_mut() {
             set.extend(everyone.iter().cloned());
         }
         return Ok(out);
     }
+    let mut unmapped: Vec<(PromptPath, String)> = Vec::new();
     ws.git
         .log_range(&pr.head, std::slice::from_ref(&pr.base), |c| {
             for ch in &c.changes {
@@ -178,19 +195,46 @@ fn authors_by_prompt(
                     .collect();
                 for p in touched {
                     let set = out.entry(p.clone()).or_default();
-                    if let Some(login) = login_of.get(&c.oid) {
-                        set.insert((*login).clone());
+                    if let Some(pc) = by_sha.get(&c.oid) {
+                        set.extend(people_of(pc));
                     }
                     let people = std::iter::once(Person {
                         name: c.author_name.clone(),
                         email: c.author_email.clone(),
                     })
                     .chain(c.coauthors.iter().filter_map(|t| Person::parse_trailer(t)));
-                    set.extend(people.filter_map(|p| p.github_login()));
+                    for person in people {
+                        match person.github_login().or_else(|| {
+                            login_of_email
+                                .get(&person.email.to_ascii_lowercase())
+                                .cloned()
+                        }) {
+                            Some(login) => {
+                                set.insert(login);
+                            }
+                            None => unmapped.push((p.clone(), person.email.to_ascii_lowercase())),
+                        }
+                    }
                 }
             }
             Ok(())
         })?;
+    // Co-authors known only by email: ask GitHub which account that email belongs to.
+    for (path, email) in unmapped {
+        let login = match login_of_email.get(&email) {
+            Some(l) => Some(l.clone()),
+            None => {
+                let l = gh.login_for_email(&email)?;
+                if let Some(l) = &l {
+                    login_of_email.insert(email.clone(), l.clone());
+                }
+                l
+            }
+        };
+        if let Some(login) = login {
+            out.entry(path).or_default().insert(login);
+        }
+    }
     Ok(out)
 }
 

@@ -160,10 +160,30 @@ impl Client {
                 Ok(PrCommit {
                     sha: oid(&c.sha, "pull request commit")?,
                     author: c.author.map(|u| u.login),
+                    author_email: c.commit.and_then(|g| g.author).and_then(|a| a.email),
                     committer: c.committer.map(|u| u.login),
                 })
             })
             .collect()
+    }
+
+    /// The GitHub login that commits authored with `email` are linked to, if any (one request:
+    /// the newest such commit in the repository).
+    pub fn login_for_email(&self, email: &str) -> Result<Option<String>, GitHubError> {
+        let encoded: String = email
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let commits: Vec<wire::Commit> = self.get(&format!(
+            "/repos/{}/commits?author={encoded}&per_page=1",
+            self.repo()
+        ))?;
+        Ok(commits.into_iter().find_map(|c| c.author.map(|u| u.login)))
     }
 
     /// Pull requests associated with a commit (to find the merged PR behind a push).

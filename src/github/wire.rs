@@ -61,6 +61,20 @@ pub struct Commit {
     pub author: Option<User>,
     #[serde(default)]
     pub committer: Option<User>,
+    #[serde(default)]
+    pub commit: Option<GitCommit>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GitCommit {
+    #[serde(default)]
+    pub author: Option<GitIdentity>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GitIdentity {
+    #[serde(default)]
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

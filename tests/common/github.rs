@@ -231,6 +231,7 @@ impl StandIn {
                 c["sha"] = (*sha).into();
                 c["author"] = user(login);
                 c["committer"] = user(login);
+                c["commit"]["author"]["email"] = format!("{login}@example.org").into();
                 c
             })
             .collect();
@@ -238,6 +239,18 @@ impl StandIn {
             Mock::given(method("GET"))
                 .and(path(self.repo_path(&format!("/pulls/{number}/commits"))))
                 .respond_with(ResponseTemplate::new(200).set_body_json(body)),
+        );
+    }
+
+    /// `GET /commits?author=EMAIL`: the account an email belongs to.
+    pub fn email_login(&self, email: &str, login: &str) {
+        let mut c = fixture("commits.json")[0].clone();
+        c["author"] = user(login);
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path(self.repo_path("/commits")))
+                .and(query_param("author", email))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!([c]))),
         );
     }
 
