@@ -46,6 +46,7 @@ fn main() -> Res<()> {
             ("GITHUB_RUN_ID", "7001"),
             ("GITHUB_WORKFLOW", "deploy-prompts"),
             ("PROMPTRAIL_GITHUB_BACKOFF_MS", "10"),
+            ("PROMPTRAIL_GITHUB_SECONDARY_WAIT_SECS", "1"),
         ] {
             std::env::set_var(k, v);
         }

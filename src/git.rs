@@ -447,6 +447,9 @@ impl Git {
         if paths.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(bad) = paths.iter().find(|p| p.chars().any(char::is_control)) {
+            bail!("{bad:?}: file name contains control characters; rename it");
+        }
         let mut child = self
             .cmd()
             .args(["hash-object", "--stdin-paths"])
@@ -466,10 +469,18 @@ impl Git {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        String::from_utf8_lossy(&out.stdout)
+        let oids: Vec<Oid> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(|l| Oid::parse(l.trim()).context("bad object id from git hash-object"))
-            .collect()
+            .collect::<Result<_>>()?;
+        if oids.len() != paths.len() {
+            bail!(
+                "`git hash-object` hashed {} of {} files",
+                oids.len(),
+                paths.len()
+            );
+        }
+        Ok(oids)
     }
 
     /// Tracked files in the working tree (`git ls-files -z`), raw bytes.

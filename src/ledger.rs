@@ -24,9 +24,7 @@ pub struct RecordedVersion {
 impl RecordedVersion {
     /// Approved under its rule with approvals read from GitHub.
     pub fn approved(&self) -> bool {
-        self.rule
-            .as_ref()
-            .is_some_and(|r| r.approved && r.status != ApprovalStatus::NotFetched)
+        self.rule.as_ref().is_some_and(RuleRecord::is_approved)
     }
 
     /// Why it is not approved, in a sentence.

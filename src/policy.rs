@@ -313,7 +313,10 @@ pub fn env_satisfied(
     default_org: &str,
     approvals: &[crate::attestation::predicate::ApprovalRecord],
 ) -> (bool, u32, u32) {
-    let required = rule.approvals.unwrap_or(0);
+    // Listing who may approve without a count means "at least one of them".
+    let required = rule
+        .approvals
+        .unwrap_or(u32::from(!rule.users.is_empty() || !rule.teams.is_empty()));
     let teams: BTreeSet<String> = rule
         .teams
         .iter()

@@ -104,6 +104,20 @@ impl Proof {
                 if !signed {
                     report("entry's DSSE signature does not verify with a trusted key".into());
                 }
+                if let Ok(cp) = Checkpoint::parse(&self.checkpoint)
+                    && cp.origin != st.predicate.log.origin
+                {
+                    report(format!(
+                        "entry belongs to log {}, the checkpoint to {}",
+                        st.predicate.log.origin, cp.origin
+                    ));
+                }
+                if bundle.key_hint().is_some_and(|hint| {
+                    keys.iter()
+                        .any(|k| &k.key_id == hint && !k.valid_at(st.predicate.recorded_at))
+                }) {
+                    report("entry was signed outside its key's validity window".into());
+                }
                 if st.predicate.log.index.0 != self.index {
                     report(format!(
                         "entry says index {}, the proof says {}",

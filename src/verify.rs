@@ -203,6 +203,7 @@ pub fn verify(
     let mut previous: Option<Sha256Hex> = None;
     let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
     let mut seen_index: HashMap<u64, u64> = HashMap::new();
+    let mut last_recorded: Option<chrono::DateTime<chrono::Utc>> = None;
     // (path, version) → (sha256, approved) of versions recorded so far.
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
@@ -255,6 +256,27 @@ pub fn verify(
         };
         check_format(&at, &bundle, &statement, &mut findings);
         check_signature(&at, &bundle, &keyring, &mut signed_by, &mut findings);
+        // Times only move forward (runners' clocks may differ by minutes): a key window
+        // cannot be dodged by backdating an entry behind newer ones.
+        let t = statement.predicate.recorded_at;
+        if let Some(prev) = last_recorded
+            && t + chrono::Duration::minutes(10) < prev
+        {
+            findings.push(at.finding(
+                Check::KeyWindow,
+                None,
+                &format!(
+                    "recordedAt no earlier than {} (the entry before)",
+                    prev.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                &format!(
+                    "recordedAt {}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                "entry is dated before the entry that precedes it (backdated?)",
+            ));
+        }
+        last_recorded = Some(last_recorded.map_or(t, |p| p.max(t)));
         if let Some(key) = bundle.key_hint().and_then(|h| keyring.get(h))
             && !key.valid_at(statement.predicate.recorded_at)
         {
@@ -329,11 +351,11 @@ pub fn verify(
         if p.event == EventType::Version {
             check_numbering(&at, &statement, &mut lineages, &mut findings);
             for pr in &p.prompts {
-                let approved = p.policy.rules.iter().any(|r| {
-                    r.path == pr.path
-                        && r.approved
-                        && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
-                });
+                let approved = p
+                    .policy
+                    .rules
+                    .iter()
+                    .any(|r| r.path == pr.path && r.is_approved());
                 let key = (pr.path.clone(), pr.version);
                 let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
                 recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));

@@ -604,3 +604,24 @@ fn replay_of_an_entry_from_another_repository() {
     let found = findings(&a);
     assert!(has(&found, "PT008", 4), "origin mismatch: {found:?}");
 }
+
+#[test]
+fn a_backdated_entry_is_flagged() {
+    let r = recorded_repo();
+    let key = trusted_signer();
+    tamper(&r, |f| {
+        let b = resign(&f[&entry(3)], &key, |st| {
+            st["predicate"]["recordedAt"] = "2001-01-01T00:00:00Z".into();
+        });
+        f.insert(entry(3), b);
+    });
+    let v = r.verify_json();
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT013")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(f["entry"], 3);
+    assert!(f["message"].as_str().unwrap().contains("backdated"), "{f}");
+}

@@ -173,7 +173,22 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
             .collect(),
         verification,
         checkpoint,
-        live: export::live_spans(&entries),
+        live: export::live_spans(
+            &statements
+                .iter()
+                .filter(|(_, _, st)| {
+                    args.env.as_ref().is_none_or(|env| {
+                        st.predicate
+                            .deployment
+                            .as_ref()
+                            .is_none_or(|d| &d.environment == env)
+                    })
+                })
+                .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
+                .collect::<Vec<_>>(),
+            since,
+            until,
+        ),
         entries,
         prompts,
     };

@@ -181,6 +181,15 @@ pub struct RuleRecord {
     pub pull_request: Option<u64>,
 }
 
+impl RuleRecord {
+    /// Approved under its rule, with approvals that were actually looked at (a change
+    /// recorded `--offline` is never approved). The one definition the gate, `verify` and
+    /// the reports share.
+    pub fn is_approved(&self) -> bool {
+        self.approved && self.status != ApprovalStatus::NotFetched
+    }
+}
+
 /// Where an entry's approvals came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

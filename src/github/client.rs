@@ -63,6 +63,9 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Longest wait accepted from `retry-after` or `x-ratelimit-reset`.
     pub max_wait: Duration,
+    /// Least wait after a secondary rate limit that gives no `retry-after` (GitHub asks for
+    /// at least a minute).
+    pub secondary_wait: Duration,
 }
 
 impl RetryPolicy {
@@ -79,6 +82,7 @@ impl RetryPolicy {
             retries: num("PROMPTRAIL_GITHUB_RETRIES", 4) as u32,
             base: Duration::from_millis(num("PROMPTRAIL_GITHUB_BACKOFF_MS", 1000)),
             max_wait: Duration::from_secs(num("PROMPTRAIL_GITHUB_MAX_WAIT_SECS", 120)),
+            secondary_wait: Duration::from_secs(num("PROMPTRAIL_GITHUB_SECONDARY_WAIT_SECS", 60)),
         }
     }
 }
@@ -193,7 +197,8 @@ impl Client {
             let (status, headers, text) = match result {
                 Ok(r) => r,
                 Err(e) => {
-                    if attempt < self.retry.retries {
+                    // A POST that may have reached GitHub is not sent twice.
+                    if matches!(method, Method::Get) && attempt < self.retry.retries {
                         self.sleep(self.backoff(attempt));
                         attempt += 1;
                         continue;
@@ -211,7 +216,11 @@ impl Client {
                 .ok()
                 .and_then(|b| b.message)
                 .unwrap_or_else(|| status.canonical_reason().unwrap_or("").to_owned());
-            if let Some(wait) = self.retry_wait(status, &headers, &message, attempt) {
+            let retry = self
+                .retry_wait(status, &headers, &message, attempt)
+                // A POST answered 5xx may have been applied: report it rather than repeat it.
+                .filter(|_| matches!(method, Method::Get) || !status.is_server_error());
+            if let Some(wait) = retry {
                 if attempt >= self.retry.retries {
                     return Err(if status.is_server_error() {
                         GitHubError::Server {
@@ -244,8 +253,13 @@ impl Client {
         }
     }
 
+    /// Exponential backoff with up to 25 % jitter, so that parallel jobs spread out.
     fn backoff(&self, attempt: u32) -> Duration {
-        self.retry.base.saturating_mul(1 << attempt.min(10))
+        let base = self.retry.base.saturating_mul(1 << attempt.min(10));
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        base + base.mul_f64(f64::from(nanos % 250) / 1000.0)
     }
 
     /// `Some(wait)` when the failure is worth retrying: 5xx, 429, or a 403 that is a rate
@@ -276,6 +290,9 @@ impl Client {
         {
             let now = chrono::Utc::now().timestamp();
             return Some(Duration::from_secs((reset - now).max(1) as u64));
+        }
+        if rate_limited {
+            return Some(self.backoff(attempt).max(self.retry.secondary_wait));
         }
         Some(self.backoff(attempt))
     }

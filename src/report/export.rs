@@ -81,10 +81,16 @@ impl ExportModel {
 }
 
 fn csv_cell(s: &str) -> String {
+    // A cell a spreadsheet would read as a formula is prefixed with an apostrophe.
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_owned()
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
-        s.to_owned()
+        s
     }
 }
 
@@ -365,8 +371,13 @@ pub fn html(m: &ExportModel) -> String {
     o
 }
 
-/// The spans of what was live in each environment, from the deployment entries in order.
-pub fn live_spans(entries: &[EntryView]) -> BTreeMap<String, Vec<LiveSpan>> {
+/// The spans of what was live in each environment, from all deployment entries in order,
+/// keeping those that overlap `[since, until]`.
+pub fn live_spans(
+    entries: &[EntryView],
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> BTreeMap<String, Vec<LiveSpan>> {
     let mut out: BTreeMap<String, Vec<LiveSpan>> = BTreeMap::new();
     for e in entries {
         let (EventType::Deployment | EventType::Rollback, Some(d)) = (e.event, &e.deployment)
@@ -394,5 +405,29 @@ pub fn live_spans(entries: &[EntryView]) -> BTreeMap<String, Vec<LiveSpan>> {
             });
         }
     }
+    // RFC 3339 UTC strings with whole seconds compare like the times they name.
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    for spans in out.values_mut() {
+        spans.retain(|s| {
+            until.is_none_or(|u| s.from <= fmt(u))
+                && since.is_none_or(|b| s.until.as_ref().is_none_or(|end| *end >= fmt(b)))
+        });
+    }
+    out.retain(|_, spans| !spans.is_empty());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_cell;
+
+    #[test]
+    fn csv_cells_are_quoted_and_never_formulas() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("@cmd"), "'@cmd");
+    }
 }

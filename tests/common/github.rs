@@ -76,6 +76,7 @@ impl StandIn {
             .env("GITHUB_TOKEN", TOKEN)
             .env("GITHUB_REPOSITORY", format!("{OWNER}/{REPO}"))
             .env("PROMPTRAIL_GITHUB_BACKOFF_MS", "10")
+            .env("PROMPTRAIL_GITHUB_SECONDARY_WAIT_SECS", "1")
     }
 
     /// Requests received so far (method and path), in order.
