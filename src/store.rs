@@ -33,7 +33,7 @@ pub const CHECKPOINT_FILE: &str = "checkpoint";
 /// Entries per directory under `entries/`.
 pub const ENTRIES_PER_DIR: u64 = 1000;
 /// How many times an append is rebuilt after a rejected push.
-const MAX_ATTEMPTS: u32 = 12;
+const MAX_ATTEMPTS: u32 = 24;
 
 /// `promptrail.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
