@@ -354,3 +354,32 @@ fn a_reviewed_commit_missing_from_the_clone_is_fetched_or_not_counted() {
     let out = cmd.output().unwrap();
     assert_ok(&out);
 }
+
+#[test]
+fn a_stand_in_that_hangs_times_out_is_retried_then_fails_clearly() {
+    let (r, s, base, head) = scenario();
+    s.mount(
+        Mock::given(method("GET"))
+            .and(path(PULL))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(s.pull_json(5, "ana", &head, &base, None))
+                    .set_delay(std::time::Duration::from_secs(3)),
+            )
+            .with_priority(1),
+    );
+    let mut cmd = r.cmd();
+    s.env(&mut cmd)
+        .env("PROMPTRAIL_GITHUB_TIMEOUT_SECS", "1")
+        .env("PROMPTRAIL_GITHUB_RETRIES", "1")
+        .args(["check", "--pr", "5"]);
+    let out = cmd.output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not reach GitHub for GET /repos/acme/clinic/pulls/5"),
+        "{}",
+        stderr(&out)
+    );
+    let tries = s.requests().iter().filter(|q| q.ends_with(PULL)).count();
+    assert_eq!(tries, 2, "one retry after the timeout");
+}

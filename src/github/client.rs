@@ -114,7 +114,12 @@ impl Client {
                 .map_err(|_| transport(format!("`{api}` is not a valid API URL")))?
                 .personal_token(token)
                 .set_connect_timeout(Some(Duration::from_secs(10)))
-                .set_read_timeout(Some(Duration::from_secs(30)))
+                .set_read_timeout(Some(Duration::from_secs(
+                    std::env::var("PROMPTRAIL_GITHUB_TIMEOUT_SECS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(30),
+                )))
                 .build()
                 .map_err(|e| transport(e.to_string()))?
         };
