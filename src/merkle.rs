@@ -205,6 +205,38 @@ impl CompactRange {
         self.size += 1;
     }
 
+    /// The text form stored beside the checkpoint: `size N`, then `height hexhash` per peak.
+    pub fn to_text(&self) -> String {
+        let mut out = format!("size {}\n", self.size);
+        for (h, hash) in &self.peaks {
+            out.push_str(&format!("{h} {}\n", crate::types::hex(hash)));
+        }
+        out
+    }
+
+    /// Parses [`CompactRange::to_text`], checking that the peaks fit the size.
+    pub fn parse(text: &str) -> Option<CompactRange> {
+        let mut lines = text.lines();
+        let size: u64 = lines.next()?.strip_prefix("size ")?.parse().ok()?;
+        let mut peaks = Vec::new();
+        for line in lines {
+            let (h, hex) = line.split_once(' ')?;
+            let h: u32 = h.parse().ok()?;
+            if hex.len() != 64 {
+                return None;
+            }
+            let mut hash = [0u8; 32];
+            for (i, b) in hash.iter_mut().enumerate() {
+                *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+            }
+            peaks.push((h, hash));
+        }
+        // The peaks are the set bits of the size, largest first.
+        let expected: Vec<u32> = (0..64).rev().filter(|b| size >> b & 1 == 1).collect();
+        let heights: Vec<u32> = peaks.iter().map(|(h, _)| *h).collect();
+        (heights == expected).then_some(CompactRange { size, peaks })
+    }
+
     pub fn root(&self) -> Hash {
         let mut iter = self.peaks.iter().rev();
         let Some(&(_, mut acc)) = iter.next() else {
@@ -253,6 +285,23 @@ mod tests {
 
     fn leaves() -> Vec<Hash> {
         LEAVES.iter().map(|l| leaf_hash(l)).collect()
+    }
+
+    #[test]
+    fn compact_ranges_round_trip_through_text() {
+        let l = leaves();
+        let mut range = CompactRange::default();
+        for leaf in &l[..7] {
+            range.push(*leaf);
+            let back = CompactRange::parse(&range.to_text()).unwrap();
+            assert_eq!(back.root(), range.root());
+            assert_eq!(back.size(), range.size());
+        }
+        assert!(
+            CompactRange::parse("size 3\n").is_none(),
+            "peaks must match the size"
+        );
+        assert!(CompactRange::parse("nonsense").is_none());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! promptrail.json                   format version, origin, hash algorithm
 //! entries/000000/000000042.json     entry 42 (directories of 1000 entries)
 //! checkpoint                        signed note: origin, size, RFC 6962 root (C2SP)
+//! checkpoint.range                  the tree's right edge, so an append reads no old entry
 //! ```
 //! An append reads the tip, builds entries with the next index and the previous entry's
 //! hash, writes them with one `git fast-import`, and pushes fast-forward only. When the push
@@ -30,6 +31,8 @@ use crate::types::{EntryIndex, Oid, Sha256Hex};
 pub const META_FILE: &str = "promptrail.json";
 /// Name of the signed checkpoint at the branch root.
 pub const CHECKPOINT_FILE: &str = "checkpoint";
+/// The Merkle tree's right edge after the last entry, so that an append needs no other entry.
+pub const RANGE_FILE: &str = "checkpoint.range";
 /// Entries per directory under `entries/`.
 pub const ENTRIES_PER_DIR: u64 = 1000;
 /// How many times an append is rebuilt after a rejected push.
@@ -111,6 +114,8 @@ pub struct LogFiles {
     pub meta: Option<Vec<u8>>,
     /// The signed checkpoint's bytes, if present.
     pub checkpoint: Option<Vec<u8>>,
+    /// The stored right edge of the Merkle tree, if present.
+    pub range: Option<Vec<u8>>,
     /// Entry files in path (= index) order.
     pub entries: Vec<StoredEntry>,
     /// Any other file: not part of the layout.
@@ -299,6 +304,7 @@ impl<'a> Store<'a> {
         let mut reader = self.git.object_reader()?;
         let mut meta = None;
         let mut checkpoint = None;
+        let mut range = None;
         let mut entries = Vec::new();
         let mut other = Vec::new();
         for item in listing {
@@ -307,6 +313,8 @@ impl<'a> Store<'a> {
                 meta = Some(reader.blob(&item.oid)?);
             } else if path == CHECKPOINT_FILE {
                 checkpoint = Some(reader.blob(&item.oid)?);
+            } else if path == RANGE_FILE {
+                range = Some(reader.blob(&item.oid)?);
             } else if path.starts_with("entries/") && item.kind == "blob" {
                 entries.push(StoredEntry {
                     bytes: reader.blob(&item.oid)?,
@@ -320,6 +328,7 @@ impl<'a> Store<'a> {
         Ok(LogFiles {
             meta,
             checkpoint,
+            range,
             entries,
             stray: other,
         })
@@ -418,20 +427,37 @@ impl<'a> Store<'a> {
         tip: &Tip,
         entries: &[NewEntry],
         key: &SigningKey,
-    ) -> Result<Vec<String>> {
-        let mut range = CompactRange::default();
-        if let Some(commit) = &tip.commit {
-            for e in self.read_all(commit)?.entries {
-                range.push(leaf_hash(&e.bytes));
-            }
-        }
+    ) -> Result<Vec<(String, String)>> {
+        let mut range = match &tip.commit {
+            None => CompactRange::default(),
+            Some(commit) => self.range_at(commit, tip.next_index.0)?,
+        };
         entries
             .iter()
             .map(|e| {
                 range.push(leaf_hash(&e.bytes));
-                Ok(Checkpoint::sign(&tip.meta.origin, range.size(), range.root(), key)?.to_text())
+                let cp =
+                    Checkpoint::sign(&tip.meta.origin, range.size(), range.root(), key)?.to_text();
+                Ok((cp, range.to_text()))
             })
             .collect()
+    }
+
+    /// The stored right edge at `commit` when it covers `size` entries (O(1)); otherwise
+    /// (older logs) rebuilt from every entry.
+    fn range_at(&self, commit: &Oid, size: u64) -> Result<CompactRange> {
+        let mut reader = self.git.object_reader()?;
+        if let Some(obj) = reader.read(&format!("{commit}:{RANGE_FILE}"))?
+            && let Some(range) = CompactRange::parse(&String::from_utf8_lossy(&obj.data))
+            && range.size() == size
+        {
+            return Ok(range);
+        }
+        let mut range = CompactRange::default();
+        for e in self.read_all(commit)?.entries {
+            range.push(leaf_hash(&e.bytes));
+        }
+        Ok(range)
     }
 
     fn choose_base(
@@ -483,11 +509,11 @@ fn fast_import_stream(
     refname: &str,
     tip: &Tip,
     entries: &[NewEntry],
-    checkpoints: &[String],
+    checkpoints: &[(String, String)],
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
-    for (i, (e, checkpoint)) in entries.iter().zip(checkpoints).enumerate() {
+    for (i, (e, (checkpoint, range))) in entries.iter().zip(checkpoints).enumerate() {
         // The summary names prompt paths: keep control characters out of the message.
         let summary: String = e
             .summary
@@ -519,6 +545,8 @@ fn fast_import_stream(
         data(&mut out, &e.bytes);
         out.extend_from_slice(format!("M 100644 inline {CHECKPOINT_FILE}\n").as_bytes());
         data(&mut out, checkpoint.as_bytes());
+        out.extend_from_slice(format!("M 100644 inline {RANGE_FILE}\n").as_bytes());
+        data(&mut out, range.as_bytes());
         out.push(b'\n');
         index = EntryIndex(index.0 + 1);
     }

@@ -731,7 +731,10 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
         let mut found: Vec<(u8, String)> = c
             .changes
             .iter()
-            .filter(|(s, p)| !(p == crate::store::CHECKPOINT_FILE && matches!(s, b'A' | b'M')))
+            .filter(|(s, p)| {
+                !((p == crate::store::CHECKPOINT_FILE || p == crate::store::RANGE_FILE)
+                    && matches!(s, b'A' | b'M'))
+            })
             .cloned()
             .collect();
         found.sort_by(|a, b| a.1.cmp(&b.1));
@@ -789,6 +792,42 @@ fn log_finding(check: Check, expected: String, found: String, message: &str) -> 
 /// The branch's `checkpoint` must be signed by a trusted key and commit to exactly the
 /// entries present (origin, size, RFC 6962 root over the entry files).
 pub fn check_checkpoint(
+    checkpoint: Option<&[u8]>,
+    origin: Option<&str>,
+    leaves: &[crate::merkle::Hash],
+    keys: &[TrustedKey],
+) -> Vec<Finding> {
+    check_checkpoint_and_range(checkpoint, None, origin, leaves, keys)
+}
+
+/// [`check_checkpoint`], plus the stored right edge (when present) must be the entries'.
+pub fn check_checkpoint_and_range(
+    checkpoint: Option<&[u8]>,
+    range: Option<&[u8]>,
+    origin: Option<&str>,
+    leaves: &[crate::merkle::Hash],
+    keys: &[TrustedKey],
+) -> Vec<Finding> {
+    let mut out = check_checkpoint_only(checkpoint, origin, leaves, keys);
+    if let Some(bytes) = range {
+        let mut expected = crate::merkle::CompactRange::default();
+        for l in leaves {
+            expected.push(*l);
+        }
+        let found = String::from_utf8_lossy(bytes);
+        if found != expected.to_text() {
+            out.push(log_finding(
+                Check::Checkpoint,
+                format!("{} as the right edge of the entries' tree", crate::store::RANGE_FILE),
+                "a range that does not match the entries".into(),
+                "the stored Merkle range is wrong: the next checkpoints would commit to a wrong root",
+            ));
+        }
+    }
+    out
+}
+
+fn check_checkpoint_only(
     checkpoint: Option<&[u8]>,
     origin: Option<&str>,
     leaves: &[crate::merkle::Hash],

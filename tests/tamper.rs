@@ -162,6 +162,7 @@ fn flipped_byte_in_a_signature() {
         vec![
             ("PT010".to_owned(), None),
             ("PT011".to_owned(), None),
+            ("PT011".to_owned(), None),
             ("PT001".to_owned(), Some(3))
         ]
     );
@@ -238,8 +239,8 @@ fn entry_signed_by_an_untrusted_key() {
     assert_eq!(f["found"], other.key_id().as_str());
     assert_eq!(
         v["findings"].as_array().unwrap().len(),
-        3,
-        "PT004, PT010 and PT011: {v:#}"
+        4,
+        "PT004, PT010 and PT011 (checkpoint and range): {v:#}"
     );
 }
 

@@ -70,8 +70,9 @@ pub fn verify_branch(
         .iter()
         .map(|e| crate::merkle::leaf_hash(&e.bytes))
         .collect();
-    history.extend(crate::verify::check_checkpoint(
+    history.extend(crate::verify::check_checkpoint_and_range(
         files.checkpoint.as_deref(),
+        files.range.as_deref(),
         report.origin.as_deref(),
         &leaves,
         keys,
