@@ -15,7 +15,10 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000);
-    let prompts = 50usize;
+    let prompts: usize = std::env::var("PROMPTRAIL_BENCH_PROMPTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let dir = tempfile::TempDir::new().unwrap();
     let repo = dir.path().join("repo");
     let started = Instant::now();
