@@ -118,7 +118,9 @@ fn generate(repo: &Path, prompts: usize, versions: usize) {
             i % prompts,
             "lorem ipsum ".repeat(20)
         );
-        writeln!(stream, "M 100644 inline prompts/p{:03}.md", i % prompts).unwrap();
+        // Directories of 100 prompts, as real repositories nest them.
+        let p = i % prompts;
+        writeln!(stream, "M 100644 inline prompts/d{:03}/p{p:05}.md", p / 100).unwrap();
         writeln!(stream, "data {}\n{content}", content.len()).unwrap();
         if i % 10 == 0 {
             let other = format!("code {i}\n");
