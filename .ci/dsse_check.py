@@ -36,8 +36,10 @@ import copy
 import hashlib
 import json
 import re
-import subprocess
 import sys
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from audit_branch import git, list_entries, resolve_branch  # noqa: E402
 
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import (
@@ -55,55 +57,10 @@ STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://promptrail.dev/audit-event/v1"
 SCHEME = "ecdsa-sha2-nistp256"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
-ENTRY_PATH = re.compile(r"^entries/.+\.json$")
 
 
 class CheckError(Exception):
     """An entry failed a check."""
-
-
-def git(repo: str, *args: str) -> bytes:
-    proc = subprocess.run(
-        ["git", "-C", repo, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"git {' '.join(args)} failed ({proc.returncode}): "
-            f"{proc.stderr.decode(errors='replace').strip()}"
-        )
-    return proc.stdout
-
-
-def resolve_branch(repo: str, branch: str) -> str:
-    """Commit id of the branch: local head first, then origin's copy."""
-    for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}", branch):
-        try:
-            out = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-        except RuntimeError:
-            continue
-        if out.strip():
-            return out.decode().strip()
-    raise RuntimeError(f"branch {branch!r} not found in {repo}")
-
-
-def list_entries(repo: str, commit: str) -> list[tuple[str, str]]:
-    """(path, blob id) of every entries/**.json blob, sorted by path."""
-    out = git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
-    entries = []
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        _mode, otype, oid = meta.decode().split(" ")
-        path = path_b.decode("utf-8", errors="surrogateescape")
-        if otype == "blob" and ENTRY_PATH.match(path):
-            entries.append((path, oid))
-    entries.sort()
-    return entries
 
 
 def load_key(pem_path: str) -> tuple[SSlibKey, str]:

@@ -43,8 +43,10 @@ import copy
 from importlib import metadata
 import json
 import re
-import subprocess
 import sys
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+from audit_branch import git, list_entries, resolve_branch  # noqa: E402
 from typing import Callable
 
 import jsonschema
@@ -56,54 +58,11 @@ from jsonschema import Draft202012Validator
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_TYPE = "https://promptrail.dev/audit-event/v1"
-ENTRY_PATH = re.compile(r"^entries/.+\.json$")
 LOWER_HEX = re.compile(r"^[0-9a-f]+$")
 
 
 class CheckError(Exception):
     """An entry failed a check."""
-
-
-def git(repo: str, *args: str) -> bytes:
-    proc = subprocess.run(
-        ["git", "-C", repo, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(
-            f"git {' '.join(args)} failed ({proc.returncode}): "
-            f"{proc.stderr.decode(errors='replace').strip()}"
-        )
-    return proc.stdout
-
-
-def resolve_branch(repo: str, branch: str) -> str:
-    for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}", branch):
-        try:
-            out = git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-        except RuntimeError:
-            continue
-        if out.strip():
-            return out.decode().strip()
-    raise RuntimeError(f"branch {branch!r} not found in {repo}")
-
-
-def list_entries(repo: str, commit: str) -> list[tuple[str, str]]:
-    out = git(repo, "ls-tree", "-r", "-z", "--full-tree", commit)
-    entries = []
-    for record in out.split(b"\0"):
-        if not record:
-            continue
-        meta, _, path_b = record.partition(b"\t")
-        _mode, otype, oid = meta.decode().split(" ")
-        path = path_b.decode("utf-8", errors="surrogateescape")
-        if otype == "blob" and ENTRY_PATH.match(path):
-            entries.append((path, oid))
-    entries.sort()
-    return entries
 
 
 def make_validator(schema_path: str) -> Draft202012Validator:
