@@ -41,8 +41,11 @@ fn statement(index: u64, previous: Option<&Sha256Hex>, run: &str) -> Statement {
 }
 
 fn signed(key: &SigningKey, st: &Statement) -> Vec<u8> {
-    Bundle::key_mode(key.sign_envelope(st.to_payload()).unwrap(), key.key_id().clone())
-        .to_file_bytes()
+    Bundle::key_mode(
+        key.sign_envelope(st.to_payload()).unwrap(),
+        key.key_id().clone(),
+    )
+    .to_file_bytes()
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -62,25 +65,55 @@ fn log_of(n: u64, key: &SigningKey, root: &Path) -> std::path::PathBuf {
     let work = root.join(format!("work-{n}"));
     git(root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
     git(root, &["init", "-q", work.to_str().unwrap()]);
-    git(&work, &["remote", "add", "origin", remote.to_str().unwrap()]);
+    git(
+        &work,
+        &["remote", "add", "origin", remote.to_str().unwrap()],
+    );
     let mut stream = Vec::new();
-    writeln!(stream, "commit refs/heads/promptrail/audit\ncommitter b <b@x> 1700000000 +0000\ndata 4\nbulk").unwrap();
+    writeln!(
+        stream,
+        "commit refs/heads/promptrail/audit\ncommitter b <b@x> 1700000000 +0000\ndata 4\nbulk"
+    )
+    .unwrap();
     let meta = format!("{{\"format\":1,\"origin\":\"{ORIGIN}\",\"hashAlgorithm\":\"sha256\"}}\n");
-    writeln!(stream, "M 100644 inline promptrail.json\ndata {}\n{meta}", meta.len()).unwrap();
+    writeln!(
+        stream,
+        "M 100644 inline promptrail.json\ndata {}\n{meta}",
+        meta.len()
+    )
+    .unwrap();
     let mut previous: Option<Sha256Hex> = None;
     let mut range = CompactRange::default();
     for i in 0..n {
         let bytes = signed(key, &statement(i, previous.as_ref(), &format!("bulk-{i}")));
         previous = Some(Sha256Hex::of(&bytes));
         range.push(leaf_hash(&bytes));
-        writeln!(stream, "M 100644 inline {}\ndata {}", entry_path(EntryIndex(i)), bytes.len()).unwrap();
+        writeln!(
+            stream,
+            "M 100644 inline {}\ndata {}",
+            entry_path(EntryIndex(i)),
+            bytes.len()
+        )
+        .unwrap();
         stream.extend_from_slice(&bytes);
         stream.push(b'\n');
     }
-    let cp = Checkpoint::sign(ORIGIN, range.size(), range.root(), key).unwrap().to_text();
-    writeln!(stream, "M 100644 inline checkpoint\ndata {}\n{cp}", cp.len()).unwrap();
+    let cp = Checkpoint::sign(ORIGIN, range.size(), range.root(), key)
+        .unwrap()
+        .to_text();
+    writeln!(
+        stream,
+        "M 100644 inline checkpoint\ndata {}\n{cp}",
+        cp.len()
+    )
+    .unwrap();
     let r = range.to_text();
-    writeln!(stream, "M 100644 inline checkpoint.range\ndata {}\n{r}", r.len()).unwrap();
+    writeln!(
+        stream,
+        "M 100644 inline checkpoint.range\ndata {}\n{r}",
+        r.len()
+    )
+    .unwrap();
     let mut child = Command::new("git")
         .current_dir(&work)
         .args(["fast-import", "--quiet"])
@@ -105,7 +138,10 @@ fn append_once(work: &Path, key: &SigningKey, push: bool, run: &str) -> Duration
             recorded_at: st.predicate.recorded_at,
         }])
     };
-    store.append(push, ORIGIN, key, build, |_| {}).unwrap().unwrap();
+    store
+        .append(push, ORIGIN, key, build, |_| {})
+        .unwrap()
+        .unwrap();
     t.elapsed()
 }
 

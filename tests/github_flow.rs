@@ -213,7 +213,11 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     no_secret(&out);
     // v1 (no PR behind it): 1 request; v2 (PR #12): associated PRs, reviews, commits, and the
     // approver's permission: 4.
-    assert!(stderr(&out).contains("GitHub API requests: 5"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("GitHub API requests: 5"),
+        "{}",
+        stderr(&out)
+    );
     let log = r.log_json();
     assert_eq!(log.len(), 2);
     // v1: no pull request, so unapproved; v2: Rita's approval counted.
