@@ -207,7 +207,9 @@ pub fn verify(
     // (path, version) → (sha256, approved) of versions recorded so far.
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
-    for (pos, entry) in entries.iter().enumerate() {
+    // Decoding and signature checks are independent per entry: they run on every core.
+    let decoded = decode_all(entries, &keyring);
+    for (pos, (entry, decoded)) in entries.iter().zip(decoded).enumerate() {
         let pos = pos as u64;
         let at = Loc {
             entry: pos,
@@ -241,7 +243,8 @@ pub fn verify(
             )),
         }
 
-        let (bundle, statement) = match entry.decode() {
+        let sig_ok = decoded.sig_ok;
+        let (bundle, statement) = match decoded.parsed {
             Ok(x) => x,
             Err(e) => {
                 findings.push(at.finding(
@@ -255,7 +258,14 @@ pub fn verify(
             }
         };
         check_format(&at, &bundle, &statement, &mut findings);
-        check_signature(&at, &bundle, &keyring, &mut signed_by, &mut findings);
+        check_signature(
+            &at,
+            &bundle,
+            &keyring,
+            sig_ok,
+            &mut signed_by,
+            &mut findings,
+        );
         // Times only move forward (runners' clocks may differ by minutes): a key window
         // cannot be dodged by backdating an entry behind newer ones.
         let t = statement.predicate.recorded_at;
@@ -493,20 +503,62 @@ fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding
     }
 }
 
+/// One entry decoded, with its signature checked (`None`: no trusted key to check with).
+struct Decoded {
+    parsed: Result<(Bundle, Statement), String>,
+    sig_ok: Option<bool>,
+}
+
+fn decode_one(entry: &StoredEntry, keyring: &HashMap<&KeyId, &TrustedKey>) -> Decoded {
+    let parsed = entry.decode();
+    let sig_ok = parsed.as_ref().ok().and_then(|(bundle, _)| {
+        let key = keyring.get(bundle.key_hint()?)?;
+        let sig = bundle.dsse_envelope.signatures.first()?;
+        Some(key.verify(&sig.sig, &bundle.dsse_envelope.signed_bytes()))
+    });
+    Decoded { parsed, sig_ok }
+}
+
+/// [`decode_one`] over all entries, in order, split across the available cores.
+fn decode_all(entries: &[StoredEntry], keyring: &HashMap<&KeyId, &TrustedKey>) -> Vec<Decoded> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || entries.len() < 16 {
+        return entries.iter().map(|e| decode_one(e, keyring)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| decode_one(e, keyring))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
 fn check_signature(
     at: &Loc,
     bundle: &Bundle,
     keyring: &HashMap<&KeyId, &TrustedKey>,
+    sig_ok: Option<bool>,
     signed_by: &mut BTreeMap<String, u64>,
     out: &mut Vec<Finding>,
 ) {
     let Some(hint) = bundle.key_hint() else {
         return;
     };
-    let Some(sig) = bundle.dsse_envelope.signatures.first() else {
+    if bundle.dsse_envelope.signatures.is_empty() {
         return;
-    };
-    let Some(key) = keyring.get(hint) else {
+    }
+    if !keyring.contains_key(hint) {
         let mut trusted: Vec<&str> = keyring.keys().map(|k| k.as_str()).collect();
         trusted.sort();
         out.push(at.finding(
@@ -517,8 +569,8 @@ fn check_signature(
             "entry is signed by a key that is not trusted (pass its public key with --key if it should be)",
         ));
         return;
-    };
-    if key.verify(&sig.sig, &bundle.dsse_envelope.signed_bytes()) {
+    }
+    if sig_ok == Some(true) {
         *signed_by.entry(hint.to_string()).or_default() += 1;
     } else {
         out.push(at.finding(
