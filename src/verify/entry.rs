@@ -1,0 +1,337 @@
+//! Checks of one entry at a time: format, signature, subjects, version numbering,
+//! deployments, and the git cross-check.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::{Check, Finding, Lineage, Loc, RepoObjects};
+use crate::attestation::bundle::BUNDLE_MEDIA_TYPE;
+use crate::attestation::dsse::IN_TOTO_PAYLOAD_TYPE;
+use crate::attestation::predicate::{ChangeType, EventType};
+use crate::attestation::statement::{PREDICATE_TYPE, STATEMENT_TYPE};
+use crate::attestation::{Bundle, Statement};
+use crate::signing::TrustedKey;
+use crate::store::StoredEntry;
+use crate::types::{KeyId, PromptPath, Sha256Hex, Version};
+
+pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding>) {
+    let mut need = |ok: bool, what: &str, expected: &str, found: &str| {
+        if !ok {
+            out.push(at.finding(Check::Format, None, expected, found, what));
+        }
+    };
+    need(
+        bundle.media_type == BUNDLE_MEDIA_TYPE,
+        "bundle mediaType",
+        BUNDLE_MEDIA_TYPE,
+        &bundle.media_type,
+    );
+    let env = &bundle.dsse_envelope;
+    need(
+        env.payload_type == IN_TOTO_PAYLOAD_TYPE,
+        "DSSE payloadType",
+        IN_TOTO_PAYLOAD_TYPE,
+        &env.payload_type,
+    );
+    need(
+        env.signatures.len() == 1,
+        "DSSE signature count",
+        "exactly 1 signature",
+        &format!("{} signatures", env.signatures.len()),
+    );
+    need(
+        st.type_ == STATEMENT_TYPE,
+        "Statement _type",
+        STATEMENT_TYPE,
+        &st.type_,
+    );
+    need(
+        st.predicate_type == PREDICATE_TYPE,
+        "predicateType",
+        PREDICATE_TYPE,
+        &st.predicate_type,
+    );
+    need(
+        !st.subject.is_empty(),
+        "Statement subject",
+        "at least one subject",
+        "none",
+    );
+    match bundle.key_hint() {
+        None => need(
+            false,
+            "verificationMaterial.publicKey.hint",
+            "a key id",
+            "none",
+        ),
+        Some(hint) => {
+            if let Some(sig) = env.signatures.first() {
+                need(
+                    sig.keyid == hint.as_str(),
+                    "DSSE signature keyid equals publicKey.hint",
+                    hint.as_str(),
+                    &sig.keyid,
+                );
+            }
+        }
+    }
+}
+
+/// One entry decoded, with its signature checked (`None`: no trusted key to check with).
+pub(super) struct Decoded {
+    pub(super) parsed: Result<(Bundle, Statement), String>,
+    pub(super) sig_ok: Option<bool>,
+}
+
+pub(super) fn decode_one(entry: &StoredEntry, keyring: &HashMap<&KeyId, &TrustedKey>) -> Decoded {
+    let parsed = entry.decode();
+    let sig_ok = parsed.as_ref().ok().and_then(|(bundle, _)| {
+        let key = keyring.get(bundle.key_hint()?)?;
+        let sig = bundle.dsse_envelope.signatures.first()?;
+        Some(key.verify(&sig.sig, &bundle.dsse_envelope.signed_bytes()))
+    });
+    Decoded { parsed, sig_ok }
+}
+
+/// [`decode_one`] over all entries, in order, split across the available cores.
+pub(super) fn decode_all(
+    entries: &[StoredEntry],
+    keyring: &HashMap<&KeyId, &TrustedKey>,
+) -> Vec<Decoded> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || entries.len() < 16 {
+        return entries.iter().map(|e| decode_one(e, keyring)).collect();
+    }
+    let chunk = entries.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = entries
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| decode_one(e, keyring))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+pub(super) fn check_signature(
+    at: &Loc,
+    bundle: &Bundle,
+    keyring: &HashMap<&KeyId, &TrustedKey>,
+    sig_ok: Option<bool>,
+    signed_by: &mut BTreeMap<String, u64>,
+    out: &mut Vec<Finding>,
+) {
+    let Some(hint) = bundle.key_hint() else {
+        return;
+    };
+    if bundle.dsse_envelope.signatures.is_empty() {
+        return;
+    }
+    if !keyring.contains_key(hint) {
+        let mut trusted: Vec<&str> = keyring.keys().map(|k| k.as_str()).collect();
+        trusted.sort();
+        out.push(at.finding(
+            Check::UntrustedKey,
+            None,
+            &format!("one of [{}]", trusted.join(", ")),
+            hint.as_str(),
+            "entry is signed by a key that is not trusted (pass its public key with --key if it should be)",
+        ));
+        return;
+    }
+    if sig_ok == Some(true) {
+        *signed_by.entry(hint.to_string()).or_default() += 1;
+    } else {
+        out.push(at.finding(
+            Check::Signature,
+            None,
+            &format!("a valid ECDSA P-256 signature by {hint}"),
+            "a signature that does not verify over the DSSE PAE",
+            "signature does not verify: the payload or the signature was altered",
+        ));
+    }
+}
+
+pub(super) fn check_subjects(at: &Loc, st: &Statement, out: &mut Vec<Finding>) {
+    for pr in &st.predicate.prompts {
+        match st.subject.iter().find(|s| s.name == pr.path.as_str()) {
+            Some(s) if s.digest == pr.digest => {}
+            Some(s) => out.push(at.finding(
+                Check::Digest,
+                Some(&pr.path),
+                &format!("subject digest sha256:{}", pr.digest.sha256),
+                &format!("sha256:{}", s.digest.sha256),
+                "subject and predicate disagree on the prompt's digest",
+            )),
+            None => out.push(at.finding(
+                Check::Format,
+                Some(&pr.path),
+                "a subject for every prompt in the predicate",
+                "no subject with this name",
+                "predicate names a prompt that is not a subject",
+            )),
+        }
+    }
+}
+
+pub(super) fn check_numbering(
+    at: &Loc,
+    st: &Statement,
+    lineages: &mut HashMap<PromptPath, Lineage>,
+    out: &mut Vec<Finding>,
+) {
+    for pr in &st.predicate.prompts {
+        let source = pr.previous_path.as_ref().unwrap_or(&pr.path);
+        let lineage = if pr.previous_path.is_some() {
+            lineages.remove(source)
+        } else {
+            lineages.remove(&pr.path)
+        };
+        let mut bad = |expected: String, found: String, msg: &str| {
+            out.push(at.finding(Check::Numbering, Some(&pr.path), &expected, &found, msg));
+        };
+        let Some(change) = pr.change else {
+            out.push(at.finding(
+                Check::Format,
+                Some(&pr.path),
+                "a `change` for every prompt of a version entry",
+                "none",
+                "version entry does not say what happened to the prompt",
+            ));
+            continue;
+        };
+        let next = match change {
+            ChangeType::Added | ChangeType::Modified | ChangeType::Reverted => {
+                let expected = lineage.as_ref().map_or(Version(1), |l| l.max.next());
+                if pr.version != expected {
+                    bad(
+                        expected.to_string(),
+                        pr.version.to_string(),
+                        "version number is not the next one: a version is missing or repeated",
+                    );
+                }
+                let expected_prev = lineage.as_ref().and_then(|l| l.live.or(Some(l.max)));
+                if pr.previous_version != expected_prev {
+                    bad(
+                        expected_prev.map_or("none".into(), |v| v.to_string()),
+                        pr.previous_version.map_or("none".into(), |v| v.to_string()),
+                        "previousVersion does not name the version before it",
+                    );
+                }
+                Lineage {
+                    max: pr.version.max(lineage.map_or(Version(0), |l| l.max)),
+                    live: Some(pr.version),
+                }
+            }
+            ChangeType::Renamed | ChangeType::Deleted => {
+                let live = lineage.as_ref().and_then(|l| l.live);
+                if live != Some(pr.version) {
+                    bad(
+                        live.map_or("no live version".into(), |v| v.to_string()),
+                        pr.version.to_string(),
+                        "renamed or deleted version is not the prompt's live version",
+                    );
+                }
+                let max = lineage.map_or(pr.version, |l| l.max);
+                Lineage {
+                    max,
+                    live: (change == ChangeType::Renamed).then_some(pr.version),
+                }
+            }
+        };
+        lineages.insert(pr.path.clone(), next);
+    }
+}
+
+/// Every deployed or restored version must have been recorded earlier, with the same
+/// content, and approved under the policy recorded with it.
+pub(super) fn check_deployed(
+    at: &Loc,
+    st: &Statement,
+    recorded: &HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+    out: &mut Vec<Finding>,
+) {
+    for pr in &st.predicate.prompts {
+        match recorded.get(&(pr.path.clone(), pr.version)) {
+            None => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                &format!("{} {} recorded before this entry", pr.path, pr.version),
+                "no such version entry",
+                "a deployment names a version that was never recorded",
+            )),
+            Some((sha, _)) if *sha != pr.digest.sha256 => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                &format!("sha256:{sha}"),
+                &format!("sha256:{}", pr.digest.sha256),
+                "the deployed content differs from the recorded version",
+            )),
+            Some((_, false)) => out.push(at.finding(
+                Check::Deployment,
+                Some(&pr.path),
+                "an approved version",
+                "a version that was not approved under its policy",
+                "an unapproved version was deployed",
+            )),
+            Some(_) => {}
+        }
+    }
+}
+
+pub(super) fn check_git(
+    at: &Loc,
+    st: &Statement,
+    repo: &mut dyn RepoObjects,
+    out: &mut Vec<Finding>,
+) -> anyhow::Result<()> {
+    if st.predicate.event != EventType::Version {
+        return Ok(());
+    }
+    for pr in &st.predicate.prompts {
+        // A deletion's content is what the first parent had.
+        let rev = if pr.change == Some(ChangeType::Deleted) {
+            format!("{}^1", pr.commit)
+        } else {
+            pr.commit.to_string()
+        };
+        match repo.blob_at(&rev, pr.path.as_str())? {
+            None => out.push(at.finding(
+                Check::Digest,
+                Some(&pr.path),
+                &format!("{} at {rev}", pr.path),
+                "no such commit or file in this repository",
+                "the recorded content cannot be found in the repository (fetch the full history of the protected branch)",
+            )),
+            Some((oid, data)) => {
+                if oid != pr.digest.git_blob {
+                    out.push(at.finding(
+                        Check::Digest,
+                        Some(&pr.path),
+                        &format!("gitBlob {oid}"),
+                        &format!("gitBlob {}", pr.digest.git_blob),
+                        "recorded git blob differs from the file in the repository",
+                    ));
+                }
+                let sha = Sha256Hex::of(&data);
+                if sha != pr.digest.sha256 {
+                    out.push(at.finding(
+                        Check::Digest,
+                        Some(&pr.path),
+                        &format!("sha256:{sha}"),
+                        &format!("sha256:{}", pr.digest.sha256),
+                        "recorded sha256 differs from the file's bytes in the repository",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,449 @@
+//! The auditor's checks over a whole audit log, as findings (data, rendered elsewhere).
+//!
+//! Every check has a stable code. A finding names the entry, the check, and what was
+//! expected versus found, so that tampering is reported precisely.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::attestation::predicate::EventType;
+use crate::signing::TrustedKey;
+use crate::store::{LogMeta, StoredEntry, index_from_path};
+use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
+
+mod entry;
+mod log;
+
+use entry::{
+    check_deployed, check_format, check_git, check_numbering, check_signature, check_subjects,
+    decode_all,
+};
+pub use log::{
+    AuditCommit, check_branch_history, check_checkpoint, check_checkpoint_and_range,
+    check_consistency,
+};
+
+/// A verification check, with its stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// PT001: the DSSE signature does not verify with the trusted key it names.
+    Signature,
+    /// PT002: `log.previous` is not the SHA-256 of the previous entry file.
+    Chain,
+    /// PT003: indexes are not 0, 1, 2… matching the file names (missing, swapped, duplicated).
+    Index,
+    /// PT004: the entry is signed by a key that is not trusted.
+    UntrustedKey,
+    /// PT005: a recorded digest differs from the git blob in the repository.
+    Digest,
+    /// PT006: a prompt's versions are not numbered 1, 2, 3… without gaps.
+    Numbering,
+    /// PT007: the entry is not a well-formed bundle / DSSE envelope / Statement.
+    Format,
+    /// PT008: the entry names another repository than the log's origin.
+    Origin,
+    /// PT009: the branch layout is wrong (no `promptrail.json`, stray files).
+    Layout,
+    /// PT010: the branch's commits did more than append the next entry (an entry was
+    /// changed or deleted in a later commit, or the history is not a single line).
+    History,
+    /// PT011: the branch's `checkpoint` is missing, not signed by a trusted key, or does not
+    /// match the entries (size, RFC 6962 root, origin).
+    Checkpoint,
+    /// PT012: the log is not an append-only extension of a checkpoint the auditor kept
+    /// (truncated, or its history rewritten).
+    Consistency,
+    /// PT013: the entry was signed by a key outside that key's validity window (a retired
+    /// or not yet valid key).
+    KeyWindow,
+    /// PT014: a deployment or rollback names a version that was not recorded before it with
+    /// the same content, or that was not approved under the policy recorded with it.
+    Deployment,
+}
+
+impl Check {
+    pub const ALL: [Check; 14] = [
+        Check::Signature,
+        Check::Chain,
+        Check::Index,
+        Check::UntrustedKey,
+        Check::Digest,
+        Check::Numbering,
+        Check::Format,
+        Check::Origin,
+        Check::Layout,
+        Check::History,
+        Check::Checkpoint,
+        Check::Consistency,
+        Check::KeyWindow,
+        Check::Deployment,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Check::Signature => "PT001",
+            Check::Chain => "PT002",
+            Check::Index => "PT003",
+            Check::UntrustedKey => "PT004",
+            Check::Digest => "PT005",
+            Check::Numbering => "PT006",
+            Check::Format => "PT007",
+            Check::Origin => "PT008",
+            Check::Layout => "PT009",
+            Check::History => "PT010",
+            Check::Checkpoint => "PT011",
+            Check::Consistency => "PT012",
+            Check::KeyWindow => "PT013",
+            Check::Deployment => "PT014",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Check::Signature => "signature",
+            Check::Chain => "chain",
+            Check::Index => "index",
+            Check::UntrustedKey => "untrusted-key",
+            Check::Digest => "digest",
+            Check::Numbering => "numbering",
+            Check::Format => "format",
+            Check::Origin => "origin",
+            Check::Layout => "layout",
+            Check::History => "history",
+            Check::Checkpoint => "checkpoint",
+            Check::Consistency => "consistency",
+            Check::KeyWindow => "key-window",
+            Check::Deployment => "deployment",
+        }
+    }
+}
+
+/// One failed check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub code: &'static str,
+    pub check: Check,
+    /// The entry's position in the log (by file), when the finding is about one entry.
+    pub entry: Option<u64>,
+    /// The entry file on the audit branch.
+    pub file: Option<String>,
+    pub prompt: Option<String>,
+    pub expected: String,
+    pub found: String,
+    pub message: String,
+}
+
+/// What `verify` concluded.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub ok: bool,
+    pub entries: u64,
+    pub origin: Option<String>,
+    /// Entries per signing key id.
+    pub signed_by: BTreeMap<String, u64>,
+    pub findings: Vec<Finding>,
+}
+
+/// Access to the repository's objects for the git cross-check.
+pub trait RepoObjects {
+    /// The blob at `rev:path` (`None` when the commit or the path does not exist).
+    fn blob_at(&mut self, rev: &str, path: &str) -> anyhow::Result<Option<(Oid, Vec<u8>)>>;
+}
+
+pub(super) struct Lineage {
+    max: Version,
+    live: Option<Version>,
+}
+
+/// Runs every check over the log's files.
+pub fn verify(
+    meta: Option<&[u8]>,
+    entries: &[StoredEntry],
+    stray_files: &[String],
+    keys: &[TrustedKey],
+    repo: &mut dyn RepoObjects,
+) -> anyhow::Result<Report> {
+    let mut findings = Vec::new();
+    let mut signed_by = BTreeMap::new();
+    let meta: Option<LogMeta> = match meta {
+        None => {
+            findings.push(finding(
+                Check::Layout,
+                None,
+                None,
+                "promptrail.json at the branch root",
+                "no such file",
+                "the branch has no promptrail.json: not a promptrail audit branch",
+            ));
+            None
+        }
+        Some(bytes) => match serde_json::from_slice(bytes) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                findings.push(finding(
+                    Check::Layout,
+                    None,
+                    None,
+                    "a valid promptrail.json",
+                    &e.to_string(),
+                    "promptrail.json is not valid",
+                ));
+                None
+            }
+        },
+    };
+    for stray in stray_files {
+        findings.push(finding(
+            Check::Layout,
+            None,
+            None,
+            "only promptrail.json and entries/",
+            stray,
+            &format!("unexpected file {stray} on the audit branch"),
+        ));
+    }
+
+    let keyring: HashMap<&KeyId, &TrustedKey> = keys.iter().map(|k| (&k.key_id, k)).collect();
+    let mut previous: Option<Sha256Hex> = None;
+    let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
+    let mut seen_index: HashMap<u64, u64> = HashMap::new();
+    let mut last_recorded: Option<chrono::DateTime<chrono::Utc>> = None;
+    // (path, version) → (sha256, approved) of versions recorded so far.
+    let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
+
+    // Decoding and signature checks are independent per entry: they run on every core.
+    let decoded = decode_all(entries, &keyring);
+    for (pos, (entry, decoded)) in entries.iter().zip(decoded).enumerate() {
+        let pos = pos as u64;
+        let at = Loc {
+            entry: pos,
+            file: &entry.path,
+        };
+        let this_hash = Sha256Hex::of(&entry.bytes);
+        let expected_previous = previous.replace(this_hash);
+
+        match index_from_path(&entry.path) {
+            Some(EntryIndex(i)) if i == pos => {}
+            Some(EntryIndex(i)) if i > pos => findings.push(at.finding(
+                Check::Index,
+                None,
+                &format!("entry {pos}"),
+                &format!("entry {i}"),
+                &format!("entries {pos}..{} are missing from the log", i - 1),
+            )),
+            Some(EntryIndex(i)) => findings.push(at.finding(
+                Check::Index,
+                None,
+                &format!("entry {pos}"),
+                &format!("entry {i}"),
+                "entry file out of order",
+            )),
+            None => findings.push(at.finding(
+                Check::Layout,
+                None,
+                "entries/DDDDDD/NNNNNNNNN.json",
+                &entry.path,
+                "entry file name does not follow the layout",
+            )),
+        }
+
+        let sig_ok = decoded.sig_ok;
+        let (bundle, statement) = match decoded.parsed {
+            Ok(x) => x,
+            Err(e) => {
+                findings.push(at.finding(
+                    Check::Format,
+                    None,
+                    "a Sigstore bundle v0.3 with a DSSE in-toto Statement",
+                    &e,
+                    "entry cannot be decoded",
+                ));
+                continue;
+            }
+        };
+        check_format(&at, &bundle, &statement, &mut findings);
+        check_signature(
+            &at,
+            &bundle,
+            &keyring,
+            sig_ok,
+            &mut signed_by,
+            &mut findings,
+        );
+        // Times only move forward (runners' clocks may differ by minutes): a key window
+        // cannot be dodged by backdating an entry behind newer ones.
+        let t = statement.predicate.recorded_at;
+        if let Some(prev) = last_recorded
+            && t + chrono::Duration::minutes(10) < prev
+        {
+            findings.push(at.finding(
+                Check::KeyWindow,
+                None,
+                &format!(
+                    "recordedAt no earlier than {} (the entry before)",
+                    prev.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                &format!(
+                    "recordedAt {}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                "entry is dated before the entry that precedes it (backdated?)",
+            ));
+        }
+        last_recorded = Some(last_recorded.map_or(t, |p| p.max(t)));
+        if let Some(key) = bundle.key_hint().and_then(|h| keyring.get(h))
+            && !key.valid_at(statement.predicate.recorded_at)
+        {
+            let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or("unbounded".to_owned(), |t| {
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                })
+            };
+            findings.push(at.finding(
+                Check::KeyWindow,
+                None,
+                &format!(
+                    "recorded between {} and {} (the validity of key {})",
+                    bound(key.not_before),
+                    bound(key.not_after),
+                    key.key_id
+                ),
+                &format!(
+                    "recorded at {}",
+                    statement
+                        .predicate
+                        .recorded_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                "entry is signed by a key outside its validity window (retired or not yet valid)",
+            ));
+        }
+
+        let p = &statement.predicate;
+        if p.log.index.0 != pos {
+            let dup = seen_index.get(&p.log.index.0);
+            findings.push(at.finding(
+                Check::Index,
+                None,
+                &format!("log.index {pos}"),
+                &format!("log.index {}", p.log.index.0),
+                &match dup {
+                    Some(first) => format!(
+                        "entry claims index {}, already claimed by the entry at position {first} (duplicated or replayed)",
+                        p.log.index.0
+                    ),
+                    None => format!(
+                        "entry claims index {} but sits at position {pos} (reordered or moved)",
+                        p.log.index.0
+                    ),
+                },
+            ));
+        }
+        seen_index.entry(p.log.index.0).or_insert(pos);
+        if p.log.previous != expected_previous {
+            findings.push(at.finding(
+                Check::Chain,
+                None,
+                &opt_hash(&expected_previous),
+                &opt_hash(&p.log.previous),
+                "log.previous is not the SHA-256 of the previous entry file: an entry before this one was altered, removed or reordered",
+            ));
+        }
+        if let Some(meta) = &meta
+            && p.log.origin != meta.origin
+        {
+            findings.push(at.finding(
+                Check::Origin,
+                None,
+                &meta.origin,
+                &p.log.origin,
+                "entry was made for another repository's log (replayed?)",
+            ));
+        }
+
+        check_subjects(&at, &statement, &mut findings);
+        if p.event == EventType::Version {
+            check_numbering(&at, &statement, &mut lineages, &mut findings);
+            for pr in &p.prompts {
+                let approved = p
+                    .policy
+                    .rules
+                    .iter()
+                    .any(|r| r.path == pr.path && r.is_approved());
+                let key = (pr.path.clone(), pr.version);
+                let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
+                recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));
+            }
+        } else {
+            check_deployed(&at, &statement, &recorded, &mut findings);
+        }
+        check_git(&at, &statement, repo, &mut findings)?;
+    }
+
+    findings.sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
+    Ok(Report {
+        ok: findings.is_empty(),
+        entries: entries.len() as u64,
+        origin: meta.map(|m| m.origin),
+        signed_by,
+        findings,
+    })
+}
+
+struct Loc<'a> {
+    entry: u64,
+    file: &'a str,
+}
+
+impl Loc<'_> {
+    fn finding(
+        &self,
+        check: Check,
+        prompt: Option<&PromptPath>,
+        expected: &str,
+        found: &str,
+        message: &str,
+    ) -> Finding {
+        Finding {
+            code: check.code(),
+            check,
+            entry: Some(self.entry),
+            file: Some(self.file.to_owned()),
+            prompt: prompt.map(|p| p.to_string()),
+            expected: expected.to_owned(),
+            found: found.to_owned(),
+            message: message.to_owned(),
+        }
+    }
+}
+
+fn finding(
+    check: Check,
+    entry: Option<u64>,
+    prompt: Option<&str>,
+    expected: &str,
+    found: &str,
+    message: &str,
+) -> Finding {
+    Finding {
+        code: check.code(),
+        check,
+        entry,
+        file: None,
+        prompt: prompt.map(str::to_owned),
+        expected: expected.to_owned(),
+        found: found.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+fn opt_hash(h: &Option<Sha256Hex>) -> String {
+    h.as_ref().map_or_else(
+        || "null (first entry)".to_owned(),
+        |h| format!("sha256:{h}"),
+    )
+}
