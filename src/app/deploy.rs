@@ -8,8 +8,8 @@ use anyhow::{Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::client;
-use super::verify::{trusted_keys, verify_branch};
-use super::{Outcome, Progress, Workspace, load_signing_key, print_json, read_statements};
+use super::verify::{trusted_keys, verify_log};
+use super::{AuditLog, Outcome, Progress, Workspace, load_signing_key, print_json};
 use crate::attestation::predicate::{
     AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyRecord, PromptRecord,
     RuleRecord, ToolRecord,
@@ -83,8 +83,9 @@ fn evaluate_gate(
     progress: &Progress,
 ) -> Result<(GateView, Ledger)> {
     let branch = ws.config.audit.branch.0.clone();
-    let report = verify_branch(ws, &branch, keys, None)?;
-    let statements = read_statements(ws, &branch)?;
+    let log = AuditLog::open(ws, &branch)?;
+    let report = verify_log(ws, &log, keys, None)?;
+    let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let matcher = ws.matcher()?;
     let mut paths: Vec<String> = ws

@@ -6,8 +6,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::verify::{trusted_keys, verify_branch};
-use super::{Outcome, Workspace, read_statements};
+use super::verify::{trusted_keys, verify_log};
+use super::{AuditLog, Outcome, Workspace};
 use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::report::export::{self, DeployRow, ExportModel, PromptTimeline, VersionRow};
@@ -36,12 +36,13 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
         parse_time("until", &args.until)?,
     );
     let keys = trusted_keys(&ws, &args.keys)?;
+    let log = AuditLog::open(&ws, &branch)?;
     let verification = if keys.is_empty() {
         None
     } else {
-        Some(verify_branch(&ws, &branch, &keys, None)?)
+        Some(verify_log(&ws, &log, &keys, None)?)
     };
-    let statements = read_statements(&ws, &branch)?;
+    let statements = log.statements()?;
     let in_range = |t: DateTime<Utc>| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
     let entries: Vec<EntryView> = statements
         .iter()
@@ -151,11 +152,11 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
             }
         }
     }
-    let store = ws.store(&branch);
-    let checkpoint = store
-        .read_all(&store.resolve_for_reading()?)?
+    let checkpoint = log
+        .files
         .checkpoint
-        .map(|c| String::from_utf8_lossy(&c).into_owned());
+        .as_ref()
+        .map(|c| String::from_utf8_lossy(c).into_owned());
     let model = ExportModel {
         generated_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         origin: verification

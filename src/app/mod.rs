@@ -359,25 +359,55 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     Ok(())
 }
 
-/// The audit log's decoded entries with their file names and key hints (for readers;
-/// `verify` is what checks them).
-pub fn read_statements(
-    ws: &Workspace,
-    branch: &str,
-) -> Result<Vec<(String, Option<String>, crate::attestation::Statement)>> {
-    let store = ws.store(branch);
-    let tip = store.resolve_for_reading()?;
-    store.read_meta(&tip)?;
-    let entries = store.read_all(&tip)?.entries;
-    entries
-        .iter()
-        .map(|e| {
-            let (bundle, st) = e
-                .decode()
-                .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
-            Ok((e.path.clone(), bundle.key_hint().map(|k| k.to_string()), st))
+/// One audit branch read once: its tip and every file, for commands that both verify and
+/// query the log.
+pub struct AuditLog {
+    pub branch: String,
+    pub tip: Oid,
+    pub files: crate::store::LogFiles,
+}
+
+/// A decoded entry: its file, its key hint, its Statement.
+pub type DecodedEntry = (String, Option<String>, crate::attestation::Statement);
+
+impl AuditLog {
+    /// Reads the branch, refusing one that is not a promptrail audit branch.
+    pub fn open(ws: &Workspace, branch: &str) -> Result<AuditLog> {
+        let log = AuditLog::open_unchecked(ws, branch)?;
+        ws.store(branch).read_meta(&log.tip)?;
+        Ok(log)
+    }
+
+    /// Reads the branch whatever it holds (`verify` reports a missing `promptrail.json`).
+    pub fn open_unchecked(ws: &Workspace, branch: &str) -> Result<AuditLog> {
+        let store = ws.store(branch);
+        let tip = store.resolve_for_reading()?;
+        let files = store.read_all(&tip)?;
+        Ok(AuditLog {
+            branch: branch.to_owned(),
+            tip,
+            files,
         })
-        .collect()
+    }
+
+    /// The decoded entries (for readers; `verify` is what checks them).
+    pub fn statements(&self) -> Result<Vec<DecodedEntry>> {
+        self.files
+            .entries
+            .iter()
+            .map(|e| {
+                let (bundle, st) = e.decode().map_err(|err| {
+                    anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path)
+                })?;
+                Ok((e.path.clone(), bundle.key_hint().map(|k| k.to_string()), st))
+            })
+            .collect()
+    }
+}
+
+/// The audit log's decoded entries with their file names and key hints.
+pub fn read_statements(ws: &Workspace, branch: &str) -> Result<Vec<DecodedEntry>> {
+    AuditLog::open(ws, branch)?.statements()
 }
 
 /// The audit log's entries as views.

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::show::parse_target;
-use super::{Outcome, Workspace, print_json, read_statements};
+use super::{AuditLog, Outcome, Workspace, print_json};
 use crate::cli::{Format, ProveArgs, VerifyEntryArgs};
 use crate::ledger::Ledger;
 use crate::merkle::{inclusion_proof, leaf_hash};
@@ -16,15 +16,14 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
     let (path, version) = parse_target(&args.target)?;
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = read_statements(&ws, &branch)?;
+    let log = AuditLog::open(&ws, &branch)?;
+    let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let Some(v) = ledger.version(&PromptPath::new(&path), version) else {
         bail!("{path}@{version} is not in the audit log on {branch}");
     };
-    let store = ws.store(&branch);
-    let tip = store.resolve_for_reading()?;
-    let files = store.read_all(&tip)?;
-    let Some(checkpoint) = files.checkpoint else {
+    let files = &log.files;
+    let Some(checkpoint) = &files.checkpoint else {
         bail!("{branch} has no checkpoint: record once with this promptrail to write one");
     };
     let leaves: Vec<_> = files.entries.iter().map(|e| leaf_hash(&e.bytes)).collect();
@@ -37,7 +36,7 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
         v.entry.0,
         &entry.bytes,
         &inclusion_proof(index, &leaves),
-        &String::from_utf8_lossy(&checkpoint),
+        &String::from_utf8_lossy(checkpoint),
     );
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.out {

@@ -9,8 +9,8 @@ use super::deploy::{
     DeploymentEvent, append_deployment, deployment_record, publish_manifest,
     signing_and_trusted_keys,
 };
-use super::verify::verify_branch;
-use super::{Outcome, Progress, Workspace, load_signing_key, print_json, read_statements};
+use super::verify::verify_log;
+use super::{AuditLog, Outcome, Progress, Workspace, load_signing_key, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};
 use crate::ledger::Ledger;
@@ -28,7 +28,8 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     // Restore only from a log that verifies: anyone who can push the branch could otherwise
     // plant an "approved" version for us to restore and sign.
     let keys = signing_and_trusted_keys(&ws, &key)?;
-    let report = verify_branch(&ws, &branch, &keys, None)?;
+    let log = AuditLog::open(&ws, &branch)?;
+    let report = verify_log(&ws, &log, &keys, None)?;
     if !report.ok {
         eprintln!(
             "refused: the audit log failed verification ({} finding(s)); run `promptrail verify`",
@@ -36,7 +37,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
         );
         return Ok(Outcome::No);
     }
-    let statements = read_statements(&ws, &branch)?;
+    let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let history = ledger.deployments_of(&env, &path);
     let Some(current) = history.last() else {

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Outcome, Progress, Workspace, print_json};
+use super::{AuditLog, Outcome, Progress, Workspace, print_json};
 use crate::cli::{Format, VerifyArgs};
 use crate::git::ObjectReader;
 use crate::report::plain;
@@ -46,16 +46,14 @@ pub fn trusted_keys(ws: &Workspace, flags: &[PathBuf]) -> Result<Vec<TrustedKey>
         .collect()
 }
 
-/// Runs every check over the audit branch `branch` with `keys`.
-pub fn verify_branch(
+/// Runs every check over an audit branch already read.
+pub fn verify_log(
     ws: &Workspace,
-    branch: &str,
+    log: &AuditLog,
     keys: &[TrustedKey],
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
-    let store = ws.store(branch);
-    let tip = store.resolve_for_reading()?;
-    let files = store.read_all(&tip)?;
+    let (tip, files) = (&log.tip, &log.files);
     let mut repo = GitObjects(ws.git.object_reader()?);
     let mut report = verify(
         files.meta.as_deref(),
@@ -64,7 +62,7 @@ pub fn verify_branch(
         keys,
         &mut repo,
     )?;
-    let mut history = crate::verify::check_branch_history(&audit_commits(ws, &tip)?);
+    let mut history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
     let leaves: Vec<crate::merkle::Hash> = files
         .entries
         .iter()
@@ -134,7 +132,8 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
         ),
         None => None,
     };
-    let report = verify_branch(&ws, &branch, &keys, saved.as_deref())?;
+    let log = AuditLog::open_unchecked(&ws, &branch)?;
+    let report = verify_log(&ws, &log, &keys, saved.as_deref())?;
     if report.signed_by.is_empty() && report.entries > 0 {
         let ids: Vec<String> = keys
             .iter()
@@ -156,10 +155,7 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
 pub fn print_checkpoint(dir: &Path, args: &crate::cli::CheckpointArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let store = ws.store(&branch);
-    let tip = store.resolve_for_reading()?;
-    store.read_meta(&tip)?;
-    let files = store.read_all(&tip)?;
+    let files = AuditLog::open(&ws, &branch)?.files;
     let Some(cp) = files.checkpoint else {
         bail!("{branch} has no checkpoint yet: it is written with every append");
     };
