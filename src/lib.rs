@@ -9,6 +9,7 @@ pub mod config;
 pub mod git;
 pub mod github;
 pub mod history;
+pub mod keyless;
 pub mod ledger;
 pub mod merkle;
 pub mod policy;
