@@ -9,11 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use promptrail::attestation::{Bundle, Statement};
+use promptrail::attestation::Statement;
 use promptrail::checkpoint::Checkpoint;
 use promptrail::git::Git;
 use promptrail::merkle::{CompactRange, leaf_hash};
-use promptrail::signing::SigningKey;
+use promptrail::signing::{Signer, SigningKey};
 use promptrail::store::{NewEntry, Store, Tip, entry_path};
 use promptrail::types::{EntryIndex, Sha256Hex};
 
@@ -40,12 +40,8 @@ fn statement(index: u64, previous: Option<&Sha256Hex>, run: &str) -> Statement {
     .unwrap()
 }
 
-fn signed(key: &SigningKey, st: &Statement) -> Vec<u8> {
-    Bundle::key_mode(
-        key.sign_envelope(st.to_payload()).unwrap(),
-        key.key_id().clone(),
-    )
-    .to_file_bytes()
+fn signed(key: &Signer, st: &Statement) -> Vec<u8> {
+    key.sign_entry(st.to_payload()).unwrap()
 }
 
 fn git(dir: &Path, args: &[&str]) {
@@ -60,7 +56,7 @@ fn git(dir: &Path, args: &[&str]) {
 }
 
 /// A remote whose audit branch holds `n` signed entries (written in one commit).
-fn log_of(n: u64, key: &SigningKey, root: &Path) -> std::path::PathBuf {
+fn log_of(n: u64, key: &Signer, root: &Path) -> std::path::PathBuf {
     let remote = root.join(format!("remote-{n}.git"));
     let work = root.join(format!("work-{n}"));
     git(root, &["init", "-q", "--bare", remote.to_str().unwrap()]);
@@ -126,7 +122,7 @@ fn log_of(n: u64, key: &SigningKey, root: &Path) -> std::path::PathBuf {
     work
 }
 
-fn append_once(work: &Path, key: &SigningKey, push: bool, run: &str) -> Duration {
+fn append_once(work: &Path, key: &Signer, push: bool, run: &str) -> Duration {
     let git = Git::open(work).unwrap();
     let store = Store::new(&git, "promptrail/audit", "origin");
     let t = Instant::now();
@@ -159,7 +155,7 @@ fn main() {
         .unwrap();
     assert!(out.status.success());
     let pem = std::fs::read(dir.path().join("keys/promptrail.key")).unwrap();
-    let key = SigningKey::from_encrypted_pem(&pem, b"bench", "bench").unwrap();
+    let key = Signer::Key(SigningKey::from_encrypted_pem(&pem, b"bench", "bench").unwrap());
     let mut rows = Vec::new();
     for n in [1_000, large] {
         let t = Instant::now();

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest as _, Sha256};
 
 use crate::merkle::Hash;
-use crate::signing::{SigningKey, TrustedKey};
+use crate::signing::{Signer, TrustedKey};
 
 /// Signature type byte for ECDSA in C2SP signed notes.
 pub const ECDSA_TYPE: u8 = 0x02;
@@ -62,8 +62,8 @@ impl Checkpoint {
         origin: &str,
         size: u64,
         root: Hash,
-        key: &SigningKey,
-    ) -> Result<Checkpoint, crate::signing::KeyError> {
+        signer: &Signer,
+    ) -> anyhow::Result<Checkpoint> {
         let mut cp = Checkpoint {
             origin: origin.to_owned(),
             size,
@@ -71,9 +71,9 @@ impl Checkpoint {
             extensions: Vec::new(),
             signatures: Vec::new(),
         };
-        let sig = key.sign(cp.body().as_bytes())?;
+        let (spki, sig) = signer.sign_note(cp.body().as_bytes())?;
         cp.signatures
-            .push((origin.to_owned(), key_id(origin, key.spki_der()), sig));
+            .push((origin.to_owned(), key_id(origin, &spki), sig));
         Ok(cp)
     }
 
@@ -165,7 +165,10 @@ mod tests {
     #[test]
     fn sign_render_parse_verify() {
         let k = crate::signing::generate(b"pw").unwrap();
-        let signer = SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"pw", "k").unwrap();
+        let signer = crate::signing::Signer::Key(
+            crate::signing::SigningKey::from_encrypted_pem(k.private_pem.as_bytes(), b"pw", "k")
+                .unwrap(),
+        );
         let trusted = TrustedKey::from_pem(k.public_pem.as_bytes(), "pub").unwrap();
         let cp = Checkpoint::sign("github.com/acme/clinic", 16, [7; 32], &signer).unwrap();
         let text = cp.to_text();

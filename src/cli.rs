@@ -129,6 +129,49 @@ pub struct KeyArg {
     /// comes from PROMPTRAIL_KEY_PASSWORD, or is asked for on a terminal.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
+    /// Sign keylessly (Sigstore), as `signing.mode: keyless` does: the job's GitHub OIDC
+    /// identity gets a short-lived Fulcio certificate and every entry is logged in Rekor. The
+    /// job needs `permissions: id-token: write`.
+    #[arg(long, conflicts_with = "key")]
+    pub keyless: bool,
+    /// Fulcio to get certificates from (keyless). Default: `signing.fulcio_url`, else
+    /// Sigstore's public-good https://fulcio.sigstore.dev.
+    #[arg(long, value_name = "URL", env = "PROMPTRAIL_FULCIO_URL")]
+    pub fulcio_url: Option<String>,
+    /// Rekor to log entries in (keyless). Default: `signing.rekor_url`, else Sigstore's
+    /// public-good https://rekor.sigstore.dev.
+    #[arg(long, value_name = "URL", env = "PROMPTRAIL_REKOR_URL")]
+    pub rekor_url: Option<String>,
+    /// Sigstore trusted root (trusted_root.json) for checking the log's keyless entries.
+    /// Default: `signing.trusted_root`, else Sigstore's public-good root.
+    #[arg(long, value_name = "FILE", env = "PROMPTRAIL_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
+}
+
+/// What verification trusts.
+#[derive(Debug, Args, Default)]
+pub struct TrustArgs {
+    /// Trusted public key (PEM) for key-mode entries; repeat for several. Default:
+    /// `signing.public_keys`.
+    #[arg(long = "key", value_name = "PUB")]
+    pub keys: Vec<PathBuf>,
+    /// Keyless entries: a certificate identity allowed to sign (for GitHub, the workflow:
+    /// https://github.com/OWNER/REPO/.github/workflows/FILE@REF); repeatable. Default:
+    /// `signing.identities`.
+    #[arg(long = "certificate-identity", value_name = "IDENTITY")]
+    pub identities: Vec<String>,
+    /// Keyless entries: a regular expression an allowed identity matches in full;
+    /// repeatable. Default: `signing.identity_regexps`.
+    #[arg(long = "certificate-identity-regexp", value_name = "REGEXP")]
+    pub identity_regexps: Vec<String>,
+    /// Keyless entries: the OIDC issuer certificates must name. Default: `signing.issuer`,
+    /// else https://token.actions.githubusercontent.com.
+    #[arg(long = "certificate-oidc-issuer", value_name = "URL")]
+    pub issuer: Option<String>,
+    /// Sigstore trusted root (trusted_root.json) for keyless entries. Default:
+    /// `signing.trusted_root`, else Sigstore's public-good root.
+    #[arg(long, value_name = "FILE", env = "PROMPTRAIL_TRUSTED_ROOT")]
+    pub trusted_root: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -153,9 +196,8 @@ pub struct RecordArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Trusted public key (PEM); repeat for several. Default: `signing.public_keys`.
-    #[arg(long = "key", value_name = "PUB")]
-    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     /// A checkpoint you saved earlier (`promptrail checkpoint`): prove the log is an
     /// append-only extension of it.
     #[arg(long, value_name = "FILE")]
@@ -223,9 +265,8 @@ pub struct GateArgs {
     /// Only these prompts (paths); default: every prompt in the working tree.
     #[arg(long = "prompt", value_name = "PATH")]
     pub prompts: Vec<String>,
-    /// Trusted public key for the audit log (repeatable). Default: `signing.public_keys`.
-    #[arg(long = "key", value_name = "PUB")]
-    pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub format: FormatArg,
 }
@@ -345,10 +386,10 @@ pub struct ExportArgs {
     /// Write the report here (default: stdout).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Trusted public key to verify the log with (repeatable). Default: `signing.public_keys`;
-    /// without any, the report says the log was not verified.
-    #[arg(long = "key", value_name = "PUB")]
-    pub keys: Vec<PathBuf>,
+    /// What to verify the log with; without any trust configured, the report says the log
+    /// was not verified.
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub branch: BranchArg,
 }

@@ -102,15 +102,69 @@ impl Default for AuditConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SigningConfig {
+    /// How new entries are signed: with a key, or keyless (Sigstore: OIDC → Fulcio → Rekor).
+    pub mode: SigningMode,
     /// Path (repository-relative) to the encrypted private key, when not given by `--key`
     /// or `PROMPTRAIL_SIGNING_KEY`. Usually unset: CI passes the key as a secret.
     pub key: Option<PathBuf>,
     /// Public keys (repository-relative paths) that `verify` trusts when no `--key` is given,
     /// each optionally with a validity window (for key rotation).
     pub public_keys: Vec<PublicKeyRef>,
+    /// Keyless: log every entry in Rekor (public). `false` keeps certificate signing but
+    /// makes no public log entry (private repositories).
+    pub transparency: bool,
+    /// Keyless: certificate identities allowed to sign (exact).
+    pub identities: Vec<String>,
+    /// Keyless: patterns an allowed certificate identity matches in full.
+    pub identity_regexps: Vec<IdentityPattern>,
+    /// Keyless: the OIDC issuer the certificates must name.
+    pub issuer: String,
+    /// Keyless: Fulcio, Rekor and the trusted root (repository-relative), for private
+    /// Sigstore deployments. Default: Sigstore's public-good instance.
+    pub fulcio_url: Option<String>,
+    pub rekor_url: Option<String>,
+    pub trusted_root: Option<PathBuf>,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            mode: SigningMode::Key,
+            key: None,
+            public_keys: Vec::new(),
+            transparency: true,
+            identities: Vec::new(),
+            identity_regexps: Vec::new(),
+            issuer: crate::keyless::GITHUB_ISSUER.to_owned(),
+            fulcio_url: None,
+            rekor_url: None,
+            trusted_root: None,
+        }
+    }
+}
+
+/// How entries are signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigningMode {
+    Key,
+    Keyless,
+}
+
+/// A regular expression for certificate identities (checked while parsing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityPattern(pub String);
+
+impl<'de> Deserialize<'de> for IdentityPattern {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::keyless::verify::IdentityPolicy::compile(&s)
+            .map_err(|e| D::Error::custom(format!("{e:#}")))?;
+        Ok(IdentityPattern(s))
+    }
 }
 
 /// A trusted public key: a path, or a path with the window in which it may sign.
@@ -548,6 +602,16 @@ signing:
   #   - path: keys/2026.pub
   #     not_before: 2026-02-15T00:00:00Z
   public_keys: []
+  # Keyless signing instead (Sigstore, GitHub Actions only; the job needs
+  # `permissions: id-token: write`): no private key exists at all.
+  # mode: keyless
+  # Workflows whose certificates may sign (verify rejects every other identity):
+  # identities:
+  #   - https://github.com/OWNER/REPO/.github/workflows/promptrail-record.yml@refs/heads/main
+  # identity_regexps: ['https://github\.com/OWNER/REPO/\.github/workflows/promptrail-.*@refs/heads/main']
+  # Rekor entries are public (the envelope's hash, signature and certificate naming the
+  # repository and workflow; never the prompt text). For a private repository:
+  # transparency: false
 
 # Deployment environments, in promotion order.
 environments:

@@ -179,7 +179,61 @@ impl SigningKey {
     }
 }
 
+/// What signs new entries: a key, or the job's identity (keyless).
+#[derive(Debug)]
+pub enum Signer {
+    Key(SigningKey),
+    Keyless(crate::keyless::KeylessSigner),
+}
+
+impl Signer {
+    /// Signs an in-toto payload; returns the entry file's bytes (a Sigstore bundle).
+    pub fn sign_entry(&self, payload: Vec<u8>) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Signer::Key(key) => {
+                let envelope = key.sign_envelope(payload)?;
+                Ok(
+                    crate::attestation::Bundle::key_mode(envelope, key.key_id().clone())
+                        .to_file_bytes(),
+                )
+            }
+            Signer::Keyless(signer) => signer.sign_entry(payload),
+        }
+    }
+
+    /// Signs a checkpoint body: `(the signer's SPKI DER, ASN.1 DER signature)`.
+    pub fn sign_note(&self, body: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        match self {
+            Signer::Key(key) => Ok((key.spki_der().to_vec(), key.sign(body)?)),
+            Signer::Keyless(signer) => signer.sign_note(body),
+        }
+    }
+
+    /// What signed, for reports: the key id, or `keyless`.
+    pub fn label(&self) -> String {
+        match self {
+            Signer::Key(key) => key.key_id().to_string(),
+            Signer::Keyless(_) => "keyless".to_owned(),
+        }
+    }
+}
+
+/// Everything verification trusts: public keys for key-mode entries and, for keyless
+/// entries, a Sigstore trusted root with the identities allowed to sign.
+#[derive(Default)]
+pub struct Trust {
+    pub keys: Vec<TrustedKey>,
+    pub keyless: Option<crate::keyless::verify::KeylessTrust>,
+}
+
+impl Trust {
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty() && self.keyless.is_none()
+    }
+}
+
 /// A public key trusted for verification.
+#[derive(Clone)]
 pub struct TrustedKey {
     pub key_id: KeyId,
     /// Where it came from (a file path), for messages.
@@ -201,6 +255,15 @@ impl TrustedKey {
         let der = pem_body(pem, "PUBLIC KEY").ok_or_else(|| {
             corrupt("expected a `-----BEGIN PUBLIC KEY-----` block (promptrail.pub)")
         })?;
+        TrustedKey::from_spki_der(der, source)
+    }
+
+    /// A key from its SubjectPublicKeyInfo DER.
+    pub fn from_spki_der(der: Vec<u8>, source: &str) -> Result<TrustedKey, KeyError> {
+        let corrupt = |reason: &str| KeyError::CorruptPublic {
+            source_name: source.into(),
+            reason: reason.into(),
+        };
         let key = CosignVerificationKey::try_from_der(&der)
             .map_err(|_| corrupt("the key's SubjectPublicKeyInfo could not be parsed"))?;
         if !matches!(key, CosignVerificationKey::ECDSA_P256_SHA256_ASN1(_)) {

@@ -24,7 +24,7 @@ use crate::attestation::Statement;
 use crate::checkpoint::Checkpoint;
 use crate::git::{Git, PushOutcome};
 use crate::merkle::{CompactRange, leaf_hash};
-use crate::signing::SigningKey;
+use crate::signing::Signer;
 use crate::types::{EntryIndex, Oid, Sha256Hex};
 
 /// Name of the log's metadata file at the branch root.
@@ -340,7 +340,7 @@ impl<'a> Store<'a> {
         &self,
         push: bool,
         origin: &str,
-        key: &SigningKey,
+        key: &Signer,
         mut build: impl FnMut(&Tip) -> Result<Vec<NewEntry>>,
         mut progress: impl FnMut(&str),
     ) -> Result<Option<Appended>> {
@@ -426,7 +426,7 @@ impl<'a> Store<'a> {
         &self,
         tip: &Tip,
         entries: &[NewEntry],
-        key: &SigningKey,
+        key: &Signer,
     ) -> Result<Vec<(String, String)>> {
         let mut range = match &tip.commit {
             None => CompactRange::default(),

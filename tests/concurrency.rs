@@ -6,20 +6,20 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use promptrail::attestation::{Bundle, Statement};
+use promptrail::attestation::Statement;
 use promptrail::git::Git;
 use promptrail::merkle::leaf_hash;
-use promptrail::signing::{SigningKey, TrustedKey};
+use promptrail::signing::{Signer, SigningKey, TrustedKey};
 use promptrail::store::{NewEntry, Store};
 use promptrail::types::Sha256Hex;
 
-fn signer() -> SigningKey {
+fn signer() -> Signer {
     let pem = std::fs::read(&keys().private).unwrap();
-    SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap()
+    Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap())
 }
 
 /// A signed deployment-shaped entry whose run id names its appender and sequence number.
-fn entry(tip: &promptrail::store::Tip, key: &SigningKey, run: &str) -> NewEntry {
+fn entry(tip: &promptrail::store::Tip, key: &Signer, run: &str) -> NewEntry {
     let st: Statement = serde_json::from_value(serde_json::json!({
         "_type": "https://in-toto.io/Statement/v1",
         "subject": [{"name": "prompts/a.md", "digest": {"sha256": "0".repeat(64), "gitBlob": "0".repeat(40)}}],
@@ -38,9 +38,8 @@ fn entry(tip: &promptrail::store::Tip, key: &SigningKey, run: &str) -> NewEntry 
         }
     }))
     .unwrap();
-    let env = key.sign_envelope(st.to_payload()).unwrap();
     NewEntry {
-        bytes: Bundle::key_mode(env, key.key_id().clone()).to_file_bytes(),
+        bytes: key.sign_entry(st.to_payload()).unwrap(),
         summary: format!("deployment {run}"),
         recorded_at: st.predicate.recorded_at,
     }

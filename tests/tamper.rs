@@ -363,7 +363,6 @@ fn checkpoint_saved_earlier_proves_growth_and_catches_truncation_and_rewrites() 
     assert_eq!(with_saved(&r)["ok"], true, "{:#}", with_saved(&r));
 
     // Truncated back below the saved size (re-signed checkpoint and all): caught.
-    let key = trusted_signer();
     let truncate = |r: &Repo, keep: u64| {
         tamper(r, |f| {
             f.retain(|p, _| {
@@ -381,7 +380,7 @@ fn checkpoint_saved_earlier_proves_growth_and_catches_truncation_and_rewrites() 
                 r.remote.display().to_string().trim_start_matches('/'),
                 leaves.len() as u64,
                 promptrail::merkle::root(&leaves),
-                &key,
+                &promptrail::signing::Signer::Key(trusted_signer()),
             )
             .unwrap();
             f.insert("checkpoint".into(), cp.to_text().into_bytes());

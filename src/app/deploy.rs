@@ -8,33 +8,34 @@ use anyhow::{Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::client;
-use super::verify::{trusted_keys, verify_log};
-use super::{AuditLog, Outcome, Progress, Workspace, load_signing_key, print_json};
+use super::verify::{trust, verify_log};
+use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
     AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyRecord, PromptRecord,
     RuleRecord, ToolRecord,
 };
-use crate::attestation::{Bundle, ResourceDescriptor, Statement};
+use crate::attestation::{ResourceDescriptor, Statement};
 use crate::cli::{DeployArgs, Format, GateArgs};
 use crate::ledger::Ledger;
 use crate::policy::{Policy, env_satisfied};
 use crate::report::views::{GateRow, GateView, Manifest, ManifestPrompt};
 use crate::report::{github, plain};
-use crate::signing::{SigningKey, TrustedKey};
+use crate::signing::{Signer, Trust};
 use crate::store::NewEntry;
 use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
 
 pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
-    let keys = trusted_keys(&ws, &args.keys)?;
-    if keys.is_empty() {
+    let trust = trust(&ws, &args.trust)?;
+    if trust.is_empty() {
         bail!(
-            "gate trusts the audit log only once it verifies: pass --key PUB, or list keys under \
-             `signing.public_keys` in .promptrail.yml"
+            "gate trusts the audit log only once it verifies: pass --key PUB or \
+             --certificate-identity, or list keys under `signing.public_keys` (identities under \
+             `signing.identities`) in .promptrail.yml"
         );
     }
-    let (view, _) = evaluate_gate(&ws, &env, &args.prompts, &keys, progress)?;
+    let (view, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     print_gate(&view, args.format.format)?;
     Ok(if view.ok { Outcome::Ok } else { Outcome::No })
 }
@@ -79,12 +80,12 @@ fn evaluate_gate(
     ws: &Workspace,
     env: &str,
     only: &[String],
-    keys: &[TrustedKey],
+    trust: &Trust,
     progress: &Progress,
 ) -> Result<(GateView, Ledger)> {
     let branch = ws.config.audit.branch.0.clone();
     let log = AuditLog::open(ws, &branch)?;
-    let report = verify_log(ws, &log, keys, None)?;
+    let report = verify_log(ws, &log, trust, None)?;
     let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let matcher = ws.matcher()?;
@@ -163,28 +164,6 @@ fn evaluate_gate(
     Ok((view, ledger))
 }
 
-/// The configured trusted keys plus the signing key's public key (unless configured, so that
-/// its window applies). Refuses a signing key whose configured window excludes now.
-pub(super) fn signing_and_trusted_keys(
-    ws: &Workspace,
-    key: &SigningKey,
-) -> Result<Vec<TrustedKey>> {
-    let mut keys = trusted_keys(ws, &[])?;
-    match keys.iter().find(|k| &k.key_id == key.key_id()) {
-        Some(k) if !k.valid_at(Utc::now()) => bail!(
-            "the signing key {} is outside its validity window in .promptrail.yml (retired or \
-             not yet valid): sign with the current key",
-            key.key_id()
-        ),
-        Some(_) => {}
-        None => keys.push(TrustedKey::from_pem(
-            key.public_pem().as_bytes(),
-            "the signing key",
-        )?),
-    }
-    Ok(keys)
-}
-
 /// Who, where and what for a deployment entry, from the CI environment.
 pub(super) fn deployment_record(
     ws: &Workspace,
@@ -237,7 +216,7 @@ pub(super) struct DeploymentEvent {
 /// Appends one deployment or rollback entry and returns its index.
 pub(super) fn append_deployment(
     ws: &Workspace,
-    key: &SigningKey,
+    signer: &Signer,
     push: bool,
     what: DeploymentEvent,
     progress: &Progress,
@@ -255,7 +234,7 @@ pub(super) fn append_deployment(
     let appended = store.append(
         push,
         &origin,
-        key,
+        signer,
         |tip| {
             let statement = Statement::new(
                 prompts
@@ -286,13 +265,13 @@ pub(super) fn append_deployment(
                     tool: ToolRecord::this(),
                 },
             );
-            let envelope = key.sign_envelope(statement.to_payload())?;
+            let bytes = signer.sign_entry(statement.to_payload())?;
             let names: Vec<String> = prompts
                 .iter()
                 .map(|p| format!("{} {}", p.path, p.version))
                 .collect();
             Ok(vec![NewEntry {
-                bytes: Bundle::key_mode(envelope, key.key_id().clone()).to_file_bytes(),
+                bytes,
                 summary: format!(
                     "{} {}: {}",
                     event.as_str(),
@@ -329,13 +308,8 @@ pub(super) fn publish_manifest(manifest: &Manifest, file: Option<&Path>) -> Resu
 pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
-    let key = load_signing_key(&ws, args.key.key.as_deref())?;
-    let mut keys = trusted_keys(&ws, &[])?;
-    keys.push(TrustedKey::from_pem(
-        key.public_pem().as_bytes(),
-        "the signing key",
-    )?);
-    let (view, ledger) = evaluate_gate(&ws, &env, &args.prompts, &keys, progress)?;
+    let (signer, trust) = load_signer(&ws, &args.key)?;
+    let (view, ledger) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     if !view.ok {
         print_gate(&view, args.format.format)?;
         progress.say(&format!("deploy to {env} blocked: nothing was recorded"));
@@ -379,7 +353,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         }
         None => append_deployment(
             &ws,
-            &key,
+            &signer,
             !args.no_push,
             DeploymentEvent {
                 event: EventType::Deployment,

@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::verify::{trusted_keys, verify_log};
+use super::verify::{trust, verify_log};
 use super::{AuditLog, Outcome, Workspace};
 use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
 use crate::cli::{ExportArgs, ExportFormat};
@@ -35,12 +35,12 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
         parse_time("since", &args.since)?,
         parse_time("until", &args.until)?,
     );
-    let keys = trusted_keys(&ws, &args.keys)?;
+    let trust = trust(&ws, &args.trust)?;
     let log = AuditLog::open(&ws, &branch)?;
-    let verification = if keys.is_empty() {
+    let verification = if trust.is_empty() {
         None
     } else {
-        Some(verify_log(&ws, &log, &keys, None)?)
+        Some(verify_log(&ws, &log, &trust, None)?)
     };
     let statements = log.statements()?;
     let in_range = |t: DateTime<Utc>| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
@@ -168,9 +168,16 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
                     .map(|(_, _, st)| st.predicate.log.origin.clone())
             }),
         branch,
-        trusted_keys: keys
+        trusted_keys: trust
+            .keys
             .iter()
             .map(|k| format!("{} ({})", k.key_id, k.source))
+            .chain(
+                trust
+                    .keyless
+                    .iter()
+                    .map(|k| format!("keyless: {} ({})", k.policy.describe(), k.root_name)),
+            )
             .collect(),
         verification,
         checkpoint,

@@ -353,6 +353,59 @@ pub fn load_signing_key(ws: &Workspace, flag: Option<&Path>) -> Result<crate::si
     )?)
 }
 
+/// The signer for `record`, `deploy` and `rollback` (`--keyless` or `signing.mode`), and what
+/// they trust when reading the log back: the configured trust, plus the signing key itself in
+/// key mode (refused when its configured window excludes now).
+pub fn load_signer(
+    ws: &Workspace,
+    args: &crate::cli::KeyArg,
+) -> Result<(crate::signing::Signer, crate::signing::Trust)> {
+    use crate::config::SigningMode;
+    use crate::keyless::{KeylessSigner, PUBLIC_FULCIO, PUBLIC_REKOR, Services};
+    use crate::signing::{Signer, TrustedKey};
+    let signing = &ws.config.signing;
+    let mut trust = verify::trust(
+        ws,
+        &crate::cli::TrustArgs {
+            trusted_root: args.trusted_root.clone(),
+            ..Default::default()
+        },
+    )?;
+    if args.keyless || (signing.mode == SigningMode::Keyless && args.key.is_none()) {
+        if trust.keyless.is_none() {
+            bail!(
+                "keyless signing needs `signing.identities` (or `identity_regexps`) in \
+                 .promptrail.yml: the workflows whose certificates verify will trust"
+            );
+        }
+        let url = |flag: &Option<String>, config: &Option<String>, public: &str| {
+            flag.clone()
+                .or_else(|| config.clone())
+                .unwrap_or_else(|| public.to_owned())
+        };
+        let signer = KeylessSigner::new(Services {
+            fulcio_url: url(&args.fulcio_url, &signing.fulcio_url, PUBLIC_FULCIO),
+            rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR),
+            transparency: signing.transparency,
+        })?;
+        return Ok((Signer::Keyless(signer), trust));
+    }
+    let key = load_signing_key(ws, args.key.as_deref())?;
+    match trust.keys.iter().find(|k| &k.key_id == key.key_id()) {
+        Some(k) if !k.valid_at(chrono::Utc::now()) => bail!(
+            "the signing key {} is outside its validity window in .promptrail.yml (retired or \
+             not yet valid): sign with the current key",
+            key.key_id()
+        ),
+        Some(_) => {}
+        None => trust.keys.push(TrustedKey::from_pem(
+            key.public_pem().as_bytes(),
+            "the signing key",
+        )?),
+    }
+    Ok((Signer::Key(key), trust))
+}
+
 /// Prints a serializable value as pretty JSON on stdout.
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);

@@ -8,13 +8,13 @@ use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::{Target, client, judge};
-use super::{Outcome, Progress, Workspace, load_signing_key, print_json};
+use super::{Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
     ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
     EventType, LogPosition, PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
-use crate::attestation::{Bundle, ResourceDescriptor, Statement};
+use crate::attestation::{ResourceDescriptor, Statement};
 use crate::cli::{Format, RecordArgs};
 use crate::git::MODE_SYMLINK;
 use crate::github::Client;
@@ -24,19 +24,14 @@ use crate::prompt::{PromptMatcher, check_symlink};
 use crate::report::plain;
 use crate::report::views::{EntryView, RecordView};
 use crate::review::PullRequest;
-use crate::signing::TrustedKey;
+use crate::signing::Trust;
 use crate::store::{NewEntry, Store, Tip, decode_entry};
 use crate::types::{Oid, PromptPath, Sha256Hex};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
-    let key = load_signing_key(&ws, args.key.key.as_deref())?;
-    let mut trusted = super::verify::trusted_keys(&ws, &[])?;
-    trusted.push(TrustedKey::from_pem(
-        key.public_pem().as_bytes(),
-        "the signing key",
-    )?);
+    let (signer, trusted) = load_signer(&ws, &args.key)?;
     let mut approvals = Approvals::open(&ws, args, progress)?;
     // What landed on the remote's protected branch, not local commits nobody pushed.
     let (target_name, tip, target) = if args.no_push {
@@ -73,7 +68,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let appended = store.append(
         !args.no_push,
         &origin,
-        &key,
+        &signer,
         |tip| {
             made.clear();
             let start =
@@ -110,8 +105,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     rule,
                 );
                 let payload = statement.to_payload();
-                let envelope = key.sign_envelope(payload)?;
-                let bytes = Bundle::key_mode(envelope, key.key_id().clone()).to_file_bytes();
+                let bytes = signer.sign_entry(payload)?;
                 previous = Some(Sha256Hex::of(&bytes));
                 let summary = format!(
                     "version {} {} {}",
@@ -142,7 +136,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         appended: match &appended {
             Some(_) => made
                 .iter()
-                .map(|(file, st)| EntryView::new(file, Some(key.key_id().to_string()), st))
+                .map(|(file, st)| EntryView::new(file, Some(signer.label()), st))
                 .collect(),
             None => Vec::new(),
         },
@@ -163,7 +157,7 @@ fn resume_position(
     store: &Store,
     tip: &Tip,
     history: &History,
-    trusted: &[TrustedKey],
+    trusted: &Trust,
     (target, target_pos): (&Oid, usize),
 ) -> Result<Option<usize>> {
     let Some(commit) = &tip.commit else {
@@ -175,16 +169,28 @@ fn resume_position(
             .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
         // Never build on an entry nobody trusted signed (someone with push access alone
         // could otherwise steer where recording resumes).
-        let signed = bundle.key_hint().is_some_and(|hint| {
-            trusted.iter().any(|k| {
-                &k.key_id == hint
-                    && bundle
-                        .dsse_envelope
-                        .signatures
-                        .first()
-                        .is_some_and(|s| k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes()))
-            })
-        });
+        let keyless_ok = || {
+            let (Some(trust), Some(subject)) = (&trusted.keyless, st.subject.first()) else {
+                return false;
+            };
+            trust
+                .verify(
+                    &entry.bytes,
+                    &subject.digest.sha256,
+                    st.predicate.recorded_at,
+                )
+                .is_ok()
+        };
+        let signed =
+            (bundle.is_keyless() && keyless_ok())
+                || bundle.key_hint().is_some_and(|hint| {
+                    trusted.keys.iter().any(|k| {
+                        &k.key_id == hint
+                            && bundle.dsse_envelope.signatures.first().is_some_and(|s| {
+                                k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes())
+                            })
+                    })
+                });
         if !signed {
             bail!(
                 "{} on the audit branch is not signed by a trusted key: run `promptrail verify`; \

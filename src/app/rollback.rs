@@ -5,12 +5,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::deploy::{
-    DeploymentEvent, append_deployment, deployment_record, publish_manifest,
-    signing_and_trusted_keys,
-};
+use super::deploy::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
 use super::verify::verify_log;
-use super::{AuditLog, Outcome, Progress, Workspace, load_signing_key, print_json};
+use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};
 use crate::ledger::Ledger;
@@ -23,13 +20,12 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
     let path = PromptPath::new(&args.prompt);
-    let key = load_signing_key(&ws, args.key.key.as_deref())?;
+    let (signer, trust) = load_signer(&ws, &args.key)?;
     let branch = ws.config.audit.branch.0.clone();
     // Restore only from a log that verifies: anyone who can push the branch could otherwise
     // plant an "approved" version for us to restore and sign.
-    let keys = signing_and_trusted_keys(&ws, &key)?;
     let log = AuditLog::open(&ws, &branch)?;
-    let report = verify_log(&ws, &log, &keys, None)?;
+    let report = verify_log(&ws, &log, &trust, None)?;
     if !report.ok {
         eprintln!(
             "refused: the audit log failed verification ({} finding(s)); run `promptrail verify`",
@@ -146,7 +142,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let sha = deployment.sha.clone();
     let entry = append_deployment(
         &ws,
-        &key,
+        &signer,
         !args.no_push,
         DeploymentEvent {
             event: EventType::Rollback,

@@ -1,14 +1,16 @@
 //! `promptrail verify`: every check over the whole audit log; exit 1 on any finding.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
 use super::{AuditLog, Outcome, Progress, Workspace, print_json};
-use crate::cli::{Format, VerifyArgs};
+use crate::cli::{Format, TrustArgs, VerifyArgs};
+use crate::config::SigningMode;
 use crate::git::ObjectReader;
+use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
 use crate::report::plain;
-use crate::signing::TrustedKey;
+use crate::signing::{Trust, TrustedKey};
 use crate::types::Oid;
 use crate::verify::{AuditCommit, RepoObjects, Report, verify};
 
@@ -25,32 +27,76 @@ impl RepoObjects for GitObjects {
     }
 }
 
-/// Loads trusted public keys: the given paths, else `signing.public_keys` from the config
-/// (with their validity windows).
-pub fn trusted_keys(ws: &Workspace, flags: &[PathBuf]) -> Result<Vec<TrustedKey>> {
-    if !flags.is_empty() {
-        return Ok(flags
+/// What verification trusts: `--key` files, else `signing.public_keys` (with their validity
+/// windows); for keyless entries, the identities, issuer and trusted root from the flags,
+/// else from `signing`. Keyless trust exists when identities are given or the mode is keyless.
+pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
+    let signing = &ws.config.signing;
+    let keys = if !args.keys.is_empty() {
+        args.keys
             .iter()
             .map(|p| TrustedKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?);
-    }
-    ws.config
-        .signing
-        .public_keys
-        .iter()
-        .map(|k| {
-            let mut key = TrustedKey::load(&ws.git.root().join(k.path()))?;
-            (key.not_before, key.not_after) = k.window();
-            Ok(key)
-        })
-        .collect()
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        signing
+            .public_keys
+            .iter()
+            .map(|k| {
+                let mut key = TrustedKey::load(&ws.git.root().join(k.path()))?;
+                (key.not_before, key.not_after) = k.window();
+                Ok::<_, anyhow::Error>(key)
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let flagged = !args.identities.is_empty() || !args.identity_regexps.is_empty();
+    let (exact, patterns) = if flagged {
+        (args.identities.clone(), args.identity_regexps.clone())
+    } else {
+        (
+            signing.identities.clone(),
+            signing
+                .identity_regexps
+                .iter()
+                .map(|p| p.0.clone())
+                .collect(),
+        )
+    };
+    let policy = IdentityPolicy {
+        exact,
+        patterns: patterns
+            .iter()
+            .map(|p| IdentityPolicy::compile(p))
+            .collect::<Result<_>>()?,
+        issuer: args
+            .issuer
+            .clone()
+            .unwrap_or_else(|| signing.issuer.clone()),
+    };
+    let keyless = if policy.is_empty() && signing.mode != SigningMode::Keyless {
+        None
+    } else {
+        let root_file = args
+            .trusted_root
+            .clone()
+            .or_else(|| signing.trusted_root.as_ref().map(|p| ws.git.root().join(p)));
+        let root = match root_file {
+            Some(p) => Some((
+                std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading the trusted root {}", p.display()))?,
+                p.display().to_string(),
+            )),
+            None => None,
+        };
+        Some(KeylessTrust::new(root, policy, !signing.transparency)?)
+    };
+    Ok(Trust { keys, keyless })
 }
 
 /// Runs every check over an audit branch already read.
 pub fn verify_log(
     ws: &Workspace,
     log: &AuditLog,
-    keys: &[TrustedKey],
+    trust: &Trust,
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
     let (tip, files) = (&log.tip, &log.files);
@@ -59,7 +105,7 @@ pub fn verify_log(
         files.meta.as_deref(),
         &files.entries,
         &files.stray,
-        keys,
+        trust,
         &mut repo,
     )?;
     let mut history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
@@ -73,10 +119,12 @@ pub fn verify_log(
         files.range.as_deref(),
         report.origin.as_deref(),
         &leaves,
-        keys,
+        &checkpoint_keys(trust, &report, leaves.len() as u64),
     ));
     if let Some(saved) = saved_checkpoint {
-        history.extend(crate::verify::check_consistency(saved, &leaves, keys));
+        let size = crate::checkpoint::Checkpoint::parse(saved).map_or(0, |cp| cp.size);
+        let keys = checkpoint_keys(trust, &report, size);
+        history.extend(crate::verify::check_consistency(saved, &leaves, &keys));
     }
     if !history.is_empty() {
         report.ok = false;
@@ -86,6 +134,23 @@ pub fn verify_log(
             .sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
     }
     Ok(report)
+}
+
+/// The keys a checkpoint of `size` entries may be signed with: the trusted keys, and when
+/// the entry it closes is keyless, that entry's certificate key (a keyless run signs its
+/// checkpoints with the ephemeral key it signed its entries with).
+fn checkpoint_keys(trust: &Trust, report: &Report, size: u64) -> Vec<TrustedKey> {
+    let mut keys: Vec<TrustedKey> = trust.keys.clone();
+    let closing = size.checked_sub(1);
+    if let Some((_, spki)) = report
+        .keyless_keys
+        .iter()
+        .find(|(i, _)| Some(*i) == closing)
+        && let Ok(k) = TrustedKey::from_spki_der(spki.clone(), "the keyless certificate")
+    {
+        keys.push(k);
+    }
+    keys
 }
 
 /// The audit branch's first-parent commits, oldest first, with their changed files.
@@ -116,11 +181,12 @@ fn audit_commits(ws: &Workspace, tip: &Oid) -> Result<Vec<AuditCommit>> {
 
 pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
-    let keys = trusted_keys(&ws, &args.keys)?;
-    if keys.is_empty() {
+    let trust = trust(&ws, &args.trust)?;
+    if trust.is_empty() {
         bail!(
-            "no trusted public key: pass --key PUB (repeatable), or list keys under \
-             `signing.public_keys` in .promptrail.yml"
+            "nothing to verify with: pass --key PUB (repeatable) or --certificate-identity \
+             (keyless), or list keys under `signing.public_keys` (identities under \
+             `signing.identities`) in .promptrail.yml"
         );
     }
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
@@ -133,9 +199,10 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
         None => None,
     };
     let log = AuditLog::open_unchecked(&ws, &branch)?;
-    let report = verify_log(&ws, &log, &keys, saved.as_deref())?;
-    if report.signed_by.is_empty() && report.entries > 0 {
-        let ids: Vec<String> = keys
+    let report = verify_log(&ws, &log, &trust, saved.as_deref())?;
+    if report.signed_by.is_empty() && report.entries > 0 && !trust.keys.is_empty() {
+        let ids: Vec<String> = trust
+            .keys
             .iter()
             .map(|k| format!("{} ({})", k.key_id, k.source))
             .collect();

@@ -1,4 +1,5 @@
-//! Sigstore bundle v0.3 in key mode: the DSSE envelope plus the public key's hint.
+//! Sigstore bundle v0.3: the DSSE envelope plus the public key's hint (key mode), or the
+//! certificate and Rekor entry (keyless, written by `sigstore-sign`'s types).
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +22,9 @@ pub struct Bundle {
 pub struct VerificationMaterial {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_key: Option<PublicKeyIdentifier>,
+    /// Keyless: the Fulcio certificate (checked by `crate::keyless::verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<serde_json::Value>,
     /// Empty in key mode: no transparency log.
     #[serde(default)]
     pub tlog_entries: Vec<serde_json::Value>,
@@ -37,6 +41,7 @@ impl Bundle {
             media_type: BUNDLE_MEDIA_TYPE.into(),
             verification_material: VerificationMaterial {
                 public_key: Some(PublicKeyIdentifier { hint: key_id }),
+                certificate: None,
                 tlog_entries: Vec::new(),
             },
             dsse_envelope: envelope,
@@ -49,6 +54,11 @@ impl Bundle {
         let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
         out.push(b'\n');
         out
+    }
+
+    /// Whether the entry was signed keylessly (it carries a certificate, no key hint).
+    pub fn is_keyless(&self) -> bool {
+        self.verification_material.certificate.is_some()
     }
 
     pub fn key_hint(&self) -> Option<&KeyId> {

@@ -9,7 +9,7 @@
 //!
 //! Verification of keyless entries lives in [`verify`].
 
-use std::cell::OnceCell;
+use std::sync::OnceLock;
 
 use anyhow::{Context, Result, anyhow, bail};
 use sigstore_sign::bundle::BundleV03;
@@ -55,7 +55,7 @@ struct Session {
 pub struct KeylessSigner {
     services: Services,
     runtime: tokio::runtime::Runtime,
-    session: OnceCell<Session>,
+    session: OnceLock<Session>,
 }
 
 impl std::fmt::Debug for KeylessSigner {
@@ -76,7 +76,7 @@ impl KeylessSigner {
         Ok(KeylessSigner {
             services,
             runtime,
-            session: OnceCell::new(),
+            session: OnceLock::new(),
         })
     }
 

@@ -9,11 +9,9 @@
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use rustls_pki_types::{CertificateDer, UnixTime};
-use sigstore_verify::crypto::{
-    VerificationKey, WEBPKI_VERIFICATION_ALGS, parse_certificate_info,
-};
+use sigstore_verify::crypto::{VerificationKey, WEBPKI_VERIFICATION_ALGS, parse_certificate_info};
 use sigstore_verify::trust_root::{SIGSTORE_PRODUCTION_TRUSTED_ROOT, TrustedRoot};
-use sigstore_verify::types::{Bundle, SignatureContent, Sha256Hash, pae};
+use sigstore_verify::types::{Bundle, Sha256Hash, SignatureContent, pae};
 use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::types::Sha256Hex;
@@ -45,7 +43,8 @@ impl IdentityPolicy {
     }
 
     fn allows(&self, identity: &str) -> bool {
-        self.exact.iter().any(|e| e == identity) || self.patterns.iter().any(|p| p.is_match(identity))
+        self.exact.iter().any(|e| e == identity)
+            || self.patterns.iter().any(|p| p.is_match(identity))
     }
 
     /// The allowed identities, for messages.
@@ -141,8 +140,8 @@ impl KeylessTrust {
     ) -> Result<KeylessSigned, KeylessFailure> {
         let material = |e: String| KeylessFailure::Material(e);
         let text = std::str::from_utf8(bundle_json).map_err(|_| material("not UTF-8".into()))?;
-        let bundle = Bundle::from_json(text)
-            .map_err(|e| material(format!("not a Sigstore bundle: {e}")))?;
+        let bundle =
+            Bundle::from_json(text).map_err(|e| material(format!("not a Sigstore bundle: {e}")))?;
         let digest = Sha256Hash::from_hex(subject.as_str())
             .map_err(|e| material(format!("subject digest: {e}")))?;
         let signed = if bundle.verification_material.tlog_entries.is_empty() {
@@ -169,7 +168,10 @@ impl KeylessTrust {
                 .map(|c| c.public_key.as_bytes().to_vec())
                 .unwrap_or_default();
             KeylessSigned {
-                identity: result.identity().map(|i| i.as_str().to_owned()).unwrap_or_default(),
+                identity: result
+                    .identity()
+                    .map(|i| i.as_str().to_owned())
+                    .unwrap_or_default(),
                 issuer: result.issuer().unwrap_or_default().to_owned(),
                 time,
                 logged: true,
@@ -193,7 +195,11 @@ impl KeylessTrust {
 
     /// An entry without a Rekor entry: the certificate must chain to the trusted Fulcio at
     /// the entry's own time, and the signature verify with its key.
-    fn verify_unlogged(&self, bundle: &Bundle, recorded_at: DateTime<Utc>) -> Result<KeylessSigned> {
+    fn verify_unlogged(
+        &self,
+        bundle: &Bundle,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<KeylessSigned> {
         let cert = bundle
             .signing_certificate()
             .ok_or_else(|| anyhow!("the bundle has no signing certificate"))?;
@@ -219,8 +225,7 @@ impl KeylessTrust {
             })
             .collect();
         let leaf = CertificateDer::from(cert.as_bytes());
-        let ee = webpki::EndEntityCert::try_from(&leaf)
-            .map_err(|e| anyhow!("certificate: {e}"))?;
+        let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| anyhow!("certificate: {e}"))?;
         ee.verify_for_usage(
             WEBPKI_VERIFICATION_ALGS,
             &anchors,
@@ -243,7 +248,11 @@ impl KeylessTrust {
             })
             .map_err(|_| anyhow!("the signature does not verify with the certificate's key"))?;
         Ok(KeylessSigned {
-            identity: info.identity.as_ref().map(|i| i.as_str().to_owned()).unwrap_or_default(),
+            identity: info
+                .identity
+                .as_ref()
+                .map(|i| i.as_str().to_owned())
+                .unwrap_or_default(),
             issuer: info.issuer.clone().unwrap_or_default(),
             time: recorded_at,
             logged: false,

@@ -9,6 +9,7 @@ use crate::attestation::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::attestation::predicate::{ChangeType, EventType};
 use crate::attestation::statement::{PREDICATE_TYPE, STATEMENT_TYPE};
 use crate::attestation::{Bundle, Statement};
+use crate::keyless::verify::{KeylessFailure, KeylessSigned, KeylessTrust};
 use crate::signing::TrustedKey;
 use crate::store::StoredEntry;
 use crate::types::{KeyId, PromptPath, Sha256Hex, Version};
@@ -58,10 +59,10 @@ pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut 
     );
     match bundle.key_hint() {
         None => need(
-            false,
-            "verificationMaterial.publicKey.hint",
-            "a key id",
-            "none",
+            bundle.is_keyless(),
+            "verificationMaterial",
+            "a publicKey hint (key mode) or a certificate (keyless)",
+            "neither",
         ),
         Some(hint) => {
             if let Some(sig) = env.signatures.first() {
@@ -80,26 +81,64 @@ pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut 
 pub(super) struct Decoded {
     pub(super) parsed: Result<(Bundle, Statement), String>,
     pub(super) sig_ok: Option<bool>,
+    /// A keyless entry's verification (certificate, transparency log, identity).
+    pub(super) keyless: Option<Result<KeylessSigned, KeylessFailure>>,
 }
 
-pub(super) fn decode_one(entry: &StoredEntry, keyring: &HashMap<&KeyId, &TrustedKey>) -> Decoded {
+pub(super) fn decode_one(
+    entry: &StoredEntry,
+    keyring: &HashMap<&KeyId, &TrustedKey>,
+    keyless: Option<&KeylessTrust>,
+) -> Decoded {
     let parsed = entry.decode();
     let sig_ok = parsed.as_ref().ok().and_then(|(bundle, _)| {
         let key = keyring.get(bundle.key_hint()?)?;
         let sig = bundle.dsse_envelope.signatures.first()?;
         Some(key.verify(&sig.sig, &bundle.dsse_envelope.signed_bytes()))
     });
-    Decoded { parsed, sig_ok }
+    let keyless = parsed
+        .as_ref()
+        .ok()
+        .filter(|(bundle, _)| bundle.is_keyless())
+        .map(|(_, st)| {
+            let Some(trust) = keyless else {
+                return Err(KeylessFailure::Identity {
+                    expected: "a keyless identity policy (`signing.identities` or \
+                               --certificate-identity)"
+                        .into(),
+                    found: "none configured".into(),
+                });
+            };
+            let Some(subject) = st.subject.first() else {
+                return Err(KeylessFailure::Material(
+                    "the statement has no subject".into(),
+                ));
+            };
+            trust.verify(
+                &entry.bytes,
+                &subject.digest.sha256,
+                st.predicate.recorded_at,
+            )
+        });
+    Decoded {
+        parsed,
+        sig_ok,
+        keyless,
+    }
 }
 
 /// [`decode_one`] over all entries, in order, split across the available cores.
 pub(super) fn decode_all(
     entries: &[StoredEntry],
     keyring: &HashMap<&KeyId, &TrustedKey>,
+    keyless: Option<&KeylessTrust>,
 ) -> Vec<Decoded> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     if threads < 2 || entries.len() < 16 {
-        return entries.iter().map(|e| decode_one(e, keyring)).collect();
+        return entries
+            .iter()
+            .map(|e| decode_one(e, keyring, keyless))
+            .collect();
     }
     let chunk = entries.len().div_ceil(threads);
     std::thread::scope(|scope| {
@@ -108,7 +147,7 @@ pub(super) fn decode_all(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|e| decode_one(e, keyring))
+                        .map(|e| decode_one(e, keyring, keyless))
                         .collect::<Vec<_>>()
                 })
             })
@@ -118,6 +157,37 @@ pub(super) fn decode_all(
             .flat_map(|h| h.join().unwrap_or_default())
             .collect()
     })
+}
+
+/// A keyless entry's outcome: counted by identity, or a PT015/PT016 finding.
+pub(super) fn check_keyless(
+    at: &Loc,
+    outcome: &Result<KeylessSigned, KeylessFailure>,
+    signed_by: &mut BTreeMap<String, u64>,
+    out: &mut Vec<Finding>,
+) {
+    match outcome {
+        Ok(signed) => {
+            *signed_by
+                .entry(format!("keyless {}", signed.identity))
+                .or_default() += 1;
+        }
+        Err(KeylessFailure::Material(reason)) => out.push(at.finding(
+            Check::Certificate,
+            None,
+            "a certificate chaining to the trusted Fulcio, a verified Rekor inclusion proof \
+             and signed entry timestamp, and a signature by the certificate's key",
+            reason,
+            "keyless entry does not verify",
+        )),
+        Err(KeylessFailure::Identity { expected, found }) => out.push(at.finding(
+            Check::Identity,
+            None,
+            expected,
+            found,
+            "keyless entry is signed by an identity the policy does not allow",
+        )),
+    }
 }
 
 pub(super) fn check_signature(

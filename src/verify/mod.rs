@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::attestation::predicate::EventType;
-use crate::signing::TrustedKey;
+use crate::signing::{Trust, TrustedKey};
 use crate::store::{LogMeta, StoredEntry, index_from_path};
 use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
 
@@ -16,8 +16,8 @@ mod entry;
 mod log;
 
 use entry::{
-    check_deployed, check_format, check_git, check_numbering, check_signature, check_subjects,
-    decode_all,
+    check_deployed, check_format, check_git, check_keyless, check_numbering, check_signature,
+    check_subjects, decode_all,
 };
 pub use log::{
     AuditCommit, check_branch_history, check_checkpoint, check_checkpoint_and_range,
@@ -61,10 +61,17 @@ pub enum Check {
     /// PT014: a deployment or rollback names a version that was not recorded before it with
     /// the same content, or that was not approved under the policy recorded with it.
     Deployment,
+    /// PT015: a keyless entry's certificate does not chain to the trusted Fulcio, its SCT,
+    /// Rekor inclusion proof or signed entry timestamp does not verify, it has no Rekor
+    /// entry where one is required, or the signature does not verify with its key.
+    Certificate,
+    /// PT016: a keyless entry's certificate names an identity (workflow) or OIDC issuer the
+    /// policy does not allow.
+    Identity,
 }
 
 impl Check {
-    pub const ALL: [Check; 14] = [
+    pub const ALL: [Check; 16] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -79,6 +86,8 @@ impl Check {
         Check::Consistency,
         Check::KeyWindow,
         Check::Deployment,
+        Check::Certificate,
+        Check::Identity,
     ];
 
     pub fn code(self) -> &'static str {
@@ -97,6 +106,8 @@ impl Check {
             Check::Consistency => "PT012",
             Check::KeyWindow => "PT013",
             Check::Deployment => "PT014",
+            Check::Certificate => "PT015",
+            Check::Identity => "PT016",
         }
     }
 
@@ -116,6 +127,8 @@ impl Check {
             Check::Consistency => "consistency",
             Check::KeyWindow => "key-window",
             Check::Deployment => "deployment",
+            Check::Certificate => "certificate",
+            Check::Identity => "identity",
         }
     }
 }
@@ -143,9 +156,20 @@ pub struct Report {
     pub ok: bool,
     pub entries: u64,
     pub origin: Option<String>,
-    /// Entries per signing key id.
+    /// Entries per signing key id (key mode) or `keyless IDENTITY`.
     pub signed_by: BTreeMap<String, u64>,
+    /// Keyless entries with no transparency-log entry (`signing.transparency: false`): their
+    /// time is the signer's own claim.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlogged: u64,
     pub findings: Vec<Finding>,
+    /// Verified keyless entries' certificate keys, by position (they sign checkpoints).
+    #[serde(skip)]
+    pub keyless_keys: Vec<(u64, Vec<u8>)>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Access to the repository's objects for the git cross-check.
@@ -164,7 +188,7 @@ pub fn verify(
     meta: Option<&[u8]>,
     entries: &[StoredEntry],
     stray_files: &[String],
-    keys: &[TrustedKey],
+    trust: &Trust,
     repo: &mut dyn RepoObjects,
 ) -> anyhow::Result<Report> {
     let mut findings = Vec::new();
@@ -207,7 +231,9 @@ pub fn verify(
         ));
     }
 
-    let keyring: HashMap<&KeyId, &TrustedKey> = keys.iter().map(|k| (&k.key_id, k)).collect();
+    let keyring: HashMap<&KeyId, &TrustedKey> = trust.keys.iter().map(|k| (&k.key_id, k)).collect();
+    let mut unlogged = 0;
+    let mut keyless_keys = Vec::new();
     let mut previous: Option<Sha256Hex> = None;
     let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
     let mut seen_index: HashMap<u64, u64> = HashMap::new();
@@ -216,7 +242,7 @@ pub fn verify(
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
     // Decoding and signature checks are independent per entry: they run on every core.
-    let decoded = decode_all(entries, &keyring);
+    let decoded = decode_all(entries, &keyring, trust.keyless.as_ref());
     for (pos, (entry, decoded)) in entries.iter().zip(decoded).enumerate() {
         let pos = pos as u64;
         let at = Loc {
@@ -251,7 +277,7 @@ pub fn verify(
             )),
         }
 
-        let sig_ok = decoded.sig_ok;
+        let (sig_ok, keyless) = (decoded.sig_ok, decoded.keyless);
         let (bundle, statement) = match decoded.parsed {
             Ok(x) => x,
             Err(e) => {
@@ -274,6 +300,16 @@ pub fn verify(
             &mut signed_by,
             &mut findings,
         );
+        if let Some(outcome) = &keyless {
+            check_keyless(&at, outcome, &mut signed_by, &mut findings);
+            if let Ok(signed) = outcome {
+                keyless_keys.push((pos, signed.spki.clone()));
+                if !signed.logged {
+                    unlogged += 1;
+                }
+                check_logged_time(&at, &statement, signed, &mut findings);
+            }
+        }
         // Times only move forward (runners' clocks may differ by minutes): a key window
         // cannot be dodged by backdating an entry behind newer ones.
         let t = statement.predicate.recorded_at;
@@ -390,8 +426,33 @@ pub fn verify(
         entries: entries.len() as u64,
         origin: meta.map(|m| m.origin),
         signed_by,
+        unlogged,
         findings,
+        keyless_keys,
     })
+}
+
+/// A logged keyless entry's `recordedAt` must agree with the time Rekor witnessed it
+/// (runners' clocks may be minutes off).
+fn check_logged_time(
+    at: &Loc,
+    statement: &crate::attestation::Statement,
+    signed: &crate::keyless::verify::KeylessSigned,
+    out: &mut Vec<Finding>,
+) {
+    let claimed = statement.predicate.recorded_at;
+    if !signed.logged || (claimed - signed.time).num_minutes().abs() <= 10 {
+        return;
+    }
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    out.push(at.finding(
+        Check::KeyWindow,
+        None,
+        &format!("recordedAt within 10 minutes of {} (Rekor's integrated time)", fmt(signed.time)),
+        &format!("recordedAt {}", fmt(claimed)),
+        "entry's recorded time disagrees with the time the transparency log witnessed it (backdated?)",
+    ));
 }
 
 struct Loc<'a> {
