@@ -254,7 +254,37 @@ pub fn verify(r: &Report, branch: &str) -> String {
             .unwrap_or_default()
     );
     for (key, n) in &r.signed_by {
-        let _ = writeln!(out, "  {n} signed by key {key}");
+        match key.strip_prefix("keyless ") {
+            Some(identity) => {
+                let _ = writeln!(out, "  {n} signed keylessly by {identity}");
+            }
+            None => {
+                let _ = writeln!(out, "  {n} signed by key {key}");
+            }
+        }
+    }
+    let keyless: u64 = r
+        .signed_by
+        .iter()
+        .filter(|(k, _)| k.starts_with("keyless "))
+        .map(|(_, n)| n)
+        .sum();
+    if keyless > r.unlogged {
+        let _ = writeln!(
+            out,
+            "  {} keyless entr{} logged in Rekor: inclusion proof and signed entry timestamp verified",
+            keyless - r.unlogged,
+            if keyless - r.unlogged == 1 { "y" } else { "ies" },
+        );
+    }
+    if r.unlogged > 0 {
+        let _ = writeln!(
+            out,
+            "  {} keyless entr{} not in a transparency log (signing.transparency: false): \
+             certificate checked at the entry's own recordedAt, which nobody outside witnessed",
+            r.unlogged,
+            if r.unlogged == 1 { "y" } else { "ies" },
+        );
     }
     for f in &r.findings {
         let at = match (&f.entry, &f.file) {

@@ -163,7 +163,15 @@ impl Repo {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env_remove("PROMPTRAIL_SIGNING_KEY")
             .env_remove("GITHUB_REPOSITORY")
-            .env_remove("GITHUB_SERVER_URL");
+            .env_remove("GITHUB_SERVER_URL")
+            // Keyless signing happens only where a test sets these.
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+            .env_remove("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+            .env_remove("SIGSTORE_ID_TOKEN")
+            .env_remove("PROMPTRAIL_FULCIO_URL")
+            .env_remove("PROMPTRAIL_REKOR_URL")
+            .env_remove("PROMPTRAIL_TRUSTED_ROOT");
         c
     }
 
