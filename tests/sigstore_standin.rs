@@ -1,7 +1,8 @@
 //! Keyless Sigstore signing and verification against the loopback stand-in
 //! (`tests/common/sigstore.rs`), with the real `sigstore-sign` / `sigstore-verify` clients and
 //! no internet: the happy path, each way verification must fail, and the Fulcio-only flow the
-//! main code uses when `signing.transparency` is off.
+//! main code would use when `signing.transparency` is off (which sigstore-verify 0.15 refuses
+//! without an RFC 3161 timestamp).
 
 mod common;
 
@@ -323,4 +324,57 @@ async fn fulcio_only_bundle_has_no_verified_time() {
         ),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn hashedrekord_blob_signature_verifies() {
+    let standin = SigstoreStandIn::start().await;
+    let context = SigningContext::new(SigningServices::new(
+        standin.fulcio_url(),
+        standin.rekor_url(),
+    ));
+    let prompt = b"You are a careful clinical intake assistant.\n";
+    let bundle = context
+        .signer(github_token(&standin).await)
+        .sign(prompt)
+        .await
+        .unwrap();
+    assert_eq!(standin.rekor_entries(), 1);
+    let root = TrustedRoot::from_json(&standin.trusted_root_json()).unwrap();
+    let result = Verifier::new(&root)
+        .unwrap()
+        .verify(prompt, &bundle, &github_policy())
+        .unwrap();
+    assert!(result.tlog_verified());
+}
+
+#[tokio::test]
+async fn fulcio_refuses_a_key_without_proof_of_possession() {
+    use sigstore_sign::crypto::KeyPair;
+    let standin = SigstoreStandIn::start().await;
+    let key = KeyPair::generate_ecdsa_p256().unwrap();
+    // A signature over something other than the token's subject.
+    let proof = key.sign(b"someone else").unwrap();
+    let response = sigstore_sign::reqwest::Client::new()
+        .post(format!("{}/api/v2/signingCert", standin.fulcio_url()))
+        .header("content-type", "application/json")
+        .body(
+            json!({
+                "credentials": { "oidcIdentityToken": standin.id_token("sigstore") },
+                "publicKeyRequest": {
+                    "publicKey": { "algorithm": "", "content": key.public_key_der().unwrap().to_pem() },
+                    "proofOfPossession": base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        proof.as_bytes(),
+                    ),
+                },
+            })
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("proof of possession"), "{body}");
 }
