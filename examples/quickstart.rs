@@ -8,8 +8,12 @@
 //! entry edited behind the log's back is caught.
 //!
 //! Run with `cargo run --example quickstart`. Everything happens in a temp directory and on
-//! 127.0.0.1.
+//! 127.0.0.1. With `-- --keyless`, entries are signed keylessly instead: the job's OIDC
+//! identity gets a Fulcio certificate and each entry is logged in Rekor, all three played by
+//! loopback stand-ins (`tests/common/sigstore.rs`).
 
+#[path = "../tests/common/sigstore.rs"]
+mod sigstore;
 #[path = "../tests/common/github.rs"]
 mod standin;
 
@@ -30,10 +34,36 @@ const LOGINS: [&str; 2] = ["analopez", "chenwu"];
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// The workflow that signs in keyless mode.
+const WORKFLOW: &str = "acme/clinic/.github/workflows/promptrail.yml@refs/heads/main";
+
 fn main() -> Res<()> {
-    // The stand-in's address must be known before any thread starts (to set the variables).
+    let keyless = std::env::args().any(|a| a == "--keyless");
+    // The stand-ins' addresses must be known before any thread starts (to set the variables).
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let api = format!("http://{}", listener.local_addr()?);
+    let scratch = tempfile::TempDir::new()?;
+    let root = scratch.path();
+    let trusted_root = root.join("trusted_root.json");
+    let sigstore_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let sigstore_url = format!("http://{}", sigstore_listener.local_addr()?);
+    if keyless {
+        let token_url = format!("{sigstore_url}/_apis/actions/idtoken?api-version=2.0");
+        // SAFETY: no other thread exists yet. These are what a GitHub Actions job with
+        // `id-token: write` has, pointed at the stand-ins.
+        unsafe {
+            for (k, v) in [
+                ("GITHUB_ACTIONS", "true"),
+                ("ACTIONS_ID_TOKEN_REQUEST_URL", token_url.as_str()),
+                ("ACTIONS_ID_TOKEN_REQUEST_TOKEN", sigstore::REQUEST_TOKEN),
+                ("PROMPTRAIL_FULCIO_URL", sigstore_url.as_str()),
+                ("PROMPTRAIL_REKOR_URL", sigstore_url.as_str()),
+                ("PROMPTRAIL_TRUSTED_ROOT", path(&trusted_root)),
+            ] {
+                std::env::set_var(k, v);
+            }
+        }
+    }
     // SAFETY: no other thread exists yet; promptrail reads these as GitHub Actions sets them.
     unsafe {
         for (k, v) in [
@@ -51,15 +81,24 @@ fn main() -> Res<()> {
             std::env::set_var(k, v);
         }
         std::env::remove_var("PROMPTRAIL_SIGNING_KEY");
-        std::env::remove_var("GITHUB_ACTIONS");
+        if !keyless {
+            std::env::remove_var("GITHUB_ACTIONS");
+        }
         std::env::remove_var("GITHUB_EVENT_PATH");
     }
     let gh = StandIn::start_on(listener);
     gh.permission("rita", "write");
     gh.deployments();
+    let _sigstore = if keyless {
+        let s = sigstore::SigstoreStandIn::start_on(sigstore_listener);
+        s.set_workflow_identity(WORKFLOW);
+        std::fs::write(&trusted_root, s.trusted_root_json())?;
+        Some(s)
+    } else {
+        None
+    };
+    let identity = sigstore::identity_for(WORKFLOW);
 
-    let scratch = tempfile::TempDir::new()?;
-    let root = scratch.path();
     let remote = root.join("clinic.git");
     let work = root.join("work");
     let keys = root.join("keys");
@@ -83,7 +122,15 @@ fn main() -> Res<()> {
         keys.join("promptrail.pub"),
         work.join("keys/promptrail.pub"),
     )?;
-    write(&work, ".promptrail.yml", CONFIG);
+    let config = if keyless {
+        CONFIG.replace(
+            "signing:\n",
+            &format!("signing:\n  mode: keyless\n  identities: [\"{identity}\"]\n"),
+        )
+    } else {
+        CONFIG.to_owned()
+    };
+    write(&work, ".promptrail.yml", &config);
     commit(&work, AUTHORS[0], "Set up promptrail");
     git(&work, &["push", "-q", "origin", "main"]);
 
@@ -119,11 +166,14 @@ fn main() -> Res<()> {
         println!("{line}");
     }
     let key = keys.join("promptrail.key");
-    promptrail(&work, &["record", "--key", path(&key)])?;
-    promptrail(
-        &work,
-        &["deploy", "--env", "production", "--key", path(&key)],
-    )?;
+    // Key mode signs with the key; keyless mode (from the config) needs no argument.
+    let sign: Vec<&str> = if keyless {
+        vec![]
+    } else {
+        vec!["--key", path(&key)]
+    };
+    promptrail_v(&work, &with(&["record"], &sign))?;
+    promptrail_v(&work, &with(&["deploy", "--env", "production"], &sign))?;
 
     step("3. Version 12 is drafted in pull request #12; the check fails until a reviewer approves");
     git(&work, &["checkout", "-q", "-b", "intake-v12"]);
@@ -185,15 +235,12 @@ fn main() -> Res<()> {
         &m12,
         Some(gh.pull_json(12, "chenwu", &h12, &base, Some(&m12))),
     );
-    promptrail(&work, &["record", "--key", path(&key)])?;
+    promptrail_v(&work, &with(&["record"], &sign))?;
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let before_v12 = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     promptrail(&work, &["gate", "--env", "production"])?;
-    promptrail(
-        &work,
-        &["deploy", "--env", "production", "--key", path(&key)],
-    )?;
+    promptrail_v(&work, &with(&["deploy", "--env", "production"], &sign))?;
 
     step("5. Someone edits the prompt without review: the gate blocks it from production");
     write(
@@ -214,17 +261,12 @@ fn main() -> Res<()> {
     promptrail(&work, &["active", "--env", "production"])?;
 
     step("7. The team rolls back production to the prior approved version");
-    promptrail(
+    promptrail_v(
         &work,
-        &[
-            "rollback",
-            "--env",
-            "production",
-            "--prompt",
-            INTAKE,
-            "--key",
-            path(&key),
-        ],
+        &with(
+            &["rollback", "--env", "production", "--prompt", INTAKE],
+            &sign,
+        ),
     )?;
     promptrail(&work, &["active", "--env", "production"])?;
 
@@ -236,8 +278,14 @@ fn main() -> Res<()> {
         &["fetch", "-q", "origin", "promptrail/audit:promptrail/audit"],
     );
     let public = keys.join("promptrail.pub");
+    // What the auditor trusts: the public key, or (keyless) the workflow identity.
+    let trust: Vec<&str> = if keyless {
+        vec!["--certificate-identity", &identity]
+    } else {
+        vec!["--key", path(&public)]
+    };
     promptrail(&auditor, &["log", "--prompt", INTAKE])?;
-    let ok = promptrail(&auditor, &["verify", "--key", path(&public)])?;
+    let ok = promptrail_v(&auditor, &with(&["verify"], &trust))?;
     assert_eq!(ok, Outcome::Ok, "the trail must verify");
     println!("(the auditor keeps today's checkpoint, to prove later that the log only grew)");
     let saved = root.join("audit.checkpoint");
@@ -246,46 +294,34 @@ fn main() -> Res<()> {
         &saved,
         git(&auditor, &["show", "promptrail/audit:checkpoint"]),
     )?;
-    promptrail(
+    promptrail_v(
         &auditor,
-        &[
-            "verify",
-            "--key",
-            path(&public),
-            "--checkpoint",
-            path(&saved),
-        ],
+        &with(&["verify", "--checkpoint", path(&saved)], &trust),
     )?;
-    let proof = root.join("intake-v12.proof.json");
-    promptrail(
-        &auditor,
-        &["prove", &format!("{INTAKE}@v12"), "--out", path(&proof)],
-    )?;
-    let ok = promptrail(
-        root,
-        &["verify-entry", path(&proof), "--key", path(&public)],
-    )?;
-    assert_eq!(ok, Outcome::Ok, "the proof must check offline");
+    if !keyless {
+        let proof = root.join("intake-v12.proof.json");
+        promptrail(
+            &auditor,
+            &["prove", &format!("{INTAKE}@v12"), "--out", path(&proof)],
+        )?;
+        let ok = promptrail(
+            root,
+            &["verify-entry", path(&proof), "--key", path(&public)],
+        )?;
+        assert_eq!(ok, Outcome::Ok, "the proof must check offline");
+    }
     let report = root.join("audit.html");
-    promptrail(
+    promptrail_v(
         &auditor,
-        &[
-            "export",
-            "--format",
-            "html",
-            "--key",
-            path(&public),
-            "--out",
-            path(&report),
-        ],
+        &with(
+            &["export", "--format", "html", "--out", path(&report)],
+            &trust,
+        ),
     )?;
 
     step("9. Someone rewrites entry 2 behind the log's back: verify says exactly what broke");
     tamper_entry(&auditor, "entries/000000/000000002.json")?;
-    let outcome = promptrail(
-        &auditor,
-        &["verify", "--key", path(&public), "--branch", "tampered"],
-    )?;
+    let outcome = promptrail_v(&auditor, &with(&["verify", "--branch", "tampered"], &trust))?;
     assert_eq!(outcome, Outcome::No, "tampering must be detected");
 
     println!(
@@ -395,6 +431,16 @@ fn promptrail(dir: &Path, args: &[&str]) -> Res<Outcome> {
         return Err(format!("promptrail {} failed", args.join(" ")).into());
     }
     Ok(outcome)
+}
+
+/// `args` then `extra`, as owned strings.
+fn with(args: &[&str], extra: &[&str]) -> Vec<String> {
+    args.iter().chain(extra).map(|s| s.to_string()).collect()
+}
+
+fn promptrail_v(dir: &Path, args: &[String]) -> Res<Outcome> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    promptrail(dir, &args)
 }
 
 fn path(p: &Path) -> &str {

@@ -233,7 +233,7 @@ fn verify_without_any_key_is_a_usage_error() {
     let out = r.run(&["verify"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("no trusted public key"),
+        stderr(&out).contains("nothing to verify with: pass --key PUB"),
         "{}",
         stderr(&out)
     );

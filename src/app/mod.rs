@@ -372,12 +372,12 @@ pub fn load_signer(
         },
     )?;
     if args.keyless || (signing.mode == SigningMode::Keyless && args.key.is_none()) {
-        if trust.keyless.is_none() {
+        let Some(keyless) = &trust.keyless else {
             bail!(
                 "keyless signing needs `signing.identities` (or `identity_regexps`) in \
                  .promptrail.yml: the workflows whose certificates verify will trust"
             );
-        }
+        };
         let url = |flag: &Option<String>, config: &Option<String>, public: &str| {
             flag.clone()
                 .or_else(|| config.clone())
@@ -387,6 +387,7 @@ pub fn load_signer(
             fulcio_url: url(&args.fulcio_url, &signing.fulcio_url, PUBLIC_FULCIO),
             rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR),
             transparency: signing.transparency,
+            policy: keyless.policy.clone(),
         })?;
         return Ok((Signer::Keyless(signer), trust));
     }

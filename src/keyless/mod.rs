@@ -42,6 +42,9 @@ pub struct Services {
     pub rekor_url: String,
     /// `false`: no Rekor entry (`signing.transparency: false`, private repositories).
     pub transparency: bool,
+    /// The identities verify will accept: a certificate outside them is refused before
+    /// anything is signed (its entries would fail verification and block later appends).
+    pub policy: verify::IdentityPolicy,
 }
 
 /// The run's ephemeral key and its certificate.
@@ -105,6 +108,17 @@ impl KeylessSigner {
             })?
             .leaf_certificate()
             .clone();
+        let info = sigstore_sign::crypto::parse_certificate_info(&cert)
+            .map_err(|e| anyhow!("Fulcio issued an unreadable certificate: {e}"))?;
+        let identity = info.identity.as_ref().map_or("", |i| i.as_str());
+        let issuer = info.issuer.as_deref().unwrap_or("");
+        if let Err(why) = self.services.policy.check(identity, issuer) {
+            bail!(
+                "refusing to sign: this job's certificate {why}, so verify would reject its \
+                 entries (PT016); run the recording workflow on an allowed ref, or add its \
+                 identity to `signing.identities`"
+            );
+        }
         let spki = key
             .public_key_der()
             .map_err(|e| anyhow!("exporting the ephemeral public key: {e}"))?

@@ -16,6 +16,9 @@ use sigstore_verify::{VerificationPolicy, Verifier};
 
 use crate::types::Sha256Hex;
 
+/// Tolerated difference between a runner's clock and the certificate's validity.
+const SKEW_SECS: i64 = 600;
+
 /// DER of the id-kp-codeSigning OID (1.3.6.1.5.5.7.3.3), the EKU Fulcio certificates carry.
 const CODE_SIGNING_EKU: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 
@@ -45,6 +48,23 @@ impl IdentityPolicy {
     fn allows(&self, identity: &str) -> bool {
         self.exact.iter().any(|e| e == identity)
             || self.patterns.iter().any(|p| p.is_match(identity))
+    }
+
+    /// Whether a certificate with `identity` from `issuer` may sign; says why not.
+    pub fn check(&self, identity: &str, issuer: &str) -> Result<(), KeylessFailure> {
+        if issuer != self.issuer {
+            return Err(KeylessFailure::Identity {
+                expected: format!("issuer {}", self.issuer),
+                found: format!("issuer {issuer}"),
+            });
+        }
+        if !self.allows(identity) {
+            return Err(KeylessFailure::Identity {
+                expected: format!("identity one of [{}]", self.describe()),
+                found: format!("identity {identity}"),
+            });
+        }
+        Ok(())
     }
 
     /// The allowed identities, for messages.
@@ -89,7 +109,7 @@ pub struct KeylessSigned {
     pub spki: Vec<u8>,
 }
 
-/// Why a keyless entry did not verify.
+/// Why a keyless entry did not verify (or a certificate may not sign).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeylessFailure {
     /// The certificate, SCT, transparency-log proof, timestamp or signature is wrong.
@@ -178,18 +198,7 @@ impl KeylessTrust {
                 spki,
             }
         };
-        if signed.issuer != self.policy.issuer {
-            return Err(KeylessFailure::Identity {
-                expected: format!("issuer {}", self.policy.issuer),
-                found: format!("issuer {}", signed.issuer),
-            });
-        }
-        if !self.policy.allows(&signed.identity) {
-            return Err(KeylessFailure::Identity {
-                expected: format!("identity one of [{}]", self.policy.describe()),
-                found: format!("identity {}", signed.identity),
-            });
-        }
+        self.policy.check(&signed.identity, &signed.issuer)?;
         Ok(signed)
     }
 
@@ -204,8 +213,12 @@ impl KeylessTrust {
             .signing_certificate()
             .ok_or_else(|| anyhow!("the bundle has no signing certificate"))?;
         let info = parse_certificate_info(cert).map_err(|e| anyhow!("certificate: {e}"))?;
+        // `recordedAt` is set just before the certificate is requested, by a runner whose
+        // clock may be minutes off: allow the same 10 minutes as elsewhere, and check the
+        // chain at the nearest instant of the certificate's validity.
+        let (nb, na) = (info.not_before.as_second(), info.not_after.as_second());
         let at = recorded_at.timestamp();
-        if at < info.not_before.as_second() || at > info.not_after.as_second() {
+        if at + SKEW_SECS < nb || at > na + SKEW_SECS {
             bail!(
                 "the certificate (valid {} to {}) was not valid at the entry's recordedAt {}",
                 info.not_before,
@@ -230,7 +243,9 @@ impl KeylessTrust {
             WEBPKI_VERIFICATION_ALGS,
             &anchors,
             &[],
-            UnixTime::since_unix_epoch(std::time::Duration::from_secs(at.max(0) as u64)),
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+                at.clamp(nb, na).max(0) as u64
+            )),
             webpki::KeyUsage::required(CODE_SIGNING_EKU),
             None,
             None,
@@ -258,5 +273,16 @@ impl KeylessTrust {
             logged: false,
             spki: info.public_key.as_bytes().to_vec(),
         })
+    }
+}
+
+impl std::fmt::Display for KeylessFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeylessFailure::Material(m) => f.write_str(m),
+            KeylessFailure::Identity { expected, found } => {
+                write!(f, "names {found}, not {expected}")
+            }
+        }
     }
 }

@@ -274,7 +274,11 @@ pub fn verify(r: &Report, branch: &str) -> String {
             out,
             "  {} keyless entr{} logged in Rekor: inclusion proof and signed entry timestamp verified",
             keyless - r.unlogged,
-            if keyless - r.unlogged == 1 { "y" } else { "ies" },
+            if keyless - r.unlogged == 1 {
+                "y"
+            } else {
+                "ies"
+            },
         );
     }
     if r.unlogged > 0 {

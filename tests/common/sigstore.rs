@@ -93,6 +93,22 @@ impl SigstoreStandIn {
     /// Starts the stand-in from async code (a `#[tokio::test]`); the server runs on its own
     /// thread, so the caller's runtime only has to live while this future is awaited.
     pub async fn start() -> SigstoreStandIn {
+        SigstoreStandIn::serve(MockServer::start().await).await
+    }
+
+    /// Starts the stand-in on a listener bound earlier (so that its address can be put in
+    /// environment variables before any thread exists, as the quickstart does).
+    pub fn start_on(listener: std::net::TcpListener) -> SigstoreStandIn {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                SigstoreStandIn::serve(MockServer::builder().listener(listener).start().await).await
+            })
+    }
+
+    async fn serve(server: MockServer) -> SigstoreStandIn {
         let state = Arc::new(State {
             settings: Mutex::new(Settings {
                 workflow: WORKFLOW.to_owned(),
@@ -106,7 +122,6 @@ impl SigstoreStandIn {
             leaves: Mutex::new(Vec::new()),
             serial: Mutex::new(1),
         });
-        let server = MockServer::start().await;
         let routes: [(&str, &str, Box<dyn Respond>); 4] = [
             (
                 "GET",

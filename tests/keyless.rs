@@ -1,0 +1,437 @@
+//! Keyless signing end to end: `promptrail` as a subprocess inside a (simulated) GitHub
+//! Actions job whose OIDC token endpoint, Fulcio and Rekor are the loopback stand-ins of
+//! `tests/common/sigstore.rs`; `verify` checks the certificates, Rekor proofs and identities
+//! against the stand-in's trusted root. Each way a keyless entry must fail has its own test.
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::sigstore::{REQUEST_TOKEN, SigstoreStandIn, WORKFLOW, identity_for};
+use common::*;
+use serde_json::Value;
+
+/// A repository signing keylessly against the stand-ins.
+struct Keyless {
+    r: Repo,
+    s: SigstoreStandIn,
+    root: std::path::PathBuf,
+}
+
+const CONFIG: &str = "signing:
+  mode: keyless
+  identities:
+    - https://github.com/octo-org/prompts/.github/workflows/promptrail-record.yml@refs/heads/main
+policy:
+  default:
+    approvals: 0
+";
+
+impl Keyless {
+    fn new(config: &str) -> Keyless {
+        let r = Repo::new();
+        let s = SigstoreStandIn::start_blocking();
+        let root = r.dir.path().join("trusted_root.json");
+        std::fs::write(&root, s.trusted_root_json()).unwrap();
+        r.write(".promptrail.yml", config);
+        r.write(
+            "prompts/intake.md",
+            "You are a careful clinical intake assistant.\n",
+        );
+        r.commit("intake v1");
+        r.write(
+            "prompts/intake.md",
+            "You are a careful, kind clinical intake assistant.\n",
+        );
+        r.commit("intake v2");
+        r.push();
+        Keyless { r, s, root }
+    }
+
+    /// `promptrail` inside a GitHub Actions job with `id-token: write`.
+    fn cmd(&self) -> Command {
+        let mut c = self.r.cmd();
+        c.env("GITHUB_ACTIONS", "true")
+            .env("ACTIONS_ID_TOKEN_REQUEST_URL", self.s.oidc_request_url())
+            .env(
+                "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+                self.s.oidc_request_token(),
+            )
+            .env("PROMPTRAIL_FULCIO_URL", self.s.fulcio_url())
+            .env("PROMPTRAIL_REKOR_URL", self.s.rekor_url())
+            .env("PROMPTRAIL_TRUSTED_ROOT", &self.root);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let out = self.cmd().args(args).output().unwrap();
+        for text in [stdout(&out), stderr(&out)] {
+            assert!(
+                !text.contains(REQUEST_TOKEN),
+                "the token request secret leaked"
+            );
+            assert!(!text.contains("eyJ"), "an OIDC token (JWT) leaked: {text}");
+        }
+        out
+    }
+
+    fn record(&self) -> Output {
+        self.run(&["record", "--offline"])
+    }
+
+    fn verify_json(&self, extra: &[&str]) -> (Option<i32>, Value) {
+        let mut args = vec!["verify", "--format", "json"];
+        args.extend_from_slice(extra);
+        let out = self.run(&args);
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        (out.status.code(), v)
+    }
+
+    /// The entry files on the audit branch, parsed.
+    fn entries(&self) -> Vec<Value> {
+        let list = self.r.git(&[
+            "ls-tree",
+            "-r",
+            "--name-only",
+            "promptrail/audit",
+            "entries",
+        ]);
+        list.lines()
+            .map(|p| {
+                serde_json::from_str(&self.r.git(&["show", &format!("promptrail/audit:{p}")]))
+                    .unwrap()
+            })
+            .collect()
+    }
+}
+
+/// (entry, code) of every finding about an entry.
+fn codes(report: &Value) -> Vec<(Option<u64>, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["entry"].is_u64())
+        .map(|f| (f["entry"].as_u64(), f["code"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+/// The first finding about an entry.
+fn first(report: &Value) -> &Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["entry"].is_u64())
+        .unwrap_or_else(|| panic!("no entry finding: {report}"))
+}
+
+/// When the newest entry's certificate is rejected, so is the checkpoint it signed.
+fn checkpoint_rejected(report: &Value) -> bool {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["code"] == "PT011")
+}
+
+#[test]
+fn keyless_record_and_verify_end_to_end() {
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let entries = k.entries();
+    assert_eq!(entries.len(), 2);
+    for e in &entries {
+        let vm = &e["verificationMaterial"];
+        assert!(vm["certificate"]["rawBytes"].is_string(), "{e}");
+        assert!(vm.get("publicKey").is_none(), "{e}");
+        let tlog = &vm["tlogEntries"][0];
+        assert_eq!(tlog["kindVersion"]["kind"], "dsse");
+        assert!(tlog["inclusionProof"]["hashes"].is_array(), "{tlog}");
+        assert!(tlog["inclusionPromise"]["signedEntryTimestamp"].is_string());
+    }
+    assert_eq!(k.s.rekor_entries(), 2, "one Rekor entry per audit entry");
+
+    let out = k.run(&["verify"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    let who = identity_for(WORKFLOW);
+    assert!(
+        text.contains(&format!("2 signed keylessly by {who}")),
+        "{text}"
+    );
+    assert!(text.contains("2 keyless entries logged in Rekor"), "{text}");
+
+    // The checkpoint is signed by the run's certificate key: an auditor's saved checkpoint
+    // still proves consistency after more keyless appends.
+    let saved = k.r.dir.path().join("saved.checkpoint");
+    let cp = k.run(&["checkpoint"]);
+    assert_ok(&cp);
+    std::fs::write(&saved, &cp.stdout).unwrap();
+    k.r.write("prompts/intake.md", "v3\n");
+    k.r.commit("intake v3");
+    k.r.push();
+    assert_ok(&k.run(&["record", "--offline", "--no-push"]));
+    let (code, report) = k.verify_json(&["--checkpoint", saved.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["entries"], 3);
+}
+
+#[test]
+fn an_identity_the_policy_does_not_allow_is_pt016() {
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let (code, report) = k.verify_json(&[
+        "--certificate-identity",
+        "https://github.com/octo-org/prompts/.github/workflows/other.yml@refs/heads/main",
+    ]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        codes(&report),
+        vec![(Some(0), "PT016".into()), (Some(1), "PT016".into())],
+        "{report}"
+    );
+    assert!(checkpoint_rejected(&report), "{report}");
+    let f = first(&report);
+    assert_eq!(f["found"], format!("identity {}", identity_for(WORKFLOW)));
+
+    // A regular expression must match the whole identity.
+    let (code, _) = k.verify_json(&[
+        "--certificate-identity-regexp",
+        r"https://github\.com/octo-org/prompts/\.github/workflows/promptrail-.*@refs/heads/main",
+    ]);
+    assert_eq!(code, Some(0));
+    let (code, _) = k.verify_json(&["--certificate-identity-regexp", "octo-org"]);
+    assert_eq!(code, Some(1), "a partial match is not an allowed identity");
+}
+
+#[test]
+fn an_entry_signed_by_a_pull_request_workflow_is_rejected_on_its_own() {
+    const PR: &str = "octo-org/prompts/.github/workflows/promptrail-record.yml@refs/pull/7/merge";
+    // A repository that (wrongly) let a pull request's workflow record.
+    let lax = CONFIG.replace(
+        "  identities:\n",
+        &format!("  identities:\n    - {}\n", identity_for(PR)),
+    );
+    let k = Keyless::new(&lax);
+    assert_ok(&k.record());
+    k.s.set_workflow_identity(PR);
+    k.r.write("prompts/intake.md", "v3 from a pull request's workflow\n");
+    k.r.commit("intake v3");
+    k.r.push();
+    assert_ok(&k.record());
+    // The auditor allows only the main branch's workflow.
+    let (code, report) = k.verify_json(&["--certificate-identity", &identity_for(WORKFLOW)]);
+    assert_eq!(code, Some(1));
+    assert_eq!(codes(&report), vec![(Some(2), "PT016".into())], "{report}");
+    assert_eq!(
+        first(&report)["found"],
+        format!("identity {}", identity_for(PR))
+    );
+}
+
+#[test]
+fn record_refuses_to_sign_with_an_identity_verify_would_reject() {
+    let k = Keyless::new(CONFIG);
+    k.s.set_workflow_identity(
+        "octo-org/prompts/.github/workflows/promptrail-record.yml@refs/heads/feature",
+    );
+    let out = k.record();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("refusing to sign"), "{err}");
+    assert!(err.contains("@refs/heads/feature"), "{err}");
+    assert_eq!(k.s.rekor_entries(), 0);
+    assert_eq!(k.r.remote_audit_tip(), None);
+}
+
+#[test]
+fn a_wrong_issuer_is_pt016() {
+    let k = Keyless::new(&CONFIG.replace(
+        "  mode: keyless\n",
+        "  mode: keyless\n  issuer: https://accounts.example.com\n",
+    ));
+    k.s.set_issuer("https://accounts.example.com");
+    assert_ok(&k.record());
+    let (code, report) = k.verify_json(&[
+        "--certificate-oidc-issuer",
+        "https://token.actions.githubusercontent.com",
+    ]);
+    assert_eq!(code, Some(1));
+    let f = first(&report);
+    assert_eq!(f["code"], "PT016");
+    assert_eq!(
+        f["expected"],
+        "issuer https://token.actions.githubusercontent.com"
+    );
+    assert_eq!(f["found"], "issuer https://accounts.example.com");
+}
+
+#[test]
+fn the_public_good_root_rejects_stand_in_material() {
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let out = k
+        .cmd()
+        .env_remove("PROMPTRAIL_TRUSTED_ROOT")
+        .args(["verify", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = codes(&report);
+    assert!(c.contains(&(Some(0), "PT015".into())), "{report}");
+    assert!(c.contains(&(Some(1), "PT015".into())), "{report}");
+    // The checkpoint is signed by an entry key that no longer verifies.
+    assert!(checkpoint_rejected(&report), "{report}");
+}
+
+#[test]
+fn a_tampered_signed_entry_timestamp_is_pt015() {
+    let k = Keyless::new(CONFIG);
+    k.s.set_tamper_set(true);
+    assert_ok(&k.record());
+    let (code, report) = k.verify_json(&[]);
+    assert_eq!(code, Some(1));
+    let f = first(&report);
+    assert_eq!(f["code"], "PT015", "{report}");
+    assert!(
+        f["found"].as_str().unwrap().contains("SET"),
+        "{}",
+        f["found"]
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_pt015() {
+    let k = Keyless::new(CONFIG);
+    k.s.set_cert_validity(Duration::from_secs(3600), Duration::from_secs(600));
+    assert_ok(&k.record());
+    let (code, report) = k.verify_json(&[]);
+    assert_eq!(code, Some(1));
+    let f = first(&report);
+    assert_eq!(f["code"], "PT015", "{report}");
+    assert!(
+        f["found"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("expired"),
+        "{}",
+        f["found"]
+    );
+}
+
+#[test]
+fn rekor_unavailable_fails_clearly_and_appends_nothing() {
+    let k = Keyless::new(CONFIG);
+    k.s.set_rekor_down(true);
+    let out = k.record();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("Rekor at http://127.0.0.1:"), "{err}");
+    assert!(err.contains("nothing was appended"), "{err}");
+    assert_eq!(k.r.remote_audit_tip(), None);
+    assert_eq!(k.r.local_audit_tip(), None);
+    // Once Rekor is back, the same run completes.
+    k.s.set_rekor_down(false);
+    assert_ok(&k.record());
+    assert_eq!(k.entries().len(), 2);
+}
+
+#[test]
+fn without_an_oidc_token_keyless_signing_says_what_the_job_needs() {
+    let k = Keyless::new(CONFIG);
+    let out = k
+        .cmd()
+        .env_remove("ACTIONS_ID_TOKEN_REQUEST_URL")
+        .args(["record", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("permissions: id-token: write"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(k.r.remote_audit_tip(), None);
+}
+
+#[test]
+fn transparency_off_signs_with_a_certificate_but_logs_nothing() {
+    let k = Keyless::new(&CONFIG.replace(
+        "  mode: keyless\n",
+        "  mode: keyless\n  transparency: false\n",
+    ));
+    assert_ok(&k.record());
+    assert_eq!(k.s.rekor_entries(), 0, "no public log entry");
+    for e in k.entries() {
+        assert!(e["verificationMaterial"]["certificate"].is_object());
+        assert_eq!(
+            e["verificationMaterial"]["tlogEntries"],
+            Value::Array(vec![])
+        );
+    }
+    let out = k.run(&["verify"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("2 keyless entries not in a transparency log"),
+        "{}",
+        stdout(&out)
+    );
+
+    // A log whose policy requires Rekor refuses the same entries.
+    k.r.write(".promptrail.yml", CONFIG);
+    let (code, report) = k.verify_json(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(first(&report)["code"], "PT015");
+    assert!(
+        first(&report)["found"]
+            .as_str()
+            .unwrap()
+            .contains("no transparency-log entry")
+    );
+}
+
+#[test]
+fn a_log_migrated_from_a_key_to_keyless_verifies_both_kinds() {
+    let k = Keyless::new("policy:\n  default:\n    approvals: 0\n");
+    std::fs::create_dir_all(k.r.work.join("keys")).unwrap();
+    std::fs::copy(&keys().public, k.r.work.join("keys/promptrail.pub")).unwrap();
+    k.r.commit("trust the key");
+    k.r.push();
+    assert_ok(&k.r.run(&[
+        "record",
+        "--offline",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ]));
+    // The migration: keyless from now on, the old key still trusted for old entries.
+    k.r.write(
+        ".promptrail.yml",
+        "signing:
+  mode: keyless
+  public_keys: [keys/promptrail.pub]
+  identities:
+    - https://github.com/octo-org/prompts/.github/workflows/promptrail-record.yml@refs/heads/main
+policy:
+  default:
+    approvals: 0
+",
+    );
+    k.r.write("prompts/intake.md", "v3, signed keylessly\n");
+    k.r.commit("go keyless");
+    k.r.push();
+    assert_ok(&k.record());
+    let entries = k.entries();
+    assert_eq!(entries.len(), 3);
+    assert!(entries[0]["verificationMaterial"]["publicKey"].is_object());
+    assert!(entries[2]["verificationMaterial"]["certificate"].is_object());
+    let out = k.run(&["verify"]);
+    assert_ok(&out);
+    let text = stdout(&out);
+    assert!(text.contains("2 signed by key"), "{text}");
+    assert!(text.contains("1 signed keylessly by"), "{text}");
+}
