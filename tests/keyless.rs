@@ -435,3 +435,26 @@ policy:
     assert!(text.contains("2 signed by key"), "{text}");
     assert!(text.contains("1 signed keylessly by"), "{text}");
 }
+
+#[test]
+fn a_changed_subject_digest_breaks_the_signature_and_the_git_cross_check() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    tamper(&k.r, |files| {
+        let path = "entries/000000/000000001.json";
+        let mut bundle: Value = serde_json::from_slice(&files[path]).unwrap();
+        let payload = bundle["dsseEnvelope"]["payload"].as_str().unwrap();
+        let mut st: Value = serde_json::from_slice(&STANDARD.decode(payload).unwrap()).unwrap();
+        st["subject"][0]["digest"]["sha256"] = Value::String("ab".repeat(32));
+        bundle["dsseEnvelope"]["payload"] =
+            Value::String(STANDARD.encode(serde_json::to_vec(&st).unwrap()));
+        files.insert(path.into(), serde_json::to_vec_pretty(&bundle).unwrap());
+    });
+    let (code, report) = k.verify_json(&[]);
+    assert_eq!(code, Some(1));
+    let c = codes(&report);
+    assert!(c.contains(&(Some(1), "PT015".into())), "{report}");
+    assert!(c.contains(&(Some(1), "PT005".into())), "{report}");
+}

@@ -3,72 +3,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use common::*;
 use promptrail::attestation::{Bundle, Statement};
 use promptrail::signing::SigningKey;
 use serde_json::Value;
-
-type Files = BTreeMap<String, Vec<u8>>;
-
-/// Rewrites the local audit branch: read every file, let `edit` change them, commit.
-fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
-    let listing = r.git(&["ls-tree", "-r", "--name-only", "promptrail/audit"]);
-    let mut files: Files = listing
-        .lines()
-        .map(|p| {
-            let out = git_cmd(&r.work)
-                .args(["cat-file", "blob", &format!("promptrail/audit:{p}")])
-                .output()
-                .unwrap();
-            (p.to_owned(), out.stdout)
-        })
-        .collect();
-    edit(&mut files);
-    let index = r.dir.path().join("tamper.index");
-    let with_index = |args: &[&str], input: Option<&[u8]>| -> String {
-        use std::io::Write;
-        let mut cmd = git_cmd(&r.work);
-        cmd.args(args)
-            .env("GIT_INDEX_FILE", &index)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped());
-        let mut child = cmd.spawn().unwrap();
-        if let Some(data) = input {
-            child.stdin.take().unwrap().write_all(data).unwrap();
-        }
-        drop(child.stdin.take());
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "git {args:?}");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    with_index(&["read-tree", "--empty"], None);
-    for (path, bytes) in &files {
-        let oid = with_index(&["hash-object", "-w", "--stdin"], Some(bytes));
-        with_index(
-            &[
-                "update-index",
-                "--add",
-                "--cacheinfo",
-                &format!("100644,{oid},{path}"),
-            ],
-            None,
-        );
-    }
-    let tree = with_index(&["write-tree"], None);
-    let commit = r.git(&[
-        "commit-tree",
-        &tree,
-        "-p",
-        "promptrail/audit",
-        "-m",
-        "tamper",
-    ]);
-    r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
-}
 
 fn entry(i: u64) -> String {
     format!("entries/000000/{i:09}.json")

@@ -9,7 +9,7 @@
 //!
 //! Verification of keyless entries lives in [`verify`].
 
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sigstore_sign::bundle::BundleV03;
@@ -52,13 +52,18 @@ struct Session {
     key: KeyPair,
     cert: DerCertificate,
     spki: Vec<u8>,
+    /// The certificate's end (Unix seconds): a run outliving it gets a new one.
+    not_after: i64,
 }
+
+/// Renew a certificate this long before it expires (Fulcio's last ~10 minutes).
+const RENEW_BEFORE_SECS: i64 = 60;
 
 /// Signs entries and checkpoints with a Fulcio certificate.
 pub struct KeylessSigner {
     services: Services,
     runtime: tokio::runtime::Runtime,
-    session: OnceLock<Session>,
+    session: Mutex<Option<Arc<Session>>>,
 }
 
 impl std::fmt::Debug for KeylessSigner {
@@ -79,7 +84,7 @@ impl KeylessSigner {
         Ok(KeylessSigner {
             services,
             runtime,
-            session: OnceLock::new(),
+            session: Mutex::new(None),
         })
     }
 
@@ -87,11 +92,24 @@ impl KeylessSigner {
         &self.services
     }
 
-    /// The ephemeral key and certificate, requested on first use.
-    fn session(&self) -> Result<&Session> {
-        if let Some(s) = self.session.get() {
-            return Ok(s);
+    /// The ephemeral key and certificate, requested on first use (and again when a long
+    /// run nears the certificate's end).
+    fn session(&self) -> Result<Arc<Session>> {
+        let mut current = self
+            .session
+            .lock()
+            .map_err(|_| anyhow!("internal: keyless session lock poisoned"))?;
+        if let Some(s) = current.as_ref()
+            && chrono::Utc::now().timestamp() < s.not_after - RENEW_BEFORE_SECS
+        {
+            return Ok(s.clone());
         }
+        let fresh = Arc::new(self.new_session()?);
+        *current = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    fn new_session(&self) -> Result<Session> {
         let token = self.runtime.block_on(identity_token())?;
         let key = KeyPair::generate_ecdsa_p256()
             .map_err(|e| anyhow!("generating the ephemeral signing key: {e}"))?;
@@ -124,7 +142,12 @@ impl KeylessSigner {
             .map_err(|e| anyhow!("exporting the ephemeral public key: {e}"))?
             .as_bytes()
             .to_vec();
-        Ok(self.session.get_or_init(|| Session { key, cert, spki }))
+        Ok(Session {
+            key,
+            cert,
+            spki,
+            not_after: info.not_after.as_second(),
+        })
     }
 
     /// Signs an in-toto payload and returns the entry file's bytes: a Sigstore bundle v0.3
@@ -182,9 +205,18 @@ impl KeylessSigner {
             .map_err(|e| anyhow!("Rekor at {url} answered a malformed entry: {e}"))
     }
 
-    /// Signs a checkpoint note body with the run's ephemeral key: `(SPKI DER, signature)`.
+    /// Signs a checkpoint note body with the key of the entries just signed (never a renewed
+    /// one: the checkpoint verifies with the certificate of the entry it closes).
     pub fn sign_note(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let session = self.session()?;
+        let last = self
+            .session
+            .lock()
+            .map_err(|_| anyhow!("internal: keyless session lock poisoned"))?
+            .clone();
+        let session = match last {
+            Some(s) => s,
+            None => self.session()?,
+        };
         let sig = session
             .key
             .sign(body)
