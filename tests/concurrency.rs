@@ -13,11 +13,6 @@ use promptrail::signing::{Signer, SigningKey, TrustedKey};
 use promptrail::store::{NewEntry, Store};
 use promptrail::types::Sha256Hex;
 
-fn signer() -> Signer {
-    let pem = std::fs::read(&keys().private).unwrap();
-    Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap())
-}
-
 /// A signed deployment-shaped entry whose run id names its appender and sequence number.
 fn entry(tip: &promptrail::store::Tip, key: &Signer, run: &str) -> NewEntry {
     let st: Statement = serde_json::from_value(serde_json::json!({
@@ -98,15 +93,47 @@ fn assert_whole(remote: &std::path::Path, dir: &std::path::Path) -> Vec<Statemen
     out
 }
 
+/// Set in the child processes of the test below: `NAME=PRIVATE_KEY=CLONE`.
+const APPENDER_ENV: &str = "PROMPTRAIL_TEST_APPENDER";
+
+/// One appender process: 25 entries from its own clone. A no-op unless started by the test
+/// below (which runs this test binary again, filtered to this function).
 #[test]
-fn eight_appenders_twenty_five_entries_each_lose_and_duplicate_nothing() {
+fn appender_process() {
+    let Ok(spec) = std::env::var(APPENDER_ENV) else {
+        return;
+    };
+    let (name, rest) = spec.split_once('=').unwrap();
+    let (key_path, clone) = rest.split_once('=').unwrap();
+    // The parent's key (each test process would otherwise generate its own).
+    let pem = std::fs::read(key_path).unwrap();
+    let key =
+        Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap());
+    let git = Git::open(std::path::Path::new(clone)).unwrap();
+    let store = Store::new(&git, "promptrail/audit", "origin");
+    for n in 0..25 {
+        let run = format!("{name}-{n}");
+        store
+            .append(
+                true,
+                "github.com/acme/concurrency",
+                &key,
+                |tip| Ok(vec![entry(tip, &key, &run)]),
+                |_| {},
+            )
+            .unwrap()
+            .expect("an entry was appended");
+    }
+}
+
+#[test]
+fn eight_appender_processes_twenty_five_entries_each_lose_and_duplicate_nothing() {
     let r = Repo::new();
     r.write("prompts/a.md", "a\n");
     r.commit("a");
     r.push();
-    let key = std::sync::Arc::new(signer());
-    let origin = "github.com/acme/concurrency";
-    let threads: Vec<_> = (0..8)
+    // Every clone first: a local clone copies the remote's files, which the appenders change.
+    let clones: Vec<_> = (0..8)
         .map(|t| {
             let clone = r.dir.path().join(format!("appender{t}"));
             git_in(
@@ -118,28 +145,39 @@ fn eight_appenders_twenty_five_entries_each_lose_and_duplicate_nothing() {
                     clone.to_str().unwrap(),
                 ],
             );
-            let key = key.clone();
-            std::thread::spawn(move || {
-                let git = Git::open(&clone).unwrap();
-                let store = Store::new(&git, "promptrail/audit", "origin");
-                for n in 0..25 {
-                    let run = format!("appender{t}-{n}");
-                    store
-                        .append(
-                            true,
-                            origin,
-                            &key,
-                            |tip| Ok(vec![entry(tip, &key, &run)]),
-                            |_| {},
-                        )
-                        .unwrap()
-                        .expect("an entry was appended");
-                }
-            })
+            clone
         })
         .collect();
-    for t in threads {
-        t.join().unwrap();
+    let children: Vec<_> = clones
+        .iter()
+        .enumerate()
+        .map(|(t, clone)| {
+            std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "appender_process", "--test-threads", "1"])
+                .env(
+                    APPENDER_ENV,
+                    format!(
+                        "appender{t}={}={}",
+                        keys().private.display(),
+                        clone.display()
+                    ),
+                )
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+            "an appender process failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     let log = assert_whole(&r.remote, r.dir.path());
     assert_eq!(log.len(), 200);
