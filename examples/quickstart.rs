@@ -298,18 +298,13 @@ fn main() -> Res<()> {
         &auditor,
         &with(&["verify", "--checkpoint", path(&saved)], &trust),
     )?;
-    if !keyless {
-        let proof = root.join("intake-v12.proof.json");
-        promptrail(
-            &auditor,
-            &["prove", &format!("{INTAKE}@v12"), "--out", path(&proof)],
-        )?;
-        let ok = promptrail(
-            root,
-            &["verify-entry", path(&proof), "--key", path(&public)],
-        )?;
-        assert_eq!(ok, Outcome::Ok, "the proof must check offline");
-    }
+    let proof = root.join("intake-v12.proof.json");
+    promptrail(
+        &auditor,
+        &["prove", &format!("{INTAKE}@v12"), "--out", path(&proof)],
+    )?;
+    let ok = promptrail_v(root, &with(&["verify-entry", path(&proof)], &trust))?;
+    assert_eq!(ok, Outcome::Ok, "the proof must check offline");
     let report = root.join("audit.html");
     promptrail_v(
         &auditor,

@@ -350,9 +350,9 @@ pub struct VerifyEntryArgs {
     /// A proof written by `promptrail prove`.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
-    /// Trusted public key (PEM); repeatable.
-    #[arg(long = "key", value_name = "PUB", required = true)]
-    pub keys: Vec<PathBuf>,
+    /// What the proof is checked with (flags only: no repository or config is read).
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub format: FormatArg,
 }

@@ -1,6 +1,8 @@
 //! A self-contained proof that one entry is in the audit log: the entry's exact bytes, its
 //! RFC 6962 inclusion proof, and the signed checkpoint the proof is against. Checked offline
-//! with only trusted public keys (pure).
+//! with only trusted public keys or, for a keyless log, the allowed identities and a Sigstore
+//! trusted root (the checkpoint of a keyless log is signed by the certificate key of the entry
+//! it closes, which the proof then carries).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -8,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
-use crate::signing::TrustedKey;
+use crate::signing::{Trust, TrustedKey};
 use crate::store::decode_entry;
 
 /// Media type of a proof file.
@@ -26,6 +28,10 @@ pub struct Proof {
     pub inclusion_proof: Vec<String>,
     /// The signed checkpoint (C2SP note text) the proof leads to.
     pub checkpoint: String,
+    /// Keyless logs: the entry the checkpoint closes (standard base64 of its file), whose
+    /// certificate key signed the checkpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_signer: Option<String>,
 }
 
 /// What checking a proof found.
@@ -41,18 +47,26 @@ pub struct ProofReport {
 }
 
 impl Proof {
-    pub fn new(index: u64, entry: &[u8], proof: &[Hash], checkpoint: &str) -> Proof {
+    /// `closing`: the entry the checkpoint closes, when it is keyless.
+    pub fn new(
+        index: u64,
+        entry: &[u8],
+        proof: &[Hash],
+        checkpoint: &str,
+        closing: Option<&[u8]>,
+    ) -> Proof {
         Proof {
             media_type: PROOF_MEDIA_TYPE.into(),
             index,
             entry: STANDARD.encode(entry),
             inclusion_proof: proof.iter().map(|h| STANDARD.encode(h)).collect(),
             checkpoint: checkpoint.to_owned(),
+            checkpoint_signer: closing.map(|b| STANDARD.encode(b)),
         }
     }
 
     /// Checks the checkpoint's signature, the inclusion proof, and the entry's signature.
-    pub fn check(&self, keys: &[TrustedKey]) -> ProofReport {
+    pub fn check(&self, trust: &Trust) -> ProofReport {
         let mut problems = Vec::new();
         let mut report = |p: String| problems.push(p);
         if self.media_type != PROOF_MEDIA_TYPE {
@@ -73,6 +87,14 @@ impl Proof {
         if hashes.len() != self.inclusion_proof.len() {
             report("an inclusion proof hash is not 32 bytes of base64".into());
         }
+        let mut keys = trust.keys.clone();
+        if let Some(signer) = &self.checkpoint_signer {
+            match keyless_key(signer, trust) {
+                Ok(key) => keys.push(key),
+                Err(e) => report(format!("checkpoint signer: {e}")),
+            }
+        }
+        let keys = &keys;
         let mut tree_size = None;
         match Checkpoint::parse(&self.checkpoint) {
             Err(e) => report(format!("checkpoint: {e}")),
@@ -92,6 +114,18 @@ impl Proof {
         let mut statement = None;
         match decode_entry(&entry) {
             Err(e) => report(format!("entry: {e}")),
+            Ok((bundle, st)) if bundle.is_keyless() => {
+                if let Err(e) = verify_keyless(&entry, &st, trust) {
+                    report(format!("entry: {e}"));
+                }
+                if st.predicate.log.index.0 != self.index {
+                    report(format!(
+                        "entry says index {}, the proof says {}",
+                        st.predicate.log.index.0, self.index
+                    ));
+                }
+                statement = serde_json::to_value(&st).ok();
+            }
             Ok((bundle, st)) => {
                 let signed = bundle.key_hint().is_some_and(|hint| {
                     keys.iter().any(|k| {
@@ -135,4 +169,31 @@ impl Proof {
             statement,
         }
     }
+}
+
+/// Verifies a keyless entry with the trust's identity policy and trusted root.
+fn verify_keyless(
+    entry: &[u8],
+    st: &crate::attestation::Statement,
+    trust: &Trust,
+) -> Result<Vec<u8>, String> {
+    let Some(keyless) = &trust.keyless else {
+        return Err("keyless entry, but no identity policy given (--certificate-identity)".into());
+    };
+    let subject = st.subject.first().ok_or("the statement has no subject")?;
+    keyless
+        .verify(entry, &subject.digest.sha256, st.predicate.recorded_at)
+        .map(|signed| signed.spki)
+        .map_err(|e| e.to_string())
+}
+
+/// The checkpoint signer's key, from the keyless entry the checkpoint closes.
+fn keyless_key(signer: &str, trust: &Trust) -> Result<TrustedKey, String> {
+    let bytes = STANDARD
+        .decode(signer)
+        .map_err(|_| "not standard base64".to_owned())?;
+    let (_, st) = decode_entry(&bytes).map_err(|e| e.to_string())?;
+    let spki = verify_keyless(&bytes, &st, trust)?;
+    TrustedKey::from_spki_der(spki, "the checkpoint signer's certificate")
+        .map_err(|e| e.to_string())
 }

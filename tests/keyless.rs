@@ -458,3 +458,64 @@ fn a_changed_subject_digest_breaks_the_signature_and_the_git_cross_check() {
     assert!(c.contains(&(Some(1), "PT015".into())), "{report}");
     assert!(c.contains(&(Some(1), "PT005".into())), "{report}");
 }
+
+#[test]
+fn a_keyless_proof_checks_offline_with_the_identity_alone() {
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let proof = k.r.dir.path().join("intake-v1.proof.json");
+    assert_ok(&k.run(&[
+        "prove",
+        "prompts/intake.md@v1",
+        "--out",
+        proof.to_str().unwrap(),
+    ]));
+    let saved: Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
+    assert!(
+        saved["checkpointSigner"].is_string(),
+        "the proof carries the entry whose certificate signed the checkpoint"
+    );
+    let who = identity_for(WORKFLOW);
+    // Anywhere, without the repository: a fresh directory.
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let check = |trust: &[&str]| {
+        let mut args = vec!["verify-entry", proof.to_str().unwrap()];
+        args.extend_from_slice(trust);
+        k.cmd()
+            .current_dir(elsewhere.path())
+            .args(&args)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["--certificate-identity", &who]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains("OK: entry 0 is in the log of size 2"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = check(&[
+        "--certificate-identity",
+        "https://github.com/octo-org/prompts/.github/workflows/other.yml@refs/heads/main",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL entry: names identity"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("FAIL checkpoint signer: names identity"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = check(&["--key", keys().public.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("no identity policy"),
+        "{}",
+        stdout(&out)
+    );
+}

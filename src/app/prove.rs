@@ -32,11 +32,16 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
         .entries
         .get(index)
         .with_context(|| format!("entry {index} is missing from {branch}"))?;
+    // A keyless log's checkpoint is signed by the certificate key of the entry it closes.
+    let closing = files.entries.last().filter(|e| {
+        crate::store::decode_entry(&e.bytes).is_ok_and(|(bundle, _)| bundle.is_keyless())
+    });
     let proof = Proof::new(
         v.entry.0,
         &entry.bytes,
         &inclusion_proof(index, &leaves),
         &String::from_utf8_lossy(checkpoint),
+        closing.map(|e| e.bytes.as_slice()),
     );
     let text = serde_json::to_string_pretty(&proof)? + "\n";
     match &args.out {
@@ -57,9 +62,9 @@ pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
         .with_context(|| format!("reading {}", args.file.display()))?;
     let proof: Proof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a promptrail proof", args.file.display()))?;
-    // No repository needed: the keys come from the command line only.
-    let keys = trusted_keys_from_paths(&args.keys)?;
-    let report = proof.check(&keys);
+    // No repository needed: what is trusted comes from the command line only.
+    let trust = trust_from_flags(&args.trust)?;
+    let report = proof.check(&trust);
     match args.format.format {
         Format::Json => print_json(&report)?,
         Format::Text => {
@@ -89,11 +94,43 @@ pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
     Ok(if report.ok { Outcome::Ok } else { Outcome::No })
 }
 
-fn trusted_keys_from_paths(
-    paths: &[std::path::PathBuf],
-) -> Result<Vec<crate::signing::TrustedKey>> {
-    Ok(paths
+/// Public keys and keyless identities from the flags alone (no repository, no config).
+fn trust_from_flags(args: &crate::cli::TrustArgs) -> Result<crate::signing::Trust> {
+    use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
+    let keys = args
+        .keys
         .iter()
         .map(|p| crate::signing::TrustedKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?)
+        .collect::<Result<Vec<_>, _>>()?;
+    let policy = IdentityPolicy {
+        exact: args.identities.clone(),
+        patterns: args
+            .identity_regexps
+            .iter()
+            .map(|p| IdentityPolicy::compile(p))
+            .collect::<Result<_>>()?,
+        issuer: args
+            .issuer
+            .clone()
+            .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned()),
+    };
+    let keyless = if policy.is_empty() {
+        None
+    } else {
+        let root = match &args.trusted_root {
+            Some(p) => Some((
+                std::fs::read_to_string(p)
+                    .with_context(|| format!("reading the trusted root {}", p.display()))?,
+                p.display().to_string(),
+            )),
+            None => None,
+        };
+        // A proof names no transparency setting: entries without a Rekor entry are checked
+        // at their own time, as verify does for such logs.
+        Some(KeylessTrust::new(root, policy, true)?)
+    };
+    if keys.is_empty() && keyless.is_none() {
+        bail!("nothing to check the proof with: pass --key PUB or --certificate-identity");
+    }
+    Ok(crate::signing::Trust { keys, keyless })
 }
