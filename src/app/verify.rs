@@ -1,27 +1,43 @@
 //! `promptrail verify`: every check over the whole audit log; exit 1 on any finding.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
 use super::{AuditLog, Outcome, Progress, Workspace, print_json};
 use crate::cli::{Format, VerifyArgs};
-use crate::git::ObjectReader;
+use crate::git::{Object, ObjectReader};
 use crate::report::plain;
 use crate::signing::TrustedKey;
 use crate::types::Oid;
 use crate::verify::{AuditCommit, RepoObjects, Report, verify};
 
-/// The repository's objects through one `git cat-file --batch`.
-struct GitObjects(ObjectReader);
+/// The repository's objects through one `git cat-file --batch`, with the blobs announced by
+/// `prefetch` read in one batch and kept until asked for.
+struct GitObjects {
+    reader: ObjectReader,
+    prefetched: HashMap<String, Option<Object>>,
+}
 
 impl RepoObjects for GitObjects {
     fn blob_at(&mut self, rev: &str, path: &str) -> Result<Option<(Oid, Vec<u8>)>> {
-        Ok(self
-            .0
-            .read(&format!("{rev}:{path}"))?
-            .filter(|o| o.kind == "blob")
-            .map(|o| (o.oid, o.data)))
+        let spec = format!("{rev}:{path}");
+        let object = match self.prefetched.remove(&spec) {
+            Some(o) => o,
+            None => self.reader.read(&spec)?,
+        };
+        Ok(object.filter(|o| o.kind == "blob").map(|o| (o.oid, o.data)))
+    }
+
+    fn prefetch(&mut self, specs: &[(String, String)]) -> Result<()> {
+        let specs: Vec<String> = specs
+            .iter()
+            .map(|(rev, path)| format!("{rev}:{path}"))
+            .collect();
+        let objects = self.reader.read_many(&specs)?;
+        self.prefetched = specs.into_iter().zip(objects).collect();
+        Ok(())
     }
 }
 
@@ -54,7 +70,10 @@ pub fn verify_log(
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
     let (tip, files) = (&log.tip, &log.files);
-    let mut repo = GitObjects(ws.git.object_reader()?);
+    let mut repo = GitObjects {
+        reader: ws.git.object_reader()?,
+        prefetched: HashMap::new(),
+    };
     let mut report = verify(
         files.meta.as_deref(),
         &files.entries,
