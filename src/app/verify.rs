@@ -74,19 +74,30 @@ pub fn verify_log(
         reader: ws.git.object_reader()?,
         prefetched: HashMap::new(),
     };
-    let mut report = verify(
-        files.meta.as_deref(),
-        &files.entries,
-        &files.stray,
-        keys,
-        &mut repo,
-    )?;
-    let mut history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
-    let leaves: Vec<crate::merkle::Hash> = files
-        .entries
-        .iter()
-        .map(|e| crate::merkle::leaf_hash(&e.bytes))
-        .collect();
+    // The branch's history is git's work (a tree diff per commit) and the Merkle leaves are
+    // independent of the entries' checks: both run while the entries are checked.
+    let (mut report, (mut history, leaves)) = std::thread::scope(|scope| {
+        let history = scope.spawn(|| -> Result<_> {
+            let history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
+            let leaves: Vec<crate::merkle::Hash> = files
+                .entries
+                .iter()
+                .map(|e| crate::merkle::leaf_hash(&e.bytes))
+                .collect();
+            Ok((history, leaves))
+        });
+        let report = verify(
+            files.meta.as_deref(),
+            &files.entries,
+            &files.stray,
+            keys,
+            &mut repo,
+        );
+        let history = history
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the audit branch's history failed"))?;
+        Ok::<_, anyhow::Error>((report?, history?))
+    })?;
     history.extend(crate::verify::check_checkpoint_and_range(
         files.checkpoint.as_deref(),
         files.range.as_deref(),
