@@ -95,6 +95,8 @@ impl Sample {
 pub fn measure(cmd: &mut Command) -> Sample {
     let mut stderr = tempfile::tempfile().unwrap();
     let started = Instant::now();
+    // Reaped by `wait4` below, which also returns its resource usage (`Child::wait` does not).
+    #[allow(clippy::zombie_processes)]
     let child = cmd
         .env("PROMPTRAIL_KEY_PASSWORD", PASSWORD)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
