@@ -305,7 +305,7 @@ impl<'a> Store<'a> {
         let mut meta = None;
         let mut checkpoint = None;
         let mut range = None;
-        let mut entries = Vec::new();
+        let mut entry_files = Vec::new();
         let mut other = Vec::new();
         for item in listing {
             let path = String::from_utf8_lossy(&item.path).into_owned();
@@ -316,14 +316,17 @@ impl<'a> Store<'a> {
             } else if path == RANGE_FILE {
                 range = Some(reader.blob(&item.oid)?);
             } else if path.starts_with("entries/") && item.kind == "blob" {
-                entries.push(StoredEntry {
-                    bytes: reader.blob(&item.oid)?,
-                    path,
-                });
+                entry_files.push((path, item.oid));
             } else {
                 other.push(path);
             }
         }
+        let (paths, oids): (Vec<String>, Vec<Oid>) = entry_files.into_iter().unzip();
+        let mut entries: Vec<StoredEntry> = paths
+            .into_iter()
+            .zip(reader.blobs(&oids)?)
+            .map(|(path, bytes)| StoredEntry { path, bytes })
+            .collect();
         entries.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(LogFiles {
             meta,

@@ -1,5 +1,6 @@
 //! `promptrail verify`: every check over the whole audit log; exit 1 on any finding.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -7,23 +8,38 @@ use anyhow::{Context, Result, bail};
 use super::{AuditLog, Outcome, Progress, Workspace, print_json};
 use crate::cli::{Format, TrustArgs, VerifyArgs};
 use crate::config::SigningMode;
-use crate::git::ObjectReader;
+use crate::git::{Object, ObjectReader};
 use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
 use crate::report::plain;
 use crate::signing::{Trust, TrustedKey};
 use crate::types::Oid;
 use crate::verify::{AuditCommit, RepoObjects, Report, verify};
 
-/// The repository's objects through one `git cat-file --batch`.
-struct GitObjects(ObjectReader);
+/// The repository's objects through one `git cat-file --batch`, with the blobs announced by
+/// `prefetch` read in one batch and kept until asked for.
+struct GitObjects {
+    reader: ObjectReader,
+    prefetched: HashMap<String, Option<Object>>,
+}
 
 impl RepoObjects for GitObjects {
     fn blob_at(&mut self, rev: &str, path: &str) -> Result<Option<(Oid, Vec<u8>)>> {
-        Ok(self
-            .0
-            .read(&format!("{rev}:{path}"))?
-            .filter(|o| o.kind == "blob")
-            .map(|o| (o.oid, o.data)))
+        let spec = format!("{rev}:{path}");
+        let object = match self.prefetched.remove(&spec) {
+            Some(o) => o,
+            None => self.reader.read(&spec)?,
+        };
+        Ok(object.filter(|o| o.kind == "blob").map(|o| (o.oid, o.data)))
+    }
+
+    fn prefetch(&mut self, specs: &[(String, String)]) -> Result<()> {
+        let specs: Vec<String> = specs
+            .iter()
+            .map(|(rev, path)| format!("{rev}:{path}"))
+            .collect();
+        let objects = self.reader.read_many(&specs)?;
+        self.prefetched = specs.into_iter().zip(objects).collect();
+        Ok(())
     }
 }
 
@@ -100,20 +116,34 @@ pub fn verify_log(
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
     let (tip, files) = (&log.tip, &log.files);
-    let mut repo = GitObjects(ws.git.object_reader()?);
-    let mut report = verify(
-        files.meta.as_deref(),
-        &files.entries,
-        &files.stray,
-        trust,
-        &mut repo,
-    )?;
-    let mut history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
-    let leaves: Vec<crate::merkle::Hash> = files
-        .entries
-        .iter()
-        .map(|e| crate::merkle::leaf_hash(&e.bytes))
-        .collect();
+    let mut repo = GitObjects {
+        reader: ws.git.object_reader()?,
+        prefetched: HashMap::new(),
+    };
+    // The branch's history is git's work (a tree diff per commit) and the Merkle leaves are
+    // independent of the entries' checks: both run while the entries are checked.
+    let (mut report, (mut history, leaves)) = std::thread::scope(|scope| {
+        let history = scope.spawn(|| -> Result<_> {
+            let history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
+            let leaves: Vec<crate::merkle::Hash> = files
+                .entries
+                .iter()
+                .map(|e| crate::merkle::leaf_hash(&e.bytes))
+                .collect();
+            Ok((history, leaves))
+        });
+        let report = verify(
+            files.meta.as_deref(),
+            &files.entries,
+            &files.stray,
+            trust,
+            &mut repo,
+        );
+        let history = history
+            .join()
+            .map_err(|_| anyhow::anyhow!("reading the audit branch's history failed"))?;
+        Ok::<_, anyhow::Error>((report?, history?))
+    })?;
     history.extend(crate::verify::check_checkpoint_and_range(
         files.checkpoint.as_deref(),
         files.range.as_deref(),

@@ -1,6 +1,6 @@
 //! Objects read through one `git cat-file --batch` process, and `git ls-tree` rows.
 
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::process::{Child, ChildStdin, ChildStdout};
 
 use anyhow::{Context, Result, bail};
@@ -31,35 +31,89 @@ impl ObjectReader {
         self.stdin.write_all(spec.as_bytes())?;
         self.stdin.write_all(b"\n")?;
         self.stdin.flush()?;
-        let mut header = String::new();
-        self.stdout.read_line(&mut header)?;
-        let header = header.trim_end();
-        if header.ends_with(" missing") || header.ends_with(" ambiguous") || header.is_empty() {
-            return Ok(None);
+        read_answer(&mut self.stdout)
+    }
+
+    /// [`ObjectReader::read`] for many objects, answers in order. A second thread writes the
+    /// requests while this one reads the answers: one round trip per object would cost more
+    /// than git's work on a long audit log.
+    pub fn read_many<S: AsRef<str> + Sync>(&mut self, specs: &[S]) -> Result<Vec<Option<Object>>> {
+        if specs.iter().any(|s| s.as_ref().contains('\n')) {
+            bail!("object name contains a newline");
         }
-        let mut parts = header.split(' ');
-        let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
-            bail!("unexpected `git cat-file` header: {header}");
-        };
-        let size: usize = size.parse().context("bad object size from git cat-file")?;
-        let mut data = vec![0; size + 1];
-        self.stdout.read_exact(&mut data)?;
-        data.pop(); // the trailing newline
-        Ok(Some(Object {
-            oid: Oid::parse(oid).context("bad object id from git cat-file")?,
-            kind: kind.to_owned(),
-            data,
-        }))
+        let ObjectReader {
+            child,
+            stdin,
+            stdout,
+        } = self;
+        std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> std::io::Result<()> {
+                for spec in specs {
+                    stdin.write_all(spec.as_ref().as_bytes())?;
+                    stdin.write_all(b"\n")?;
+                }
+                stdin.flush()
+            });
+            let answers: Result<Vec<_>> = specs.iter().map(|_| read_answer(stdout)).collect();
+            if answers.is_err() {
+                // Unblocks the writer if git stopped reading; this reader is unusable anyway.
+                let _ = child.kill();
+            }
+            let written = writer.join();
+            let answers = answers?;
+            match written {
+                Ok(Ok(())) => Ok(answers),
+                Ok(Err(e)) => Err(e).context("writing to `git cat-file`"),
+                Err(_) => bail!("the thread writing to `git cat-file` panicked"),
+            }
+        })
+    }
+
+    /// Reads blobs' bytes by id, in order (pipelined as [`ObjectReader::read_many`]).
+    pub fn blobs(&mut self, oids: &[Oid]) -> Result<Vec<Vec<u8>>> {
+        let specs: Vec<&str> = oids.iter().map(Oid::as_str).collect();
+        self.read_many(&specs)?
+            .into_iter()
+            .zip(oids)
+            .map(|(o, oid)| into_blob(o, oid))
+            .collect()
     }
 
     /// Reads a blob's bytes by id.
     pub fn blob(&mut self, oid: &Oid) -> Result<Vec<u8>> {
-        match self.read(oid.as_str())? {
-            Some(o) if o.kind == "blob" => Ok(o.data),
-            Some(o) => bail!("object {oid} is a {}, not a blob", o.kind),
-            None => bail!("object {oid} is missing from the repository"),
-        }
+        into_blob(self.read(oid.as_str())?, oid)
     }
+}
+
+fn into_blob(object: Option<Object>, oid: &Oid) -> Result<Vec<u8>> {
+    match object {
+        Some(o) if o.kind == "blob" => Ok(o.data),
+        Some(o) => bail!("object {oid} is a {}, not a blob", o.kind),
+        None => bail!("object {oid} is missing from the repository"),
+    }
+}
+
+/// Reads one answer of `git cat-file --batch`: a header line, then the object's bytes.
+fn read_answer(stdout: &mut impl BufRead) -> Result<Option<Object>> {
+    let mut header = String::new();
+    stdout.read_line(&mut header)?;
+    let header = header.trim_end();
+    if header.ends_with(" missing") || header.ends_with(" ambiguous") || header.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = header.split(' ');
+    let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("unexpected `git cat-file` header: {header}");
+    };
+    let size: usize = size.parse().context("bad object size from git cat-file")?;
+    let mut data = vec![0; size + 1];
+    stdout.read_exact(&mut data)?;
+    data.pop(); // the trailing newline
+    Ok(Some(Object {
+        oid: Oid::parse(oid).context("bad object id from git cat-file")?,
+        kind: kind.to_owned(),
+        data,
+    }))
 }
 
 impl Drop for ObjectReader {

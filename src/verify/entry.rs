@@ -356,6 +356,24 @@ pub(super) fn check_deployed(
     }
 }
 
+/// The `(rev, path)` of each prompt's content that [`check_git`] compares with (none for
+/// deployments and rollbacks).
+pub(super) fn git_specs(st: &Statement) -> Vec<(String, String)> {
+    if st.predicate.event != EventType::Version {
+        return Vec::new();
+    }
+    let spec = |pr: &crate::attestation::predicate::PromptRecord| {
+        // A deletion's content is what the first parent had.
+        let rev = if pr.change == Some(ChangeType::Deleted) {
+            format!("{}^1", pr.commit)
+        } else {
+            pr.commit.to_string()
+        };
+        (rev, pr.path.to_string())
+    };
+    st.predicate.prompts.iter().map(spec).collect()
+}
+
 pub(super) fn check_git(
     at: &Loc,
     st: &Statement,
@@ -365,14 +383,8 @@ pub(super) fn check_git(
     if st.predicate.event != EventType::Version {
         return Ok(());
     }
-    for pr in &st.predicate.prompts {
-        // A deletion's content is what the first parent had.
-        let rev = if pr.change == Some(ChangeType::Deleted) {
-            format!("{}^1", pr.commit)
-        } else {
-            pr.commit.to_string()
-        };
-        match repo.blob_at(&rev, pr.path.as_str())? {
+    for (pr, (rev, path)) in st.predicate.prompts.iter().zip(git_specs(st)) {
+        match repo.blob_at(&rev, &path)? {
             None => out.push(at.finding(
                 Check::Digest,
                 Some(&pr.path),

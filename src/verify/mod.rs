@@ -17,7 +17,7 @@ mod log;
 
 use entry::{
     check_deployed, check_format, check_git, check_keyless, check_numbering, check_signature,
-    check_subjects, decode_all,
+    check_subjects, decode_all, git_specs,
 };
 pub use log::{
     AuditCommit, check_branch_history, check_checkpoint, check_checkpoint_and_range,
@@ -176,7 +176,17 @@ fn is_zero(n: &u64) -> bool {
 pub trait RepoObjects {
     /// The blob at `rev:path` (`None` when the commit or the path does not exist).
     fn blob_at(&mut self, rev: &str, path: &str) -> anyhow::Result<Option<(Oid, Vec<u8>)>>;
+
+    /// Announces the `(rev, path)` blobs that [`RepoObjects::blob_at`] will be asked for
+    /// next, so that an implementation can read them in one batch. The default does nothing.
+    fn prefetch(&mut self, _specs: &[(String, String)]) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
+
+/// Blobs announced to [`RepoObjects::prefetch`] at a time: batches amortise the round trips
+/// to git while memory stays bounded whatever the log's length.
+const PREFETCH: usize = 4096;
 
 pub(super) struct Lineage {
     max: Version,
@@ -243,7 +253,19 @@ pub fn verify(
 
     // Decoding and signature checks are independent per entry: they run on every core.
     let decoded = decode_all(entries, &keyring, trust.keyless.as_ref());
+    let specs: Vec<Vec<(String, String)>> = decoded
+        .iter()
+        .map(|d| {
+            d.parsed
+                .as_ref()
+                .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
+        })
+        .collect();
     for (pos, (entry, decoded)) in entries.iter().zip(decoded).enumerate() {
+        if pos % PREFETCH == 0 {
+            let window = &specs[pos..specs.len().min(pos + PREFETCH)];
+            repo.prefetch(&window.concat())?;
+        }
         let pos = pos as u64;
         let at = Loc {
             entry: pos,

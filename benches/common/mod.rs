@@ -1,0 +1,140 @@
+//! Helpers shared by the benchmarks: a generated repository, running commands, and their
+//! wall time and peak memory.
+
+// Each benchmark uses a subset.
+#![allow(dead_code)]
+
+use std::io::{Read as _, Seek as _, Write as _};
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The password of the keys the benchmarks generate.
+pub const PASSWORD: &str = "bench";
+
+/// A size from the environment, else `default`.
+pub fn env_size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A repository on `main` whose every commit changes one of `prompts` prompt files.
+pub fn generate(repo: &Path, prompts: usize, versions: usize) {
+    run(Command::new("git")
+        .args(["init", "-q", "-b", "main"])
+        .arg(repo));
+    let mut stream = Vec::new();
+    for i in 0..versions {
+        let t = 1_700_000_000 + i * 60;
+        let msg = format!("change {i}");
+        writeln!(stream, "commit refs/heads/main").unwrap();
+        writeln!(
+            stream,
+            "author Author {} <a{}@example.org> {t} +0000",
+            i % 7,
+            i % 7
+        )
+        .unwrap();
+        writeln!(stream, "committer Bot <bot@example.org> {t} +0000").unwrap();
+        writeln!(stream, "data {}\n{msg}", msg.len()).unwrap();
+        let content = format!(
+            "Prompt {} revision {i}\n{}\n",
+            i % prompts,
+            "lorem ipsum ".repeat(20)
+        );
+        // Directories of 100 prompts, as real repositories nest them.
+        let p = i % prompts;
+        writeln!(stream, "M 100644 inline prompts/d{:03}/p{p:05}.md", p / 100).unwrap();
+        writeln!(stream, "data {}\n{content}", content.len()).unwrap();
+        if i % 10 == 0 {
+            let other = format!("code {i}\n");
+            writeln!(
+                stream,
+                "M 100644 inline src/f{i}.rs\ndata {}\n{other}",
+                other.len()
+            )
+            .unwrap();
+        }
+    }
+    let mut child = Command::new("git")
+        .current_dir(repo)
+        .args(["fast-import", "--quiet"])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    run(Command::new("git")
+        .current_dir(repo)
+        .args(["checkout", "-q", "main"]));
+}
+
+/// One run of a command: its wall time and its peak memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub time: Duration,
+    /// Max RSS in KiB as `wait4` reports it: the largest of the process and of the
+    /// processes it waited for (git children), not their sum.
+    pub max_rss_kib: u64,
+}
+
+impl Sample {
+    pub fn ms(&self) -> f64 {
+        self.time.as_secs_f64() * 1000.0
+    }
+
+    pub fn mib(&self) -> f64 {
+        self.max_rss_kib as f64 / 1024.0
+    }
+}
+
+/// Runs `cmd` (which must succeed) and measures it.
+pub fn measure(cmd: &mut Command) -> Sample {
+    let mut stderr = tempfile::tempfile().unwrap();
+    let started = Instant::now();
+    // Reaped by `wait4` below, which also returns its resource usage (`Child::wait` does not).
+    #[allow(clippy::zombie_processes)]
+    let child = cmd
+        .env("PROMPTRAIL_KEY_PASSWORD", PASSWORD)
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr.try_clone().unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not waited for yet (std never reaps it: `Child` is only
+    // dropped); both out-pointers are valid for the call.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let time = started.elapsed();
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    let status = std::process::ExitStatus::from_raw(status);
+    let mut err = String::new();
+    stderr.rewind().unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{cmd:?}: {status}: {err}");
+    Sample {
+        time,
+        max_rss_kib: usage.ru_maxrss as u64,
+    }
+}
+
+/// Runs `cmd`, which must succeed.
+pub fn run(cmd: &mut Command) {
+    measure(cmd);
+}
+
+/// The fastest of `n` runs (and the largest peak memory of them).
+pub fn best_of(n: usize, mut f: impl FnMut() -> Sample) -> Sample {
+    let runs: Vec<Sample> = (0..n).map(|_| f()).collect();
+    Sample {
+        time: runs.iter().map(|s| s.time).min().unwrap(),
+        max_rss_kib: runs.iter().map(|s| s.max_rss_kib).max().unwrap(),
+    }
+}
