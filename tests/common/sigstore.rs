@@ -43,7 +43,6 @@ pub fn identity_for(job_workflow_ref: &str) -> String {
 }
 
 const TREE_ID: u64 = 2_605_736_670_972_794_746;
-const LOG_NAME: &str = "rekor.stand-in";
 
 #[path = "sigstore/fulcio.rs"]
 mod fulcio;
@@ -81,6 +80,10 @@ struct State {
     /// Leaf hashes of the log, in order.
     leaves: Mutex<Vec<[u8; 32]>>,
     serial: Mutex<u64>,
+    /// The log's name in its checkpoints: as real Rekor names them after its hostname
+    /// (`rekor.sigstore.dev`), the host and port of the stand-in's base URL. Verifiers look
+    /// the checkpoint's key up by it: sigstore-js matches it against the tlog's `baseUrl`.
+    log_name: String,
 }
 
 /// The running stand-in: one loopback server for all three services.
@@ -121,6 +124,7 @@ impl SigstoreStandIn {
             keys: Keys::generate(),
             leaves: Mutex::new(Vec::new()),
             serial: Mutex::new(1),
+            log_name: server.address().to_string(),
         });
         let routes: [(&str, &str, Box<dyn Respond>); 4] = [
             (

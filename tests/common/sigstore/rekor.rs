@@ -72,7 +72,7 @@ impl Rekor {
                 "logIndex": index,
                 "verification": {
                     "inclusionProof": {
-                        "checkpoint": checkpoint(&keys.rekor, size, &root),
+                        "checkpoint": checkpoint(&self.0, size, &root),
                         "hashes": proof,
                         "logIndex": index,
                         "rootHash": hex(&root),
@@ -94,7 +94,7 @@ impl Respond for RekorLogInfo {
         ResponseTemplate::new(200).set_body_json(json!({
             "inactiveShards": [],
             "rootHash": hex(&root),
-            "signedTreeHead": checkpoint(&self.0.keys.rekor, leaves.len(), &root),
+            "signedTreeHead": checkpoint(&self.0, leaves.len(), &root),
             "treeID": TREE_ID.to_string(),
             "treeSize": leaves.len(),
         }))
@@ -198,19 +198,15 @@ fn verify(key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
         .is_ok()
 }
 
-/// A signed note for the tree head, as Rekor v1 publishes it: the signature line's key hint is
-/// the first four bytes of the log ID (SHA-256 of the log key's DER SubjectPublicKeyInfo).
-fn checkpoint(key: &KeyPair, size: usize, root: &[u8; 32]) -> String {
-    let note = format!(
-        "{LOG_NAME} - {TREE_ID}\n{size}\n{}\n",
-        STANDARD.encode(root)
-    );
+/// A signed note for the tree head, as Rekor v1 publishes it: origin `<name> - <tree ID>`, and
+/// a signature line from `<name>` (the log's host) whose key hint is the first four bytes of the
+/// log ID (SHA-256 of the log key's DER SubjectPublicKeyInfo).
+fn checkpoint(state: &State, size: usize, root: &[u8; 32]) -> String {
+    let (key, name) = (&state.keys.rekor, &state.log_name);
+    let note = format!("{name} - {TREE_ID}\n{size}\n{}\n", STANDARD.encode(root));
     let mut signature = Sha256::digest(key.subject_public_key_info())[..4].to_vec();
     signature.extend(key.sign(note.as_bytes()).unwrap());
-    format!(
-        "{note}\n\u{2014} {LOG_NAME} {}\n",
-        STANDARD.encode(signature)
-    )
+    format!("{note}\n\u{2014} {name} {}\n", STANDARD.encode(signature))
 }
 
 // ---------------------------------------------------------------------------------------------
