@@ -11,6 +11,13 @@
 //! 127.0.0.1. With `-- --keyless`, entries are signed keylessly instead: the job's OIDC
 //! identity gets a Fulcio certificate and each entry is logged in Rekor, all three played by
 //! loopback stand-ins (`tests/common/sigstore.rs`).
+//!
+//! With `-- --keep DIR` (CI uses it with `--keyless`), what the auditor of step 8 has is
+//! copied into DIR before the scratch directory is deleted: `DIR/auditor`, a clone with the
+//! `promptrail/audit` branch (and step 9's `tampered` one), and the trust material to check
+//! it with: `DIR/promptrail.pub` in key mode; in keyless mode `DIR/trusted_root.json` (the
+//! stand-ins') and `DIR/public-good-trusted_root.json` (Sigstore's, which promptrail trusts by
+//! default and which must reject the stand-ins' entries).
 
 #[path = "../tests/common/sigstore.rs"]
 mod sigstore;
@@ -39,6 +46,11 @@ const WORKFLOW: &str = "acme/clinic/.github/workflows/promptrail.yml@refs/heads/
 
 fn main() -> Res<()> {
     let keyless = std::env::args().any(|a| a == "--keyless");
+    let keep = match std::env::args().skip_while(|a| a != "--keep").nth(1) {
+        Some(dir) => Some(std::path::absolute(dir)?),
+        None if std::env::args().any(|a| a == "--keep") => return Err("--keep needs a DIR".into()),
+        None => None,
+    };
     // The stand-ins' addresses must be known before any thread starts (to set the variables).
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let api = format!("http://{}", listener.local_addr()?);
@@ -319,6 +331,11 @@ fn main() -> Res<()> {
     let outcome = promptrail_v(&auditor, &with(&["verify", "--branch", "tampered"], &trust))?;
     assert_eq!(outcome, Outcome::No, "tampering must be detected");
 
+    if let Some(dir) = &keep {
+        let trust = if keyless { &trusted_root } else { &public };
+        keep_for_auditor(dir, &auditor, trust, keyless)?;
+    }
+
     println!(
         "\nDone. Everything above ran in {} (deleted now).",
         root.display()
@@ -471,6 +488,34 @@ fn head(dir: &Path) -> String {
 fn commit(dir: &Path, author: &str, message: &str) {
     git(dir, &["add", "-A"]);
     git(dir, &["commit", "-q", "--author", author, "-m", message]);
+}
+
+/// `--keep DIR`: the auditor's clone (its audit branches as local branches, no remote: that
+/// pointed into the scratch directory) and the trust material, as the header describes.
+fn keep_for_auditor(dir: &Path, auditor: &Path, trust: &Path, keyless: bool) -> Res<()> {
+    std::fs::create_dir_all(dir)?;
+    let clone = dir.join("auditor");
+    git(dir, &["clone", "-q", path(auditor), path(&clone)]);
+    for branch in ["promptrail/audit", "tampered"] {
+        git(
+            &clone,
+            &["branch", "-q", branch, &format!("origin/{branch}")],
+        );
+    }
+    git(&clone, &["remote", "remove", "origin"]);
+    let name = trust.file_name().ok_or("trust material has a file name")?;
+    std::fs::copy(trust, dir.join(name))?;
+    if keyless {
+        std::fs::write(
+            dir.join("public-good-trusted_root.json"),
+            sigstore_verify::trust_root::SIGSTORE_PRODUCTION_TRUSTED_ROOT,
+        )?;
+    }
+    println!(
+        "(the auditor's clone and trust material are kept in {})",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// Makes branch `tampered`: the audit branch with one word changed inside an entry's
