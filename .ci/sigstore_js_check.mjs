@@ -3,8 +3,9 @@
 // own JavaScript libraries (@sigstore/bundle, @sigstore/verify), pinned in
 // .ci/sigstore-js/package-lock.json.
 //
-// Usage (from a directory where `npm ci` installed .ci/sigstore-js/, since ES
-// modules resolve packages next to the script, .ci/run copies it there):
+// Usage (from a directory where `npm ci` installed .ci/sigstore-js/, beside
+// sigstore_js_common.mjs, since ES modules resolve packages next to the script,
+// .ci/run copies both there):
 //     node sigstore_js_check.mjs --repo DIR --branch promptrail/audit --key PUB.pem
 //
 // Per entries/**.json blob on the audit branch (read with plain git):
@@ -27,7 +28,6 @@
 // Prints one line per entry and ends with "N passed, 0 failed"; exits non-zero
 // on any failure, or when the branch holds no entry.
 
-import { execFileSync } from "node:child_process";
 import { createHash, createPublicKey, generateKeyPairSync } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -36,39 +36,9 @@ import { BUNDLE_V03_MEDIA_TYPE, ValidationError, bundleFromJSON } from "@sigstor
 import { PublicKey, TrustedRoot } from "@sigstore/protobuf-specs";
 import { VerificationError, Verifier, toSignedEntity, toTrustMaterial } from "@sigstore/verify";
 
-const ENTRY_PATH = /^entries\/.+\.json$/;
+import { expectRejected, readEntries, summarize } from "./sigstore_js_common.mjs";
+
 const KEY_MODE = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
-
-function git(repo, ...args) {
-  return execFileSync("git", ["-C", repo, ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
-    maxBuffer: 256 * 1024 * 1024,
-  });
-}
-
-function resolveBranch(repo, branch) {
-  for (const ref of [`refs/heads/${branch}`, `refs/remotes/origin/${branch}`, branch]) {
-    try {
-      const out = git(repo, "rev-parse", "--verify", "--quiet", `${ref}^{commit}`).toString().trim();
-      if (out) return out;
-    } catch {
-      // try the next one
-    }
-  }
-  throw new Error(`branch ${branch} not found in ${repo}`);
-}
-
-function listEntries(repo, commit) {
-  const entries = [];
-  for (const record of git(repo, "ls-tree", "-r", "-z", "--full-tree", commit).toString().split("\0")) {
-    if (!record) continue;
-    const tab = record.indexOf("\t");
-    const [, type, oid] = record.slice(0, tab).split(" ");
-    const path = record.slice(tab + 1);
-    if (type === "blob" && ENTRY_PATH.test(path)) entries.push({ path, oid });
-  }
-  return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
 
 // The trusted key: its SPKI DER, and its id (hex SHA-256 of that DER).
 function loadKey(pemPath) {
@@ -124,23 +94,10 @@ function checkEntry(raw, trust, keyid, trustedKey) {
   return statement;
 }
 
-// Each case must throw `expect`, and the error's reason (VerificationError's
-// code, ValidationError's invalid fields) must contain `reason`.
+// Each case must throw `expect`, with `reason` in its code or invalid fields.
 function negativeChecks(raw, trust, keyid) {
   const failures = [];
-  const expectRejected = (label, expect, reason, fn) => {
-    try {
-      fn();
-      failures.push(`${label}: ACCEPTED`);
-    } catch (e) {
-      const why = e instanceof ValidationError ? `${e.message}: ${e.fields}` : `${e.code}: ${e.message}`;
-      if (e instanceof expect && why.includes(reason)) {
-        console.log(`reject  ${label}: rejected as expected (${why})`);
-      } else {
-        failures.push(`${label}: rejected for the wrong reason (want ${expect.name} ${reason}): ${e}`);
-      }
-    }
-  };
+  const rejected = (...args) => expectRejected(failures, ...args);
 
   // 1. One payload byte flipped; the signature stays as it was.
   const tampered = JSON.parse(raw);
@@ -148,33 +105,33 @@ function negativeChecks(raw, trust, keyid) {
   const pos = Math.floor(payload.length / 2);
   payload[pos] ^= 0x01;
   tampered.dsseEnvelope.payload = payload.toString("base64");
-  expectRejected(`tampered payload (byte ${pos} flipped)`, VerificationError, "SIGNATURE_ERROR", () =>
+  rejected(`tampered payload (byte ${pos} flipped)`, VerificationError, "SIGNATURE_ERROR", () =>
     verifyJSON(tampered, trust),
   );
 
   // 2. A different P-256 key trusted under the same keyid.
   const foreign = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey.export({ type: "spki", format: "der" });
-  expectRejected("foreign key with the same keyid", VerificationError, "SIGNATURE_ERROR", () =>
+  rejected("foreign key with the same keyid", VerificationError, "SIGNATURE_ERROR", () =>
     verifyJSON(JSON.parse(raw), trustMaterialFor(keyid, foreign)),
   );
 
   // 3. A hint that names no trusted key.
   const unknown = JSON.parse(raw);
   unknown.verificationMaterial.publicKey.hint = "0".repeat(64);
-  expectRejected("publicKey.hint naming no trusted key", VerificationError, "PUBLIC_KEY_ERROR", () =>
+  rejected("publicKey.hint naming no trusted key", VerificationError, "PUBLIC_KEY_ERROR", () =>
     verifyJSON(unknown, trust),
   );
 
   // 4. No signature at all: @sigstore/bundle's shape check.
   const unsigned = JSON.parse(raw);
   unsigned.dsseEnvelope.signatures = [];
-  expectRejected("envelope without a signature", ValidationError, "content.dsseEnvelope.signatures", () =>
+  rejected("envelope without a signature", ValidationError, "content.dsseEnvelope.signatures", () =>
     verifyJSON(unsigned, trust),
   );
 
   // 5. The verifier's defaults want a timestamp and a tlog entry: the key-mode
   //    options above are what accept these bundles, not a verifier that checks nothing.
-  expectRejected("default Verifier options (timestamp and tlog entry required)", VerificationError, "_ERROR", () =>
+  rejected("default Verifier options (timestamp and tlog entry required)", VerificationError, "_ERROR", () =>
     verifyJSON(JSON.parse(raw), trust, {}),
   );
   return failures;
@@ -193,15 +150,13 @@ function main() {
   const { der, keyid } = loadKey(values.key);
   const trust = trustMaterialFor(keyid, der);
   const trustedKey = createPublicKey({ key: der, format: "der", type: "spki" });
-  const commit = resolveBranch(values.repo, values.branch);
-  const entries = listEntries(values.repo, commit);
+  const { commit, entries } = readEntries(values.repo, values.branch);
   console.log(`branch ${values.branch} at ${commit.slice(0, 12)}: ${entries.length} entries; key ${keyid}`);
 
   let passed = 0;
   let failed = 0;
   let firstRaw = null;
-  for (const { path, oid } of entries) {
-    const raw = git(values.repo, "cat-file", "blob", oid).toString("utf8");
+  for (const { path, raw } of entries) {
     let statement;
     try {
       statement = checkEntry(raw, trust, keyid, trustedKey);
@@ -225,8 +180,7 @@ function main() {
       failed++;
     }
   }
-  console.log(`${passed} passed, ${failed} failed`);
-  return failed === 0 && passed > 0 ? 0 : 1;
+  return summarize(passed, failed);
 }
 
 try {
