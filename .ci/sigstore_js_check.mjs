@@ -33,10 +33,10 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
 import { BUNDLE_V03_MEDIA_TYPE, ValidationError, bundleFromJSON } from "@sigstore/bundle";
-import { PublicKey, TrustedRoot } from "@sigstore/protobuf-specs";
+import { PublicKey } from "@sigstore/protobuf-specs";
 import { VerificationError, Verifier, toSignedEntity, toTrustMaterial } from "@sigstore/verify";
 
-import { expectRejected, readEntries, summarize } from "./sigstore_js_common.mjs";
+import { EMPTY_TRUSTED_ROOT, checkEntries, expectRejected, readEntries, runMain } from "./sigstore_js_common.mjs";
 
 const KEY_MODE = { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: 0 };
 
@@ -53,18 +53,11 @@ function loadKey(pemPath) {
 // Trust material for key mode: an empty trusted root (no CA, tlog, ctlog or
 // TSA), and the one public key, looked up by the bundle's publicKey.hint.
 function trustMaterialFor(keyid, der) {
-  const root = TrustedRoot.fromJSON({
-    mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-    tlogs: [],
-    certificateAuthorities: [],
-    ctlogs: [],
-    timestampAuthorities: [],
-  });
   const publicKey = PublicKey.fromJSON({
     rawBytes: der.toString("base64"),
     keyDetails: "PKIX_ECDSA_P256_SHA_256",
   });
-  return toTrustMaterial(root, { [keyid]: publicKey });
+  return toTrustMaterial(EMPTY_TRUSTED_ROOT, { [keyid]: publicKey });
 }
 
 function verifyJSON(json, trust, options = KEY_MODE) {
@@ -153,40 +146,16 @@ function main() {
   const { commit, entries } = readEntries(values.repo, values.branch);
   console.log(`branch ${values.branch} at ${commit.slice(0, 12)}: ${entries.length} entries; key ${keyid}`);
 
-  let passed = 0;
-  let failed = 0;
-  let firstRaw = null;
-  for (const { path, raw } of entries) {
-    let statement;
-    try {
-      statement = checkEntry(raw, trust, keyid, trustedKey);
-    } catch (e) {
-      failed++;
-      console.log(`FAIL    ${path}: ${e instanceof Error ? `${e.name}: ${e.message}` : e}`);
-      continue;
-    }
-    passed++;
-    firstRaw ??= raw;
-    const names = (statement.subject ?? []).map((s) => s.name).join(", ");
-    console.log(`ok      ${path}: verified by @sigstore/verify (${statement.predicate?.event}: ${names})`);
-  }
-
-  if (entries.length === 0) {
-    console.log(`FAIL    no entries/**.json on ${values.branch}`);
-    failed++;
-  } else if (firstRaw !== null) {
-    for (const failure of negativeChecks(firstRaw, trust, keyid)) {
-      console.log(`FAIL    negative check: ${failure}`);
-      failed++;
-    }
-  }
-  return summarize(passed, failed);
+  return checkEntries(
+    values.branch,
+    entries,
+    (raw) => {
+      const statement = checkEntry(raw, trust, keyid, trustedKey);
+      const names = (statement.subject ?? []).map((s) => s.name).join(", ");
+      return `verified by @sigstore/verify (${statement.predicate?.event}: ${names})`;
+    },
+    (raw) => negativeChecks(raw, trust, keyid),
+  );
 }
 
-try {
-  process.exitCode = main();
-} catch (e) {
-  console.error(`error: ${e instanceof Error ? e.message : e}`);
-  console.log("0 passed, 1 failed");
-  process.exitCode = 2;
-}
+runMain(main);

@@ -5,8 +5,18 @@
 import { execFileSync } from "node:child_process";
 
 import { ValidationError } from "@sigstore/bundle";
+import { TrustedRoot } from "@sigstore/protobuf-specs";
 
 const ENTRY_PATH = /^entries\/.+\.json$/;
+
+// A trusted root that trusts nothing: no CA, transparency log, CT log or TSA.
+export const EMPTY_TRUSTED_ROOT = TrustedRoot.fromJSON({
+  mediaType: "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+  tlogs: [],
+  certificateAuthorities: [],
+  ctlogs: [],
+  timestampAuthorities: [],
+});
 
 function git(repo, ...args) {
   return execFileSync("git", ["-C", repo, ...args], {
@@ -67,8 +77,51 @@ export function expectRejected(failures, label, expect, reason, fn) {
   }
 }
 
-// Prints the summary line; the exit code: 0 only if something passed and nothing failed.
-export function summarize(passed, failed) {
+// Checks each entry with `check(raw)`, which throws or returns what to print
+// after its path; then, on the first entry that passed, runs `negatives(raw)`,
+// which returns the negative controls' failures. Prints one line each and the
+// summary "N passed, M failed"; returns the exit code: 0 only if something
+// passed and nothing failed (no entry at all is a failure).
+export function checkEntries(branch, entries, check, negatives) {
+  let passed = 0;
+  let failed = 0;
+  let firstRaw = null;
+  for (const { path, raw } of entries) {
+    let line;
+    try {
+      line = check(raw);
+    } catch (e) {
+      failed++;
+      const code = e?.code ? `${e.code} ` : "";
+      console.log(`FAIL    ${path}: ${e instanceof Error ? `${e.name}: ${code}${e.message}` : e}`);
+      continue;
+    }
+    passed++;
+    firstRaw ??= raw;
+    console.log(`ok      ${path}: ${line}`);
+  }
+
+  if (entries.length === 0) {
+    console.log(`FAIL    no entries/**.json on ${branch}`);
+    failed++;
+  } else if (firstRaw !== null) {
+    for (const failure of negatives(firstRaw)) {
+      console.log(`FAIL    negative check: ${failure}`);
+      failed++;
+    }
+  }
   console.log(`${passed} passed, ${failed} failed`);
   return failed === 0 && passed > 0 ? 0 : 1;
+}
+
+// Runs a check's main(), which returns the exit code; an error (bad arguments,
+// a missing branch) exits 2.
+export function runMain(main) {
+  try {
+    process.exitCode = main();
+  } catch (e) {
+    console.error(`error: ${e instanceof Error ? e.message : e}`);
+    console.log("0 passed, 1 failed");
+    process.exitCode = 2;
+  }
 }
