@@ -184,9 +184,10 @@ pub trait RepoObjects {
     }
 }
 
-/// Blobs announced to [`RepoObjects::prefetch`] at a time: batches amortise the round trips
-/// to git while memory stays bounded whatever the log's length.
-const PREFETCH: usize = 4096;
+/// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time:
+/// batches amortise the round trips to git while memory stays bounded whatever the log's
+/// length. Small in debug builds, so that the test suite's logs cross window boundaries.
+const PREFETCH: usize = if cfg!(debug_assertions) { 16 } else { 4096 };
 
 pub(super) struct Lineage {
     max: Version,
@@ -251,20 +252,28 @@ pub fn verify(
     // (path, version) → (sha256, approved) of versions recorded so far.
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
-    // Decoding and signature checks are independent per entry: they run on every core.
-    let decoded = decode_all(entries, &keyring, trust.keyless.as_ref());
-    let specs: Vec<Vec<(String, String)>> = decoded
-        .iter()
-        .map(|d| {
-            d.parsed
-                .as_ref()
-                .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
-        })
-        .collect();
-    for (pos, (entry, decoded)) in entries.iter().zip(decoded).enumerate() {
-        if pos % PREFETCH == 0 {
-            let window = &specs[pos..specs.len().min(pos + PREFETCH)];
-            repo.prefetch(&window.concat())?;
+    // Decoding and signature checks are independent per entry: they run on every core, a
+    // window of entries at a time so that memory stays bounded on long logs. The first entry
+    // of each window carries the window's git cross-check objects, to prefetch.
+    let windows = entries.chunks(PREFETCH).flat_map(|window| {
+        let decoded = decode_all(window, &keyring, trust.keyless.as_ref());
+        let specs: Vec<(String, String)> = decoded
+            .iter()
+            .flat_map(|d| {
+                d.parsed
+                    .as_ref()
+                    .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
+            })
+            .collect();
+        let mut specs = Some(specs);
+        window
+            .iter()
+            .zip(decoded)
+            .map(move |(entry, decoded)| (entry, decoded, specs.take()))
+    });
+    for (pos, (entry, decoded, window_specs)) in windows.enumerate() {
+        if let Some(specs) = window_specs {
+            repo.prefetch(&specs)?;
         }
         let pos = pos as u64;
         let at = Loc {
