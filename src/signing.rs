@@ -211,11 +211,12 @@ impl Signer {
         }
     }
 
-    /// What signed, for reports: the key id, or `keyless`.
-    pub fn label(&self) -> String {
+    /// What signed, for reports: the key, or the certificate's identity.
+    pub fn signed_by(&self) -> Option<crate::report::views::SignedBy> {
+        use crate::report::views::SignedBy;
         match self {
-            Signer::Key(key) => key.key_id().to_string(),
-            Signer::Keyless(_) => "keyless".to_owned(),
+            Signer::Key(key) => Some(SignedBy::Key(key.key_id().to_string())),
+            Signer::Keyless(signer) => signer.identity().map(SignedBy::Keyless),
         }
     }
 }

@@ -163,6 +163,17 @@ fn keyless_record_and_verify_end_to_end() {
         "{text}"
     );
     assert!(text.contains("2 keyless entries logged in Rekor"), "{text}");
+    // Readers show who signed.
+    let out = k.run(&["show", "prompts/intake.md@v2"]);
+    assert_ok(&out);
+    assert!(
+        stdout(&out).contains(&format!("signed by  {who} (keyless certificate)")),
+        "{}",
+        stdout(&out)
+    );
+    let out = k.run(&["log", "--format", "json"]);
+    let log: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(log.iter().all(|e| e["certificateIdentity"] == who.as_str()));
 
     // The checkpoint is signed by the run's certificate key: an auditor's saved checkpoint
     // still proves consistency after more keyless appends.

@@ -422,7 +422,11 @@ pub struct AuditLog {
 }
 
 /// A decoded entry: its file, its key hint, its Statement.
-pub type DecodedEntry = (String, Option<String>, crate::attestation::Statement);
+pub type DecodedEntry = (
+    String,
+    Option<crate::report::views::SignedBy>,
+    crate::attestation::Statement,
+);
 
 impl AuditLog {
     /// Reads the branch, refusing one that is not a promptrail audit branch.
@@ -453,13 +457,22 @@ impl AuditLog {
                 let (bundle, st) = e.decode().map_err(|err| {
                     anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path)
                 })?;
-                Ok((e.path.clone(), bundle.key_hint().map(|k| k.to_string()), st))
+                Ok((e.path.clone(), signed_by(&bundle), st))
             })
             .collect()
     }
 }
 
-/// The audit log's decoded entries with their file names and key hints.
+/// Who an entry says signed it: its key hint, or its certificate's identity.
+fn signed_by(bundle: &crate::attestation::Bundle) -> Option<crate::report::views::SignedBy> {
+    use crate::report::views::SignedBy;
+    match bundle.key_hint() {
+        Some(hint) => Some(SignedBy::Key(hint.to_string())),
+        None => crate::keyless::certificate_identity(bundle).map(SignedBy::Keyless),
+    }
+}
+
+/// The audit log's decoded entries with their file names and signers.
 pub fn read_statements(ws: &Workspace, branch: &str) -> Result<Vec<DecodedEntry>> {
     AuditLog::open(ws, branch)?.statements()
 }

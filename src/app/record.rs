@@ -136,7 +136,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         appended: match &appended {
             Some(_) => made
                 .iter()
-                .map(|(file, st)| EntryView::new(file, Some(signer.label()), st))
+                .map(|(file, st)| EntryView::new(file, signer.signed_by(), st))
                 .collect(),
             None => Vec::new(),
         },

@@ -92,6 +92,13 @@ impl KeylessSigner {
         &self.services
     }
 
+    /// The identity of the certificate in use, once one was issued.
+    pub fn identity(&self) -> Option<String> {
+        let session = self.session.lock().ok()?.clone()?;
+        let info = sigstore_sign::crypto::parse_certificate_info(&session.cert).ok()?;
+        info.identity.map(|i| i.as_str().to_owned())
+    }
+
     /// The ephemeral key and certificate, requested on first use (and again when a long
     /// run nears the certificate's end).
     fn session(&self) -> Result<Arc<Session>> {
@@ -241,4 +248,19 @@ async fn identity_token() -> Result<IdentityToken> {
         // The detector's messages name variables, never the token.
         Err(e) => bail!("{missing} ({e})"),
     }
+}
+
+/// The identity (SAN) of a keyless entry's certificate, as stated (not verified), for reports.
+pub fn certificate_identity(bundle: &crate::attestation::Bundle) -> Option<String> {
+    use base64::Engine as _;
+    let raw = bundle
+        .verification_material
+        .certificate
+        .as_ref()?
+        .get("rawBytes")?
+        .as_str()?;
+    let der = base64::engine::general_purpose::STANDARD.decode(raw).ok()?;
+    let info =
+        sigstore_sign::crypto::parse_certificate_info(&DerCertificate::from_bytes(&der)).ok()?;
+    info.identity.map(|i| i.as_str().to_owned())
 }

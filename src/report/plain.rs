@@ -168,6 +168,9 @@ pub fn show(v: &ShowView) -> String {
     if let Some(k) = &v.entry.key_id {
         let _ = writeln!(out, "  signed by  key {k}");
     }
+    if let Some(identity) = &v.entry.certificate_identity {
+        let _ = writeln!(out, "  signed by  {identity} (keyless certificate)");
+    }
     for a in &v.entry.authors {
         let role = match a.role {
             AuthorRole::Author => "author",

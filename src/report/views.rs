@@ -9,6 +9,15 @@ use crate::attestation::predicate::{
 use crate::types::{EntryIndex, Oid, PromptPath, Version};
 
 /// One audit log entry, decoded.
+/// Who signed an entry, as the entry says (`verify` is what checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedBy {
+    /// A key, by id.
+    Key(String),
+    /// A keyless certificate, by identity.
+    Keyless(String),
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryView {
@@ -16,7 +25,11 @@ pub struct EntryView {
     pub file: String,
     pub event: EventType,
     pub recorded_at: String,
+    /// The signing key's id (key mode).
     pub key_id: Option<String>,
+    /// The certificate's identity (keyless mode), as the entry states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate_identity: Option<String>,
     pub prompts: Vec<PromptRecord>,
     pub authors: Vec<AuthorRecord>,
     pub approvals: Vec<ApprovalRecord>,
@@ -25,8 +38,13 @@ pub struct EntryView {
 }
 
 impl EntryView {
-    pub fn new(file: &str, key_id: Option<String>, st: &Statement) -> Self {
+    pub fn new(file: &str, signed_by: Option<SignedBy>, st: &Statement) -> Self {
         let p = &st.predicate;
+        let (key_id, certificate_identity) = match signed_by {
+            Some(SignedBy::Key(id)) => (Some(id), None),
+            Some(SignedBy::Keyless(identity)) => (None, Some(identity)),
+            None => (None, None),
+        };
         EntryView {
             index: p.log.index,
             file: file.to_owned(),
@@ -35,6 +53,7 @@ impl EntryView {
                 .recorded_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             key_id,
+            certificate_identity,
             prompts: p.prompts.clone(),
             authors: p.authors.clone(),
             approvals: p.approvals.clone(),
