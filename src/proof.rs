@@ -118,12 +118,7 @@ impl Proof {
                 if let Err(e) = verify_keyless(&entry, &st, trust) {
                     report(format!("entry: {e}"));
                 }
-                if st.predicate.log.index.0 != self.index {
-                    report(format!(
-                        "entry says index {}, the proof says {}",
-                        st.predicate.log.index.0, self.index
-                    ));
-                }
+                self.check_placement(&st, &mut report);
                 statement = serde_json::to_value(&st).ok();
             }
             Ok((bundle, st)) => {
@@ -138,26 +133,13 @@ impl Proof {
                 if !signed {
                     report("entry's DSSE signature does not verify with a trusted key".into());
                 }
-                if let Ok(cp) = Checkpoint::parse(&self.checkpoint)
-                    && cp.origin != st.predicate.log.origin
-                {
-                    report(format!(
-                        "entry belongs to log {}, the checkpoint to {}",
-                        st.predicate.log.origin, cp.origin
-                    ));
-                }
                 if bundle.key_hint().is_some_and(|hint| {
                     keys.iter()
                         .any(|k| &k.key_id == hint && !k.valid_at(st.predicate.recorded_at))
                 }) {
                     report("entry was signed outside its key's validity window".into());
                 }
-                if st.predicate.log.index.0 != self.index {
-                    report(format!(
-                        "entry says index {}, the proof says {}",
-                        st.predicate.log.index.0, self.index
-                    ));
-                }
+                self.check_placement(&st, &mut report);
                 statement = serde_json::to_value(&st).ok();
             }
         }
@@ -171,6 +153,26 @@ impl Proof {
     }
 }
 
+impl Proof {
+    /// The entry names the checkpoint's log and the proof's index.
+    fn check_placement(&self, st: &crate::attestation::Statement, report: &mut impl FnMut(String)) {
+        if let Ok(cp) = Checkpoint::parse(&self.checkpoint)
+            && cp.origin != st.predicate.log.origin
+        {
+            report(format!(
+                "entry belongs to log {}, the checkpoint to {}",
+                st.predicate.log.origin, cp.origin
+            ));
+        }
+        if st.predicate.log.index.0 != self.index {
+            report(format!(
+                "entry says index {}, the proof says {}",
+                st.predicate.log.index.0, self.index
+            ));
+        }
+    }
+}
+
 /// Verifies a keyless entry with the trust's identity policy and trusted root.
 fn verify_keyless(
     entry: &[u8],
@@ -180,9 +182,8 @@ fn verify_keyless(
     let Some(keyless) = &trust.keyless else {
         return Err("keyless entry, but no identity policy given (--certificate-identity)".into());
     };
-    let subject = st.subject.first().ok_or("the statement has no subject")?;
     keyless
-        .verify(entry, &subject.digest.sha256, st.predicate.recorded_at)
+        .verify_entry(entry, st)
         .map(|signed| signed.spki)
         .map_err(|e| e.to_string())
 }

@@ -63,7 +63,10 @@ pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
     let proof: Proof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a promptrail proof", args.file.display()))?;
     // No repository needed: what is trusted comes from the command line only.
-    let trust = trust_from_flags(&args.trust)?;
+    let trust = super::verify::trust_from_flags(&args.trust)?;
+    if trust.is_empty() {
+        bail!("nothing to check the proof with: pass --key PUB or --certificate-identity");
+    }
     let report = proof.check(&trust);
     match args.format.format {
         Format::Json => print_json(&report)?,
@@ -92,45 +95,4 @@ pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
         }
     }
     Ok(if report.ok { Outcome::Ok } else { Outcome::No })
-}
-
-/// Public keys and keyless identities from the flags alone (no repository, no config).
-fn trust_from_flags(args: &crate::cli::TrustArgs) -> Result<crate::signing::Trust> {
-    use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
-    let keys = args
-        .keys
-        .iter()
-        .map(|p| crate::signing::TrustedKey::load(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let policy = IdentityPolicy {
-        exact: args.identities.clone(),
-        patterns: args
-            .identity_regexps
-            .iter()
-            .map(|p| IdentityPolicy::compile(p))
-            .collect::<Result<_>>()?,
-        issuer: args
-            .issuer
-            .clone()
-            .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned()),
-    };
-    let keyless = if policy.is_empty() {
-        None
-    } else {
-        let root = match &args.trusted_root {
-            Some(p) => Some((
-                std::fs::read_to_string(p)
-                    .with_context(|| format!("reading the trusted root {}", p.display()))?,
-                p.display().to_string(),
-            )),
-            None => None,
-        };
-        // A proof names no transparency setting: entries without a Rekor entry are checked
-        // at their own time, as verify does for such logs.
-        Some(KeylessTrust::new(root, policy, true)?)
-    };
-    if keys.is_empty() && keyless.is_none() {
-        bail!("nothing to check the proof with: pass --key PUB or --certificate-identity");
-    }
-    Ok(crate::signing::Trust { keys, keyless })
 }

@@ -170,16 +170,10 @@ fn resume_position(
         // Never build on an entry nobody trusted signed (someone with push access alone
         // could otherwise steer where recording resumes).
         let keyless_ok = || {
-            let (Some(trust), Some(subject)) = (&trusted.keyless, st.subject.first()) else {
-                return false;
-            };
-            trust
-                .verify(
-                    &entry.bytes,
-                    &subject.digest.sha256,
-                    st.predicate.recorded_at,
-                )
-                .is_ok()
+            trusted
+                .keyless
+                .as_ref()
+                .is_some_and(|k| k.verify_entry(&entry.bytes, &st).is_ok())
         };
         let signed =
             (bundle.is_keyless() && keyless_ok())

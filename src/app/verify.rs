@@ -49,10 +49,7 @@ impl RepoObjects for GitObjects {
 pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
     let signing = &ws.config.signing;
     let keys = if !args.keys.is_empty() {
-        args.keys
-            .iter()
-            .map(|p| TrustedKey::load(p))
-            .collect::<Result<Vec<_>, _>>()?
+        load_keys(&args.keys)?
     } else {
         signing
             .public_keys
@@ -77,35 +74,77 @@ pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
                 .collect(),
         )
     };
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| signing.issuer.clone());
+    let root = args
+        .trusted_root
+        .clone()
+        .or_else(|| signing.trusted_root.as_ref().map(|p| ws.git.root().join(p)));
+    let keyless = keyless_trust(
+        (exact, &patterns, issuer),
+        root.as_deref(),
+        !signing.transparency,
+        signing.mode == SigningMode::Keyless,
+    )?;
+    Ok(Trust { keys, keyless })
+}
+
+/// What the flags alone trust (no repository, no config): for checking a proof anywhere.
+pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned());
+    Ok(Trust {
+        keys: load_keys(&args.keys)?,
+        // A proof names no transparency setting: entries without a Rekor entry are checked
+        // at their own time, as verify does for such logs.
+        keyless: keyless_trust(
+            (args.identities.clone(), &args.identity_regexps, issuer),
+            args.trusted_root.as_deref(),
+            true,
+            false,
+        )?,
+    })
+}
+
+fn load_keys(paths: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>> {
+    Ok(paths
+        .iter()
+        .map(|p| TrustedKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Keyless trust for `(identities, patterns, issuer)` and a trusted-root file (default:
+/// Sigstore's public-good root); none when no identity is given, unless `required`.
+fn keyless_trust(
+    (exact, patterns, issuer): (Vec<String>, &[String], String),
+    root_file: Option<&Path>,
+    allow_unlogged: bool,
+    required: bool,
+) -> Result<Option<KeylessTrust>> {
     let policy = IdentityPolicy {
         exact,
         patterns: patterns
             .iter()
             .map(|p| IdentityPolicy::compile(p))
             .collect::<Result<_>>()?,
-        issuer: args
-            .issuer
-            .clone()
-            .unwrap_or_else(|| signing.issuer.clone()),
+        issuer,
     };
-    let keyless = if policy.is_empty() && signing.mode != SigningMode::Keyless {
-        None
-    } else {
-        let root_file = args
-            .trusted_root
-            .clone()
-            .or_else(|| signing.trusted_root.as_ref().map(|p| ws.git.root().join(p)));
-        let root = match root_file {
-            Some(p) => Some((
-                std::fs::read_to_string(&p)
-                    .with_context(|| format!("reading the trusted root {}", p.display()))?,
-                p.display().to_string(),
-            )),
-            None => None,
-        };
-        Some(KeylessTrust::new(root, policy, !signing.transparency)?)
+    if policy.is_empty() && !required {
+        return Ok(None);
+    }
+    let root = match root_file {
+        Some(p) => Some((
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading the trusted root {}", p.display()))?,
+            p.display().to_string(),
+        )),
+        None => None,
     };
-    Ok(Trust { keys, keyless })
+    Ok(Some(KeylessTrust::new(root, policy, allow_unlogged)?))
 }
 
 /// Runs every check over an audit branch already read.

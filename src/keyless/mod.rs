@@ -52,6 +52,8 @@ struct Session {
     key: KeyPair,
     cert: DerCertificate,
     spki: Vec<u8>,
+    /// The certificate's identity (SAN).
+    identity: String,
     /// The certificate's end (Unix seconds): a run outliving it gets a new one.
     not_after: i64,
 }
@@ -95,8 +97,7 @@ impl KeylessSigner {
     /// The identity of the certificate in use, once one was issued.
     pub fn identity(&self) -> Option<String> {
         let session = self.session.lock().ok()?.clone()?;
-        let info = sigstore_sign::crypto::parse_certificate_info(&session.cert).ok()?;
-        info.identity.map(|i| i.as_str().to_owned())
+        Some(session.identity.clone())
     }
 
     /// The ephemeral key and certificate, requested on first use (and again when a long
@@ -135,9 +136,12 @@ impl KeylessSigner {
             .clone();
         let info = sigstore_sign::crypto::parse_certificate_info(&cert)
             .map_err(|e| anyhow!("Fulcio issued an unreadable certificate: {e}"))?;
-        let identity = info.identity.as_ref().map_or("", |i| i.as_str());
+        let identity = info
+            .identity
+            .as_ref()
+            .map_or(String::new(), |i| i.as_str().to_owned());
         let issuer = info.issuer.as_deref().unwrap_or("");
-        if let Err(why) = self.services.policy.check(identity, issuer) {
+        if let Err(why) = self.services.policy.check(&identity, issuer) {
             bail!(
                 "refusing to sign: this job's certificate {why}, so verify would reject its \
                  entries (PT016); run the recording workflow on an allowed ref, or add its \
@@ -153,6 +157,7 @@ impl KeylessSigner {
             key,
             cert,
             spki,
+            identity,
             not_after: info.not_after.as_second(),
         })
     }

@@ -202,6 +202,20 @@ impl KeylessTrust {
         Ok(signed)
     }
 
+    /// Verifies one decoded entry: its file's bytes and the statement they hold.
+    pub fn verify_entry(
+        &self,
+        bytes: &[u8],
+        st: &crate::attestation::Statement,
+    ) -> Result<KeylessSigned, KeylessFailure> {
+        let Some(subject) = st.subject.first() else {
+            return Err(KeylessFailure::Material(
+                "the statement has no subject".into(),
+            ));
+        };
+        self.verify(bytes, &subject.digest.sha256, st.predicate.recorded_at)
+    }
+
     /// An entry without a Rekor entry: the certificate must chain to the trusted Fulcio at
     /// the entry's own time, and the signature verify with its key.
     fn verify_unlogged(

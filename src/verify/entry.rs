@@ -109,16 +109,7 @@ pub(super) fn decode_one(
                     found: "none configured".into(),
                 });
             };
-            let Some(subject) = st.subject.first() else {
-                return Err(KeylessFailure::Material(
-                    "the statement has no subject".into(),
-                ));
-            };
-            trust.verify(
-                &entry.bytes,
-                &subject.digest.sha256,
-                st.predicate.recorded_at,
-            )
+            trust.verify_entry(&entry.bytes, st)
         });
     Decoded {
         parsed,
