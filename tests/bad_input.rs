@@ -395,3 +395,36 @@ fn keygen_without_password_and_terminal_fails_clearly() {
     );
     assert!(!dir.path().join("promptrail.key").exists());
 }
+
+#[test]
+fn keyless_settings_that_cannot_work_are_refused_with_their_place() {
+    let r = one_prompt();
+    // A pattern that is not a regular expression: named with its line and column.
+    r.write(
+        ".promptrail.yml",
+        "signing:\n  mode: keyless\n  identity_regexps: ['(unclosed']\n",
+    );
+    refused(
+        &r,
+        &record(&r),
+        &[
+            ".promptrail.yml:3:",
+            "certificate identity pattern `(unclosed`",
+        ],
+    );
+    // Keyless without any identity to trust: say which setting is missing.
+    r.write(".promptrail.yml", "signing:\n  mode: keyless\n");
+    refused(
+        &r,
+        &r.run(&["record", "--offline"]),
+        &["signing.identities"],
+    );
+    // The same pattern given as a flag.
+    let out = r.run(&["verify", "--certificate-identity-regexp", "(unclosed"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate identity pattern `(unclosed`"),
+        "{}",
+        stderr(&out)
+    );
+}
