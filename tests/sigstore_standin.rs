@@ -156,6 +156,50 @@ async fn signs_and_verifies_keyless_with_rekor() {
     }
 }
 
+/// Rekor stores a `dsse` entry's verifier as it re-encodes it (Go's `encoding/pem`: LF line
+/// endings, lines of 64), not as the client sent it (sigstore-rust writes CRLF). Verifiers that
+/// compare the logged body with their own PEM of the bundle's certificate (sigstore-python)
+/// reject anything else, so the stand-in must do the same.
+#[tokio::test]
+async fn rekor_logs_the_certificate_as_go_encodes_it() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let standin = SigstoreStandIn::start().await;
+    let bundle: Value =
+        serde_json::from_str(&sign(&standin, SUBJECT).await.unwrap().to_json().unwrap()).unwrap();
+    let cert_b64 = bundle["verificationMaterial"]["certificate"]["rawBytes"]
+        .as_str()
+        .unwrap();
+    let body = &bundle["verificationMaterial"]["tlogEntries"][0]["canonicalizedBody"];
+    let body: Value =
+        serde_json::from_slice(&STANDARD.decode(body.as_str().unwrap()).unwrap()).unwrap();
+    let signatures = body["spec"]["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 1);
+    assert_eq!(
+        signatures[0]["signature"],
+        bundle["dsseEnvelope"]["signatures"][0]["sig"]
+    );
+    let logged = String::from_utf8(
+        STANDARD
+            .decode(signatures[0]["verifier"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<String> = cert_b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let expected = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        lines.join("\n")
+    );
+    assert!(!logged.contains('\r'), "{logged:?}");
+    assert_eq!(logged, expected);
+    // The client's own verification still agrees with the canonical body.
+    verify(&standin, &Bundle::from_json(&bundle.to_string()).unwrap()).unwrap();
+}
+
 #[tokio::test]
 async fn another_workflow_is_an_identity_mismatch() {
     let standin = SigstoreStandIn::start().await;

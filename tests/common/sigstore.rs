@@ -5,8 +5,9 @@
 //! intermediate) issues Fulcio-profile leaf certificates with an embedded RFC 6962 SCT from a
 //! test CT log key, and Rekor keeps an RFC 6962 Merkle tree, returns inclusion proofs, signed
 //! checkpoints and signed entry timestamps. `sigstore-verify` accepts what it produces when given
-//! [`SigstoreStandIn::trusted_root_json`], and nothing else does; so does Sigstore's JavaScript
-//! verifier, which CI checks (`.ci/sigstore_js_keyless_check.mjs`).
+//! [`SigstoreStandIn::trusted_root_json`], and nothing else does; so do Sigstore's JavaScript
+//! verifier and sigstore-python, which CI checks (`.ci/sigstore_js_keyless_check.mjs`,
+//! `.ci/sigstore_python_check.py`).
 //!
 //! The OIDC token is shaped like GitHub's but signed by nobody: this Fulcio trusts any token
 //! whose audience is `sigstore` and that has not expired.

@@ -121,6 +121,10 @@ fn canonical_entry(proposed: &Value) -> Result<Vec<u8>, Refusal> {
                 .as_array()
                 .map(|v| v.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
+            let verifiers: Vec<Verifier> = verifiers
+                .iter()
+                .map(|v| read_verifier(v).ok_or_else(|| bad("unreadable verifier")))
+                .collect::<Result<_, _>>()?;
             let mut signatures = Vec::new();
             for sig in envelope["signatures"].as_array().into_iter().flatten() {
                 let sig_b64 = sig["sig"].as_str().unwrap_or_default();
@@ -128,13 +132,18 @@ fn canonical_entry(proposed: &Value) -> Result<Vec<u8>, Refusal> {
                 let pae = sigstore_sign::types::pae(payload_type, &payload);
                 let verifier = verifiers
                     .iter()
-                    .find(|v| verifier_key(v).is_some_and(|k| verify(&k, &pae, &signature)))
+                    .find(|v| verify(&v.key, &pae, &signature))
                     .ok_or_else(|| bad("envelope signature does not verify with any verifier"))?;
-                signatures.push(json!({ "signature": sig_b64, "verifier": verifier }));
+                // Rekor stores the verifier it parsed, re-encoded (`CanonicalValue`), not the
+                // client's text; clients compare the body with their own PEM encoding of the
+                // certificate (sigstore-python does, byte for byte).
+                signatures.push(json!({ "signature": sig_b64, "verifier": verifier.canonical }));
             }
             if signatures.is_empty() {
                 return Err(bad("envelope has no signatures"));
             }
+            // Rekor sorts the signatures by their base64 text.
+            signatures.sort_by(|a, b| a["signature"].as_str().cmp(&b["signature"].as_str()));
             json!({
                 "apiVersion": "0.0.1",
                 "kind": "dsse",
@@ -157,15 +166,17 @@ fn canonical_entry(proposed: &Value) -> Result<Vec<u8>, Refusal> {
                 .as_str()
                 .unwrap_or_default();
             let signature = STANDARD.decode(content).map_err(bad)?;
-            let key = verifier_key(verifier).ok_or_else(|| bad("unreadable publicKey"))?;
-            key.verify_prehashed(&digest, &SignatureBytes::new(signature))
+            let verifier = read_verifier(verifier).ok_or_else(|| bad("unreadable publicKey"))?;
+            verifier
+                .key
+                .verify_prehashed(&digest, &SignatureBytes::new(signature))
                 .map_err(|e| bad(format!("signature does not verify: {e}")))?;
             json!({
                 "apiVersion": "0.0.1",
                 "kind": "hashedrekord",
                 "spec": {
                     "data": { "hash": { "algorithm": "sha256", "value": digest_hex } },
-                    "signature": { "content": content, "publicKey": { "content": verifier } },
+                    "signature": { "content": content, "publicKey": { "content": verifier.canonical } },
                 },
             })
         }
@@ -179,18 +190,49 @@ fn canonical_entry(proposed: &Value) -> Result<Vec<u8>, Refusal> {
     Ok(serde_json::to_vec(&body).unwrap())
 }
 
-/// The public key of a base64 PEM verifier (a certificate or a public key), as Rekor reads it.
-fn verifier_key(verifier_b64: &str) -> Option<VerificationKey> {
+/// A `dsse` verifier as Rekor reads it: its public key, and its canonical form.
+struct Verifier {
+    key: VerificationKey,
+    /// Base64 of the PEM Rekor stores (`CanonicalValue`).
+    canonical: String,
+}
+
+/// Reads a base64 PEM verifier (a certificate or a public key), as Rekor does.
+fn read_verifier(verifier_b64: &str) -> Option<Verifier> {
     use der::Decode as _;
     let pem = String::from_utf8(STANDARD.decode(verifier_b64).ok()?).ok()?;
-    let spki = if pem.contains("CERTIFICATE") {
+    let (spki, label, der) = if pem.contains("CERTIFICATE") {
         let der = sigstore_sign::types::DerCertificate::from_pem(&pem).ok()?;
         let cert = x509_cert::Certificate::from_der(der.as_bytes()).ok()?;
-        DerPublicKey::new(cert.tbs_certificate.subject_public_key_info.to_der().ok()?)
+        let spki = cert.tbs_certificate.subject_public_key_info.to_der().ok()?;
+        (
+            DerPublicKey::new(spki),
+            "CERTIFICATE",
+            der.as_bytes().to_vec(),
+        )
     } else {
-        DerPublicKey::from_pem(&pem).ok()?
+        let spki = DerPublicKey::from_pem(&pem).ok()?;
+        let der = spki.as_bytes().to_vec();
+        (spki, "PUBLIC KEY", der)
     };
-    VerificationKey::from_spki(&spki).ok()
+    Some(Verifier {
+        key: VerificationKey::from_spki(&spki).ok()?,
+        canonical: STANDARD.encode(go_pem(label, &der)),
+    })
+}
+
+/// A PEM block as Go's `encoding/pem` writes it (Rekor's `cryptoutils.MarshalCertificateToPEM`
+/// and `MarshalPublicKeyToPEM`): base64 in lines of 64 characters, every line ending in LF,
+/// whatever line endings or wrapping the client sent.
+fn go_pem(label: &str, der: &[u8]) -> String {
+    let body = STANDARD.encode(der);
+    let mut pem = format!("-----BEGIN {label}-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str(&format!("-----END {label}-----\n"));
+    pem
 }
 
 fn verify(key: &VerificationKey, message: &[u8], signature: &[u8]) -> bool {
