@@ -36,16 +36,29 @@ impl Person {
         })
     }
 
-    /// The GitHub login behind a `users.noreply.github.com` address, if it is one.
+    /// The GitHub login behind a `users.noreply.github.com` address (`ID+login@…` or the
+    /// older `login@…`; the domain in any case), if it is one.
     pub fn github_login(&self) -> Option<String> {
-        let local = self
-            .email
-            .strip_suffix("@users.noreply.github.com")?
-            .to_owned();
+        let local = self.noreply_local()?;
         Some(match local.split_once('+') {
             Some((_, login)) => login.to_owned(),
-            None => local,
+            None => local.to_owned(),
         })
+    }
+
+    /// The GitHub account id in an `ID+login@users.noreply.github.com` address: it names the
+    /// account even after a rename, when the login in the address is stale.
+    pub fn github_id(&self) -> Option<u64> {
+        self.noreply_local()?.split_once('+')?.0.parse().ok()
+    }
+
+    fn noreply_local(&self) -> Option<&str> {
+        const DOMAIN: &str = "@users.noreply.github.com";
+        let email = self.email.trim();
+        let at = email.len().checked_sub(DOMAIN.len())?;
+        (email.is_char_boundary(at) && email[at..].eq_ignore_ascii_case(DOMAIN))
+            .then(|| &email[..at])
+            .filter(|l| !l.is_empty())
     }
 }
 
@@ -502,6 +515,19 @@ mod tests {
             email: "12345+octocat@users.noreply.github.com".into(),
         };
         assert_eq!(p.github_login().as_deref(), Some("octocat"));
+        assert_eq!(p.github_id(), Some(12345));
+        let p = Person {
+            name: "x".into(),
+            email: "12345+Octocat@Users.NoReply.GitHub.com".into(),
+        };
+        assert_eq!(p.github_login().as_deref(), Some("Octocat"));
+        assert_eq!(p.github_id(), Some(12345));
+        let p = Person {
+            name: "x".into(),
+            email: "octocat@users.noreply.github.com".into(),
+        };
+        assert_eq!(p.github_login().as_deref(), Some("octocat"));
+        assert_eq!(p.github_id(), None);
         let p = Person {
             name: "x".into(),
             email: "x@example.org".into(),

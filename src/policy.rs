@@ -202,8 +202,11 @@ impl Policy {
         facts: &ReviewerFacts,
         input: &Input,
     ) -> (bool, String) {
-        let short = review.commit.short();
-        match review.state {
+        let short = review
+            .commit
+            .as_ref()
+            .map_or_else(|| "an unknown commit".to_owned(), |c| c.short().to_owned());
+        match &review.state {
             ReviewState::Approved => {}
             ReviewState::ChangesRequested => {
                 return (
@@ -215,7 +218,25 @@ impl Policy {
             ReviewState::Commented | ReviewState::Pending => {
                 return (false, "not a verdict".into());
             }
+            ReviewState::Unknown(state) => {
+                return (
+                    false,
+                    format!(
+                        "unknown review state {state}: treated as a verdict that does not approve"
+                    ),
+                );
+            }
         }
+        // GitHub documents `commit_id` as null once the reviewed commit was force-pushed
+        // away or garbage-collected: what was approved cannot be compared with the content.
+        let Some(reviewed) = &review.commit else {
+            return (
+                false,
+                "the reviewed commit is unknown (GitHub reports none: force-pushed away or \
+                 garbage-collected), so the approval cannot be checked against the content"
+                    .into(),
+            );
+        };
         let who = &review.reviewer;
         let listed = rule.users.iter().any(|u| who.is(u));
         match who.kind {
@@ -234,7 +255,7 @@ impl Policy {
                 "author of this change (policy.allow_author_approval is false)".into(),
             );
         }
-        match (input.content)(&review.commit, &prompt.path) {
+        match (input.content)(reviewed, &prompt.path) {
             Content::Same => {}
             Content::Changed => {
                 return (
@@ -292,8 +313,9 @@ impl Policy {
     }
 }
 
-/// Each reviewer's latest verdict (APPROVED, CHANGES_REQUESTED or DISMISSED), oldest first;
-/// comments and pending reviews never replace a verdict.
+/// Each reviewer's latest verdict (APPROVED, CHANGES_REQUESTED, DISMISSED or a state this
+/// version does not know), oldest first; comments and pending reviews never replace a
+/// verdict. A verdict without a reviewed commit is a verdict all the same.
 pub fn latest_verdicts(reviews: &[Review]) -> Vec<&Review> {
     let mut sorted: Vec<&Review> = reviews.iter().filter(|r| r.state.is_verdict()).collect();
     // Review ids grow with time; submitted_at breaks no ties that ids don't.

@@ -33,23 +33,57 @@ impl Account {
     }
 }
 
-/// A review's state as GitHub reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+/// A review's state as GitHub reports it. GitHub documents `state` as an open string, so a
+/// state this version does not know is kept as [`ReviewState::Unknown`]: it is a verdict that
+/// never approves (it cancels the reviewer's earlier approval), never silently dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReviewState {
     Approved,
     ChangesRequested,
     Commented,
     Dismissed,
     Pending,
+    /// Any other state as sent, its case kept (`approved` is not `APPROVED`), other
+    /// characters than ASCII letters, digits and `_` replaced by `_`, at most 64.
+    Unknown(String),
 }
 
 impl ReviewState {
-    /// Whether this review replaces the reviewer's earlier verdict (a comment does not).
-    pub fn is_verdict(self) -> bool {
+    /// The state GitHub sent; anything unknown becomes [`ReviewState::Unknown`].
+    pub fn parse(s: &str) -> ReviewState {
+        match s {
+            "APPROVED" => ReviewState::Approved,
+            "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
+            "COMMENTED" => ReviewState::Commented,
+            "DISMISSED" => ReviewState::Dismissed,
+            "PENDING" => ReviewState::Pending,
+            other => {
+                let clean: String = other
+                    .chars()
+                    .take(64)
+                    .map(|c| match c {
+                        'A'..='Z' | 'a'..='z' | '0'..='9' | '_' => c,
+                        _ => '_',
+                    })
+                    .collect();
+                ReviewState::Unknown(if clean.is_empty() {
+                    "UNKNOWN".into()
+                } else {
+                    clean
+                })
+            }
+        }
+    }
+
+    /// Whether this review replaces the reviewer's earlier verdict (a comment or a pending
+    /// review does not; an unknown state does, failing closed).
+    pub fn is_verdict(&self) -> bool {
         matches!(
             self,
-            ReviewState::Approved | ReviewState::ChangesRequested | ReviewState::Dismissed
+            ReviewState::Approved
+                | ReviewState::ChangesRequested
+                | ReviewState::Dismissed
+                | ReviewState::Unknown(_)
         )
     }
 }
@@ -62,7 +96,20 @@ impl fmt::Display for ReviewState {
             ReviewState::Commented => "COMMENTED",
             ReviewState::Dismissed => "DISMISSED",
             ReviewState::Pending => "PENDING",
+            ReviewState::Unknown(s) => s,
         })
+    }
+}
+
+impl Serialize for ReviewState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for ReviewState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ReviewState::parse(&String::deserialize(d)?))
     }
 }
 
@@ -72,8 +119,10 @@ pub struct Review {
     pub id: u64,
     pub reviewer: Account,
     pub state: ReviewState,
-    /// The commit the reviewer saw.
-    pub commit: Oid,
+    /// The commit the reviewer saw; `None` when GitHub reports none (documented: the commit
+    /// was force-pushed away or garbage-collected). Such a review still cancels the
+    /// reviewer's earlier verdicts, and never counts as an approval.
+    pub commit: Option<Oid>,
     pub submitted_at: Option<DateTime<Utc>>,
     pub url: String,
 }
@@ -158,5 +207,30 @@ impl Permission {
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_states_are_kept_as_verdicts_and_never_read_as_approvals() {
+        assert_eq!(ReviewState::parse("APPROVED"), ReviewState::Approved);
+        let lower = ReviewState::parse("approved");
+        assert_eq!(lower, ReviewState::Unknown("approved".into()));
+        assert!(lower.is_verdict());
+        assert_ne!(lower.to_string(), "APPROVED");
+        assert_eq!(
+            ReviewState::parse("NEW STATE\n<b>").to_string(),
+            "NEW_STATE__b_"
+        );
+        assert_eq!(ReviewState::parse("").to_string(), "UNKNOWN");
+        assert_eq!(ReviewState::parse(&"X".repeat(500)).to_string().len(), 64);
+        assert!(!ReviewState::Commented.is_verdict());
+        let json = serde_json::to_string(&ReviewState::ChangesRequested).unwrap();
+        assert_eq!(json, "\"CHANGES_REQUESTED\"");
+        let back: ReviewState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, ReviewState::ChangesRequested);
     }
 }

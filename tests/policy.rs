@@ -27,7 +27,7 @@ fn review(id: u64, login: &str, state: ReviewState, commit: &str) -> Review {
             },
         },
         state,
-        commit: Oid::parse(commit).unwrap(),
+        commit: Oid::parse(commit),
         submitted_at: Some(
             Utc.timestamp_opt(1_700_000_000 + id as i64 * 60, 0)
                 .unwrap(),
@@ -415,7 +415,7 @@ fn environment_rules_count_recorded_approvals() {
         reviewer_id: 1,
         review_id: 1,
         state: "APPROVED".into(),
-        reviewed_commit: Oid::parse(HEAD).unwrap(),
+        reviewed_commit: Some(Oid::parse(HEAD).unwrap()),
         submitted_at: None,
         pull_request: 12,
         url: String::new(),

@@ -65,7 +65,14 @@ pub fn judge(
     let reviews = gh.reviews(pr.number)?;
     let commits = gh.commits(pr.number)?;
     let head_present = ensure_commit(ws, &pr.head, pr.number, progress)?;
-    let authors = authors_by_prompt(ws, gh, pr, &commits, prompts, head_present)?;
+    // Reviewers by account id: a noreply co-author address `ID+login@…` names the account
+    // by id, which holds even when the login in it is stale (the account was renamed).
+    let login_of_id: HashMap<u64, String> = reviews
+        .iter()
+        .filter(|r| r.reviewer.id != 0)
+        .map(|r| (r.reviewer.id, r.reviewer.login.clone()))
+        .collect();
+    let authors = authors_by_prompt(ws, gh, pr, &commits, prompts, head_present, &login_of_id)?;
 
     // Facts only for reviewers whose latest verdict approves: the others never count.
     let teams = policy.teams();
@@ -88,9 +95,14 @@ pub fn judge(
             Err(e) if strict => return Err(e.into()),
             Err(e) => f.error = Some(e.to_string()),
         }
-        if !teams.is_empty() {
-            match gh.teams_of(&teams, &r.reviewer.login) {
-                Ok(t) => f.teams = t,
+        // Each team on its own: a team the token cannot see (404 for the team itself)
+        // makes that membership unknown, which never counts; other teams still do.
+        for team in &teams {
+            match gh.team_member(team, &r.reviewer.login) {
+                Ok(true) => {
+                    f.teams.insert(team.clone());
+                }
+                Ok(false) => {}
                 Err(e) if strict => return Err(e.into()),
                 Err(e) => {
                     progress.warn(&e.to_string());
@@ -151,6 +163,7 @@ fn authors_by_prompt(
     commits: &[PrCommit],
     prompts: &[PromptPath],
     head_present: bool,
+    login_of_id: &HashMap<u64, String>,
 ) -> Result<HashMap<PromptPath, BTreeSet<String>>> {
     let people_of = |c: &PrCommit| -> Vec<String> {
         c.author
@@ -204,6 +217,10 @@ fn authors_by_prompt(
                     })
                     .chain(c.coauthors.iter().filter_map(|t| Person::parse_trailer(t)));
                     for person in people {
+                        if let Some(login) = person.github_id().and_then(|id| login_of_id.get(&id))
+                        {
+                            set.insert(login.clone());
+                        }
                         match person.github_login().or_else(|| {
                             login_of_email
                                 .get(&person.email.to_ascii_lowercase())
@@ -266,7 +283,7 @@ fn compare_content(
     let commits: BTreeSet<&Oid> = reviews
         .iter()
         .filter(|r| r.state == ReviewState::Approved)
-        .map(|r| &r.commit)
+        .filter_map(|r| r.commit.as_ref())
         .collect();
     for commit in commits {
         let mut present = ws.git.resolve_commit(commit.as_str())?.is_some();

@@ -122,9 +122,12 @@ pub struct ApprovalRecord {
     pub reviewer: String,
     pub reviewer_id: u64,
     pub review_id: u64,
-    /// `APPROVED`, `CHANGES_REQUESTED` or `DISMISSED`.
+    /// `APPROVED`, `CHANGES_REQUESTED` or `DISMISSED`, or a state GitHub added that this
+    /// version does not know (recorded as sent, ASCII letters, digits and `_`; it never counts).
     pub state: String,
-    pub reviewed_commit: Oid,
+    /// The commit the reviewer saw; `null` when GitHub reports none (force-pushed away or
+    /// garbage-collected): such a verdict never counts as an approval.
+    pub reviewed_commit: Option<Oid>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -52,6 +52,18 @@ pub enum GitHubError {
          promptrail cannot see every prompt it changes, so it fails closed (split the pull request)"
     )]
     TooManyFiles { number: u64 },
+    #[error(
+        "pull request #{number} has 250 commits or more, and GitHub lists no more than that: \
+         promptrail cannot see every author of the change, so it fails closed (split the pull \
+         request, or squash it)"
+    )]
+    TooManyCommits { number: u64 },
+    #[error(
+        "cannot see team {team} (GitHub answers 404 for the team itself), so whether @{login} is \
+         a member is unknown: the token lacks `read:org` (organization `members: read`) or the \
+         team is secret; use a GitHub App installation token that can read it (see README)"
+    )]
+    TeamNotVisible { team: String, login: String },
 }
 
 /// How hard to retry.

@@ -9,8 +9,6 @@
 mod client;
 mod wire;
 
-use std::collections::BTreeSet;
-
 pub use client::{Client, GitHubError};
 
 use crate::review::{
@@ -20,6 +18,10 @@ use crate::types::Oid;
 
 /// GitHub stops listing a pull request's files here; beyond it promptrail fails closed.
 pub const MAX_PR_FILES: usize = 3000;
+
+/// GitHub lists at most this many of a pull request's commits (documented for
+/// `GET /pulls/N/commits`); authors past it would be invisible, so promptrail fails closed.
+pub const MAX_PR_COMMITS: usize = 250;
 
 /// Where the repository lives on GitHub.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,29 +111,25 @@ impl Client {
     pub fn reviews(&self, number: u64) -> Result<Vec<Review>, GitHubError> {
         let raw: Vec<wire::Review> =
             self.get_pages(&format!("/repos/{}/pulls/{number}/reviews", self.repo()))?;
-        let mut out = Vec::with_capacity(raw.len());
-        for r in raw {
-            let state = match r.state.as_str() {
-                "APPROVED" => ReviewState::Approved,
-                "CHANGES_REQUESTED" => ReviewState::ChangesRequested,
-                "COMMENTED" => ReviewState::Commented,
-                "DISMISSED" => ReviewState::Dismissed,
-                "PENDING" => ReviewState::Pending,
-                _ => continue, // a state this version does not know never counts
-            };
-            let Some(commit) = r.commit_id.as_deref().and_then(Oid::parse) else {
-                continue; // a review without a commit cannot be checked against content
-            };
-            out.push(Review {
-                id: r.id,
-                reviewer: account(r.user),
-                state,
-                commit,
-                submitted_at: r.submitted_at,
-                url: r.html_url,
-            });
-        }
-        Ok(out)
+        raw.into_iter()
+            .map(|r| {
+                // A null `commit_id` is documented (the commit was force-pushed away or
+                // garbage-collected): the review is kept, so that it still cancels the
+                // reviewer's earlier approvals; the policy never counts it as an approval.
+                let commit = match r.commit_id.as_deref() {
+                    None => None,
+                    Some(s) => Some(oid(s, "pull request review")?),
+                };
+                Ok(Review {
+                    id: r.id,
+                    reviewer: account(r.user),
+                    state: ReviewState::parse(&r.state),
+                    commit,
+                    submitted_at: r.submitted_at,
+                    url: r.html_url,
+                })
+            })
+            .collect()
     }
 
     /// Every changed file (all pages). Fails closed at GitHub's 3,000-file limit.
@@ -151,17 +149,22 @@ impl Client {
             .collect())
     }
 
-    /// The pull request's commits with their GitHub accounts (all pages).
+    /// The pull request's commits with their GitHub accounts (all pages). Fails closed at
+    /// GitHub's 250-commit limit. An `author`/`committer` that is `null` or `{}` (documented:
+    /// no GitHub account is linked to the commit's email) is an unknown account.
     pub fn commits(&self, number: u64) -> Result<Vec<PrCommit>, GitHubError> {
         let raw: Vec<wire::Commit> =
             self.get_pages(&format!("/repos/{}/pulls/{number}/commits", self.repo()))?;
+        if raw.len() >= MAX_PR_COMMITS {
+            return Err(GitHubError::TooManyCommits { number });
+        }
         raw.into_iter()
             .map(|c| {
                 Ok(PrCommit {
                     sha: oid(&c.sha, "pull request commit")?,
-                    author: c.author.map(|u| u.login),
+                    author: c.author.and_then(|u| u.login),
                     author_email: c.commit.and_then(|g| g.author).and_then(|a| a.email),
-                    committer: c.committer.map(|u| u.login),
+                    committer: c.committer.and_then(|u| u.login),
                 })
             })
             .collect()
@@ -183,7 +186,9 @@ impl Client {
             "/repos/{}/commits?author={encoded}&per_page=1",
             self.repo()
         ))?;
-        Ok(commits.into_iter().find_map(|c| c.author.map(|u| u.login)))
+        Ok(commits
+            .into_iter()
+            .find_map(|c| c.author.and_then(|u| u.login)))
     }
 
     /// Pull requests associated with a commit (to find the merged PR behind a push).
@@ -210,30 +215,34 @@ impl Client {
     }
 
     /// Whether `login` is an *active* member of `org/slug` (pending invitations do not count).
+    ///
+    /// GitHub answers 404 both for "not a member" and for a team the token cannot see
+    /// (documented: "the team must be visible to the authenticated user"; a token without
+    /// `read:org`, or a secret team). A 404 is "not a member" only once the team itself is
+    /// visible; otherwise it is [`GitHubError::TeamNotVisible`], never a silent "no".
     pub fn team_member(&self, team: &str, login: &str) -> Result<bool, GitHubError> {
         let (org, slug) = team.split_once('/').unwrap_or((team, team));
         match self
             .get::<wire::TeamMembership>(&format!("/orgs/{org}/teams/{slug}/memberships/{login}"))
         {
             Ok(m) => Ok(m.state == "active"),
-            Err(GitHubError::NotFound { .. }) => Ok(false),
+            Err(GitHubError::NotFound { .. }) => {
+                let endpoint = format!("/orgs/{org}/teams/{slug}");
+                match self.get::<wire::Team>(&endpoint) {
+                    Ok(t) if t.slug.eq_ignore_ascii_case(slug) => Ok(false),
+                    Ok(t) => Err(GitHubError::Decode {
+                        endpoint,
+                        message: format!("asked for team `{slug}`, GitHub answered `{}`", t.slug),
+                    }),
+                    Err(GitHubError::NotFound { .. }) => Err(GitHubError::TeamNotVisible {
+                        team: format!("{org}/{slug}"),
+                        login: login.to_owned(),
+                    }),
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => Err(e),
         }
-    }
-
-    /// Active memberships of `login` among `teams`.
-    pub fn teams_of(
-        &self,
-        teams: &BTreeSet<String>,
-        login: &str,
-    ) -> Result<BTreeSet<String>, GitHubError> {
-        let mut out = BTreeSet::new();
-        for t in teams {
-            if self.team_member(t, login)? {
-                out.insert(t.clone());
-            }
-        }
-        Ok(out)
     }
 
     /// Creates a GitHub Deployment and a `success` status for it; returns the deployment id.
@@ -315,6 +324,8 @@ mod tests {
         assert_eq!(perm.role_name.as_deref(), Some("admin"));
         let m: wire::TeamMembership = serde_json::from_str(&read("team_membership.json")).unwrap();
         assert_eq!(m.state, "active");
+        let t: wire::Team = serde_json::from_str(&read("team.json")).unwrap();
+        assert_eq!(t.slug, "justice-league");
         let d: wire::Deployment = serde_json::from_str(&read("deployment.json")).unwrap();
         assert!(d.id > 0);
     }

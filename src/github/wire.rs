@@ -54,13 +54,21 @@ pub struct DiffEntry {
     pub previous_filename: Option<String>,
 }
 
+/// A commit's linked account: `simple-user`, or `{}` / `null` when GitHub links none (the
+/// OpenAPI description's `oneOf: [simple-user, empty-object]`, nullable).
+#[derive(Debug, Deserialize)]
+pub struct CommitUser {
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 pub struct Commit {
     pub sha: String,
     #[serde(default)]
-    pub author: Option<User>,
+    pub author: Option<CommitUser>,
     #[serde(default)]
-    pub committer: Option<User>,
+    pub committer: Option<CommitUser>,
     #[serde(default)]
     pub commit: Option<GitCommit>,
 }
@@ -87,6 +95,12 @@ pub struct CollaboratorPermission {
 #[derive(Debug, Deserialize)]
 pub struct TeamMembership {
     pub state: String,
+}
+
+/// `GET /orgs/{org}/teams/{slug}` (only to learn that the team is visible).
+#[derive(Debug, Deserialize)]
+pub struct Team {
+    pub slug: String,
 }
 
 #[derive(Debug, Deserialize)]

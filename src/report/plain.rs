@@ -205,7 +205,9 @@ pub fn show(v: &ShowView) -> String {
             a.reviewer,
             a.state,
             a.pull_request,
-            a.reviewed_commit.short(),
+            a.reviewed_commit
+                .as_ref()
+                .map_or("an unknown commit", crate::types::Oid::short),
             a.reason
         );
     }

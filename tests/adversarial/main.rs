@@ -5,16 +5,15 @@
 //! test that shows each defence.
 
 #[path = "../common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
-/// Policy is governed content: who may change the bar, and what the bar is.
-mod policy;
-/// The working tree is the bytes on disk: symlinks, untracked files, filters, links.
-mod worktree;
 /// Entries promptrail writes always verify: empty deployments, retiring every prompt.
 mod entries;
 /// GitHub's documented edge cases fail closed: null commit ids, unknown states, limits.
 mod github;
 /// Hostile files and inputs are bounded: device files, huge or deeply nested configs.
 mod input;
+/// Policy is governed content: who may change the bar, and what the bar is.
+mod policy;
+/// The working tree is the bytes on disk: symlinks, untracked files, filters, links.
+mod worktree;

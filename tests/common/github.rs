@@ -23,7 +23,7 @@ pub fn fixture(name: &str) -> Value {
 fn user(login: &str) -> Value {
     let mut u = fixture("pull.json")["user"].clone();
     u["login"] = login.into();
-    u["id"] = login.bytes().map(u64::from).sum::<u64>().into();
+    u["id"] = user_id(login).into();
     u["type"] = if login.ends_with("[bot]") {
         "Bot"
     } else {
@@ -42,7 +42,14 @@ pub struct Review<'a> {
     pub id: u64,
     pub login: &'a str,
     pub state: &'a str,
+    /// The reviewed commit; `""` sends `"commit_id": null` (documented: the commit was
+    /// force-pushed away or garbage-collected).
     pub commit: &'a str,
+}
+
+/// The account id the stand-in gives `login` (the sum of its bytes).
+pub fn user_id(login: &str) -> u64 {
+    login.bytes().map(u64::from).sum()
 }
 
 impl StandIn {
@@ -157,7 +164,11 @@ impl StandIn {
             user(r.login)
         };
         v["state"] = r.state.into();
-        v["commit_id"] = r.commit.into();
+        v["commit_id"] = if r.commit.is_empty() {
+            Value::Null
+        } else {
+            r.commit.into()
+        };
         v["submitted_at"] = format!("2026-11-20T14:{:02}:00Z", r.id % 60).into();
         v["html_url"] = format!(
             "https://github.com/{OWNER}/{REPO}/pull/{number}#pullrequestreview-{}",
@@ -222,20 +233,27 @@ impl StandIn {
         );
     }
 
+    /// One entry of `GET /pulls/N/commits` authored and committed by `login`.
+    pub fn commit_json(&self, sha: &str, login: &str) -> Value {
+        let mut c = fixture("commits.json")[0].clone();
+        c["sha"] = sha.into();
+        c["author"] = user(login);
+        c["committer"] = user(login);
+        c["commit"]["author"]["email"] = format!("{login}@example.org").into();
+        c
+    }
+
     /// `GET /pulls/N/commits`: (sha, author login).
     pub fn commits(&self, number: u64, commits: &[(&str, &str)]) {
-        let template = fixture("commits.json")[0].clone();
         let body: Vec<Value> = commits
             .iter()
-            .map(|(sha, login)| {
-                let mut c = template.clone();
-                c["sha"] = (*sha).into();
-                c["author"] = user(login);
-                c["committer"] = user(login);
-                c["commit"]["author"]["email"] = format!("{login}@example.org").into();
-                c
-            })
+            .map(|(sha, login)| self.commit_json(sha, login))
             .collect();
+        self.commits_raw(number, body);
+    }
+
+    /// `GET /pulls/N/commits` answering `body` as is.
+    pub fn commits_raw(&self, number: u64, body: Vec<Value>) {
         self.mount(
             Mock::given(method("GET"))
                 .and(path(self.repo_path(&format!("/pulls/{number}/commits"))))
@@ -298,6 +316,18 @@ impl StandIn {
                 .and(path(format!(
                     "/orgs/{OWNER}/teams/{team}/memberships/{login}"
                 )))
+                .respond_with(ResponseTemplate::new(200).set_body_json(body)),
+        );
+    }
+
+    /// `GET /orgs/ORG/teams/SLUG`: the team is visible to the token.
+    pub fn team(&self, team: &str) {
+        let mut body = fixture("team.json");
+        body["slug"] = team.into();
+        body["name"] = team.into();
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path(format!("/orgs/{OWNER}/teams/{team}")))
                 .respond_with(ResponseTemplate::new(200).set_body_json(body)),
         );
     }
