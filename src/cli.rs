@@ -98,6 +98,14 @@ pub struct BranchArg {
 }
 
 #[derive(Debug, Args)]
+pub struct FollowArg {
+    /// Stay on the path given: do not follow the prompt across renames (by default its
+    /// history under former names counts too).
+    #[arg(long)]
+    pub no_follow: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct InitArgs {
     /// Overwrite an existing .promptrail.yml.
     #[arg(long)]
@@ -210,9 +218,11 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct LogArgs {
-    /// Only entries about this prompt (path, current or former).
+    /// Only entries about this prompt (any of its names across renames).
     #[arg(long, value_name = "PATH")]
     pub prompt: Option<String>,
+    #[command(flatten)]
+    pub follow: FollowArg,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
@@ -224,6 +234,8 @@ pub struct ShowArgs {
     /// The version to show, as PATH@vN (for example prompts/intake.md@v12).
     #[arg(value_name = "PROMPT@vN")]
     pub target: String,
+    #[command(flatten)]
+    pub follow: FollowArg,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
@@ -322,6 +334,8 @@ pub struct ActiveArgs {
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     #[command(flatten)]
+    pub follow: FollowArg,
+    #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
     pub format: FormatArg,
@@ -390,6 +404,8 @@ pub struct ExportArgs {
     /// was not verified.
     #[command(flatten)]
     pub trust: TrustArgs,
+    #[command(flatten)]
+    pub follow: FollowArg,
     #[command(flatten)]
     pub branch: BranchArg,
 }

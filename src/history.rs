@@ -99,6 +99,8 @@ pub enum EventKind {
         previous: Option<Version>,
         /// Set when the content equals an earlier version's (a revert).
         equals: Option<Version>,
+        /// The prompt had been deleted and comes back at this path (numbering continues).
+        readded: bool,
     },
     /// Moved with unchanged content: same version, new path.
     Renamed { version: Version },
@@ -118,6 +120,7 @@ impl EventKind {
     pub fn name(&self) -> &'static str {
         match self {
             EventKind::Version { previous: None, .. } => "added",
+            EventKind::Version { readded: true, .. } => "readded",
             EventKind::Version {
                 equals: Some(_), ..
             } => "reverted",
@@ -430,12 +433,14 @@ fn new_version(l: &mut Lineage, blob: &Oid) -> EventKind {
         .iter()
         .position(|b| b == blob)
         .map(|i| Version(i as u32 + 1));
+    let readded = l.live.is_none() && !l.versions.is_empty();
     l.versions.push(blob.clone());
     l.live = Some(blob.clone());
     EventKind::Version {
         version: Version(l.versions.len() as u32),
         previous,
         equals,
+        readded,
     }
 }
 

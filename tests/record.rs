@@ -33,13 +33,14 @@ fn versions_follow_landed_history_renames_deletions_and_reverts() {
             ("prompts/b.md".into(), 2, "renamed".into()),
             ("prompts/b.md".into(), 3, "reverted".into()),
             ("prompts/b.md".into(), 3, "deleted".into()),
-            ("prompts/b.md".into(), 4, "modified".into()),
+            ("prompts/b.md".into(), 4, "readded".into()),
         ]
     );
     assert_eq!(log[2]["prompts"][0]["previousPath"], "prompts/a.md");
     assert_eq!(log[3]["prompts"][0]["equalsVersion"], 1);
     assert_eq!(log[3]["prompts"][0]["previousVersion"], 2);
     assert_eq!(log[5]["prompts"][0]["previousVersion"], 3);
+    assert!(log[5]["prompts"][0].get("equalsVersion").is_none());
     assert_ok(&r.verify());
     assert_eq!(assert_schema_valid(&r), 6);
 }

@@ -22,7 +22,11 @@ pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let statements = read_statements(&ws, &branch)?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
-    let active: Vec<_> = ledger.active(&env, at).into_values().cloned().collect();
+    let active: Vec<_> = ledger
+        .active(&env, at, !args.follow.no_follow)
+        .into_values()
+        .cloned()
+        .collect();
     match args.format.format {
         Format::Json => print_json(&serde_json::json!({
             "environment": env,

@@ -10,6 +10,7 @@ use super::verify::{trust, verify_log};
 use super::{AuditLog, Outcome, Workspace};
 use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
 use crate::cli::{ExportArgs, ExportFormat};
+use crate::ledger::{LineageId, Lineages};
 use crate::report::export::{self, DeployRow, ExportModel, PromptTimeline, VersionRow};
 use crate::report::views::EntryView;
 
@@ -59,16 +60,33 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
         .collect();
 
     let mut reader = ws.git.object_reader()?;
+    let follow = !args.follow.no_follow;
+    let (lineages, ids) = Lineages::assign(
+        statements
+            .iter()
+            .map(|(_, _, st)| (st.predicate.event, st.predicate.prompts.as_slice())),
+    );
+    // One timeline per prompt across renames, under its newest name (or one per path).
+    let key = |pr: &crate::attestation::predicate::PromptRecord, id: LineageId| {
+        if follow {
+            lineages.name(id).to_string()
+        } else {
+            pr.path.to_string()
+        }
+    };
     let mut prompts: BTreeMap<String, PromptTimeline> = BTreeMap::new();
-    let mut last_blob: BTreeMap<String, crate::types::Oid> = BTreeMap::new();
-    for (_, _, st) in &statements {
+    let mut last_blob: BTreeMap<LineageId, (String, crate::types::Oid)> = BTreeMap::new();
+    for ((_, _, st), ids) in statements.iter().zip(&ids) {
         let p = &st.predicate;
-        for pr in &p.prompts {
+        for (pr, &id) in p.prompts.iter().zip(ids) {
+            let timeline = key(pr, id);
             if p.event == EventType::Version {
                 // The diff against the version before (under its former name after a rename).
-                let before = pr.previous_path.as_ref().unwrap_or(&pr.path).to_string();
-                let old = last_blob.get(&before).cloned();
-                last_blob.insert(pr.path.to_string(), pr.digest.git_blob.clone());
+                let (before, old) = match last_blob.get(&id).cloned() {
+                    Some((path, blob)) => (path, Some(blob)),
+                    None => (pr.path.to_string(), None),
+                };
+                last_blob.insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
                 if !in_range(p.recorded_at) {
                     continue;
                 }
@@ -96,59 +114,53 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
                     }
                 };
                 let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
-                prompts
-                    .entry(pr.path.to_string())
-                    .or_default()
-                    .versions
-                    .push(VersionRow {
-                        version: pr.version.0,
-                        change: pr
-                            .change
-                            .map(|c| format!("{c:?}").to_lowercase())
-                            .unwrap_or_default(),
-                        entry: p.log.index.0,
-                        landed_at: pr
-                            .landed_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        commit: pr.commit.to_string(),
-                        authors: p
-                            .authors
-                            .iter()
-                            .filter(|a| a.role != AuthorRole::Committer)
-                            .map(|a| a.name.clone())
-                            .collect(),
-                        approvers: p
-                            .approvals
-                            .iter()
-                            .filter(|a| a.counted && a.path == pr.path)
-                            .map(|a| format!("@{}", a.reviewer))
-                            .collect(),
-                        approved: rule.is_some_and(|r| {
-                            r.approved
-                                && r.status
-                                    == crate::attestation::predicate::ApprovalStatus::Evaluated
-                        }),
-                        diff,
-                    });
+                let t = prompts.entry(timeline).or_default();
+                t.note_name(pr.path.as_str());
+                t.versions.push(VersionRow {
+                    path: pr.path.to_string(),
+                    version: pr.version.0,
+                    change: pr.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    entry: p.log.index.0,
+                    landed_at: pr
+                        .landed_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    commit: pr.commit.to_string(),
+                    authors: p
+                        .authors
+                        .iter()
+                        .filter(|a| a.role != AuthorRole::Committer)
+                        .map(|a| a.name.clone())
+                        .collect(),
+                    approvers: p
+                        .approvals
+                        .iter()
+                        .filter(|a| a.counted && a.path == pr.path)
+                        .map(|a| format!("@{}", a.reviewer))
+                        .collect(),
+                    approved: rule.is_some_and(|r| {
+                        r.approved
+                            && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
+                    }),
+                    diff,
+                });
             } else if let Some(d) = &p.deployment
                 && in_range(p.recorded_at)
                 && args.env.as_ref().is_none_or(|e| e == &d.environment)
             {
-                prompts
-                    .entry(pr.path.to_string())
-                    .or_default()
-                    .deployments
-                    .push(DeployRow {
-                        environment: d.environment.clone(),
-                        event: p.event.as_str().to_owned(),
-                        version: pr.version.0,
-                        entry: p.log.index.0,
-                        at: d
-                            .deployed_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        actor: d.actor.clone(),
-                        replaces: d.replaces.map(|v| v.0),
-                    });
+                let t = prompts.entry(timeline).or_default();
+                t.note_name(pr.path.as_str());
+                t.deployments.push(DeployRow {
+                    path: pr.path.to_string(),
+                    environment: d.environment.clone(),
+                    event: p.event.as_str().to_owned(),
+                    version: pr.version.0,
+                    entry: p.log.index.0,
+                    at: d
+                        .deployed_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    actor: d.actor.clone(),
+                    replaces: d.replaces.map(|v| v.0),
+                });
             }
         }
     }
@@ -196,6 +208,7 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
                 .collect::<Vec<_>>(),
             since,
             until,
+            follow,
         ),
         entries,
         prompts,

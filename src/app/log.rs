@@ -6,18 +6,33 @@ use anyhow::Result;
 
 use super::{Outcome, Workspace, print_json, read_log};
 use crate::cli::{Format, LogArgs};
+use crate::ledger::Lineages;
 use crate::report::plain;
+use crate::types::PromptPath;
 
 pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let mut entries = read_log(&ws, &branch)?;
     if let Some(p) = &args.prompt {
-        entries.retain(|e| {
-            e.prompts.iter().any(|r| {
-                r.path.as_str() == p || r.previous_path.as_ref().is_some_and(|pp| pp.as_str() == p)
-            })
-        });
+        let p = PromptPath::new(p);
+        if args.follow.no_follow {
+            // This path only: its own events and the rename that took it away.
+            entries.retain(|e| {
+                e.prompts
+                    .iter()
+                    .any(|r| r.path == p || r.previous_path.as_ref() == Some(&p))
+            });
+        } else {
+            // The prompt across renames: every event of its lineage, under any name.
+            let (lineages, ids) =
+                Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
+            let wanted = lineages.of(&p);
+            let mut keep = ids
+                .iter()
+                .map(|ids| ids.iter().any(|id| Some(*id) == wanted));
+            entries.retain(|_| keep.next().unwrap_or(false));
+        }
     }
     match args.format.format {
         Format::Json => print_json(&entries)?,

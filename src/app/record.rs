@@ -307,6 +307,12 @@ fn version_statement(
         } => (ChangeType::Added, None, equals),
         EventKind::Version {
             previous,
+            equals,
+            readded: true,
+            ..
+        } => (ChangeType::Readded, previous, equals),
+        EventKind::Version {
+            previous,
             equals: Some(eq),
             ..
         } => (ChangeType::Reverted, previous, Some(eq)),

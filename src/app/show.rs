@@ -5,11 +5,12 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::{Outcome, Workspace, print_json, read_log};
-use crate::attestation::predicate::{ChangeType, EventType};
+use crate::attestation::predicate::{ChangeType, EventType, PromptRecord};
 use crate::cli::{Format, ShowArgs};
+use crate::ledger::Lineages;
 use crate::report::plain;
 use crate::report::views::{EntryView, ShowView};
-use crate::types::Version;
+use crate::types::{PromptPath, Version};
 
 /// Parses `path@vN` (or `path@N`).
 pub fn parse_target(s: &str) -> Result<(String, Version)> {
@@ -31,80 +32,99 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let entries = read_log(&ws, &branch)?;
-    let is_version = |e: &&EntryView| e.event == EventType::Version;
-    // The entry that made this version. A rename keeps the number, so a version asked for
-    // under its new name is followed back through renames to where it was made.
-    let find = |path: &str, renamed: bool| {
-        entries.iter().filter(is_version).find_map(|e| {
-            e.prompts
-                .iter()
-                .find(|p| {
-                    p.path.as_str() == path
-                        && p.version == version
-                        && match p.change {
-                            Some(ChangeType::Deleted) => false,
-                            Some(ChangeType::Renamed) => renamed,
-                            _ => !renamed,
-                        }
-                })
-                .map(|p| (e, p))
-        })
+    let (lineages, ids) = Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
+    let asked = PromptPath::new(&path);
+    let follow = !args.follow.no_follow;
+    let wanted = lineages.of(&asked);
+    // Every prompt record of the log with its lineage, in log order.
+    let records = || {
+        entries
+            .iter()
+            .zip(&ids)
+            .flat_map(|(e, ids)| e.prompts.iter().zip(ids).map(move |(p, id)| (e, p, *id)))
     };
-    let mut lookup = path.clone();
-    let mut found = None;
-    for _ in 0..entries.len() + 1 {
-        if let Some(hit) = find(&lookup, false) {
-            found = Some(hit);
-            break;
-        }
-        match find(&lookup, true).and_then(|(_, p)| p.previous_path.clone()) {
-            Some(prev) => lookup = prev.to_string(),
-            None => break,
-        }
-    }
-    let Some((entry, prompt)) = found else {
+    let is_version = |e: &EntryView| e.event == EventType::Version;
+    let made =
+        |p: &PromptRecord| !matches!(p.change, Some(ChangeType::Deleted | ChangeType::Renamed));
+    // The entry that made this version: a rename keeps the number, so a version asked for
+    // under its new name is the one made under a former name. Without following, the
+    // version must be recorded under this path (made here, or renamed to it).
+    let found = if follow {
+        records().rfind(|(e, p, id)| {
+            is_version(e) && Some(*id) == wanted && p.version == version && made(p)
+        })
+    } else {
+        let here = |e: &EntryView, p: &PromptRecord| {
+            is_version(e)
+                && p.path == asked
+                && p.version == version
+                && p.change != Some(ChangeType::Deleted)
+        };
+        records()
+            .rfind(|(e, p, _)| here(e, p) && made(p))
+            .or_else(|| records().rfind(|(e, p, _)| here(e, p)))
+    };
+    let Some((entry, prompt, lineage)) = found else {
+        let hint = match wanted.map(|id| lineages.paths(id)) {
+            Some(names) if names.len() > 1 && !follow => format!(
+                "; it was also recorded as {}: drop --no-follow to follow renames",
+                names
+                    .iter()
+                    .map(PromptPath::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
         bail!(
-            "{path}@{version} is not in the audit log on {branch} (see `promptrail log --prompt {path}`)"
+            "{path}@{version} is not in the audit log on {branch} (see `promptrail log --prompt {path}`){hint}"
         );
     };
     let mut reader = ws.git.object_reader()?;
     let content = reader
         .read(prompt.digest.git_blob.as_str())?
         .map(|o| String::from_utf8_lossy(&o.data).into_owned());
-    // The previous version, possibly under its former name.
+    // The previous version of the same prompt, possibly under a former name.
     let before = prompt.previous_version.and_then(|pv| {
-        let prev_path = prompt.previous_path.as_ref().unwrap_or(&prompt.path);
-        entries.iter().filter(is_version).find_map(|e| {
-            e.prompts
-                .iter()
-                .find(|p| &p.path == prev_path && p.version == pv)
-                .map(|p| p.digest.git_blob.clone())
-        })
+        records()
+            .take_while(|(e, _, _)| e.index < entry.index)
+            .filter(|(e, p, id)| {
+                is_version(e)
+                    && *id == lineage
+                    && p.version == pv
+                    && p.change != Some(ChangeType::Deleted)
+            })
+            .last()
+            .map(|(_, p, _)| p)
     });
     let diff = match before {
         Some(old) => ws.git.diff_blobs(
-            &old,
+            &old.digest.git_blob,
             &prompt.digest.git_blob,
-            prompt
-                .previous_path
-                .as_ref()
-                .unwrap_or(&prompt.path)
-                .as_str(),
+            old.path.as_str(),
             prompt.path.as_str(),
         )?,
         None => None,
     };
+    // Deployments of this version, under any of the prompt's names (or this path only).
     let deployments = entries
         .iter()
-        .filter(|e| matches!(e.event, EventType::Deployment | EventType::Rollback))
-        .filter(|e| {
-            e.prompts
-                .iter()
-                .any(|p| p.path == prompt.path && p.version == prompt.version)
+        .zip(&ids)
+        .filter(|(e, _)| matches!(e.event, EventType::Deployment | EventType::Rollback))
+        .filter(|(e, ids)| {
+            e.prompts.iter().zip(ids.iter()).any(|(p, id)| {
+                p.version == prompt.version
+                    && if follow {
+                        *id == lineage
+                    } else {
+                        p.path == prompt.path
+                    }
+            })
         })
-        .cloned()
+        .map(|(e, _)| e.clone())
         .collect();
     let view = ShowView {
+        names: lineages.paths(lineage).to_vec(),
         entry: entry.clone(),
         prompt: prompt.clone(),
         content,

@@ -63,11 +63,34 @@ pub struct LogPosition {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ChangeType {
+    /// The prompt's first version.
     Added,
+    /// New content.
     Modified,
+    /// Content equal to an earlier version's (`equalsVersion` names it).
     Reverted,
+    /// Moved with unchanged content (`previousPath`): same version.
     Renamed,
+    /// Removed; `version` is the one that was live.
     Deleted,
+    /// Back after a deletion, numbering continued (`previousVersion` is the deleted one,
+    /// `equalsVersion` set when the content equals an earlier version's). Logs recorded
+    /// before this value existed say `modified` or `reverted` for a re-add.
+    Readded,
+}
+
+impl ChangeType {
+    /// The wire name (`added`, `modified`, …).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChangeType::Added => "added",
+            ChangeType::Modified => "modified",
+            ChangeType::Reverted => "reverted",
+            ChangeType::Renamed => "renamed",
+            ChangeType::Deleted => "deleted",
+            ChangeType::Readded => "readded",
+        }
+    }
 }
 
 /// One prompt in the event.

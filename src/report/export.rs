@@ -30,13 +30,26 @@ pub struct ExportModel {
 #[derive(Debug, Clone, Serialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptTimeline {
+    /// The prompt's paths across renames, oldest first (the key is the newest).
+    pub names: Vec<String>,
     pub versions: Vec<VersionRow>,
     pub deployments: Vec<DeployRow>,
+}
+
+impl PromptTimeline {
+    /// Notes a path the prompt had (kept in the order first seen).
+    pub fn note_name(&mut self, path: &str) {
+        if !self.names.iter().any(|n| n == path) {
+            self.names.push(path.to_owned());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionRow {
+    /// The path the prompt had at this version.
+    pub path: String,
     pub version: u32,
     pub change: String,
     pub entry: u64,
@@ -51,6 +64,8 @@ pub struct VersionRow {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployRow {
+    /// The path it was deployed under.
+    pub path: String,
     pub environment: String,
     pub event: String,
     pub version: u32,
@@ -119,9 +134,7 @@ pub fn csv(m: &ExportModel) -> String {
                 e.event.as_str().to_owned(),
                 p.path.to_string(),
                 p.version.0.to_string(),
-                p.change
-                    .map(|c| format!("{c:?}").to_lowercase())
-                    .unwrap_or_default(),
+                p.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
                 p.commit.to_string(),
                 authors.join("; "),
                 approvers.join("; "),
@@ -373,13 +386,19 @@ pub fn html(m: &ExportModel) -> String {
 
 /// The spans of what was live in each environment, from all deployment entries in order,
 /// keeping those that overlap `[since, until]`.
+/// With `follow`, a deployment under a prompt's new name ends the span of its old name.
 pub fn live_spans(
     entries: &[EntryView],
     since: Option<chrono::DateTime<chrono::Utc>>,
     until: Option<chrono::DateTime<chrono::Utc>>,
+    follow: bool,
 ) -> BTreeMap<String, Vec<LiveSpan>> {
     let mut out: BTreeMap<String, Vec<LiveSpan>> = BTreeMap::new();
-    for e in entries {
+    let (_, ids) =
+        crate::ledger::Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
+    // The lineage of each open span, parallel to the spans of its environment.
+    let mut span_lineage: BTreeMap<String, Vec<crate::ledger::LineageId>> = BTreeMap::new();
+    for (e, ids) in entries.iter().zip(&ids) {
         let (EventType::Deployment | EventType::Rollback, Some(d)) = (e.event, &e.deployment)
         else {
             continue;
@@ -388,14 +407,25 @@ pub fn live_spans(
             .deployed_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let spans = out.entry(d.environment.clone()).or_default();
-        for p in &e.prompts {
+        let lineage_of = span_lineage.entry(d.environment.clone()).or_default();
+        for (p, &id) in e.prompts.iter().zip(ids) {
+            let same = |s: &LiveSpan, l: crate::ledger::LineageId| {
+                if follow {
+                    l == id
+                } else {
+                    s.path == p.path.as_str()
+                }
+            };
             if let Some(open) = spans
                 .iter_mut()
+                .zip(lineage_of.iter())
                 .rev()
-                .find(|s| s.path == p.path.as_str() && s.until.is_none())
+                .find(|(s, l)| same(s, **l) && s.until.is_none())
+                .map(|(s, _)| s)
             {
                 open.until = Some(at.clone());
             }
+            lineage_of.push(id);
             spans.push(LiveSpan {
                 path: p.path.to_string(),
                 version: p.version.0,

@@ -3,24 +3,15 @@
 use std::fmt::Write as _;
 
 use super::views::{EntryView, RecordView, ShowView, StatusView};
-use crate::attestation::predicate::{AuthorRole, ChangeType, PromptRecord};
+use crate::attestation::predicate::{AuthorRole, PromptRecord};
+use crate::types::PromptPath;
 use crate::verify::Report;
-
-fn change_name(c: ChangeType) -> &'static str {
-    match c {
-        ChangeType::Added => "added",
-        ChangeType::Modified => "modified",
-        ChangeType::Reverted => "reverted",
-        ChangeType::Renamed => "renamed",
-        ChangeType::Deleted => "deleted",
-    }
-}
 
 /// `prompts/a.md v3 modified` plus rename and revert notes.
 pub fn prompt_line(p: &PromptRecord) -> String {
     let mut s = format!("{} {}", p.path, p.version);
     if let Some(c) = p.change {
-        let _ = write!(s, " {}", change_name(c));
+        let _ = write!(s, " {}", c.as_str());
     }
     if let Some(prev) = &p.previous_path {
         let _ = write!(s, " (from {prev})");
@@ -154,6 +145,10 @@ pub fn show(v: &ShowView) -> String {
     let mut out = String::new();
     let p = &v.prompt;
     let _ = writeln!(out, "{}", prompt_line(p));
+    if v.names.len() > 1 {
+        let names: Vec<&str> = v.names.iter().map(PromptPath::as_str).collect();
+        let _ = writeln!(out, "  names      {}", names.join(" -> "));
+    }
     let _ = writeln!(out, "  entry      #{} ({})", v.entry.index.0, v.entry.file);
     let _ = writeln!(
         out,

@@ -112,6 +112,8 @@ pub struct RecordView {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ShowView {
+    /// The prompt's names across renames, oldest first (one when it was never renamed).
+    pub names: Vec<PromptPath>,
     pub entry: EntryView,
     pub prompt: PromptRecord,
     /// The version's text; `None` when the blob is not in this clone.

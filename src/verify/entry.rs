@@ -268,8 +268,23 @@ pub(super) fn check_numbering(
             ));
             continue;
         };
+        // A re-add is only a re-add of a prompt that was deleted. (Logs made before
+        // `readded` existed call a re-add `modified` or `reverted`; those stay valid.)
+        if change == ChangeType::Readded && lineage.as_ref().is_none_or(|l| l.live.is_some()) {
+            bad(
+                "a prompt deleted before this entry".into(),
+                lineage
+                    .as_ref()
+                    .and_then(|l| l.live)
+                    .map_or("no earlier version".into(), |v| format!("{v} live")),
+                "readded names a prompt that was not deleted",
+            );
+        }
         let next = match change {
-            ChangeType::Added | ChangeType::Modified | ChangeType::Reverted => {
+            ChangeType::Added
+            | ChangeType::Modified
+            | ChangeType::Reverted
+            | ChangeType::Readded => {
                 let expected = lineage.as_ref().map_or(Version(1), |l| l.max.next());
                 if pr.version != expected {
                     bad(
@@ -407,4 +422,101 @@ pub(super) fn check_git(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn statement(index: u64, prompt: Value) -> Statement {
+        serde_json::from_value(json!({
+            "_type": STATEMENT_TYPE,
+            "subject": [],
+            "predicateType": PREDICATE_TYPE,
+            "predicate": {
+                "event": "version",
+                "log": { "index": index, "previous": null, "origin": "github.com/acme/clinic" },
+                "prompts": [prompt],
+                "authors": [],
+                "approvals": [],
+                "policy": { "configDigest": { "sha256": "0".repeat(64) } },
+                "recordedAt": "2026-11-20T14:00:00Z",
+                "tool": { "name": "promptrail", "version": "0.1.0" }
+            }
+        }))
+        .unwrap()
+    }
+
+    fn prompt(change: &str, version: u32, previous: Option<u32>) -> Value {
+        let mut p = json!({
+            "path": "prompts/a.md",
+            "change": change,
+            "version": version,
+            "commit": "1".repeat(40),
+            "landedAt": "2026-11-20T14:00:00Z",
+            "digest": { "sha256": "2".repeat(64), "gitBlob": "3".repeat(40) }
+        });
+        if let Some(v) = previous {
+            p["previousVersion"] = v.into();
+        }
+        p
+    }
+
+    /// The numbering findings of a sequence of version entries.
+    fn numbering(prompts: Vec<Value>) -> Vec<(u64, String)> {
+        let mut lineages = HashMap::new();
+        let mut out = Vec::new();
+        for (i, p) in prompts.into_iter().enumerate() {
+            let st = statement(i as u64, p);
+            let at = Loc {
+                entry: i as u64,
+                file: "entry",
+            };
+            check_numbering(&at, &st, &mut lineages, &mut out);
+        }
+        out.into_iter()
+            .map(|f| (f.entry.unwrap_or_default(), f.message))
+            .collect()
+    }
+
+    #[test]
+    fn a_readd_continues_the_numbering_of_a_deleted_prompt() {
+        let deleted = || vec![prompt("added", 1, None), prompt("deleted", 1, None)];
+        let mut log = deleted();
+        log.push(prompt("readded", 2, Some(1)));
+        assert_eq!(numbering(log), vec![]);
+        // Logs recorded before `readded` existed call a re-add `modified`: still valid.
+        let mut log = deleted();
+        log.push(prompt("modified", 2, Some(1)));
+        assert_eq!(numbering(log), vec![]);
+    }
+
+    #[test]
+    fn a_readd_of_a_live_or_unknown_prompt_is_a_numbering_finding() {
+        let live = vec![prompt("added", 1, None), prompt("readded", 2, Some(1))];
+        let found = numbering(live);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].0, 1);
+        assert!(found[0].1.contains("not deleted"), "{found:?}");
+        let unknown = numbering(vec![prompt("readded", 1, None)]);
+        assert!(
+            unknown
+                .iter()
+                .any(|(e, m)| *e == 0 && m.contains("not deleted")),
+            "{unknown:?}"
+        );
+        // Numbers still only grow after a re-add.
+        let skipped = numbering(vec![
+            prompt("added", 1, None),
+            prompt("deleted", 1, None),
+            prompt("readded", 3, Some(1)),
+        ]);
+        assert!(
+            skipped
+                .iter()
+                .any(|(e, m)| *e == 2 && m.contains("not the next one")),
+            "{skipped:?}"
+        );
+    }
 }
