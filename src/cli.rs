@@ -72,6 +72,14 @@ pub enum Command {
     VerifyEntry(VerifyEntryArgs),
     /// Write a report of the audit log for compliance: json, csv, md or html.
     Export(ExportArgs),
+    /// Check, through the GitHub API, the repository settings the trust model relies on.
+    ///
+    /// Branch rules on the protected branch (required reviews, the required check, stale
+    /// approvals) and on the audit branch (force pushes, deletion), Actions workflow
+    /// permissions, environments' deployment branches, and where the signing key secret is
+    /// visible: each is ok, missing (with the setting to change; exit 1) or cannot read (the
+    /// token lacks a permission, named).
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -257,6 +265,18 @@ pub struct CheckArgs {
     /// Report unapproved prompts but exit 0.
     #[arg(long)]
     pub warn_only: bool,
+    #[command(flatten)]
+    pub github: GitHubArgs,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The required status check promptrail's check job reports (the job's `name:` in
+    /// promptrail-check.yml).
+    #[arg(long, value_name = "NAME", default_value = "prompt approvals")]
+    pub check_name: String,
     #[command(flatten)]
     pub github: GitHubArgs,
     #[command(flatten)]

@@ -6,6 +6,7 @@ pub mod attestation;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
+pub mod doctor;
 pub mod git;
 pub mod github;
 pub mod history;

@@ -4,6 +4,7 @@ mod active;
 mod approvals;
 mod check;
 mod deploy;
+mod doctor;
 mod export;
 mod init;
 mod keygen;
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Prove(a) => prove::run(&cli.repo, a),
         Command::VerifyEntry(a) => prove::verify_entry(a),
         Command::Export(a) => export::run(&cli.repo, a),
+        Command::Doctor(a) => doctor::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

@@ -28,7 +28,13 @@ pub enum GitHubError {
         hint: String,
     },
     #[error("GitHub found nothing at {endpoint} (404): {hint}")]
-    NotFound { endpoint: String, hint: String },
+    NotFound {
+        endpoint: String,
+        hint: String,
+        /// GitHub's own `message` (for example "Branch not protected"), for callers that
+        /// tell a documented 404 answer from an unreadable resource.
+        message: String,
+    },
     #[error("GitHub rate-limited {endpoint}: {message}")]
     RateLimited { endpoint: String, message: String },
     #[error("GitHub failed on {endpoint} ({status}) {attempts} times; try again later")]
@@ -169,6 +175,34 @@ impl Client {
 
     /// All pages of a list endpoint, 100 per page, following `Link: <…>; rel="next"`.
     pub(crate) fn get_pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GitHubError> {
+        self.pages(path, |endpoint, body| decode(endpoint, body))
+    }
+
+    /// All pages of a list endpoint that wraps its items in an object, such as
+    /// `{"total_count": 2, "secrets": […]}` (`field` = `"secrets"`).
+    pub(crate) fn get_pages_in<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        field: &str,
+    ) -> Result<Vec<T>, GitHubError> {
+        self.pages(path, |endpoint, body| {
+            let mut page: serde_json::Map<String, serde_json::Value> = decode(endpoint, body)?;
+            let items = page.remove(field).ok_or_else(|| GitHubError::Decode {
+                endpoint: endpoint.to_owned(),
+                message: format!("no `{field}` list in the answer"),
+            })?;
+            serde_json::from_value(items).map_err(|e| GitHubError::Decode {
+                endpoint: endpoint.to_owned(),
+                message: format!("`{field}`: {e}"),
+            })
+        })
+    }
+
+    fn pages<T>(
+        &self,
+        path: &str,
+        items: impl Fn(&str, &str) -> Result<Vec<T>, GitHubError>,
+    ) -> Result<Vec<T>, GitHubError> {
         let mut out = Vec::new();
         let mut next = Some(format!("{path}?per_page=100"));
         let mut pages = 0;
@@ -181,8 +215,8 @@ impl Client {
                 });
             }
             let (headers, body) = self.send(Method::Get, &url, None)?;
-            let mut items: Vec<T> = decode(&endpoint_name(Method::Get, path), &body)?;
-            out.append(&mut items);
+            let mut page = items(&endpoint_name(Method::Get, path), &body)?;
+            out.append(&mut page);
             next = headers
                 .get("link")
                 .and_then(|v| v.to_str().ok())
@@ -355,7 +389,18 @@ fn transport_message(e: &octocrab::Error) -> String {
 
 /// The permission a workflow token needs for an endpoint, for 403/404 messages.
 fn permission_hint(endpoint: &str) -> String {
-    if endpoint.contains("/teams/") {
+    let settings = "(a fine-grained token or GitHub App token: the workflow token never has it)";
+    if endpoint.contains("/attestations") {
+        "uploading attestations needs `attestations: write` on the repository".into()
+    } else if endpoint.contains("/secrets") {
+        format!("listing secret names needs `secrets: read` {settings}")
+    } else if endpoint.contains("/protection") || endpoint.contains("/actions/permissions") {
+        format!("reading repository settings needs `administration: read` {settings}")
+    } else if endpoint.contains("/environments") {
+        "reading environments needs `actions: read` on the repository".into()
+    } else if endpoint.contains("/rules/") || endpoint.contains("/rulesets") {
+        "reading rulesets needs `metadata: read` on the repository".into()
+    } else if endpoint.contains("/teams/") {
         "reading team membership needs a token with `read:org` (organization `members: read`); \
          the default workflow token cannot: use a GitHub App installation token (see README)"
             .into()
@@ -386,7 +431,11 @@ fn classify(status: StatusCode, endpoint: String, message: String) -> GitHubErro
                 "it does not exist, or the token cannot see it ({})",
                 permission_hint(&endpoint)
             );
-            GitHubError::NotFound { endpoint, hint }
+            GitHubError::NotFound {
+                endpoint,
+                hint,
+                message,
+            }
         }
         code => GitHubError::Unexpected {
             endpoint,

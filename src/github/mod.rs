@@ -7,6 +7,7 @@
 //! say which permission the token lacks. The token never appears in output or errors.
 
 mod client;
+mod settings;
 mod wire;
 
 pub use client::{Client, GitHubError};

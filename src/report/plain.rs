@@ -468,3 +468,39 @@ pub fn active(
     }
     out
 }
+
+pub fn doctor(v: &super::views::DoctorView) -> String {
+    use crate::doctor::Status;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: protected branch {}, audit branch {}",
+        v.repository, v.protected_branch, v.audit_branch
+    );
+    for f in &v.findings {
+        let status = match f.status {
+            Status::Ok => "ok",
+            Status::Missing => "MISSING",
+            Status::CannotRead => "CANNOT READ",
+        };
+        let _ = writeln!(out, "{status:<12} {}: {}", f.id, f.detail);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(out, "{:<12}   fix: {fix}", "");
+        }
+        if f.status == Status::CannotRead {
+            let _ = writeln!(out, "{:<12}   needs: a token with {}", "", f.permission);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "{} missing, {} could not be read{}",
+        v.missing,
+        v.cannot_read,
+        match (v.missing, v.cannot_read) {
+            (0, 0) => ": every setting the trust model relies on is in place",
+            (0, _) => ": give the token the permissions above for a complete answer",
+            _ => ": change the settings marked MISSING",
+        }
+    );
+    out
+}

@@ -179,3 +179,17 @@ pub struct ManifestPrompt {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Version>,
 }
+
+/// `promptrail doctor`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DoctorView {
+    pub repository: String,
+    pub protected_branch: String,
+    pub audit_branch: String,
+    /// True when nothing is missing (settings that could not be read are not counted).
+    pub ok: bool,
+    pub missing: usize,
+    pub cannot_read: usize,
+    pub findings: Vec<crate::doctor::Finding>,
+}
