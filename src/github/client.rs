@@ -175,7 +175,7 @@ impl Client {
 
     /// All pages of a list endpoint, 100 per page, following `Link: <…>; rel="next"`.
     pub(crate) fn get_pages<T: DeserializeOwned>(&self, path: &str) -> Result<Vec<T>, GitHubError> {
-        self.pages(path, |endpoint, body| decode(endpoint, body))
+        self.pages(path, decode)
     }
 
     /// All pages of a list endpoint that wraps its items in an object, such as
