@@ -479,6 +479,18 @@ mod tests {
         }
     }
 
+    /// Settings where nothing protects either branch.
+    fn unprotected() -> Settings {
+        settings(
+            branch("main", Read::Ok(Protection::default()), Read::Ok(None)),
+            branch(
+                "promptrail/audit",
+                Read::Ok(Protection::default()),
+                Read::Ok(None),
+            ),
+        )
+    }
+
     fn status(findings: &[Finding], id: &str) -> Status {
         findings.iter().find(|f| f.id == id).unwrap().status
     }
@@ -531,14 +543,7 @@ mod tests {
 
     #[test]
     fn environments_allow_only_the_protected_branch() {
-        let mut s = settings(
-            branch("main", Read::Ok(Protection::default()), Read::Ok(None)),
-            branch(
-                "promptrail/audit",
-                Read::Ok(Protection::default()),
-                Read::Ok(None),
-            ),
-        );
+        let mut s = unprotected();
         assert_eq!(status(&diagnose(&s), "environment.production"), Status::Ok);
         for policy in [
             BranchPolicy::Any,
@@ -568,14 +573,7 @@ mod tests {
 
     #[test]
     fn the_signing_secret_must_be_an_environment_secret() {
-        let mut s = settings(
-            branch("main", Read::Ok(Protection::default()), Read::Ok(None)),
-            branch(
-                "promptrail/audit",
-                Read::Ok(Protection::default()),
-                Read::Ok(None),
-            ),
-        );
+        let mut s = unprotected();
         let scope = |repo: Read<bool>, env: Read<bool>| {
             Signing::Key(SecretScope {
                 name: "PROMPTRAIL_SIGNING_KEY".into(),
