@@ -80,6 +80,10 @@ pub enum Command {
     /// visible: each is ok, missing (with the setting to change; exit 1) or cannot read (the
     /// token lacks a permission, named).
     Doctor(DoctorArgs),
+    /// Write shell completions or man pages, generated from these definitions (for packagers:
+    /// the release archives ship them).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -428,4 +432,25 @@ pub struct ExportArgs {
     pub follow: FollowArg,
     #[command(flatten)]
     pub branch: BranchArg,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generate,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Print the completion script for SHELL on stdout.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write a man page for promptrail and one per command (promptrail-check.1, ...) into DIR
+    /// (created if missing).
+    Man {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }

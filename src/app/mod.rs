@@ -6,6 +6,7 @@ mod check;
 mod deploy;
 mod doctor;
 mod export;
+mod generate;
 mod init;
 mod keygen;
 mod log;
@@ -72,6 +73,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::VerifyEntry(a) => prove::verify_entry(a),
         Command::Export(a) => export::run(&cli.repo, a),
         Command::Doctor(a) => doctor::run(&cli.repo, a),
+        Command::Generate(a) => generate::run(a),
     };
     match result {
         Ok(outcome) => outcome,
