@@ -11,7 +11,7 @@ use crate::attestation::Statement;
 use crate::attestation::predicate::{
     ApprovalRecord, ApprovalStatus, ChangeType, EventType, PromptRecord, RuleRecord,
 };
-use crate::types::{EntryIndex, Oid, PromptPath, Version};
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
 
 /// One prompt across renames: the paths it had, linked by `previousPath`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -157,6 +157,8 @@ pub struct Ledger {
     versions: Vec<RecordedVersion>,
     deployments: Vec<Deployed>,
     lineages: Lineages,
+    /// Every path the log recorded, and whether its newest event left it in the tree.
+    present: BTreeMap<PromptPath, bool>,
 }
 
 impl Ledger {
@@ -168,6 +170,13 @@ impl Ledger {
                 EventType::Version => {
                     for prompt in &p.prompts {
                         let lineage = ledger.lineages.observe(p.event, prompt);
+                        if let Some(from) = &prompt.previous_path {
+                            ledger.present.insert(from.clone(), false);
+                        }
+                        ledger.present.insert(
+                            prompt.path.clone(),
+                            prompt.change != Some(ChangeType::Deleted),
+                        );
                         if matches!(
                             prompt.change,
                             Some(ChangeType::Deleted | ChangeType::Renamed)
@@ -233,6 +242,28 @@ impl Ledger {
             .iter()
             .rev()
             .find(|v| &v.prompt.path == path && v.prompt.version == n)
+    }
+
+    /// The newest recorded version of `path` whose bytes have the SHA-256 `sha256` (what the
+    /// gate compares: the bytes on disk, no git filters).
+    pub fn by_sha256(&self, path: &PromptPath, sha256: &Sha256Hex) -> Option<&RecordedVersion> {
+        self.versions.iter().rev().find(|v| {
+            &v.prompt.path == path
+                && &v.prompt.digest.sha256 == sha256
+                && v.prompt.change != Some(ChangeType::Deleted)
+        })
+    }
+
+    /// The prompts the log says are in the tree (their newest event is not a deletion or a
+    /// rename away), and how many prompts the log has ever recorded.
+    pub fn live_prompts(&self) -> (Vec<&PromptPath>, usize) {
+        let live = self
+            .present
+            .iter()
+            .filter(|(_, live)| **live)
+            .map(|(p, _)| p)
+            .collect();
+        (live, self.present.len())
     }
 
     /// The version `n` of `path`: recorded under that name, else under a former name of the

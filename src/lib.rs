@@ -22,3 +22,4 @@ pub mod signing;
 pub mod store;
 pub mod types;
 pub mod verify;
+pub mod worktree;

@@ -1,6 +1,6 @@
 //! Prompt discovery: which repository paths are prompts, and which contents are acceptable.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
 
 use crate::config::{GlobPattern, PromptsConfig};
 use crate::types::PromptPath;
@@ -11,7 +11,82 @@ pub struct PromptMatcher {
     include: GlobSet,
     exclude: GlobSet,
     patterns: Vec<String>,
+    /// Each include pattern split at `/`, to decide which directories can hold a prompt.
+    components: Vec<Option<Vec<Component>>>,
     max_bytes: u64,
+}
+
+/// One `/`-separated part of an include pattern.
+#[derive(Debug, Clone)]
+enum Component {
+    /// `**`: any number of path components, none included.
+    AnyDepth,
+    /// Anything else, matched against one name.
+    Name(GlobMatcher),
+}
+
+/// The components of `pattern`, or `None` when it cannot be split at `/` faithfully (a `/`
+/// inside braces or brackets): such a pattern may match under any directory.
+fn components(pattern: &str) -> Option<Vec<Component>> {
+    let (mut braces, mut brackets) = (0i32, false);
+    for c in pattern.chars() {
+        match c {
+            '{' if !brackets => braces += 1,
+            '}' if !brackets => braces -= 1,
+            '[' => brackets = true,
+            ']' => brackets = false,
+            '/' if braces != 0 || brackets => return None,
+            _ => {}
+        }
+    }
+    pattern
+        .split('/')
+        .map(|part| match part {
+            "**" => Some(Component::AnyDepth),
+            _ => GlobBuilder::new(part)
+                .literal_separator(true)
+                .build()
+                .ok()
+                .map(|g| Component::Name(g.compile_matcher())),
+        })
+        .collect()
+}
+
+/// True when some path strictly below the directory `dir` (its components) could match the
+/// pattern `parts`: a small NFA over the pattern's components.
+fn may_match_below(parts: &[Component], dir: &[&str]) -> bool {
+    // Positions in `parts` reachable after consuming `dir`, closed over `**` matching nothing.
+    let close = |set: &mut Vec<usize>| {
+        let mut i = 0;
+        while i < set.len() {
+            let p = set[i];
+            if matches!(parts.get(p), Some(Component::AnyDepth)) && !set.contains(&(p + 1)) {
+                set.push(p + 1);
+            }
+            i += 1;
+        }
+    };
+    let mut at = vec![0];
+    close(&mut at);
+    for name in dir {
+        let mut next = Vec::new();
+        for &p in &at {
+            match parts.get(p) {
+                Some(Component::AnyDepth) => next.push(p),
+                Some(Component::Name(g)) if g.is_match(name) => next.push(p + 1),
+                _ => {}
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        close(&mut next);
+        if next.is_empty() {
+            return false;
+        }
+        at = next;
+    }
+    // Something of the pattern is left to match a name below `dir`.
+    at.iter().any(|&p| p < parts.len())
 }
 
 /// Why a prompt's content or path is refused.
@@ -52,6 +127,7 @@ impl PromptMatcher {
             include: compile(&config.include)?,
             exclude: compile(&config.exclude)?,
             patterns: config.include.iter().map(|g| g.0.clone()).collect(),
+            components: config.include.iter().map(|g| components(&g.0)).collect(),
             max_bytes: config.max_bytes.0,
         })
     }
@@ -61,6 +137,18 @@ impl PromptMatcher {
         // Non-UTF-8 names are matched lossily so that they are reported, not silently skipped.
         let path = String::from_utf8_lossy(raw_path);
         self.include.is_match(path.as_ref()) && !self.exclude.is_match(path.as_ref())
+    }
+
+    /// True when a file below the directory `dir` (a repository path, `/`-separated) could be
+    /// a prompt, whatever its name: the directories a working-tree walk must look into, and
+    /// where a symbolic link could stand for a directory of prompts. Excludes are ignored
+    /// (an excluded directory is still looked at), so this errs towards "yes".
+    pub fn may_contain(&self, dir: &str) -> bool {
+        let names: Vec<&str> = dir.split('/').filter(|n| !n.is_empty()).collect();
+        self.components.iter().any(|parts| match parts {
+            None => true,
+            Some(parts) => may_match_below(parts, &names),
+        })
     }
 
     /// The include patterns that match none of `paths` (for a warning).
@@ -164,6 +252,36 @@ mod tests {
         assert!(m.matches(b"agents/x.md"));
         assert!(!m.matches(b"agents/sub/x.md"), "`*` must not cross `/`");
         assert!(!m.matches(b"src/main.rs"));
+    }
+
+    #[test]
+    fn directories_that_may_hold_prompts() {
+        let m = matcher(
+            &["prompts/**", "agents/*.md", "**/policy.txt"],
+            &["prompts/x/**"],
+        );
+        for dir in [
+            "prompts",
+            "prompts/clinical",
+            "prompts/x",
+            "agents",
+            "src",
+            "a/b/c",
+        ] {
+            assert!(m.may_contain(dir), "{dir}");
+        }
+        let m = matcher(&["prompts/**", "agents/*.md", "docs/{a,b}/*.md"], &[]);
+        assert!(m.may_contain("prompts/a/b"));
+        assert!(m.may_contain("agents"));
+        assert!(!m.may_contain("agents/sub"), "`*` does not cross `/`");
+        assert!(m.may_contain("docs/a"));
+        assert!(!m.may_contain("docs/c"));
+        assert!(m.may_contain("docs"), "docs/a/x.md may match");
+        assert!(!m.may_contain("src"));
+        assert!(!m.may_contain("prompt"));
+        // A `/` inside braces cannot be split: every directory may hold a match.
+        let m = matcher(&["{prompts/a,b}/*.md"], &[]);
+        assert!(m.may_contain("src"));
     }
 
     #[test]

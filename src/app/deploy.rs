@@ -23,6 +23,7 @@ use crate::report::{github, plain};
 use crate::signing::{Signer, Trust};
 use crate::store::NewEntry;
 use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
+use crate::worktree::{self, OnDisk, State};
 
 pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -88,24 +89,7 @@ fn evaluate_gate(
     let report = verify_log(ws, &log, trust, None)?;
     let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
-    let matcher = ws.matcher()?;
-    let mut paths: Vec<String> = ws
-        .git
-        .tracked_files()?
-        .into_iter()
-        .filter(|p| matcher.matches(p))
-        .map(|p| String::from_utf8_lossy(&p).into_owned())
-        .collect();
-    if !only.is_empty() {
-        let wanted: BTreeSet<&str> = only.iter().map(String::as_str).collect();
-        for w in &wanted {
-            if !paths.iter().any(|p| p == w) {
-                bail!("--prompt {w}: not a prompt file in the working tree");
-            }
-        }
-        paths.retain(|p| wanted.contains(p.as_str()));
-    }
-    let blobs = ws.git.hash_files(&paths)?;
+    let on_disk = prompts_on_disk(ws, &ledger, only)?;
     let policy = Policy::new(&ws.config.policy, &default_org(ws))?;
     let env_rule = policy.env_rule(env);
     let log_problem = (!report.ok).then(|| {
@@ -115,45 +99,48 @@ fn evaluate_gate(
         )
     });
     let mut rows = Vec::new();
-    for (path, blob) in paths.iter().zip(&blobs) {
-        let path = PromptPath::new(path);
-        let data = std::fs::read(ws.git.root().join(path.as_str()))?;
-        let sha256 = Sha256Hex::of(&data).to_string();
-        let (version, ok, reason) = match ledger.by_content(&path, blob) {
-            None => (
-                None,
-                false,
-                "this content is not a recorded version: land it through an approved pull \
-                 request and run `promptrail record`"
-                    .to_owned(),
-            ),
-            Some(v) if !v.approved() => (Some(v.prompt.version), false, v.why_not()),
-            Some(v) => match env_rule.map(|r| env_satisfied(r, policy.default_org(), &v.approvals))
-            {
-                Some((false, counted, required)) => (
-                    Some(v.prompt.version),
+    for found in on_disk {
+        let (version, ok, reason) = match &found.state {
+            State::Blocked(why) => (None, false, why.to_string()),
+            State::File { sha256, bytes } => match ledger.by_sha256(&found.path, sha256) {
+                None => (
+                    None,
                     false,
-                    format!(
-                        "{env} needs {required} approval(s) that its rule accepts; {counted} counted"
-                    ),
+                    unrecorded_reason(ws, &ledger, &found.path, bytes.as_deref()),
                 ),
-                _ => (
-                    Some(v.prompt.version),
-                    true,
-                    format!("approved (entry #{})", v.entry.0),
-                ),
+                Some(v) if !v.approved() => (Some(v.prompt.version), false, v.why_not()),
+                Some(v) => {
+                    match env_rule.map(|r| env_satisfied(r, policy.default_org(), &v.approvals)) {
+                        Some((false, counted, required)) => (
+                            Some(v.prompt.version),
+                            false,
+                            format!(
+                                "{env} needs {required} approval(s) that its rule accepts; \
+                                 {counted} counted"
+                            ),
+                        ),
+                        _ => (
+                            Some(v.prompt.version),
+                            true,
+                            format!("approved (entry #{})", v.entry.0),
+                        ),
+                    }
+                }
             },
         };
         rows.push(GateRow {
-            path,
+            sha256: found.sha256().map(ToString::to_string),
+            path: found.path,
             version,
-            sha256,
             ok: ok && log_problem.is_none(),
             reason,
         });
     }
-    if rows.is_empty() {
-        progress.warn("no prompt files in the working tree");
+    if progress.verbose {
+        progress.say(&format!(
+            "gate {env}: {} prompt path(s) in the working tree, read as bytes on disk",
+            rows.len()
+        ));
     }
     let view = GateView {
         environment: env.to_owned(),
@@ -162,6 +149,93 @@ fn evaluate_gate(
         prompts: rows,
     };
     Ok((view, ledger))
+}
+
+/// Files whose bytes match no recorded version and are kept to say why (git filters).
+const EXPLAINED: usize = 16;
+
+/// What the working tree holds at prompt paths, as bytes on disk (see [`crate::worktree`]),
+/// narrowed to `only` (with any blocker on a directory above them). Refuses when there is
+/// nothing to deploy: a deployment with no prompt would be an entry `verify` rejects.
+fn prompts_on_disk(ws: &Workspace, ledger: &Ledger, only: &[String]) -> Result<Vec<OnDisk>> {
+    let matcher = ws.matcher()?;
+    let kept = std::cell::Cell::new(0);
+    let mut found = worktree::scan(ws.git.root(), &matcher, |path, sha256| {
+        let keep = kept.get() < EXPLAINED && ledger.by_sha256(path, sha256).is_none();
+        kept.set(kept.get() + usize::from(keep));
+        keep
+    })?;
+    if !only.is_empty() {
+        let covers = |row: &PromptPath, wanted: &str| {
+            wanted == row.as_str()
+                || wanted
+                    .strip_prefix(row.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        for w in only {
+            if !found.iter().any(|f| covers(&f.path, w)) {
+                bail!("--prompt {w}: not a prompt file in the working tree");
+            }
+        }
+        found.retain(|f| only.iter().any(|w| covers(&f.path, w)));
+    }
+    if found.is_empty() {
+        let include: Vec<&str> = ws
+            .config
+            .prompts
+            .include
+            .iter()
+            .map(|g| g.0.as_str())
+            .collect();
+        let (live, known) = ledger.live_prompts();
+        if known > 0 && live.is_empty() {
+            bail!(
+                "nothing to deploy: every prompt the audit log recorded ({known}) was retired \
+                 (deleted and recorded), and no file in the working tree matches \
+                 prompts.include [{}]; nothing was recorded",
+                include.join(", ")
+            );
+        }
+        bail!(
+            "nothing to deploy: no file in the working tree matches prompts.include [{}]{}; \
+             check the globs in .promptrail.yml and that the checkout has the prompts \
+             (nothing was recorded)",
+            include.join(", "),
+            match live.len() {
+                0 => String::new(),
+                n => format!(
+                    " although the audit log has {n} live prompt(s) (e.g. {})",
+                    live[0]
+                ),
+            }
+        );
+    }
+    Ok(found)
+}
+
+/// Why bytes on disk are not a recorded version, naming git's filters when they are what
+/// would turn these bytes into a recorded blob.
+fn unrecorded_reason(
+    ws: &Workspace,
+    ledger: &Ledger,
+    path: &PromptPath,
+    bytes: Option<&[u8]>,
+) -> String {
+    let filtered = bytes
+        .and_then(|b| ws.git.blob_id_through_filters(path.as_str(), b).ok())
+        .and_then(|blob| ledger.by_content(path, &blob));
+    match filtered {
+        Some(v) => format!(
+            "the bytes on disk are not a recorded version: git's filters (.gitattributes \
+             `ident`, `text`/`eol` or a filter driver) would turn them into the blob of {}, but \
+             the gate compares the raw bytes (SHA-256); check the prompts out without filters \
+             (e.g. `prompts/** -text -ident` in .gitattributes)",
+            v.prompt.version
+        ),
+        None => "this content is not a recorded version: land it through an approved pull \
+                 request and run `promptrail record`"
+            .to_owned(),
+    }
 }
 
 /// Who, where and what for a deployment entry, from the CI environment.
@@ -318,8 +392,14 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     let mut prompts = Vec::new();
     let mut rules = Vec::new();
     for row in &view.prompts {
-        let blob_version = row.version.and_then(|v| ledger.version(&row.path, v));
-        let Some(v) = blob_version else { continue };
+        // Exactly the bytes the gate read: the version whose SHA-256 they have.
+        let checked = row.sha256.as_deref().and_then(Sha256Hex::parse);
+        let Some(v) = checked.and_then(|sha| ledger.by_sha256(&row.path, &sha)) else {
+            bail!(
+                "{}: the gate passed it but it is not a recorded version",
+                row.path
+            );
+        };
         let mut p = v.prompt.clone();
         p.change = None;
         prompts.push(p);

@@ -102,11 +102,16 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
             )
         })?
         .data;
-    let file = ws.git.root().join(path.as_str());
-    if let Some(parent) = file.parent() {
-        std::fs::create_dir_all(parent)?;
+    // The entry names these exact bytes: what the gate will read back from disk.
+    if crate::types::Sha256Hex::of(&data) != version.prompt.digest.sha256 {
+        bail!(
+            "the blob {} of {path} {target} does not have the recorded sha256 {}: refusing to \
+             restore it (run `promptrail verify`)",
+            version.prompt.digest.git_blob,
+            version.prompt.digest.sha256
+        );
     }
-    std::fs::write(&file, &data).with_context(|| format!("writing {}", file.display()))?;
+    crate::worktree::write_prompt(ws.git.root(), &path, &data)?;
     progress.say(&format!("restored {path} to {target} in the working tree"));
 
     if let Some(d) = already {

@@ -419,25 +419,25 @@ impl Git {
         self.resolve_commit(&local)
     }
 
-    /// Git blob ids of working-tree files, as `git hash-object` computes them, in one process.
-    pub fn hash_files(&self, paths: &[String]) -> Result<Vec<Oid>> {
-        if paths.is_empty() {
-            return Ok(Vec::new());
-        }
-        if let Some(bad) = paths.iter().find(|p| p.chars().any(char::is_control)) {
-            bail!("{bad:?}: file name contains control characters; rename it");
+    /// The blob id git would store for `bytes` added at `path`, through the path's
+    /// `.gitattributes` filters (`ident`, `text`/`eol`, filter drivers): what `git add` would
+    /// make of a working-tree file. Only to explain why raw bytes match no recorded version.
+    pub fn blob_id_through_filters(&self, path: &str, bytes: &[u8]) -> Result<Oid> {
+        if path.chars().any(char::is_control) {
+            bail!("{path:?}: file name contains control characters; rename it");
         }
         let mut child = self
             .cmd()
-            .args(["hash-object", "--stdin-paths"])
+            .args(["hash-object", "--stdin"])
+            .arg(format!("--path={path}"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .context("could not run `git hash-object`")?;
         let mut stdin = child.stdin.take().context("no stdin")?;
-        let input = paths.join("\n") + "\n";
-        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let input = bytes.to_vec();
+        let writer = std::thread::spawn(move || stdin.write_all(&input));
         let out = child.wait_with_output()?;
         let _ = writer.join();
         if !out.status.success() {
@@ -446,18 +446,8 @@ impl Git {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
-        let oids: Vec<Oid> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| Oid::parse(l.trim()).context("bad object id from git hash-object"))
-            .collect::<Result<_>>()?;
-        if oids.len() != paths.len() {
-            bail!(
-                "`git hash-object` hashed {} of {} files",
-                oids.len(),
-                paths.len()
-            );
-        }
-        Ok(oids)
+        Oid::parse(String::from_utf8_lossy(&out.stdout).trim())
+            .context("bad object id from git hash-object")
     }
 
     /// Tracked files in the working tree (`git ls-files -z`), raw bytes.

@@ -152,7 +152,8 @@ pub struct GateView {
 pub struct GateRow {
     pub path: PromptPath,
     pub version: Option<Version>,
-    pub sha256: String,
+    /// The SHA-256 of the bytes on disk (none when the path could not be read as a file).
+    pub sha256: Option<String>,
     pub ok: bool,
     pub reason: String,
 }

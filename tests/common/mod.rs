@@ -430,3 +430,59 @@ pub fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
     ]);
     r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
 }
+
+/// Lands `files` on `main` through pull request `n`: a branch by Ana, approved by Rita (a
+/// writer) at its head, merged with a merge commit and pushed; the stand-in answers for it.
+/// Returns the merge commit.
+pub fn land_approved(r: &Repo, s: &github::StandIn, n: u64, files: &[(&str, &str)]) -> String {
+    let base = r.git(&["rev-parse", "HEAD"]);
+    let branch = format!("pr-{n}");
+    r.git(&["checkout", "-q", "-b", &branch]);
+    for (path, content) in files {
+        r.write(path, content);
+    }
+    let head = r.commit_as("Ana Author <ana@example.org>", &format!("change #{n}"));
+    r.git(&["push", "-q", "origin", &format!("HEAD:refs/pull/{n}/head")]);
+    r.git(&["checkout", "-q", "main"]);
+    r.git(&[
+        "-c",
+        "user.name=Mia Merger",
+        "-c",
+        "user.email=mia@example.org",
+        "merge",
+        "-q",
+        "--no-ff",
+        &branch,
+        "-m",
+        &format!("Merge pull request #{n}"),
+    ]);
+    r.push();
+    let merge = r.git(&["rev-parse", "HEAD"]);
+    s.reviews(
+        n,
+        &[github::Review {
+            id: n * 10,
+            login: "rita",
+            state: "APPROVED",
+            commit: &head,
+        }],
+        1,
+    );
+    s.commits(n, &[(&head, "ana")]);
+    s.permission("rita", "write");
+    s.commit_pulls(
+        &merge,
+        Some(s.pull_json(n, "ana", &head, &base, Some(&merge))),
+    );
+    merge
+}
+
+/// `promptrail record` against the stand-in with the test key; asserts success.
+pub fn record_with(r: &Repo, s: &github::StandIn) -> std::process::Output {
+    let mut cmd = r.cmd();
+    s.env(&mut cmd)
+        .args(["record", "--key", keys().private.to_str().unwrap()]);
+    let out = cmd.output().unwrap();
+    assert_ok(&out);
+    out
+}
