@@ -5,50 +5,94 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::approvals::{Target, changed_prompts, client, judge};
+use super::merge_group::{self, MergeGroup};
 use super::{Outcome, Progress, Workspace, print_json};
 use crate::cli::{CheckArgs, Format};
+use crate::github::Client;
 use crate::policy::Policy;
-use crate::report::views::CheckView;
+use crate::report::views::{CheckView, GroupPrompt, MergeGroupView};
 use crate::report::{github, plain};
 use crate::types::Oid;
 
-/// The pull request number and head from the event payload (`GITHUB_EVENT_PATH`).
-/// On `pull_request*` events `GITHUB_SHA` is the test merge commit, so the head comes from
-/// `pull_request.head.sha`.
-fn from_event() -> Result<Option<(u64, Option<Oid>)>> {
+/// The event payload (`GITHUB_EVENT_PATH`), when running in Actions.
+fn read_event() -> Result<Option<serde_json::Value>> {
     let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading event {path}"))?;
-    let event: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("event {path} is not JSON"))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .with_context(|| format!("event {path} is not JSON"))
+}
+
+/// The pull request number and head from a `pull_request*` payload. `GITHUB_SHA` is the test
+/// merge commit there, so the head comes from `pull_request.head.sha`.
+fn pull_from_event(event: &serde_json::Value) -> Option<(u64, Option<Oid>)> {
     let pr = &event["pull_request"];
-    let Some(number) = pr["number"].as_u64() else {
-        return Ok(None);
-    };
-    Ok(Some((
-        number,
-        pr["head"]["sha"].as_str().and_then(Oid::parse),
-    )))
+    let number = pr["number"].as_u64()?;
+    Some((number, pr["head"]["sha"].as_str().and_then(Oid::parse)))
 }
 
 pub fn run(dir: &Path, args: &CheckArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
-    let matcher = ws.matcher()?;
-    let event = from_event()?;
+    let event = read_event()?;
+    if args.pr.is_none()
+        && let Some(group) = event
+            .as_ref()
+            .map(MergeGroup::from_event)
+            .transpose()?
+            .flatten()
+    {
+        return run_group(&ws, args, &group, progress);
+    }
+    let event = event.as_ref().and_then(pull_from_event);
     let (number, event_head) = match (args.pr, event) {
         (Some(n), Some((m, head))) if n == m => (n, head),
         (Some(n), _) => (n, None),
         (None, Some(e)) => e,
         (None, None) => bail!(
-            "no pull request: pass --pr N, or run on a `pull_request` / `pull_request_review` \
-             event (GITHUB_EVENT_PATH)"
+            "no pull request: pass --pr N, or run on a `pull_request`, `pull_request_review` or \
+             `merge_group` event (GITHUB_EVENT_PATH)"
         ),
     };
     let gh = client(&ws, &args.github.github_token_env)?;
-    let mut pr = gh.pull_request(number)?;
-    if let Some(head) = event_head {
-        pr.head = head;
+    let view = judge_pull(&ws, &gh, number, event_head.as_ref(), progress)?;
+    if progress.verbose {
+        progress.say(&format!("GitHub API requests: {}", view.requests));
+    }
+    if github::in_actions() {
+        actions_summary(&view)?;
+        actions_outputs(std::slice::from_ref(&view), &[])?;
+    }
+    match args.format.format {
+        Format::Json => print_json(&view)?,
+        Format::Text => print!("{}", plain::check(&view)),
+    }
+    Ok(if view.approved || args.warn_only {
+        Outcome::Ok
+    } else {
+        Outcome::No
+    })
+}
+
+/// Judges one pull request at its current head as GitHub reports it now: a re-run of an old
+/// run carries the head of its time in the payload (`event_head`), which is not judged.
+fn judge_pull(
+    ws: &Workspace,
+    gh: &Client,
+    number: u64,
+    event_head: Option<&Oid>,
+    progress: &Progress,
+) -> Result<CheckView> {
+    let matcher = ws.matcher()?;
+    let pr = gh.pull_request(number)?;
+    if let Some(old) = event_head.filter(|h| **h != pr.head) {
+        progress.warn(&format!(
+            "the event names head {} of pull request #{number}, which is now at {}: judging the \
+             current head (a re-run of an older run)",
+            old.short(),
+            pr.head.short()
+        ));
     }
     // The pull request is judged by the policy of its base, not by one it brings along; a
     // change to the policy file is itself a change that needs approval.
@@ -79,25 +123,77 @@ pub fn run(dir: &Path, args: &CheckArgs, progress: &Progress) -> Result<Outcome>
     let decisions = if prompts.is_empty() {
         Vec::new()
     } else {
-        judge(&ws, &gh, &policy, &pr, &prompts, &Target::Head, progress)?
+        judge(ws, gh, &policy, &pr, &prompts, &Target::Head, progress)?
     };
-    let view = CheckView {
+    Ok(CheckView {
         pull_request: pr.number,
         url: pr.url.clone(),
         head: pr.head.clone(),
         approved: decisions.iter().all(|d| d.approved),
         decisions,
         requests: gh.requests(),
+    })
+}
+
+/// `check` on a merge queue's group: every pull request in it, then what the group lands.
+fn run_group(
+    ws: &Workspace,
+    args: &CheckArgs,
+    group: &MergeGroup,
+    progress: &Progress,
+) -> Result<Outcome> {
+    for commit in [&group.base_sha, &group.head_sha] {
+        if ws.git.resolve_commit(commit.as_str())?.is_none() {
+            bail!(
+                "merge group commit {} is not in this clone: check out the merge group with \
+                 `actions/checkout` and `fetch-depth: 0`",
+                commit.short()
+            );
+        }
+    }
+    let gh = client(ws, &args.github.github_token_env)?;
+    let mut views = Vec::new();
+    for number in group.pull_requests(ws, &gh)? {
+        let pr = gh.pull_request(number)?;
+        // A subject may name any pull request; only open ones into this branch are in the
+        // queue (what the others changed is then covered by nobody, and blocks).
+        if number != group.queued && (pr.merged || pr.base_ref != group.base_branch) {
+            progress.warn(&format!(
+                "pull request #{number} named in the merge group is not an open pull request \
+                 into {}: not judged",
+                group.base_branch
+            ));
+            continue;
+        }
+        views.push(judge_pull(ws, &gh, number, None, progress)?);
+    }
+    let base_config = ws.config_at(&group.base_sha)?;
+    let base_matcher = crate::prompt::PromptMatcher::new(&base_config.prompts)?;
+    let matcher = ws.matcher()?;
+    let rows = merge_group::cover(ws, group, &[&base_matcher, &matcher], &views)?;
+    let view = MergeGroupView {
+        head_ref: group.head_ref.clone(),
+        head_sha: group.head_sha.clone(),
+        base_branch: group.base_branch.clone(),
+        base_sha: group.base_sha.clone(),
+        approved: views.iter().all(|v| v.approved) && rows.iter().all(|r| r.ok),
+        pull_requests: views,
+        group: rows,
+        requests: gh.requests(),
     };
     if progress.verbose {
         progress.say(&format!("GitHub API requests: {}", view.requests));
     }
     if github::in_actions() {
-        actions_output(&view)?;
+        for pr in &view.pull_requests {
+            actions_summary(pr)?;
+        }
+        group_summary(&view)?;
+        actions_outputs(&view.pull_requests, &view.group)?;
     }
     match args.format.format {
         Format::Json => print_json(&view)?,
-        Format::Text => print!("{}", plain::check(&view)),
+        Format::Text => print!("{}", plain::merge_group(&view)),
     }
     Ok(if view.approved || args.warn_only {
         Outcome::Ok
@@ -106,7 +202,47 @@ pub fn run(dir: &Path, args: &CheckArgs, progress: &Progress) -> Result<Outcome>
     })
 }
 
-fn actions_output(view: &CheckView) -> Result<()> {
+fn group_summary(view: &MergeGroupView) -> Result<()> {
+    let rows: Vec<Vec<String>> = view
+        .group
+        .iter()
+        .map(|g| {
+            vec![
+                format!("`{}`", g.path),
+                if g.ok { "✅" } else { "❌" }.to_owned(),
+                g.reason.clone(),
+            ]
+        })
+        .collect();
+    let mut md = format!(
+        "### promptrail: merge group into {} — {}\n\n",
+        view.base_branch,
+        if view.approved {
+            "every prompt it lands is approved"
+        } else {
+            "unapproved prompt changes"
+        }
+    );
+    if rows.is_empty() {
+        md.push_str("No prompt files changed.\n");
+    } else {
+        md.push_str(&github::table(&["prompt", "covered", "why"], &rows));
+    }
+    github::summary(&md)?;
+    for g in view.group.iter().filter(|g| !g.ok) {
+        println!(
+            "{}",
+            github::error_annotation(
+                g.path.as_str(),
+                "promptrail: merge group lands an unapproved prompt change",
+                &g.reason
+            )
+        );
+    }
+    Ok(())
+}
+
+fn actions_summary(view: &CheckView) -> Result<()> {
     let rows: Vec<Vec<String>> = view
         .decisions
         .iter()
@@ -179,13 +315,27 @@ fn actions_output(view: &CheckView) -> Result<()> {
             )
         );
     }
+    Ok(())
+}
+
+/// Step outputs `approved` / `unapproved`: the prompts of every judged pull request (and of a
+/// merge group's content check).
+fn actions_outputs(views: &[CheckView], group: &[GroupPrompt]) -> Result<()> {
     let list = |approved: bool| {
-        let v: Vec<&str> = view
-            .decisions
+        let mut v: Vec<&str> = views
             .iter()
+            .flat_map(|view| &view.decisions)
             .filter(|d| d.approved == approved)
             .map(|d| d.path.as_str())
+            .chain(
+                group
+                    .iter()
+                    .filter(|g| !approved && !g.ok)
+                    .map(|g| g.path.as_str()),
+            )
             .collect();
+        v.sort_unstable();
+        v.dedup();
         serde_json::to_string(&v).unwrap_or_default()
     };
     github::output("approved", &list(true))?;

@@ -10,6 +10,7 @@ mod generate;
 mod init;
 mod keygen;
 mod log;
+mod merge_group;
 mod prove;
 mod record;
 mod rollback;

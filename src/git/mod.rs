@@ -21,6 +21,15 @@ pub use objects::{Object, ObjectReader, TreeEntry};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};
 
+/// One commit of a first-parent walk.
+#[derive(Debug, Clone)]
+pub struct FirstParent {
+    pub oid: Oid,
+    pub parents: Vec<Oid>,
+    /// The first line of the message (author-controlled: a hint, never proof).
+    pub subject: String,
+}
+
 /// A repository on disk, addressed by its top-level directory.
 #[derive(Debug, Clone)]
 pub struct Git {
@@ -192,6 +201,39 @@ impl Git {
             Some(1) => Ok(false),
             _ => bail!("`git merge-base` failed comparing {a} and {b}"),
         }
+    }
+
+    /// The first-parent commits of `base..tip`, oldest first: id, parents and subject line
+    /// (one `git log` process; a subject that is not UTF-8 is read lossily).
+    pub fn first_parent_commits(&self, tip: &Oid, base: &Oid) -> Result<Vec<FirstParent>> {
+        let out = self.run(&[
+            "log",
+            "--first-parent",
+            "--reverse",
+            "-z",
+            "--no-show-signature",
+            "--format=%H %P%x1f%s",
+            &format!("^{base}"),
+            tip.as_str(),
+            "--",
+        ])?;
+        out.split(|b| *b == 0)
+            .filter(|r| !r.is_empty())
+            .map(|record| {
+                let text = String::from_utf8_lossy(record);
+                let (ids, subject) = text.split_once('\x1f').unwrap_or((&text, ""));
+                let mut ids = ids.split(' ').filter(|s| !s.is_empty()).map(Oid::parse);
+                let oid = ids
+                    .next()
+                    .flatten()
+                    .ok_or_else(|| anyhow!("`git log` printed an unexpected commit id"))?;
+                Ok(FirstParent {
+                    oid,
+                    parents: ids.flatten().collect(),
+                    subject: subject.to_owned(),
+                })
+            })
+            .collect()
     }
 
     /// Streams every commit reachable from `tip`, each with its changes against its first

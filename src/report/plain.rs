@@ -374,6 +374,36 @@ pub fn check(v: &super::views::CheckView) -> String {
     out
 }
 
+pub fn merge_group(v: &super::views::MergeGroupView) -> String {
+    let mut out = format!(
+        "merge group {} into {} ({} pull request{})\n",
+        v.head_ref
+            .strip_prefix("refs/heads/")
+            .unwrap_or(&v.head_ref),
+        v.base_branch,
+        v.pull_requests.len(),
+        if v.pull_requests.len() == 1 { "" } else { "s" }
+    );
+    for pr in &v.pull_requests {
+        out.push_str(&check(pr));
+    }
+    for g in &v.group {
+        let _ = writeln!(
+            out,
+            "group {} {}: {}",
+            if g.ok { "ok  " } else { "FAIL" },
+            g.path,
+            g.reason
+        );
+    }
+    out.push_str(if v.approved {
+        "merge group approved: every pull request and every prompt it lands\n"
+    } else {
+        "merge group not approved: see the reasons above\n"
+    });
+    out
+}
+
 pub fn gate(v: &super::views::GateView) -> String {
     let mut out = String::new();
     if let Some(p) = &v.log_problem {

@@ -136,6 +136,34 @@ pub struct CheckView {
     pub requests: u32,
 }
 
+/// `promptrail check` on a `merge_group` event: every pull request of the group, and whether
+/// what the group lands is what they had approved.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MergeGroupView {
+    pub head_ref: String,
+    pub head_sha: Oid,
+    pub base_branch: String,
+    pub base_sha: Oid,
+    pub approved: bool,
+    /// One check per pull request of the group, in the order the group applies them.
+    pub pull_requests: Vec<CheckView>,
+    /// Every prompt (and `.promptrail.yml`) the group changes.
+    pub group: Vec<GroupPrompt>,
+    /// GitHub API requests made.
+    pub requests: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupPrompt {
+    pub path: PromptPath,
+    /// The pull request whose approvals cover it (the last of the group that changed it).
+    pub pull_request: Option<u64>,
+    pub ok: bool,
+    pub reason: String,
+}
+
 /// `promptrail gate`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
