@@ -84,6 +84,9 @@ pub enum Command {
     /// the release archives ship them).
     #[command(hide = true)]
     Generate(GenerateArgs),
+    /// Which recorded version has this content? From a runtime digest (or a file) to its
+    /// path, version, authors, approvals and when it was live where.
+    Which(WhichArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -453,4 +456,34 @@ pub enum Generate {
         #[arg(value_name = "DIR")]
         dir: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  promptrail which 3f1c9a…e2                          # a sha256 (or a prefix of 6+ digits)
+  promptrail which sha256:3f1c9a0b                    # the same, as traces often carry it
+  promptrail which blob:053ec019                      # a git blob id (or prefix)
+  promptrail which ./served/intake.md                 # a file's bytes, hashed raw
+  promptrail which 3f1c9a0b --at 2026-11-20T15:00:00Z --env production
+
+Exit codes: 0 found (with --at: live and approved in ENV at TIME); 1 no recorded version has
+this content (with --at: it was not live there then, or not approved); 2 error, including a
+prefix that matches several contents (the message lists them).")]
+pub struct WhichArgs {
+    /// A sha256 (64 hex digits), a git blob id (40), a prefix of either (6 or more digits),
+    /// `sha256:HEX` / `blob:HEX`, or a FILE whose raw bytes are hashed. Text that looks like
+    /// hex is read as a digest: name a file that looks like one as ./NAME.
+    #[arg(value_name = "DIGEST|FILE")]
+    pub target: String,
+    /// Answer "was this content live and approved in ENV at TIME" (RFC 3339; needs --env).
+    #[arg(long, value_name = "TIME", requires = "env")]
+    pub at: Option<String>,
+    /// Only this environment's deployments (with --at: the environment asked about).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
 }

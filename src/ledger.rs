@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::attestation::Statement;
 use crate::attestation::predicate::{
-    ApprovalRecord, ApprovalStatus, ChangeType, EventType, PromptRecord, RuleRecord,
+    ApprovalRecord, ApprovalStatus, AuthorRecord, ChangeType, EventType, PromptRecord, RuleRecord,
 };
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
 
@@ -100,6 +100,8 @@ pub struct RecordedVersion {
     pub prompt: PromptRecord,
     pub rule: Option<RuleRecord>,
     pub approvals: Vec<ApprovalRecord>,
+    /// Everyone the entry names as author, co-author or committer.
+    pub authors: Vec<AuthorRecord>,
 }
 
 impl RecordedVersion {
@@ -200,6 +202,7 @@ impl Ledger {
                                 .filter(|a| a.path == prompt.path)
                                 .cloned()
                                 .collect(),
+                            authors: p.authors.clone(),
                         });
                     }
                 }
@@ -314,12 +317,273 @@ impl Ledger {
             .collect()
     }
 
+    /// Every recorded version (not deletions) whose `sha256` or git blob id starts with
+    /// the query's hex digits, grouped by content (`sha256`), oldest first within a group.
+    pub fn by_digest(&self, q: &DigestQuery) -> Vec<ContentMatch<'_>> {
+        let mut out: Vec<ContentMatch<'_>> = Vec::new();
+        for v in self
+            .versions
+            .iter()
+            .filter(|v| v.prompt.change != Some(ChangeType::Deleted) && q.matches(v))
+        {
+            let sha = v.prompt.digest.sha256.as_str();
+            match out.iter_mut().find(|m| m.sha256 == sha) {
+                Some(m) => m.versions.push(v),
+                None => out.push(ContentMatch {
+                    sha256: sha.to_owned(),
+                    versions: vec![v],
+                }),
+            }
+        }
+        out
+    }
+
+    /// The windows during which version `v` was live, per environment, in log order: from
+    /// the deployment or rollback that made it live until the next one of that prompt (the
+    /// same lineage, under any of its names) in the same environment that made another
+    /// version live (`None`: still live). Re-deploying the live version extends its window.
+    pub fn live_windows(&self, v: &RecordedVersion) -> Vec<LiveWindow> {
+        let mut out: Vec<LiveWindow> = Vec::new();
+        for d in self.deployments.iter().filter(|d| d.lineage == v.lineage) {
+            let open = out
+                .iter()
+                .rposition(|w| w.environment == d.environment && w.until.is_none());
+            match (open, d.version == v.prompt.version) {
+                (Some(_), true) => {}
+                (Some(i), false) => {
+                    out[i].until = Some(d.deployed_at);
+                    out[i].ended_by = Some(d.entry);
+                }
+                (None, true) => out.push(LiveWindow {
+                    environment: d.environment.clone(),
+                    from: d.deployed_at,
+                    until: None,
+                    entry: d.entry,
+                    event: d.event,
+                    ended_by: None,
+                }),
+                (None, false) => {}
+            }
+        }
+        out
+    }
+
+    /// The deployment or rollback that made prompt `lineage` live in `env` as of `at`.
+    pub fn live_at(&self, env: &str, lineage: LineageId, at: DateTime<Utc>) -> Option<&Deployed> {
+        self.deployments
+            .iter()
+            .rev()
+            .find(|d| d.environment == env && d.lineage == lineage && d.deployed_at <= at)
+    }
+
+    /// Every recorded version with exactly this content (`sha256`), not deletions.
+    pub fn by_sha256(&self, sha256: &str) -> Vec<&RecordedVersion> {
+        self.versions
+            .iter()
+            .filter(|v| {
+                v.prompt.digest.sha256.as_str() == sha256
+                    && v.prompt.change != Some(ChangeType::Deleted)
+            })
+            .collect()
+    }
+
+    /// What a content (`sha256`) was in `env` at `at`: the deployment that made it live
+    /// there (under any path recorded with it) and that version's record, or what was live
+    /// instead for those prompts (followed across renames).
+    pub fn content_at(&self, env: &str, sha256: &str, at: DateTime<Utc>) -> ContentAt<'_> {
+        let mut out = ContentAt::default();
+        let mut lineages: Vec<LineageId> = Vec::new();
+        for v in self.by_sha256(sha256) {
+            if !lineages.contains(&v.lineage) {
+                lineages.push(v.lineage);
+            }
+        }
+        for lineage in lineages {
+            match self.live_at(env, lineage, at) {
+                Some(d) if d.sha256 == sha256 => {
+                    out.live = Some(d);
+                    out.version = self.version(&d.path, d.version);
+                    break;
+                }
+                Some(d) => out.instead.push(d),
+                None => {}
+            }
+        }
+        out
+    }
+
     /// Deployments made by a CI run (`run_id`) into `env` (for idempotent re-runs).
     pub fn by_run(&self, env: &str, run_id: &str) -> Vec<&Deployed> {
         self.deployments
             .iter()
             .filter(|d| d.environment == env && d.run_id.as_deref() == Some(run_id))
             .collect()
+    }
+}
+
+/// Which digest a runtime value names: hex digits of a `sha256`, of a git blob id, or of
+/// either (a bare prefix), lowercased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestQuery {
+    pub kind: DigestKind,
+    pub hex: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestKind {
+    Sha256,
+    GitBlob,
+    Either,
+}
+
+/// The shortest prefix accepted: shorter ones name too many contents to be an answer.
+pub const MIN_PREFIX: usize = 6;
+
+impl DigestQuery {
+    /// `sha256:HEX`, `gitBlob:HEX` / `blob:HEX`, or bare HEX (a full 64-digit `sha256`, a
+    /// full 40-digit blob id, or a prefix of either of at least [`MIN_PREFIX`] digits).
+    /// `None` when the text is not such a value.
+    pub fn parse(text: &str) -> Option<DigestQuery> {
+        let text = text.trim();
+        let (kind, hex) = match text.split_once(':') {
+            Some((k, h)) if k.eq_ignore_ascii_case("sha256") => (DigestKind::Sha256, h),
+            Some((k, h)) if k.eq_ignore_ascii_case("gitblob") || k.eq_ignore_ascii_case("blob") => {
+                (DigestKind::GitBlob, h)
+            }
+            Some(_) => return None,
+            None => (DigestKind::Either, text),
+        };
+        let ok = hex.len() >= MIN_PREFIX
+            && hex.len() <= 64
+            && hex.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then(|| DigestQuery {
+            kind,
+            hex: hex.to_ascii_lowercase(),
+        })
+    }
+
+    /// The query for a content's full `sha256`.
+    pub fn sha256(sha256: &str) -> DigestQuery {
+        DigestQuery {
+            kind: DigestKind::Sha256,
+            hex: sha256.to_ascii_lowercase(),
+        }
+    }
+
+    fn matches(&self, v: &RecordedVersion) -> bool {
+        let d = &v.prompt.digest;
+        match self.kind {
+            DigestKind::Sha256 => d.sha256.as_str().starts_with(&self.hex),
+            DigestKind::GitBlob => d.git_blob.as_str().starts_with(&self.hex),
+            DigestKind::Either => {
+                d.sha256.as_str().starts_with(&self.hex)
+                    || d.git_blob.as_str().starts_with(&self.hex)
+            }
+        }
+    }
+}
+
+/// One content a digest query matched, with every version recorded with it.
+#[derive(Debug, Clone)]
+pub struct ContentMatch<'a> {
+    pub sha256: String,
+    pub versions: Vec<&'a RecordedVersion>,
+}
+
+/// A time window during which a version was live in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LiveWindow {
+    pub environment: String,
+    #[serde(serialize_with = "crate::attestation::predicate::rfc3339")]
+    pub from: DateTime<Utc>,
+    /// `None`: still live.
+    #[serde(serialize_with = "crate::attestation::predicate::opt_rfc3339")]
+    pub until: Option<DateTime<Utc>>,
+    /// The deployment or rollback entry that made it live.
+    pub entry: EntryIndex,
+    pub event: EventType,
+    /// The entry that replaced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<EntryIndex>,
+}
+
+impl LiveWindow {
+    /// Live at `at` (the start is inclusive, the end exclusive).
+    pub fn contains(&self, at: DateTime<Utc>) -> bool {
+        self.from <= at && self.until.is_none_or(|u| at < u)
+    }
+}
+
+/// A content's state in an environment at a time ([`Ledger::content_at`]).
+#[derive(Debug, Clone, Default)]
+pub struct ContentAt<'a> {
+    /// The deployment or rollback that made it live.
+    pub live: Option<&'a Deployed>,
+    /// The live version's record.
+    pub version: Option<&'a RecordedVersion>,
+    /// Not live: what was live instead under the paths recorded with this content.
+    pub instead: Vec<&'a Deployed>,
+}
+
+impl ContentAt<'_> {
+    /// Live and approved.
+    pub fn ok(&self) -> bool {
+        self.live.is_some() && self.version.is_some_and(RecordedVersion::approved)
+    }
+
+    /// The answer in a sentence (`env`, `at` as asked).
+    pub fn reason(&self, env: &str, at: DateTime<Utc>) -> String {
+        let at = at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        match (self.live, self.version) {
+            (Some(d), Some(v)) if v.approved() => format!(
+                "{} {} was live in {env} at {at} ({} #{}) and approved (entry #{})",
+                d.path,
+                d.version,
+                d.event.as_str(),
+                d.entry.0,
+                v.entry.0
+            ),
+            (Some(d), Some(v)) => format!(
+                "{} {} was live in {env} at {at} ({} #{}) but NOT approved: {}",
+                d.path,
+                d.version,
+                d.event.as_str(),
+                d.entry.0,
+                v.why_not()
+            ),
+            (Some(d), None) => format!(
+                "{} {} was live in {env} at {at} ({} #{}) but is not a recorded version",
+                d.path,
+                d.version,
+                d.event.as_str(),
+                d.entry.0
+            ),
+            (None, _) if self.instead.is_empty() => {
+                format!(
+                    "this content was not live in {env} at {at}: nothing with it had been deployed there"
+                )
+            }
+            (None, _) => {
+                let instead: Vec<String> = self
+                    .instead
+                    .iter()
+                    .map(|d| {
+                        format!(
+                            "{} {} ({} #{})",
+                            d.path,
+                            d.version,
+                            d.event.as_str(),
+                            d.entry.0
+                        )
+                    })
+                    .collect();
+                format!(
+                    "this content was not live in {env} at {at}: live instead was {}",
+                    instead.join(", ")
+                )
+            }
+        }
     }
 }
 

@@ -390,6 +390,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         return Ok(Outcome::No);
     }
     let mut prompts = Vec::new();
+    let mut version_entries = Vec::new();
     let mut rules = Vec::new();
     for row in &view.prompts {
         // Exactly the bytes the gate read: the version whose SHA-256 they have.
@@ -403,6 +404,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         let mut p = v.prompt.clone();
         p.change = None;
         prompts.push(p);
+        version_entries.push(v.entry);
         rules.extend(v.rule.clone());
     }
     let deployment = deployment_record(&ws, &env, None)?;
@@ -465,10 +467,12 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         sha,
         prompts: prompts
             .iter()
-            .map(|p| ManifestPrompt {
+            .zip(version_entries)
+            .map(|(p, version_entry)| ManifestPrompt {
                 path: p.path.clone(),
                 version: p.version,
                 sha256: p.digest.sha256.to_string(),
+                version_entry,
                 replaces: None,
             })
             .collect(),

@@ -17,6 +17,7 @@ mod rollback;
 pub(crate) mod show;
 mod status;
 mod verify;
+mod which;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,6 +76,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Export(a) => export::run(&cli.repo, a),
         Command::Doctor(a) => doctor::run(&cli.repo, a),
         Command::Generate(a) => generate::run(a),
+        Command::Which(a) => which::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

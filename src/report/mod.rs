@@ -5,3 +5,4 @@ pub mod export;
 pub mod github;
 pub mod plain;
 pub mod views;
+pub mod which;

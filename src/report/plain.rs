@@ -22,6 +22,45 @@ pub fn prompt_line(p: &PromptRecord) -> String {
     s
 }
 
+/// `author     Name <email> @login (commit)`, the role padded to the label column.
+pub fn author_line(a: &crate::attestation::predicate::AuthorRecord) -> String {
+    let role = match a.role {
+        AuthorRole::Author => "author",
+        AuthorRole::CoAuthor => "co-author",
+        AuthorRole::Committer => "committer",
+    };
+    let login = a
+        .login
+        .as_deref()
+        .map(|l| format!(" @{l}"))
+        .unwrap_or_default();
+    format!(
+        "{role:<10} {} <{}>{login} ({})",
+        a.name,
+        a.email,
+        a.commit.short()
+    )
+}
+
+/// `approved   @rita APPROVED <time> (PR #12, reviewed abc1234): reason`.
+pub fn approval_line(a: &crate::attestation::predicate::ApprovalRecord) -> String {
+    let when = a
+        .submitted_at
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default();
+    format!(
+        "{:<10} @{} {} {when} (PR #{}, reviewed {}): {}",
+        if a.counted { "approved" } else { "not counted" },
+        a.reviewer,
+        a.state,
+        a.pull_request,
+        a.reviewed_commit
+            .as_ref()
+            .map_or("an unknown commit", crate::types::Oid::short),
+        a.reason
+    )
+}
+
 fn people(e: &EntryView) -> String {
     let names: Vec<String> = e
         .authors
@@ -167,44 +206,13 @@ pub fn show(v: &ShowView) -> String {
         let _ = writeln!(out, "  signed by  {identity} (keyless certificate)");
     }
     for a in &v.entry.authors {
-        let role = match a.role {
-            AuthorRole::Author => "author",
-            AuthorRole::CoAuthor => "co-author",
-            AuthorRole::Committer => "committer",
-        };
-        let login = a
-            .login
-            .as_deref()
-            .map(|l| format!(" @{l}"))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {role:<10} {} <{}>{login} ({})",
-            a.name,
-            a.email,
-            a.commit.short()
-        );
+        let _ = writeln!(out, "  {}", author_line(a));
     }
     if v.entry.approvals.is_empty() {
         out.push_str("  approvals  none recorded\n");
     }
     for a in &v.entry.approvals {
-        let when = a
-            .submitted_at
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  {:<10} @{} {} {when} (PR #{}, reviewed {}): {}",
-            if a.counted { "approved" } else { "not counted" },
-            a.reviewer,
-            a.state,
-            a.pull_request,
-            a.reviewed_commit
-                .as_ref()
-                .map_or("an unknown commit", crate::types::Oid::short),
-            a.reason
-        );
+        let _ = writeln!(out, "  {}", approval_line(a));
     }
     if v.deployments.is_empty() {
         out.push_str("  deployed   not yet\n");
@@ -445,10 +453,11 @@ pub fn manifest(m: &super::views::Manifest) -> String {
     for p in &m.prompts {
         let _ = writeln!(
             out,
-            "  {} {} sha256:{}{}",
+            "  {} {} sha256:{} (entry #{}){}",
             p.path,
             p.version,
             &p.sha256[..12.min(p.sha256.len())],
+            p.version_entry.0,
             p.replaces
                 .map(|r| format!(" (replaces {r})"))
                 .unwrap_or_default()

@@ -187,11 +187,16 @@ pub struct GateRow {
 }
 
 /// What a deployment or rollback recorded: the manifest.
+///
+/// An application attaches to each trace span the prompt's `path`, `version` and `sha256`
+/// and the audit entries (`versionEntry`, `entry`) — `promptrail trace` and `promptrail which`
+/// read them back (the README's "Attaching prompt identity to traces" names the attributes).
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub environment: String,
     pub event: String,
+    /// The deployment or rollback entry.
     pub entry: Option<EntryIndex>,
     pub sha: Oid,
     pub prompts: Vec<ManifestPrompt>,
@@ -205,6 +210,8 @@ pub struct ManifestPrompt {
     pub path: PromptPath,
     pub version: Version,
     pub sha256: String,
+    /// The entry that recorded this version (its approvals and authors).
+    pub version_entry: EntryIndex,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub replaces: Option<Version>,
 }

@@ -4,6 +4,7 @@
 
 pub mod github;
 pub mod sigstore;
+pub mod trail;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
