@@ -377,7 +377,7 @@ impl Ledger {
     }
 
     /// Every recorded version with exactly this content (`sha256`), not deletions.
-    pub fn by_sha256(&self, sha256: &str) -> Vec<&RecordedVersion> {
+    pub fn with_content(&self, sha256: &str) -> Vec<&RecordedVersion> {
         self.versions
             .iter()
             .filter(|v| {
@@ -393,7 +393,7 @@ impl Ledger {
     pub fn content_at(&self, env: &str, sha256: &str, at: DateTime<Utc>) -> ContentAt<'_> {
         let mut out = ContentAt::default();
         let mut lineages: Vec<LineageId> = Vec::new();
-        for v in self.by_sha256(sha256) {
+        for v in self.with_content(sha256) {
             if !lineages.contains(&v.lineage) {
                 lineages.push(v.lineage);
             }
