@@ -211,6 +211,11 @@ pub struct RecordArgs {
     /// those versions as unapproved). Without this, record refuses to run without GitHub access.
     #[arg(long)]
     pub offline: bool,
+    /// Keyless: also upload each new entry's bundle to GitHub's attestation store, so that
+    /// `gh attestation verify` finds it (as `signing.github_attestations: true`; needs
+    /// `attestations: write`).
+    #[arg(long)]
+    pub github_attestations: bool,
     #[command(flatten)]
     pub github: GitHubArgs,
     #[command(flatten)]
@@ -325,6 +330,11 @@ pub struct DeployArgs {
     /// Also create a GitHub Deployment and its status (needs `deployments: write`).
     #[arg(long)]
     pub github_deployment: bool,
+    /// Keyless: also upload each new entry's bundle to GitHub's attestation store, so that
+    /// `gh attestation verify` finds it (as `signing.github_attestations: true`; needs
+    /// `attestations: write`).
+    #[arg(long)]
+    pub github_attestations: bool,
     #[command(flatten)]
     pub github: GitHubArgs,
     /// Append to the local audit branch only; do not fetch or push.

@@ -116,6 +116,9 @@ pub struct SigningConfig {
     /// Keyless: log every entry in Rekor (public). `false` keeps certificate signing but
     /// makes no public log entry (private repositories).
     pub transparency: bool,
+    /// Keyless: also upload each new entry's bundle to GitHub's attestation store
+    /// (`POST /repos/{owner}/{repo}/attestations`), so `gh attestation verify` finds it.
+    pub github_attestations: bool,
     /// Keyless: certificate identities allowed to sign (exact).
     pub identities: Vec<String>,
     /// Keyless: patterns an allowed certificate identity matches in full.
@@ -136,6 +139,7 @@ impl Default for SigningConfig {
             key: None,
             public_keys: Vec::new(),
             transparency: true,
+            github_attestations: false,
             identities: Vec::new(),
             identity_regexps: Vec::new(),
             issuer: crate::keyless::GITHUB_ISSUER.to_owned(),
@@ -612,6 +616,9 @@ signing:
   # Rekor entries are public (the envelope's hash, signature and certificate naming the
   # repository and workflow; never the prompt text). For a private repository:
   # transparency: false
+  # Also upload each new keyless entry to GitHub's attestation store, for
+  # `gh attestation verify` (the recording and deploying jobs need `attestations: write`):
+  # github_attestations: true
 
 # Deployment environments, in promotion order.
 environments:

@@ -530,3 +530,136 @@ fn a_keyless_proof_checks_offline_with_the_identity_alone() {
         stdout(&out)
     );
 }
+
+/// GitHub's attestation store on the stand-in: `POST /repos/acme/clinic/attestations`
+/// answering `status` with the documented body (`201 {"id": 2}`) or an error fixture.
+fn attestation_store(status: u16) -> common::github::StandIn {
+    use wiremock::matchers::{method, path};
+    let gh = common::github::StandIn::start();
+    let body = if status == 201 {
+        serde_json::json!({"id": 2})
+    } else {
+        common::github::fixture("error_forbidden_integration.json")
+    };
+    gh.mount(
+        wiremock::Mock::given(method("POST"))
+            .and(path("/repos/acme/clinic/attestations"))
+            .respond_with(wiremock::ResponseTemplate::new(status).set_body_json(body)),
+    );
+    gh
+}
+
+const ATTESTATIONS: &str = "/repos/acme/clinic/attestations";
+
+#[test]
+fn record_uploads_each_new_entry_to_githubs_attestation_store() {
+    let k = Keyless::new(CONFIG);
+    let gh = attestation_store(201);
+    let mut cmd = k.cmd();
+    gh.env(&mut cmd);
+    let out = cmd
+        .args(["record", "--offline", "--github-attestations"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert!(!stderr(&out).contains(common::github::TOKEN));
+    let entries = k.entries();
+    assert_eq!(entries.len(), 2);
+    // The documented request: `{"bundle": …}`, the entry file exactly as on the branch.
+    let bodies = gh.bodies(ATTESTATIONS);
+    assert_eq!(bodies.len(), 2);
+    for (body, entry) in bodies.iter().zip(&entries) {
+        assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
+        assert_eq!(&body["bundle"], entry);
+    }
+    // `gh attestation verify FILE` looks the bundle up by the file's SHA-256: the subject.
+    let payload = base64::Engine::decode(
+        &base64::engine::general_purpose::STANDARD,
+        bodies[1]["bundle"]["dsseEnvelope"]["payload"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let statement: Value = serde_json::from_slice(&payload).unwrap();
+    let file = std::fs::read(k.r.work.join("prompts/intake.md")).unwrap();
+    let digest: String = <sha2::Sha256 as sha2::Digest>::digest(&file)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(statement["subject"][0]["digest"]["sha256"], digest.as_str());
+    assert_eq!(
+        statement["predicateType"],
+        "https://promptrail.dev/audit-event/v1"
+    );
+    assert!(
+        stderr(&out).contains("entry 1 uploaded to GitHub's attestation store (attestation 2)"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing new: nothing uploaded again.
+    let mut cmd = k.cmd();
+    gh.env(&mut cmd);
+    assert_ok(
+        &cmd.args(["record", "--offline", "--github-attestations"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(gh.bodies(ATTESTATIONS).len(), 2);
+}
+
+#[test]
+fn a_failed_upload_keeps_the_entries_and_says_how_to_upload_them() {
+    let k = Keyless::new(CONFIG);
+    let gh = attestation_store(403);
+    let mut cmd = k.cmd();
+    gh.env(&mut cmd);
+    let out = cmd
+        .args(["record", "--offline", "--github-attestations"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("2 entries are recorded and pushed to promptrail/audit but not uploaded to GitHub's attestation store"),
+        "{err}"
+    );
+    assert!(err.contains("GitHub refused POST /repos/acme/clinic/attestations (403 Resource not accessible by integration)"), "{err}");
+    assert!(
+        err.contains("by hand: git show promptrail/audit:entries/000000/000000001.json | jq '{bundle: .}' | gh api --method POST repos/acme/clinic/attestations --input -"),
+        "{err}"
+    );
+    assert!(!err.contains(common::github::TOKEN));
+    // The record itself stands: pushed and verifying.
+    assert!(k.r.remote_audit_tip().is_some());
+    assert_eq!(k.entries().len(), 2);
+    let (code, _) = k.verify_json(&["--certificate-identity", &k.s.identity()]);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn github_attestations_need_keyless_signing_and_a_push() {
+    let k = Keyless::new(CONFIG);
+    let gh = attestation_store(201);
+    for args in [
+        vec![
+            "record",
+            "--offline",
+            "--github-attestations",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ],
+        vec!["record", "--offline", "--github-attestations", "--no-push"],
+    ] {
+        let mut cmd = k.cmd();
+        gh.env(&mut cmd);
+        let out = cmd.args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("GitHub attestations"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(k.r.local_audit_tip(), None, "{args:?}");
+    }
+    assert!(gh.bodies(ATTESTATIONS).is_empty());
+}

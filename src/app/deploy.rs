@@ -383,6 +383,13 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
     let (signer, trust) = load_signer(&ws, &args.key)?;
+    let attestations = super::attest::open(
+        &ws,
+        args.github_attestations,
+        &signer,
+        !args.no_push,
+        &args.github.github_token_env,
+    )?;
     let (view, ledger) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     if !view.ok {
         print_gate(&view, args.format.format)?;
@@ -482,6 +489,9 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     match args.format.format {
         Format::Json => print_json(&manifest)?,
         Format::Text => print!("{}", plain::manifest(&manifest)),
+    }
+    if let Some(gh) = attestations.as_ref().filter(|_| already.is_none()) {
+        super::attest::upload(&ws, gh, [entry], progress)?;
     }
     Ok(Outcome::Ok)
 }

@@ -2,6 +2,7 @@
 
 mod active;
 mod approvals;
+mod attest;
 mod check;
 mod deploy;
 mod doctor;

@@ -32,6 +32,13 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
     let (signer, trusted) = load_signer(&ws, &args.key)?;
+    let attestations = super::attest::open(
+        &ws,
+        args.github_attestations,
+        &signer,
+        !args.no_push,
+        &args.github.github_token_env,
+    )?;
     let mut approvals = Approvals::open(&ws, args, progress)?;
     // What landed on the remote's protected branch, not local commits nobody pushed.
     let (target_name, tip, target) = if args.no_push {
@@ -146,6 +153,14 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     match args.format.format {
         Format::Json => print_json(&view)?,
         Format::Text => print!("{}", plain::record(&view)),
+    }
+    if let (Some(gh), Some(a)) = (&attestations, appended.as_ref().filter(|a| a.pushed)) {
+        super::attest::upload(
+            &ws,
+            gh,
+            (a.first.0..a.first.0 + a.count).map(crate::types::EntryIndex),
+            progress,
+        )?;
     }
     Ok(Outcome::Ok)
 }

@@ -6,6 +6,7 @@
 //! `retry-after` and `x-ratelimit-reset`, a bounded number of times) and error messages that
 //! say which permission the token lacks. The token never appears in output or errors.
 
+mod attestations;
 mod client;
 mod settings;
 mod wire;

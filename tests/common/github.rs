@@ -96,6 +96,17 @@ impl StandIn {
             .collect()
     }
 
+    /// The JSON bodies of the requests received at `route`, in order.
+    pub fn bodies(&self, route: &str) -> Vec<Value> {
+        self.rt
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .collect()
+    }
+
     pub fn reset(&self) {
         self.rt.block_on(self.server.reset());
     }
