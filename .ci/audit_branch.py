@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from typing import Callable
 
 ENTRY_PATH = re.compile(r"^entries/.+\.json$")
 
@@ -50,3 +51,40 @@ def list_entries(repo: str, commit: str) -> list[tuple[str, str]]:
             entries.append((path, oid))
     entries.sort()
     return entries
+
+
+def check_entries(
+    repo: str,
+    branch: str,
+    entries: list[tuple[str, str]],
+    check: Callable[[bytes], str],
+    negatives: Callable[[bytes], list[str]],
+    errors: tuple[type[BaseException], ...],
+) -> int:
+    """Runs `check(raw)` on every entry (it returns the line to print, or raises one of
+    `errors`), then `negatives(raw)` on the first entry that passed (it returns the failures);
+    prints "N passed, M failed" and returns the exit code: 0 only if something passed and
+    nothing failed (no entry at all is a failure)."""
+    passed = failed = 0
+    first_raw = None
+    for path, oid in entries:
+        raw = git(repo, "cat-file", "blob", oid)
+        try:
+            line = check(raw)
+        except errors as e:
+            failed += 1
+            print(f"FAIL    {path}: {e}")
+            continue
+        passed += 1
+        if first_raw is None:
+            first_raw = raw
+        print(f"ok      {path}: {line}")
+    if not entries:
+        print(f"FAIL    no entries/**.json on {branch}")
+        failed += 1
+    elif first_raw is not None:
+        for failure in negatives(first_raw):
+            print(f"FAIL    negative check: {failure}")
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 and passed > 0 else 1

@@ -49,7 +49,7 @@ from importlib import metadata
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(__file__))
-from audit_branch import git, list_entries, resolve_branch  # noqa: E402
+from audit_branch import check_entries, list_entries, resolve_branch  # noqa: E402
 
 from sigstore.errors import Error as SigstoreError  # noqa: E402
 from sigstore.models import Bundle, TrustedRoot  # noqa: E402
@@ -153,36 +153,21 @@ def main() -> int:
         f"sigstore {metadata.version('sigstore')}; identity {args.identity}"
     )
 
-    passed = failed = 0
-    first_raw = None
-    for path, oid in entries:
-        raw = git(args.repo, "cat-file", "blob", oid)
-        try:
-            found = check_entry(raw, verifier, args.identity, args.issuer)
-        except (CheckError, ValueError, KeyError) as e:
-            failed += 1
-            print(f"FAIL    {path}: {e}")
-            continue
-        passed += 1
-        if first_raw is None:
-            first_raw = raw
+    def check(raw: bytes) -> str:
+        found = check_entry(raw, verifier, args.identity, args.issuer)
         statement = found["statement"]
         names = ", ".join(s.get("name", "?") for s in statement.get("subject", []))
         event = statement.get("predicate", {}).get("event")
-        print(f"ok      {path}: verified by sigstore-python, Rekor index {found['logIndex']} "
-              f"({event}: {names})")
+        return f"verified by sigstore-python, Rekor index {found['logIndex']} ({event}: {names})"
 
-    if not entries:
-        print(f"FAIL    no entries/**.json on {args.branch}")
-        failed += 1
-    elif first_raw is not None:
-        for failure in negative_checks(first_raw, verifier, public_good, args.identity, args.issuer):
-            print(f"FAIL    negative check: {failure}")
-            failed += 1
-
-    print(f"{passed} passed, {failed} failed")
-    return 0 if failed == 0 and passed > 0 else 1
-
+    return check_entries(
+        args.repo,
+        args.branch,
+        entries,
+        check,
+        lambda raw: negative_checks(raw, verifier, public_good, args.identity, args.issuer),
+        (CheckError, ValueError, KeyError),
+    )
 
 if __name__ == "__main__":
     try:
