@@ -136,7 +136,9 @@ elif [[ "$mode" != always ]]; then
 
         mkdir "$root/extracted"
         member="promptrail-${target}/promptrail${exe}"
-        tar -xzf "$archive" -C "$root/extracted" "$member" ||
+        # Only the binary is unpacked. tar runs beside the archive and is given relative
+        # names: GNU tar reads a name with a colon (a Windows drive, D:\...) as a remote host.
+        (cd "$root/download" && tar -xzf "$asset" -C ../extracted "$member") ||
             fail "${asset} holds no ${member}"
         install -m 0755 "$root/extracted/$member" "$root/bin/promptrail${exe}"
         installed="release ${asset}, checksum and attestation verified"
