@@ -241,6 +241,12 @@ pub struct LogArgs {
     /// Only entries about this prompt (any of its names across renames).
     #[arg(long, value_name = "PATH")]
     pub prompt: Option<String>,
+    /// Only deployments and rollbacks to this environment.
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    /// Only entries recorded at or after this time (RFC 3339).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     #[command(flatten)]
     pub follow: FollowArg,
     #[command(flatten)]

@@ -325,6 +325,30 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     assert_ok(&cmd.output().unwrap());
     let active = json(&r.run(&["active", "--env", "production", "--format", "json"]));
     assert_eq!(active["prompts"][0]["version"], 3);
+    // `log --env` lists only that environment's deployments; `--since` only newer entries.
+    let deployed = json(&r.run(&["log", "--env", "production", "--format", "json"]));
+    let deployed = deployed.as_array().unwrap();
+    assert_eq!(deployed.len(), 2, "{deployed:?}");
+    assert!(
+        deployed
+            .iter()
+            .all(|e| e["deployment"]["environment"] == "production")
+    );
+    let all = json(&r.run(&["log", "--format", "json"]));
+    let last = all.as_array().unwrap().last().unwrap()["recordedAt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let since = json(&r.run(&["log", "--since", &last, "--format", "json"]));
+    assert!(
+        since
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["recordedAt"].as_str().unwrap() >= last.as_str())
+    );
+    assert!(!since.as_array().unwrap().is_empty());
+    assert_eq!(r.run(&["log", "--env", "nowhere"]).status.code(), Some(2));
 
     // Rolling back to v1 is refused: it was never approved.
     let out = r.run(&[

@@ -4,6 +4,8 @@
 // Each benchmark uses a subset.
 #![allow(dead_code)]
 
+pub mod scale;
+
 use std::io::{Read as _, Seek as _, Write as _};
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::Path;

@@ -14,18 +14,6 @@ use crate::ledger::{LineageId, Lineages};
 use crate::report::export::{self, DeployRow, ExportModel, PromptTimeline, VersionRow};
 use crate::report::views::EntryView;
 
-fn parse_time(flag: &str, s: &Option<String>) -> Result<Option<DateTime<Utc>>> {
-    s.as_ref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .with_context(|| {
-                    format!("--{flag} {s}: expected RFC 3339, e.g. 2026-11-20T15:00:00Z")
-                })
-        })
-        .transpose()
-}
-
 pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
@@ -33,8 +21,8 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
         ws.environment(env)?;
     }
     let (since, until) = (
-        parse_time("since", &args.since)?,
-        parse_time("until", &args.until)?,
+        super::parse_time("since", &args.since)?,
+        super::parse_time("until", &args.until)?,
     );
     let trust = trust(&ws, &args.trust)?;
     let log = AuditLog::open(&ws, &branch)?;

@@ -13,7 +13,17 @@ use crate::types::PromptPath;
 pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    let since = super::parse_time("since", &args.since)?;
+    let env = args.env.as_deref().map(|e| ws.environment(e)).transpose()?;
     let mut entries = read_log(&ws, &branch)?;
+    if let Some(env) = &env {
+        entries.retain(|e| e.deployment.as_ref().is_some_and(|d| &d.environment == env));
+    }
+    if let Some(since) = since {
+        entries.retain(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e.recorded_at).is_ok_and(|t| t >= since)
+        });
+    }
     if let Some(p) = &args.prompt {
         let p = PromptPath::new(p);
         if args.follow.no_follow {

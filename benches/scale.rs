@@ -1,0 +1,243 @@
+//! Every command at scale: a generated audit log of 100,000 prompt versions (1,000 prompts ×
+//! 100 versions) plus a deployment after every ten versions, against `git log --raw -M` of
+//! the same repository (the history scan `record` and `status` build on) and, for `verify`,
+//! a bare SHA-256 + ECDSA loop over the same entry bytes — measured in the same process,
+//! with each command's max RSS.
+//!
+//! Run: `cargo bench --bench scale`. The data set is generated once (a few minutes at
+//! 100,000) and kept under `target/bench-data/`; `PROMPTRAIL_BENCH_SCALE=1000000` picks the
+//! 1,000,000-version variant (10,000 prompts; generating it takes long), any other number
+//! another size (prompts = versions / 100).
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
+use common::scale::{Scale, scale};
+use common::{Sample, best_of, env_size, measure};
+use promptrail::git::Git;
+use promptrail::signing::TrustedKey;
+use promptrail::store::Store;
+
+/// One entry as the bare loop sees it: the file's bytes, the DSSE PAE and the signature.
+type Work = (Vec<u8>, Vec<u8>, Vec<u8>);
+
+struct Row {
+    label: String,
+    sample: Sample,
+    target: &'static str,
+}
+
+fn main() {
+    let versions = env_size("PROMPTRAIL_BENCH_SCALE", 100_000);
+    let prompts = (versions / 100).max(1);
+    let data = scale(versions, prompts);
+    let bin = env!("CARGO_BIN_EXE_promptrail");
+    let repo = &data.repo;
+    let runs = env_size("PROMPTRAIL_BENCH_RUNS", 1);
+    let p = Scale::prompt(prompts / 2);
+    let v = 50.min(versions / prompts).max(1);
+    let t0 = 1_700_000_000i64;
+    let mid = chrono::DateTime::from_timestamp(t0 + (versions as i64 / 2) * 60, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let recent = chrono::DateTime::from_timestamp(t0 + (versions as i64 * 99 / 100) * 60, 0)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let pubkey = data.public_key();
+    let privkey = data.private_key();
+    let cmd = |args: &[&str]| {
+        let mut c = Command::new(bin);
+        c.current_dir(repo).arg("-q").args(args);
+        c
+    };
+    let timed = |c: &mut dyn FnMut() -> Command| best_of(runs, || measure(&mut c()));
+
+    let baseline = best_of(runs.max(3), || {
+        measure(Command::new("git").current_dir(repo).args([
+            "log",
+            "--raw",
+            "-M",
+            "--no-abbrev",
+            "-z",
+            "main",
+        ]))
+    });
+    let mut rows: Vec<Row> = Vec::new();
+    let mut row = |label: String, sample: Sample, target: &'static str| {
+        eprintln!("{label}: {:.1} ms, {:.1} MiB", sample.ms(), sample.mib());
+        rows.push(Row {
+            label,
+            sample,
+            target,
+        });
+    };
+    let pk = pubkey.to_str().unwrap();
+    let sk = privkey.to_str().unwrap();
+    let show = format!("{p}@v{v}");
+    row(
+        "log --prompt P".into(),
+        timed(&mut || cmd(&["log", "--prompt", &p])),
+        "<= 200 ms, <= 100 MiB",
+    );
+    row(
+        format!("show P@v{v}"),
+        timed(&mut || cmd(&["show", &show])),
+        "<= 200 ms, <= 100 MiB",
+    );
+    row(
+        "active --env production --at T".into(),
+        timed(&mut || cmd(&["active", "--env", "production", "--at", &mid])),
+        "<= 200 ms, <= 100 MiB",
+    );
+    row(
+        format!("prove P@v{v}"),
+        timed(&mut || cmd(&["prove", &show, "--out", "/dev/null"])),
+        "<= 200 ms, <= 100 MiB",
+    );
+    row(
+        "log --env production --since T (last 1 %)".into(),
+        timed(&mut || cmd(&["log", "--env", "production", "--since", &recent])),
+        "<= 200 ms, <= 100 MiB",
+    );
+    row(
+        "log (the whole log)".into(),
+        timed(&mut || cmd(&["log"])),
+        "streams (constant memory)",
+    );
+    row(
+        "record, nothing new".into(),
+        timed(&mut || cmd(&["record", "--offline", "--no-push", "--key", sk])),
+        "<= 300 ms",
+    );
+    row(
+        "status".into(),
+        timed(&mut || cmd(&["status"])),
+        "<= 300 ms",
+    );
+    row(
+        "export --format csv".into(),
+        timed(&mut || {
+            cmd(&[
+                "export",
+                "--format",
+                "csv",
+                "--key",
+                pk,
+                "--out",
+                "/dev/null",
+            ])
+        }),
+        "<= 200 MiB",
+    );
+    row(
+        "export --format html".into(),
+        timed(&mut || {
+            cmd(&[
+                "export",
+                "--format",
+                "html",
+                "--key",
+                pk,
+                "--out",
+                "/dev/null",
+            ])
+        }),
+        "<= 200 MiB",
+    );
+    // A fresh clone per run: CI starts without any cache.
+    let fresh = |name: &str, args: &[&str]| {
+        best_of(runs, || {
+            let clone = data.fresh_clone(name);
+            measure(Command::new(bin).current_dir(&clone).arg("-q").args(args))
+        })
+    };
+    row(
+        "gate --env production (fresh clone)".into(),
+        fresh("clone-gate", &["gate", "--env", "production", "--key", pk]),
+        "<= 1 s, <= 100 MiB",
+    );
+    row(
+        "deploy --env production --no-push (fresh clone)".into(),
+        fresh(
+            "clone-deploy",
+            &["deploy", "--env", "production", "--no-push", "--key", sk],
+        ),
+        "<= 1 s, <= 100 MiB",
+    );
+    let verify = timed(&mut || cmd(&["verify", "--key", pk]));
+
+    // The bare loop: only what verification cannot avoid, over the same entry bytes.
+    let git = Git::open(repo).unwrap();
+    let store = Store::new(&git, "promptrail/audit", "origin");
+    let files = store
+        .read_all(&store.resolve_for_reading().unwrap())
+        .unwrap();
+    assert_eq!(files.entries.len() as u64, data.entries);
+    let work: Vec<Work> = files
+        .entries
+        .into_iter()
+        .map(|e| {
+            let (bundle, _) = e.decode().unwrap();
+            let env = bundle.dsse_envelope;
+            (e.bytes, env.signed_bytes(), env.signatures[0].sig.clone())
+        })
+        .collect();
+    let trusted = TrustedKey::load(&pubkey).unwrap();
+    let key = ParsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &trusted.spki_der).unwrap();
+    let bare = (0..runs.max(3))
+        .map(|_| bare_loop(&key, &work))
+        .min()
+        .unwrap();
+
+    println!(
+        "log: {} entries ({versions} versions of {prompts} prompts, {} deployments); P = {p}",
+        data.entries,
+        data.entries - versions as u64
+    );
+    println!(
+        "baseline git log --raw -M of main: {:.1} ms, max RSS {:.1} MiB; bare SHA-256 + ECDSA loop: {:.1} ms",
+        baseline.ms(),
+        baseline.mib(),
+        bare.as_secs_f64() * 1000.0
+    );
+    println!("| command | time | × git log | max RSS | target |");
+    println!("|---|---|---|---|---|");
+    for r in &rows {
+        println!(
+            "| `{}` | {:.1} ms | {:.2}× | {:.1} MiB | {} |",
+            r.label,
+            r.sample.ms(),
+            r.sample.time.as_secs_f64() / baseline.time.as_secs_f64(),
+            r.sample.mib(),
+            r.target
+        );
+    }
+    println!(
+        "| `verify` | {:.1} ms | {:.2}× the bare loop | {:.1} MiB | <= 1.5× the loop, <= 150 MiB |",
+        verify.ms(),
+        verify.time.as_secs_f64() / bare.as_secs_f64(),
+        verify.mib()
+    );
+}
+
+/// Only what verification cannot avoid, on every core.
+fn bare_loop(key: &ParsedPublicKey, work: &[Work]) -> Duration {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = work.len().div_ceil(threads).max(1);
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for part in work.chunks(chunk) {
+            scope.spawn(move || {
+                for (bytes, pae, sig) in part {
+                    std::hint::black_box(digest(&SHA256, bytes));
+                    assert!(key.verify_sig(pae, sig).is_ok());
+                }
+            });
+        }
+    });
+    started.elapsed()
+}
