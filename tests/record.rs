@@ -164,6 +164,45 @@ fn rerunning_record_adds_nothing_and_new_commits_add_only_themselves() {
 }
 
 #[test]
+fn record_with_nothing_new_reads_no_history() {
+    // The log's newest version entry names the landed tip: nothing to scan.
+    let r = recorded_repo();
+    let out = r.record();
+    assert!(stdout(&out).contains("nothing new to record"));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !progress.contains("scanned"),
+        "the history was read although nothing was new: {progress}"
+    );
+    // With something new the history is read again, and only the new version recorded.
+    r.write("prompts/clinical/intake.md", "Third text.\n");
+    r.commit("third");
+    r.push();
+    let out = r.record();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scanned"));
+    assert_eq!(r.log_json().len(), 5);
+}
+
+#[test]
+fn record_after_the_protected_branch_was_rewritten_is_refused() {
+    let r = recorded_repo();
+    let n = r.log_json().len();
+    // Rewrite the recorded tip (amend, then force-push main).
+    r.git(&["commit", "-q", "--amend", "-m", "rewritten"]);
+    r.git(&["push", "-q", "--force", "origin", "HEAD:main"]);
+    let out = r.run(&[
+        "record",
+        "--offline",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("was it rewritten (force-pushed)?"), "{err}");
+    assert_eq!(r.log_json().len(), n);
+}
+
+#[test]
 fn record_for_an_older_commit_adds_nothing() {
     let r = recorded_repo();
     let n = r.log_json().len();

@@ -41,7 +41,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     )?;
     let mut approvals = Approvals::open(&ws, args, progress)?;
     // What landed on the remote's protected branch, not local commits nobody pushed.
-    let (target_name, tip, target) = if args.no_push {
+    let (target_name, tip_commit, target) = if args.no_push {
         let (name, t) = ws.target_commit(args.commit.as_deref())?;
         (name, t.clone(), t)
     } else {
@@ -49,28 +49,15 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     };
     warn_unmatched(&ws, &matcher, &target, progress)?;
 
-    let started = std::time::Instant::now();
-    let history = History::scan(&ws.git, &tip, &matcher)?;
-    progress.say(&format!(
-        "scanned {} commits of {target_name}: {} prompt events ({} ms)",
-        history.commits.len(),
-        history.events.len(),
-        started.elapsed().as_millis()
-    ));
-    let target_pos = history.position(&target).with_context(|| {
-        format!(
-            "{} is not on the first-parent history of {target_name}: only what landed there is \
-             recorded",
-            target.short()
-        )
-    })?;
-
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
     let origin = ws.origin()?;
     let config_digest = ws.config_digest();
     let mut contents = ContentCache::new(&ws, &matcher)?;
     let mut made: Vec<(String, Statement)> = Vec::new();
+    // The protected branch's history is read only when the log has not recorded its tip yet:
+    // "nothing new" costs a few reads at the log's end, whatever the history's length.
+    let mut scanned: Option<(History, usize)> = None;
 
     let appended = store.append(
         !args.no_push,
@@ -78,8 +65,22 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &signer,
         |tip| {
             made.clear();
-            let start =
-                resume_position(&ws, &store, tip, &history, &trusted, (&target, target_pos))?;
+            let last = last_recorded_commit(&store, tip, &trusted)?;
+            if args.commit.is_none() && last.as_ref() == Some(&target) {
+                return Ok(Vec::new());
+            }
+            let (history, target_pos) = match &mut scanned {
+                Some(s) => &*s,
+                slot @ None => &*slot.insert(scan_history(
+                    &ws,
+                    &matcher,
+                    (&tip_commit, &target),
+                    &target_name,
+                    progress,
+                )?),
+            };
+            let target_pos = *target_pos;
+            let start = resume_position(&ws, last, history, (&target, target_pos))?;
             let pending: Vec<&PromptEvent> = history
                 .events
                 .iter()
@@ -97,10 +98,10 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
             for (i, ev) in pending.into_iter().enumerate() {
                 let index = crate::types::EntryIndex(tip.next_index.0 + i as u64);
                 let sha = contents.sha256(ev)?;
-                let (approval_records, rule) = approvals.for_event(&history, ev)?;
+                let (approval_records, rule) = approvals.for_event(history, ev)?;
                 let statement = version_statement(
                     ev,
-                    &history,
+                    history,
                     LogPosition {
                         index,
                         previous: previous.clone(),
@@ -165,16 +166,35 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     Ok(Outcome::Ok)
 }
 
-/// Position (on the first-parent line) of the commit of the log's newest `version` entry:
-/// everything up to and including it is recorded. `None` for a log without version entries.
-fn resume_position(
+/// The protected branch's first-parent history up to `tip`, and `target`'s position on it.
+fn scan_history(
     ws: &Workspace,
-    store: &Store,
-    tip: &Tip,
-    history: &History,
-    trusted: &Trust,
-    (target, target_pos): (&Oid, usize),
-) -> Result<Option<usize>> {
+    matcher: &PromptMatcher,
+    (tip, target): (&Oid, &Oid),
+    target_name: &str,
+    progress: &Progress,
+) -> Result<(History, usize)> {
+    let started = std::time::Instant::now();
+    let history = History::scan(&ws.git, tip, matcher)?;
+    progress.say(&format!(
+        "scanned {} commits of {target_name}: {} prompt events ({} ms)",
+        history.commits.len(),
+        history.events.len(),
+        started.elapsed().as_millis()
+    ));
+    let target_pos = history.position(target).with_context(|| {
+        format!(
+            "{} is not on the first-parent history of {target_name}: only what landed there is \
+             recorded",
+            target.short()
+        )
+    })?;
+    Ok((history, target_pos))
+}
+
+/// The commit of the log's newest `version` entry (`None` for a log without one), read
+/// from the log's end; every entry passed on the way must be signed by a trusted key.
+fn last_recorded_commit(store: &Store, tip: &Tip, trusted: &Trust) -> Result<Option<Oid>> {
     let Some(commit) = &tip.commit else {
         return Ok(None);
     };
@@ -215,6 +235,17 @@ fn resume_position(
         }
         Ok(true)
     })?;
+    Ok(last)
+}
+
+/// Position (on the first-parent line) of `last`, the commit of the log's newest `version`
+/// entry: everything up to and including it is recorded. `None` for a log without one.
+fn resume_position(
+    ws: &Workspace,
+    last: Option<Oid>,
+    history: &History,
+    (target, target_pos): (&Oid, usize),
+) -> Result<Option<usize>> {
     let Some(oid) = last else {
         return Ok(None);
     };
