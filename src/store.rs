@@ -122,6 +122,34 @@ pub struct LogFiles {
     pub stray: Vec<String>,
 }
 
+/// The audit branch's files at one commit, entries listed but not read (see
+/// [`read_entries`]): what a reader of a long log holds instead of every entry's bytes.
+#[derive(Debug, Clone)]
+pub struct LogListing {
+    pub meta: Option<Vec<u8>>,
+    pub checkpoint: Option<Vec<u8>>,
+    pub range: Option<Vec<u8>>,
+    /// Entry files (path, blob id) in path (= index) order.
+    pub entries: Vec<(String, Oid)>,
+    pub stray: Vec<String>,
+}
+
+/// Reads listed entry files, in order, through one pipelined batch.
+pub fn read_entries(
+    reader: &mut crate::git::ObjectReader,
+    listed: &[(String, Oid)],
+) -> Result<Vec<StoredEntry>> {
+    let oids: Vec<Oid> = listed.iter().map(|(_, oid)| oid.clone()).collect();
+    Ok(listed
+        .iter()
+        .zip(reader.blobs(&oids)?)
+        .map(|((path, _), bytes)| StoredEntry {
+            path: path.clone(),
+            bytes,
+        })
+        .collect())
+}
+
 /// What a builder needs to know to make the next entries.
 #[derive(Debug, Clone)]
 pub struct Tip {
@@ -300,41 +328,45 @@ impl<'a> Store<'a> {
 
     /// Every file on the branch at `tip`: the metadata and the entries in path order.
     pub fn read_all(&self, tip: &Oid) -> Result<LogFiles> {
+        let listing = self.list(tip)?;
+        let mut reader = self.git.object_reader()?;
+        let entries = read_entries(&mut reader, &listing.entries)?;
+        Ok(LogFiles {
+            meta: listing.meta,
+            checkpoint: listing.checkpoint,
+            range: listing.range,
+            entries,
+            stray: listing.stray,
+        })
+    }
+
+    /// The branch's files at `tip`, with the entries listed (path order) but not read.
+    pub fn list(&self, tip: &Oid) -> Result<LogListing> {
         let listing = self.git.ls_tree(tip.as_str(), true)?;
         let mut reader = self.git.object_reader()?;
-        let mut meta = None;
-        let mut checkpoint = None;
-        let mut range = None;
-        let mut entry_files = Vec::new();
-        let mut other = Vec::new();
+        let mut out = LogListing {
+            meta: None,
+            checkpoint: None,
+            range: None,
+            entries: Vec::new(),
+            stray: Vec::new(),
+        };
         for item in listing {
             let path = String::from_utf8_lossy(&item.path).into_owned();
             if path == META_FILE {
-                meta = Some(reader.blob(&item.oid)?);
+                out.meta = Some(reader.blob(&item.oid)?);
             } else if path == CHECKPOINT_FILE {
-                checkpoint = Some(reader.blob(&item.oid)?);
+                out.checkpoint = Some(reader.blob(&item.oid)?);
             } else if path == RANGE_FILE {
-                range = Some(reader.blob(&item.oid)?);
+                out.range = Some(reader.blob(&item.oid)?);
             } else if path.starts_with("entries/") && item.kind == "blob" {
-                entry_files.push((path, item.oid));
+                out.entries.push((path, item.oid));
             } else {
-                other.push(path);
+                out.stray.push(path);
             }
         }
-        let (paths, oids): (Vec<String>, Vec<Oid>) = entry_files.into_iter().unzip();
-        let mut entries: Vec<StoredEntry> = paths
-            .into_iter()
-            .zip(reader.blobs(&oids)?)
-            .map(|(path, bytes)| StoredEntry { path, bytes })
-            .collect();
-        entries.sort_by(|a, b| a.path.cmp(&b.path));
-        Ok(LogFiles {
-            meta,
-            checkpoint,
-            range,
-            entries,
-            stray: other,
-        })
+        out.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// Appends the entries that `build` makes for the current tip; see the module docs.

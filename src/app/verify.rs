@@ -154,38 +154,149 @@ pub fn verify_log(
     trust: &Trust,
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
-    let (tip, files) = (&log.tip, &log.files);
+    let files = &log.files;
+    let canonical = canonical(files.entries.iter().map(|e| e.path.as_str()));
+    let branch = BranchFiles {
+        tip: &log.tip,
+        meta: files.meta.as_deref(),
+        checkpoint: files.checkpoint.as_deref(),
+        range: files.range.as_deref(),
+        stray: &files.stray,
+    };
+    let ids = || {
+        canonical.then(|| {
+            files
+                .entries
+                .iter()
+                .map(|e| crate::verify::shape::blob_id(&e.bytes))
+                .collect()
+        })
+    };
+    verify_files(
+        ws,
+        &branch,
+        &mut files.entries.as_slice(),
+        ids,
+        trust,
+        saved_checkpoint,
+    )
+}
+
+/// [`verify_log`] reading the entry files from git a window at a time, so that memory
+/// stays bounded whatever the log's length.
+fn verify_streaming(
+    ws: &Workspace,
+    branch: &str,
+    trust: &Trust,
+    saved_checkpoint: Option<&str>,
+) -> Result<Report> {
+    let store = ws.store(branch);
+    let tip = store.resolve_for_reading()?;
+    let listing = store.list(&tip)?;
+    let canonical = canonical(listing.entries.iter().map(|(p, _)| p.as_str()));
+    let files = BranchFiles {
+        tip: &tip,
+        meta: listing.meta.as_deref(),
+        checkpoint: listing.checkpoint.as_deref(),
+        range: listing.range.as_deref(),
+        stray: &listing.stray,
+    };
+    let ids = || {
+        canonical.then(|| {
+            listing
+                .entries
+                .iter()
+                .map(|(_, oid)| crate::verify::shape::parse_id(oid.as_str()))
+                .collect::<Option<Vec<_>>>()
+        })?
+    };
+    let mut source = ListedEntries {
+        reader: ws.git.object_reader()?,
+        listed: &listing.entries,
+    };
+    verify_files(ws, &files, &mut source, ids, trust, saved_checkpoint)
+}
+
+/// Entry files read from git as `verify` asks for them.
+struct ListedEntries<'a> {
+    reader: ObjectReader,
+    listed: &'a [(String, Oid)],
+}
+
+impl crate::verify::EntrySource for ListedEntries<'_> {
+    fn windows(
+        &mut self,
+        size: usize,
+        each: &mut dyn FnMut(&[crate::store::StoredEntry]) -> Result<()>,
+    ) -> Result<()> {
+        for window in self.listed.chunks(size) {
+            each(&crate::store::read_entries(&mut self.reader, window)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// The audit branch's files other than the entries.
+struct BranchFiles<'a> {
+    tip: &'a Oid,
+    meta: Option<&'a [u8]>,
+    checkpoint: Option<&'a [u8]>,
+    range: Option<&'a [u8]>,
+    stray: &'a [String],
+}
+
+/// Whether entry files are exactly `entries/…/0.json`, 1, 2… (the fast PT010 check needs it).
+fn canonical<'a>(paths: impl Iterator<Item = &'a str>) -> bool {
+    let mut n = 0u64;
+    for p in paths {
+        if p != crate::store::entry_path(crate::types::EntryIndex(n)) {
+            return false;
+        }
+        n += 1;
+    }
+    n > 0
+}
+
+fn verify_files(
+    ws: &Workspace,
+    files: &BranchFiles,
+    entries: &mut dyn crate::verify::EntrySource,
+    blob_ids: impl FnOnce() -> Option<Vec<crate::verify::shape::GitId>> + Send,
+    trust: &Trust,
+    saved_checkpoint: Option<&str>,
+) -> Result<Report> {
+    let tip = files.tip;
     let mut repo = GitObjects {
         reader: ws.git.object_reader()?,
         prefetched: HashMap::new(),
     };
-    // The branch's history is git's work (a tree diff per commit) and the Merkle leaves are
-    // independent of the entries' checks: both run while the entries are checked.
-    let (mut report, (mut history, leaves)) = std::thread::scope(|scope| {
+    // The branch's history (PT010) is independent of the entries' checks: it is checked
+    // while they are.
+    let (mut report, mut history) = std::thread::scope(|scope| {
         let history = scope.spawn(|| -> Result<_> {
-            let history = crate::verify::check_branch_history(&audit_commits(ws, tip)?);
-            let leaves: Vec<crate::merkle::Hash> = files
-                .entries
-                .iter()
-                .map(|e| crate::merkle::leaf_hash(&e.bytes))
-                .collect();
-            Ok((history, leaves))
+            let shaped = match blob_ids() {
+                Some(ids) => has_shape(ws, tip, ids)?,
+                None => false,
+            };
+            if shaped {
+                Ok(Vec::new())
+            } else {
+                // Something is off: git's diff names what each offending commit did.
+                Ok(crate::verify::check_branch_history(&audit_commits(
+                    ws, tip,
+                )?))
+            }
         });
-        let report = verify(
-            files.meta.as_deref(),
-            &files.entries,
-            &files.stray,
-            trust,
-            &mut repo,
-        );
+        let report = verify(files.meta, entries, files.stray, trust, &mut repo);
         let history = history
             .join()
             .map_err(|_| anyhow::anyhow!("reading the audit branch's history failed"))?;
         Ok::<_, anyhow::Error>((report?, history?))
     })?;
+    let leaves = std::mem::take(&mut report.leaves);
     history.extend(crate::verify::check_checkpoint_and_range(
-        files.checkpoint.as_deref(),
-        files.range.as_deref(),
+        files.checkpoint,
+        files.range,
         report.origin.as_deref(),
         &leaves,
         &checkpoint_keys(trust, &report, leaves.len() as u64),
@@ -221,6 +332,55 @@ fn checkpoint_keys(trust: &Trust, report: &Report, size: u64) -> Vec<TrustedKey>
     }
     keys
 }
+
+/// Whether every commit of the audit branch appended exactly the next entry, checked by
+/// computing each commit's expected tree from the entry files' blob ids (see
+/// [`crate::verify::shape`]) rather than by git's per-commit diff.
+fn has_shape(ws: &Workspace, tip: &Oid, entries: Vec<crate::verify::shape::GitId>) -> Result<bool> {
+    let mut check = crate::verify::shape::ShapeCheck::new(entries);
+    let mut reader = ws.git.object_reader()?;
+    let mut window: Vec<(usize, Oid)> = Vec::new();
+    let mut ok = true;
+    let mut flush = |window: &mut Vec<(usize, Oid)>, ok: &mut bool| -> Result<()> {
+        let trees =
+            reader.read_many(&window.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>())?;
+        for ((parents, _), tree) in window.iter().zip(trees) {
+            *ok = *ok && tree.is_some_and(|t| t.kind == "tree" && check.commit(*parents, &t.data));
+        }
+        window.clear();
+        Ok(())
+    };
+    ws.git
+        .first_parent_line(tip, |_, parents, tree| {
+            if tree.as_str().len() != 40 {
+                ok = false; // SHA-256 repositories: git's diff decides
+            }
+            window.push((parents, tree));
+            if window.len() == SHAPE_WINDOW {
+                flush(&mut window, &mut ok)?;
+            }
+            // Stops the stream at the first commit that is off.
+            if ok { Ok(()) } else { bail!(Stop) }
+        })
+        .or_else(|e| if e.is::<Stop>() { Ok(()) } else { Err(e) })?;
+    flush(&mut window, &mut ok)?;
+    Ok(ok && check.complete())
+}
+
+/// Root trees read per batch by [`has_shape`].
+const SHAPE_WINDOW: usize = 4096;
+
+/// Ends [`has_shape`]'s stream early.
+#[derive(Debug)]
+struct Stop;
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the audit branch is not in shape")
+    }
+}
+
+impl std::error::Error for Stop {}
 
 /// The audit branch's first-parent commits, oldest first, with their changed files.
 fn audit_commits(ws: &Workspace, tip: &Oid) -> Result<Vec<AuditCommit>> {
@@ -267,8 +427,7 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
         ),
         None => None,
     };
-    let log = AuditLog::open_unchecked(&ws, &branch)?;
-    let report = verify_log(&ws, &log, &trust, saved.as_deref())?;
+    let report = verify_streaming(&ws, &branch, &trust, saved.as_deref())?;
     if report.signed_by.is_empty() && report.entries > 0 && !trust.keys.is_empty() {
         let ids: Vec<String> = trust
             .keys

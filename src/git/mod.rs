@@ -317,6 +317,53 @@ impl Git {
         Ok(())
     }
 
+    /// Streams the first-parent line of `tip`, oldest first: each commit's id, its number of
+    /// parents and its root tree, without any diff (one `git log` process).
+    pub fn first_parent_line(
+        &self,
+        tip: &Oid,
+        mut each: impl FnMut(Oid, usize, Oid) -> Result<()>,
+    ) -> Result<()> {
+        let mut child = self
+            .cmd()
+            .args(["log", "--first-parent", "--reverse", "--format=%H %T %P"])
+            .arg(tip.as_str())
+            .arg("--")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not run `git log`")?;
+        let stdout = child.stdout.take().context("git log has no stdout")?;
+        let mut failed = None;
+        for line in BufReader::with_capacity(1 << 16, stdout).lines() {
+            let line = line?;
+            let mut ids = line.split(' ').filter(|s| !s.is_empty());
+            let (Some(commit), Some(tree)) = (
+                ids.next().and_then(Oid::parse),
+                ids.next().and_then(Oid::parse),
+            ) else {
+                bail!("unexpected `git log` line: {line}");
+            };
+            if let Err(e) = each(commit, ids.count(), tree) {
+                failed = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            bail!(
+                "`git log` failed: {}",
+                redact(String::from_utf8_lossy(&out.stderr).trim())
+            );
+        }
+        Ok(())
+    }
+
     /// Starts one `git cat-file --batch` process for reading many objects.
     pub fn object_reader(&self) -> Result<ObjectReader> {
         let mut child = self

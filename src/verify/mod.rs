@@ -14,6 +14,7 @@ use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
 
 mod entry;
 mod log;
+pub mod shape;
 
 use entry::{
     check_deployed, check_format, check_git, check_keyless, check_numbering, check_signature,
@@ -166,6 +167,30 @@ pub struct Report {
     /// Verified keyless entries' certificate keys, by position (they sign checkpoints).
     #[serde(skip)]
     pub keyless_keys: Vec<(u64, Vec<u8>)>,
+    /// The RFC 6962 leaf hash of every entry file, in order (for the checkpoint checks).
+    #[serde(skip)]
+    pub leaves: Vec<crate::merkle::Hash>,
+}
+
+/// The entry files `verify` reads, a window at a time: from memory, or from git as they
+/// are needed (so that a long log is never held whole).
+pub trait EntrySource {
+    /// Calls `each` with consecutive windows of at most `size` entries, in order.
+    fn windows(
+        &mut self,
+        size: usize,
+        each: &mut dyn FnMut(&[StoredEntry]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+}
+
+impl EntrySource for &[StoredEntry] {
+    fn windows(
+        &mut self,
+        size: usize,
+        each: &mut dyn FnMut(&[StoredEntry]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.chunks(size).try_for_each(each)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -197,7 +222,7 @@ pub(super) struct Lineage {
 /// Runs every check over the log's files.
 pub fn verify(
     meta: Option<&[u8]>,
-    entries: &[StoredEntry],
+    entries: &mut dyn EntrySource,
     stray_files: &[String],
     trust: &Trust,
     repo: &mut dyn RepoObjects,
@@ -253,29 +278,27 @@ pub fn verify(
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
 
     // Decoding and signature checks are independent per entry: they run on every core, a
-    // window of entries at a time so that memory stays bounded on long logs. The first entry
-    // of each window carries the window's git cross-check objects, to prefetch.
-    let windows = entries.chunks(PREFETCH).flat_map(|window| {
-        let decoded = decode_all(window, &keyring, trust.keyless.as_ref());
-        let specs: Vec<(String, String)> = decoded
-            .iter()
-            .flat_map(|d| {
-                d.parsed
-                    .as_ref()
-                    .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
-            })
-            .collect();
-        let mut specs = Some(specs);
-        window
-            .iter()
-            .zip(decoded)
-            .map(move |(entry, decoded)| (entry, decoded, specs.take()))
-    });
-    for (pos, (entry, decoded, window_specs)) in windows.enumerate() {
-        if let Some(specs) = window_specs {
-            repo.prefetch(&specs)?;
-        }
-        let pos = pos as u64;
+    // window of entries at a time so that memory stays bounded on long logs; each window's
+    // git cross-check objects are prefetched in one batch.
+    let mut pos: u64 = 0;
+    let mut leaves: Vec<crate::merkle::Hash> = Vec::new();
+    entries.windows(PREFETCH, &mut |window: &[StoredEntry]| {
+    let decoded = decode_all(window, &keyring, trust.keyless.as_ref());
+    let specs: Vec<(String, String)> = decoded
+        .iter()
+        .flat_map(|d| {
+            d.parsed
+                .as_ref()
+                .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
+        })
+        .collect();
+    repo.prefetch(&specs)?;
+    for (entry, decoded) in window.iter().zip(decoded) {
+        let pos = {
+            pos += 1;
+            pos - 1
+        };
+        leaves.push(crate::merkle::leaf_hash(&entry.bytes));
         let at = Loc {
             entry: pos,
             file: &entry.path,
@@ -450,16 +473,19 @@ pub fn verify(
         }
         check_git(&at, &statement, repo, &mut findings)?;
     }
+    Ok(())
+    })?;
 
     findings.sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
     Ok(Report {
         ok: findings.is_empty(),
-        entries: entries.len() as u64,
+        entries: pos,
         origin: meta.map(|m| m.origin),
         signed_by,
         unlogged,
         findings,
         keyless_keys,
+        leaves,
     })
 }
 
