@@ -16,14 +16,6 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     let since = super::parse_time("since", &args.since)?;
     let env = args.env.as_deref().map(|e| ws.environment(e)).transpose()?;
     let mut entries = read_log(&ws, &branch)?;
-    if let Some(env) = &env {
-        entries.retain(|e| e.deployment.as_ref().is_some_and(|d| &d.environment == env));
-    }
-    if let Some(since) = since {
-        entries.retain(|e| {
-            chrono::DateTime::parse_from_rfc3339(&e.recorded_at).is_ok_and(|t| t >= since)
-        });
-    }
     if let Some(p) = &args.prompt {
         let p = PromptPath::new(p);
         if args.follow.no_follow {
@@ -43,6 +35,15 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
                 .map(|ids| ids.iter().any(|id| Some(*id) == wanted));
             entries.retain(|_| keep.next().unwrap_or(false));
         }
+    }
+    // After the prompt's lineage, which needs the whole log to follow renames.
+    if let Some(env) = &env {
+        entries.retain(|e| e.deployment.as_ref().is_some_and(|d| &d.environment == env));
+    }
+    if let Some(since) = since {
+        entries.retain(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e.recorded_at).is_ok_and(|t| t >= since)
+        });
     }
     match args.format.format {
         Format::Json => print_json(&entries)?,
