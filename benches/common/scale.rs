@@ -169,6 +169,7 @@ fn write_log(data: &Scale) {
             version,
             previous: prev,
             equals,
+            ..
         } = ev.kind
         else {
             panic!("the generator only modifies prompts");
