@@ -301,6 +301,13 @@ pub(super) fn append_deployment(
         rules,
         deployment,
     } = what;
+    // In-toto requires a subject: an entry without a prompt is one `verify` rejects (PT007).
+    if prompts.is_empty() {
+        bail!(
+            "nothing to deploy to {}: no prompt version to record (nothing was recorded)",
+            deployment.environment
+        );
+    }
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch);
     let origin = ws.origin()?;
