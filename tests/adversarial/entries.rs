@@ -281,7 +281,7 @@ fn play(steps: &[Step]) {
                 None
             }
             Step::Rename(i, j) => {
-                if exists(*i) && !exists(*j) {
+                if i != j && exists(*i) && !exists(*j) {
                     r.git(&["mv", &prompt(*i), &prompt(*j)]);
                 }
                 land("rename");
