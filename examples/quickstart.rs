@@ -101,6 +101,8 @@ fn main() -> Res<()> {
     let gh = StandIn::start_on(listener);
     gh.permission("rita", "write");
     gh.deployments();
+    // Keyless entries also go to GitHub's attestation store (`gh attestation verify`).
+    gh.attestations();
     let _sigstore = if keyless {
         let s = sigstore::SigstoreStandIn::start_on(sigstore_listener);
         s.set_workflow_identity(WORKFLOW);
@@ -137,7 +139,9 @@ fn main() -> Res<()> {
     let config = if keyless {
         CONFIG.replace(
             "signing:\n",
-            &format!("signing:\n  mode: keyless\n  identities: [\"{identity}\"]\n"),
+            &format!(
+                "signing:\n  mode: keyless\n  identities: [\"{identity}\"]\n  github_attestations: true\n"
+            ),
         )
     } else {
         CONFIG.to_owned()
@@ -330,6 +334,20 @@ fn main() -> Res<()> {
     tamper_entry(&auditor, "entries/000000/000000002.json")?;
     let outcome = promptrail_v(&auditor, &with(&["verify", "--branch", "tampered"], &trust))?;
     assert_eq!(outcome, Outcome::No, "tampering must be detected");
+
+    if keyless {
+        let uploads = gh
+            .requests()
+            .iter()
+            .filter(|r| r.as_str() == "POST /repos/acme/clinic/attestations")
+            .count();
+        assert!(uploads > 0, "record and deploy upload keyless entries");
+        println!(
+            "\n{uploads} keyless entries (versions and deployments) are also in GitHub's attestation \
+             store: `gh attestation verify {INTAKE} --repo acme/clinic --predicate-type \
+             https://promptrail.dev/audit-event/v1 --signer-workflow …` finds them by the file's digest."
+        );
+    }
 
     if let Some(dir) = &keep {
         let trust = if keyless { &trusted_root } else { &public };

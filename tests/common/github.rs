@@ -360,6 +360,15 @@ impl StandIn {
         );
     }
 
+    /// GitHub's attestation store: `POST /attestations` answers the documented `201 {"id": …}`.
+    pub fn attestations(&self) {
+        self.mount(
+            Mock::given(method("POST"))
+                .and(path(self.repo_path("/attestations")))
+                .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 2}))),
+        );
+    }
+
     /// Any request to `route` answers `status` with a documented error body.
     pub fn error(&self, route: &str, status: u16, fixture_name: &str) {
         self.mount(
