@@ -58,12 +58,13 @@ impl Scale {
     }
 
     /// A fresh clone of the remote (what a CI runner starts from), at `name` under the
-    /// cache (replaced if present).
+    /// cache (replaced if present). Objects are hard-linked, not copied: the clone starts
+    /// without any promptrail state, as a runner does, without doubling the disk use.
     pub fn fresh_clone(&self, name: &str) -> PathBuf {
         let dir = self.root.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         run(Command::new("git")
-            .args(["clone", "-q", "--no-local"])
+            .args(["clone", "-q", "-b", "main"])
             .arg(&self.remote)
             .arg(&dir));
         dir
