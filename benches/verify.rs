@@ -11,15 +11,11 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1, ParsedPublicKey};
-use common::{best_of, env_size, generate, measure, run};
+use common::{Work, bare_loop, best_of, env_size, generate, measure, run};
 use promptrail::git::Git;
 use promptrail::signing::TrustedKey;
 use promptrail::store::Store;
-
-/// One entry as the bare loop sees it: the file's bytes, the DSSE PAE and the signature.
-type Work = (Vec<u8>, Vec<u8>, Vec<u8>);
 
 fn main() {
     let entries = env_size("PROMPTRAIL_BENCH_VERIFY_ENTRIES", 100_000);
@@ -104,22 +100,4 @@ fn main() {
         git_log.time.as_secs_f64() / bare.as_secs_f64(),
         git_log.mib()
     );
-}
-
-/// Only what verification cannot avoid, on every core.
-fn bare_loop(key: &ParsedPublicKey, work: &[Work]) -> Duration {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let chunk = work.len().div_ceil(threads).max(1);
-    let started = Instant::now();
-    std::thread::scope(|scope| {
-        for part in work.chunks(chunk) {
-            scope.spawn(move || {
-                for (bytes, pae, sig) in part {
-                    std::hint::black_box(digest(&SHA256, bytes));
-                    assert!(key.verify_sig(pae, sig).is_ok());
-                }
-            });
-        }
-    });
-    started.elapsed()
 }
