@@ -41,7 +41,7 @@ fn statement(index: u64, previous: Option<&Sha256Hex>, run: &str) -> Statement {
 }
 
 fn signed(key: &Signer, st: &Statement) -> Vec<u8> {
-    key.sign_entry(st.to_payload()).unwrap()
+    key.sign_entry(st.to_payload().unwrap()).unwrap()
 }
 
 fn git(dir: &Path, args: &[&str]) {

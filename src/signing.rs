@@ -196,7 +196,8 @@ impl Signer {
                 let envelope = key.sign_envelope(payload)?;
                 Ok(
                     crate::attestation::Bundle::key_mode(envelope, key.key_id().clone())
-                        .to_file_bytes(),
+                        .to_file_bytes()
+                        .map_err(|e| anyhow::anyhow!("serialising the entry's bundle: {e}"))?,
                 )
             }
             Signer::Keyless(signer) => signer.sign_entry(payload),

@@ -410,8 +410,11 @@ impl<'a> Store<'a> {
                 }
             } else {
                 let checkpoints = self.checkpoints(&tip, &entries, key)?;
+                let mut meta = serde_json::to_vec_pretty(&tip.meta)
+                    .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
+                meta.push(b'\n');
                 self.git.fast_import(|scratch| {
-                    fast_import_stream(scratch, &tip, &entries, &checkpoints)
+                    fast_import_stream(scratch, &tip, &meta, &entries, &checkpoints)
                 })?
             };
             if push {
@@ -543,6 +546,7 @@ fn backoff(attempt: u32) -> Duration {
 fn fast_import_stream(
     refname: &str,
     tip: &Tip,
+    meta: &[u8],
     entries: &[NewEntry],
     checkpoints: &[(String, String)],
 ) -> Vec<u8> {
@@ -571,10 +575,8 @@ fn fast_import_stream(
             out.extend_from_slice(format!("from {base}\n").as_bytes());
         }
         if tip.commit.is_none() && i == 0 {
-            let mut meta = serde_json::to_vec_pretty(&tip.meta).unwrap_or_default();
-            meta.push(b'\n');
             out.extend_from_slice(format!("M 100644 inline {META_FILE}\n").as_bytes());
-            data(&mut out, &meta);
+            data(&mut out, meta);
         }
         out.extend_from_slice(format!("M 100644 inline {}\n", entry_path(index)).as_bytes());
         data(&mut out, &e.bytes);

@@ -34,7 +34,7 @@ fn entry(tip: &promptrail::store::Tip, key: &Signer, run: &str) -> NewEntry {
     }))
     .unwrap();
     NewEntry {
-        bytes: key.sign_entry(st.to_payload()).unwrap(),
+        bytes: key.sign_entry(st.to_payload().unwrap()).unwrap(),
         summary: format!("deployment {run}"),
         recorded_at: st.predicate.recorded_at,
     }

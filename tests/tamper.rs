@@ -36,8 +36,10 @@ fn resign(bytes: &[u8], key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<
     let mut st: Value = serde_json::from_slice(&bundle.dsse_envelope.payload).unwrap();
     edit(&mut st);
     let st: Statement = serde_json::from_value(st).unwrap();
-    let env = key.sign_envelope(st.to_payload()).unwrap();
-    Bundle::key_mode(env, key.key_id().clone()).to_file_bytes()
+    let env = key.sign_envelope(st.to_payload().unwrap()).unwrap();
+    Bundle::key_mode(env, key.key_id().clone())
+        .to_file_bytes()
+        .unwrap()
 }
 
 fn trusted_signer() -> SigningKey {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::client;
@@ -346,7 +346,11 @@ pub(super) fn append_deployment(
                     tool: ToolRecord::this(),
                 },
             );
-            let bytes = signer.sign_entry(statement.to_payload())?;
+            let bytes = signer.sign_entry(
+                statement
+                    .to_payload()
+                    .context("serialising the deployment statement")?,
+            )?;
             let names: Vec<String> = prompts
                 .iter()
                 .map(|p| format!("{} {}", p.path, p.version))

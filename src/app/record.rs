@@ -112,7 +112,9 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     approval_records,
                     rule,
                 );
-                let payload = statement.to_payload();
+                let payload = statement
+                    .to_payload()
+                    .context("serialising the version statement")?;
                 let bytes = signer.sign_entry(payload)?;
                 previous = Some(Sha256Hex::of(&bytes));
                 let summary = format!(

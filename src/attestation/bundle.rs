@@ -50,10 +50,11 @@ impl Bundle {
 
     /// The entry file's bytes: pretty JSON and a final newline, so diffs of the audit
     /// branch read well. These exact bytes are what the next entry's `log.previous` hashes.
-    pub fn to_file_bytes(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec_pretty(self).unwrap_or_default();
+    /// A serialisation error is returned, never turned into an empty entry file.
+    pub fn to_file_bytes(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = serde_json::to_vec_pretty(self)?;
         out.push(b'\n');
-        out
+        Ok(out)
     }
 
     /// Whether the entry was signed keylessly (it carries a certificate, no key hint).

@@ -48,9 +48,9 @@ impl Statement {
         }
     }
 
-    /// The payload bytes: compact JSON, as signed.
-    pub fn to_payload(&self) -> Vec<u8> {
-        // Serialising plain data types to JSON cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
+    /// The payload bytes: compact JSON, as signed. A serialisation error is returned, never
+    /// turned into an empty payload that would then be signed.
+    pub fn to_payload(&self) -> Result<Vec<u8>, serde_json::Error> {
+        serde_json::to_vec(self)
     }
 }

@@ -118,36 +118,79 @@ pub(super) fn decode_one(
     }
 }
 
-/// [`decode_one`] over all entries, in order, split across the available cores.
+/// [`decode_one`] over all entries, in order, split across the available cores. Exactly one
+/// [`Decoded`] per entry, always: an entry whose worker panicked is not verified, and says so
+/// (a PT007 finding naming the internal error), so the window can never come back shorter
+/// and misaligned against its entries.
 pub(super) fn decode_all(
     entries: &[StoredEntry],
     keyring: &HashMap<&KeyId, &TrustedKey>,
     keyless: Option<&KeylessTrust>,
 ) -> Vec<Decoded> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || entries.len() < 16 {
-        return entries
-            .iter()
-            .map(|e| decode_one(e, keyring, keyless))
-            .collect();
+    let threads = if entries.len() < 16 { 1 } else { threads };
+    parallel_map(
+        entries,
+        threads,
+        |e| decode_one(e, keyring, keyless),
+        |why| Decoded {
+            parsed: Err(format!(
+                "internal error: the verifier panicked on this entry ({why}); it is not verified"
+            )),
+            sig_ok: None,
+            keyless: None,
+        },
+    )
+}
+
+/// `f` over `items` in order on up to `threads` threads, one result per item. When `f`
+/// panics, every item of that chunk gets `failed(message)` instead: a panic is a result the
+/// caller reports, never a shorter list.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+    failed: impl Fn(&str) -> R,
+) -> Vec<R> {
+    let run = |part: &[T]| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            part.iter().map(&f).collect::<Vec<R>>()
+        }))
+    };
+    let chunk = items.len().div_ceil(threads.max(1)).max(1);
+    let results: Vec<(usize, std::thread::Result<Vec<R>>)> = if threads < 2 {
+        items.chunks(chunk).map(|p| (p.len(), run(p))).collect()
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|part| (part.len(), scope.spawn(|| run(part))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|(n, h)| (n, h.join().and_then(|r| r)))
+                .collect()
+        })
+    };
+    let mut out = Vec::with_capacity(items.len());
+    for (n, result) in results {
+        match result {
+            Ok(part) if part.len() == n => out.extend(part),
+            Ok(part) => {
+                let why = format!("a worker returned {} results for {n} entries", part.len());
+                out.extend((0..n).map(|_| failed(&why)));
+            }
+            Err(payload) => {
+                let why = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a worker panicked".into());
+                out.extend((0..n).map(|_| failed(&why)));
+            }
+        }
     }
-    let chunk = entries.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|e| decode_one(e, keyring, keyless))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
-            .collect()
-    })
+    out
 }
 
 /// A keyless entry's outcome: counted by identity, or a PT015/PT016 finding.
@@ -518,5 +561,47 @@ mod tests {
                 .any(|(e, m)| *e == 2 && m.contains("not the next one")),
             "{skipped:?}"
         );
+    }
+
+    #[test]
+    fn a_panicking_worker_is_a_result_per_item_never_a_shorter_list() {
+        let items: Vec<u32> = (0..64).collect();
+        for threads in [1, 2, 4] {
+            let out = parallel_map(
+                &items,
+                threads,
+                |&i| {
+                    assert!(i != 37, "injected panic on item 37");
+                    Ok(i)
+                },
+                |why| Err(why.to_owned()),
+            );
+            assert_eq!(out.len(), items.len(), "{threads} threads");
+            // Items outside the panicking chunk keep their results, in order; every item of
+            // that chunk is a failure, none is missing.
+            let chunk = 64usize.div_ceil(threads);
+            for (i, r) in out.iter().enumerate() {
+                assert_eq!(
+                    r.is_err(),
+                    i / chunk == 37 / chunk,
+                    "item {i}, {threads} threads"
+                );
+                if let Ok(v) = r {
+                    assert_eq!(*v as usize, i);
+                }
+            }
+            assert!(
+                matches!(&out[37], Err(why) if why.contains("injected panic")),
+                "{:?}",
+                out[37]
+            );
+        }
+    }
+
+    #[test]
+    fn without_panics_every_result_is_in_order() {
+        let items: Vec<u32> = (0..1000).collect();
+        let out = parallel_map(&items, 3, |&i| i * 2, |_| u32::MAX);
+        assert_eq!(out, items.iter().map(|i| i * 2).collect::<Vec<_>>());
     }
 }
