@@ -25,6 +25,9 @@ pub enum ConfigError {
     },
     #[error("{file}: {message}")]
     Unreadable { file: PathBuf, message: String },
+    /// Not a regular file, larger than 1 MiB, or unreadable.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
 }
 
 /// The whole configuration, with defaults filled in.
@@ -491,6 +494,33 @@ impl<'de> Deserialize<'de> for PositiveSize {
 impl Config {
     /// Parses config text; `file` names the source in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        // Bounded before any parsing: serde_yaml's time and memory grow with the size and the
+        // nesting of its input, and a config needs neither.
+        let limit = crate::fsread::CONFIG_LIMIT;
+        if text.len() as u64 > limit {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!(
+                    "is {}, larger than the {} a config may be: refusing it",
+                    crate::fsread::Size(text.len() as u64),
+                    crate::fsread::Size(limit)
+                ),
+            });
+        }
+        if let Some((line, column)) = crate::yamlscan::too_deep(text, crate::yamlscan::MAX_DEPTH) {
+            return Err(ConfigError::Invalid {
+                file: file.to_owned(),
+                line,
+                column,
+                message: format!(
+                    "nested more than {} levels deep (a config needs about 5): refusing it \
+                     before parsing",
+                    crate::yamlscan::MAX_DEPTH
+                ),
+            });
+        }
         // An empty file (or only comments) means "all defaults".
         let mut config: Config = if text.lines().all(|l| {
             let t = l.trim();
@@ -533,9 +563,15 @@ impl Config {
     }
 
     /// Loads `.promptrail.yml` from the repository root; defaults when it does not exist.
+    /// Only a regular file (not a symlink, device or FIFO) of at most 1 MiB is read.
     pub fn load(repo_root: &Path) -> Result<Config, ConfigError> {
         let file = repo_root.join(FILE_NAME);
-        match std::fs::read(&file) {
+        match crate::fsread::read_regular(
+            &file,
+            crate::fsread::CONFIG_LIMIT,
+            "the config",
+            crate::fsread::Symlinks::Refuse,
+        ) {
             Ok(bytes) => {
                 let text = String::from_utf8(bytes).map_err(|_| ConfigError::Unreadable {
                     file: file.clone(),
@@ -543,14 +579,11 @@ impl Config {
                 })?;
                 Config::parse(&text, Path::new(FILE_NAME))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
+            Err(e) if e.is_not_found() => Ok(Config {
                 digest: Some(Sha256Hex::of(b"")),
                 ..Config::default()
             }),
-            Err(e) => Err(ConfigError::Unreadable {
-                file,
-                message: e.to_string(),
-            }),
+            Err(e) => Err(e.into()),
         }
     }
 }

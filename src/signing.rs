@@ -32,6 +32,9 @@ pub enum KeyError {
     CorruptPrivate { source_name: String, reason: String },
     #[error("{source_name}: not a PEM public key: {reason}")]
     CorruptPublic { source_name: String, reason: String },
+    /// The key file is not a regular file of at most 64 KiB, or cannot be read.
+    #[error(transparent)]
+    Read(#[from] crate::fsread::ReadError),
     #[error("no password for the private key: set {PASSWORD_ENV} (no terminal to ask on)")]
     NoPassword,
     #[error("{0}")]
@@ -288,10 +291,12 @@ impl TrustedKey {
     }
 
     pub fn load(path: &Path) -> Result<TrustedKey, KeyError> {
-        let bytes = std::fs::read(path).map_err(|e| KeyError::CorruptPublic {
-            source_name: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let bytes = crate::fsread::read_regular(
+            path,
+            crate::fsread::KEY_LIMIT,
+            "a public key",
+            crate::fsread::Symlinks::Follow,
+        )?;
         TrustedKey::from_pem(&bytes, &path.display().to_string())
     }
 

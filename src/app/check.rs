@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::approvals::{Target, changed_prompts, client, judge};
 use super::merge_group::{self, MergeGroup};
@@ -14,15 +14,10 @@ use crate::report::views::{CheckView, GroupPrompt, MergeGroupView};
 use crate::report::{github, plain};
 use crate::types::Oid;
 
-/// The event payload (`GITHUB_EVENT_PATH`), when running in Actions.
+/// The event payload (`GITHUB_EVENT_PATH`), when running in Actions (bounded in size and
+/// type, see [`super::actions_event`]).
 fn read_event() -> Result<Option<serde_json::Value>> {
-    let Ok(path) = std::env::var("GITHUB_EVENT_PATH") else {
-        return Ok(None);
-    };
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading event {path}"))?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .with_context(|| format!("event {path} is not JSON"))
+    super::actions_event()
 }
 
 /// The pull request number and head from a `pull_request*` payload. `GITHUB_SHA` is the test

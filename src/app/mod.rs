@@ -123,8 +123,16 @@ impl Workspace {
     /// what governs a change is the policy *before* it, never the one it brings.
     pub fn config_at(&self, rev: &Oid) -> Result<Config> {
         let mut reader = self.git.object_reader()?;
-        match reader.read(&format!("{rev}:{}", crate::config::FILE_NAME))? {
-            Some(obj) => {
+        let limit = crate::fsread::CONFIG_LIMIT;
+        match reader.read_bounded(&format!("{rev}:{}", crate::config::FILE_NAME), limit)? {
+            Some(Err(size)) => bail!(
+                "{} at {} is {}, larger than the {} a config may be: refusing it",
+                crate::config::FILE_NAME,
+                rev.short(),
+                crate::fsread::Size(size),
+                crate::fsread::Size(limit)
+            ),
+            Some(Ok(obj)) => {
                 let text = String::from_utf8(obj.data).with_context(|| {
                     format!(
                         "{} at {} is not UTF-8",
@@ -188,16 +196,11 @@ impl Workspace {
             return Ok(b.0.clone());
         }
         // In GitHub Actions the event names the repository's default branch.
-        if let Some(b) = std::env::var("GITHUB_EVENT_PATH")
-            .ok()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|e| {
-                e["repository"]["default_branch"]
-                    .as_str()
-                    .map(str::to_owned)
-            })
-        {
+        if let Some(b) = actions_event().ok().flatten().and_then(|e| {
+            e["repository"]["default_branch"]
+                .as_str()
+                .map(str::to_owned)
+        }) {
             return Ok(b);
         }
         if let Some(b) = self
@@ -333,20 +336,47 @@ pub fn normalize_origin(url: &str) -> String {
     rest.trim_start_matches('/').to_owned()
 }
 
+/// The Actions event payload, when `GITHUB_EVENT_PATH` names one: a regular file of at most
+/// 25 MiB (GitHub's cap on webhook payloads), never a device or FIFO.
+pub(crate) fn actions_event() -> Result<Option<serde_json::Value>> {
+    let Some(path) = std::env::var_os("GITHUB_EVENT_PATH").filter(|p| !p.is_empty()) else {
+        return Ok(None);
+    };
+    let path = std::path::PathBuf::from(path);
+    let text = crate::fsread::read_text(
+        &path,
+        crate::fsread::EVENT_LIMIT,
+        "the Actions event payload",
+        crate::fsread::Symlinks::Follow,
+    )?;
+    let event = serde_json::from_str(&text)
+        .with_context(|| format!("the event payload {} is not JSON", path.display()))?;
+    Ok(Some(event))
+}
+
+/// A private key file: a regular file of at most 64 KiB.
+fn read_key(path: &Path) -> Result<Vec<u8>> {
+    Ok(crate::fsread::read_regular(
+        path,
+        crate::fsread::KEY_LIMIT,
+        "a signing key",
+        crate::fsread::Symlinks::Follow,
+    )?)
+}
+
 /// The signing key: `--key PATH`, else `PROMPTRAIL_SIGNING_KEY` (PEM text), else
 /// `signing.key` from the config. The password comes from `PROMPTRAIL_KEY_PASSWORD` or a
 /// terminal prompt.
 pub fn load_signing_key(ws: &Workspace, flag: Option<&Path>) -> Result<crate::signing::SigningKey> {
     use crate::signing::{KEY_ENV, SigningKey, read_password};
     let (pem, source) = if let Some(path) = flag {
-        let pem = std::fs::read(path).with_context(|| format!("reading key {}", path.display()))?;
+        let pem = read_key(path)?;
         (pem, path.display().to_string())
     } else if let Some(pem) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
         (pem.into_encoded_bytes(), format!("${KEY_ENV}"))
     } else if let Some(rel) = &ws.config.signing.key {
         let path = ws.git.root().join(rel);
-        let pem =
-            std::fs::read(&path).with_context(|| format!("reading key {}", path.display()))?;
+        let pem = read_key(&path)?;
         (pem, path.display().to_string())
     } else {
         bail!(

@@ -58,8 +58,12 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
 }
 
 pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
+    let text = crate::fsread::read_text(
+        &args.file,
+        crate::fsread::PROOF_LIMIT,
+        "a proof",
+        crate::fsread::Symlinks::Follow,
+    )?;
     let proof: Proof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a promptrail proof", args.file.display()))?;
     // No repository needed: what is trusted comes from the command line only.

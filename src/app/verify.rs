@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{AuditLog, Outcome, Progress, Workspace, print_json};
 use crate::cli::{Format, TrustArgs, VerifyArgs};
@@ -138,8 +138,12 @@ fn keyless_trust(
     }
     let root = match root_file {
         Some(p) => Some((
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading the trusted root {}", p.display()))?,
+            crate::fsread::read_text(
+                p,
+                crate::fsread::TRUSTED_ROOT_LIMIT,
+                "a trusted root",
+                crate::fsread::Symlinks::Follow,
+            )?,
             p.display().to_string(),
         )),
         None => None,
@@ -421,10 +425,12 @@ pub fn run(dir: &Path, args: &VerifyArgs, progress: &Progress) -> Result<Outcome
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     progress.say(&format!("verifying the audit log on {branch}"));
     let saved = match &args.checkpoint {
-        Some(p) => Some(
-            std::fs::read_to_string(p)
-                .with_context(|| format!("reading --checkpoint {}", p.display()))?,
-        ),
+        Some(p) => Some(crate::fsread::read_text(
+            p,
+            crate::fsread::CHECKPOINT_LIMIT,
+            "a --checkpoint",
+            crate::fsread::Symlinks::Follow,
+        )?),
         None => None,
     };
     let report = verify_streaming(&ws, &branch, &trust, saved.as_deref())?;

@@ -34,6 +34,18 @@ impl ObjectReader {
         read_answer(&mut self.stdout)
     }
 
+    /// [`ObjectReader::read`], but an object larger than `limit` bytes is skipped unread
+    /// (streamed past, never held in memory) and answered as `Err(size)`.
+    pub fn read_bounded(&mut self, spec: &str, limit: u64) -> Result<Option<Result<Object, u64>>> {
+        if spec.contains('\n') {
+            bail!("object name contains a newline");
+        }
+        self.stdin.write_all(spec.as_bytes())?;
+        self.stdin.write_all(b"\n")?;
+        self.stdin.flush()?;
+        read_answer_bounded(&mut self.stdout, limit)
+    }
+
     /// [`ObjectReader::read`] for many objects, answers in order. A second thread writes the
     /// requests while this one reads the answers: one round trip per object would cost more
     /// than git's work on a long audit log.
@@ -95,6 +107,17 @@ fn into_blob(object: Option<Object>, oid: &Oid) -> Result<Vec<u8>> {
 
 /// Reads one answer of `git cat-file --batch`: a header line, then the object's bytes.
 fn read_answer(stdout: &mut impl BufRead) -> Result<Option<Object>> {
+    match read_answer_bounded(stdout, u64::MAX)? {
+        None => Ok(None),
+        Some(Ok(object)) => Ok(Some(object)),
+        Some(Err(size)) => bail!("`git cat-file` announced an object of {size} bytes"),
+    }
+}
+
+fn read_answer_bounded(
+    stdout: &mut impl BufRead,
+    limit: u64,
+) -> Result<Option<Result<Object, u64>>> {
     let mut header = String::new();
     stdout.read_line(&mut header)?;
     let header = header.trim_end();
@@ -105,15 +128,25 @@ fn read_answer(stdout: &mut impl BufRead) -> Result<Option<Object>> {
     let (Some(oid), Some(kind), Some(size)) = (parts.next(), parts.next(), parts.next()) else {
         bail!("unexpected `git cat-file` header: {header}");
     };
-    let size: usize = size.parse().context("bad object size from git cat-file")?;
+    let size: u64 = size.parse().context("bad object size from git cat-file")?;
+    if size > limit {
+        // Keep the stream in step without holding the object: read past it and its newline.
+        let mut object = std::io::Read::take(&mut *stdout, size + 1);
+        let skipped = std::io::copy(&mut object, &mut std::io::sink())?;
+        if skipped != size + 1 {
+            bail!("`git cat-file` ended inside an object");
+        }
+        return Ok(Some(Err(size)));
+    }
+    let size = usize::try_from(size).context("object too large for this platform")?;
     let mut data = vec![0; size + 1];
     stdout.read_exact(&mut data)?;
     data.pop(); // the trailing newline
-    Ok(Some(Object {
+    Ok(Some(Ok(Object {
         oid: Oid::parse(oid).context("bad object id from git cat-file")?,
         kind: kind.to_owned(),
         data,
-    }))
+    })))
 }
 
 impl Drop for ObjectReader {
