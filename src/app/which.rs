@@ -1,7 +1,6 @@
 //! `promptrail which`: from a runtime digest (or a file's bytes) to the recorded versions
 //! with that content, their approvals, and when they were live where.
 
-use std::io::Read as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -118,29 +117,20 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
 /// The SHA-256 of a file's raw bytes (no filters, no newline conversion), refusing what
 /// cannot be a prompt: not a regular file, or larger than `max_bytes`.
 pub fn hash_file(path: &Path, max_bytes: u64) -> Result<Sha256Hex> {
-    let meta = std::fs::metadata(path).with_context(|| {
-        format!(
+    use crate::fsread::{ReadError, Symlinks, read_regular};
+    match read_regular(path, max_bytes, "a file to look up", Symlinks::Follow) {
+        Ok(data) => Ok(Sha256Hex::of(&data)),
+        Err(ReadError::NotFound { .. }) => bail!(
             "`{}` is neither a hex digest (sha256, git blob id, or a prefix of {}+ digits) nor a \
              readable file",
             path.display(),
             crate::ledger::MIN_PREFIX
-        )
-    })?;
-    if !meta.is_file() {
-        bail!("{}: not a regular file", path.display());
-    }
-    let mut data = Vec::new();
-    std::fs::File::open(path)
-        .with_context(|| format!("opening {}", path.display()))?
-        .take(max_bytes + 1)
-        .read_to_end(&mut data)
-        .with_context(|| format!("reading {}", path.display()))?;
-    if data.len() as u64 > max_bytes {
-        bail!(
+        ),
+        Err(ReadError::TooLarge { .. }) => bail!(
             "{}: larger than prompts.max_bytes ({max_bytes} bytes), so no recorded prompt version \
              can have this content",
             path.display()
-        );
+        ),
+        Err(e) => Err(e.into()),
     }
-    Ok(Sha256Hex::of(&data))
 }

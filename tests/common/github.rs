@@ -86,6 +86,20 @@ impl StandIn {
             .env("PROMPTRAIL_GITHUB_SECONDARY_WAIT_SECS", "1")
     }
 
+    /// Runs a promptrail command against the stand-in; the token never shows in its output
+    /// and it never panics, whatever GitHub answered.
+    pub fn output(&self, cmd: &mut Command) -> std::process::Output {
+        let out = self.env(cmd).output().unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(
+            !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
+            "token leaked"
+        );
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        out
+    }
+
     /// Requests received so far (method and path), in order.
     pub fn requests(&self) -> Vec<String> {
         self.rt
