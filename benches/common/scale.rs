@@ -276,7 +276,10 @@ struct LogWriter<W: std::io::Write> {
 impl<W: std::io::Write> LogWriter<W> {
     fn append(&mut self, st: serde_json::Value, summary: &str, time: i64) {
         let statement: Statement = serde_json::from_value(st).unwrap();
-        let bytes = self.signer.sign_entry(statement.to_payload()).unwrap();
+        let bytes = self
+            .signer
+            .sign_entry(statement.to_payload().unwrap())
+            .unwrap();
         self.previous = Some(Sha256Hex::of(&bytes));
         self.range.push(leaf_hash(&bytes));
         let out = &mut self.out;
