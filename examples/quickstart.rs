@@ -149,6 +149,8 @@ fn main() -> Res<()> {
     write(&work, ".promptrail.yml", &config);
     commit(&work, AUTHORS[0], "Set up promptrail");
     git(&work, &["push", "-q", "origin", "main"]);
+    // Pushed directly: the first record adopts it (the adoption baseline).
+    gh.commit_pulls(&head(&work), None);
 
     step("2. Versions 1 to 11 of the intake prompt land through reviewed pull requests");
     for n in 1..=11u64 {
@@ -267,6 +269,37 @@ fn main() -> Res<()> {
     let blocked = promptrail(&work, &["gate", "--env", "production"])?;
     assert_eq!(blocked, Outcome::No, "an unreviewed edit must be blocked");
     git(&work, &["checkout", "--", INTAKE]);
+    println!("(they push a policy change straight to main instead: production needs no approvals)");
+    write(
+        &work,
+        ".promptrail.yml",
+        &config.replace(
+            "    production:\n      approvals: 1\n",
+            "    production:\n      approvals: 0\n",
+        ),
+    );
+    commit(&work, AUTHORS[1], "Relax the production rule");
+    git(&work, &["push", "-q", "origin", "main"]);
+    gh.commit_pulls(&head(&work), None);
+    promptrail_v(&work, &with(&["record"], &sign))?;
+    promptrail(&work, &["log", "--prompt", ".promptrail.yml"])?;
+    println!("(recorded, but it takes no effect: the gate judges by the last approved policy)");
+    let blocked = promptrail(&work, &["gate", "--env", "production"])?;
+    assert_eq!(
+        blocked,
+        Outcome::No,
+        "an unapproved policy must not take effect"
+    );
+    println!("(the team reverts it through a reviewed pull request)");
+    let (pr_head, merge) = pull_request(
+        &work,
+        13,
+        AUTHORS[0],
+        &[(".promptrail.yml", config.clone())],
+        "Restore the production rule",
+    )?;
+    land(&gh, 13, LOGINS[0], &pr_head, &merge, true);
+    promptrail_v(&work, &with(&["record"], &sign))?;
 
     step("6. Compliance: who edited version 12, who approved it, when, and what was live");
     promptrail(&work, &["show", &format!("{INTAKE}@v12")])?;

@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod fsread;
 pub mod git;
 pub mod github;
+pub mod governance;
 pub mod history;
 pub mod keyless;
 pub mod ledger;

@@ -77,6 +77,67 @@ pub struct Decision {
     pub approved: bool,
     /// Each reviewer's latest verdict, and whether and why it counted.
     pub verdicts: Vec<Verdict>,
+    /// For a policy change: each rule of the policy in force, evaluated on its own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartDecision>,
+}
+
+/// One rule of a policy change's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartDecision {
+    pub rule: String,
+    pub required: u32,
+    pub counted: u32,
+    pub approved: bool,
+}
+
+/// The rule name recorded for a change of the policy file.
+pub const POLICY_CHANGE: &str = "policy change (every rule)";
+
+/// Whether `path` is the policy file, which promptrail governs like a prompt.
+pub fn is_policy_file(path: &PromptPath) -> bool {
+    path.as_str() == crate::config::FILE_NAME
+}
+
+/// Approvals an environment rule needs: its count, or one when it only lists who may approve.
+pub fn env_required(rule: &EnvRule) -> u32 {
+    rule.approvals
+        .unwrap_or(u32::from(!rule.users.is_empty() || !rule.teams.is_empty()))
+}
+
+/// One reason for a verdict judged against several rules: where it counts, and why not
+/// elsewhere. It counts for the change only if it counts for at least one rule.
+fn combine_reasons(parts: &[(String, RuleConfig)], judged: Vec<(bool, String)>) -> (bool, String) {
+    let yes: Vec<&str> = parts
+        .iter()
+        .zip(&judged)
+        .filter(|(_, (ok, _))| *ok)
+        .map(|((n, _), _)| n.as_str())
+        .collect();
+    let no: Vec<String> = parts
+        .iter()
+        .zip(&judged)
+        .filter(|(_, (ok, _))| !*ok)
+        .map(|((n, _), (_, why))| format!("not for {n}: {why}"))
+        .collect();
+    // The same reason for every rule (not a verdict, an author…) reads once.
+    let first = judged.first().map(|(_, w)| w.as_str());
+    if yes.is_empty() && judged.iter().all(|(_, w)| Some(w.as_str()) == first) {
+        return (false, first.unwrap_or_default().to_owned());
+    }
+    let mut reason = if yes.is_empty() {
+        String::new()
+    } else {
+        format!("counts for {}", yes.join(", "))
+    };
+    if !no.is_empty() {
+        if !reason.is_empty() {
+            reason.push_str("; ");
+        }
+        reason.push_str(&no.join("; "));
+    }
+    (!yes.is_empty(), reason)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -111,21 +172,18 @@ impl Policy {
         })
     }
 
-    /// The rule for a prompt: the first path rule whose globs match, else the default. The
-    /// config file itself is governed by the strictest rule: changing the policy needs at
-    /// least the approvals any prompt needs.
+    /// The rule for a prompt: the first path rule whose globs match, else the default. For
+    /// the config file itself this is a summary (the rule needing most approvals); what a
+    /// policy change must satisfy is [`Policy::parts_for`].
     pub fn rule_for(&self, path: &PromptPath) -> (String, RuleConfig) {
-        if path.as_str() == crate::config::FILE_NAME {
-            let strictest = std::iter::once(("default".to_owned(), self.config.default.clone()))
-                .chain(
-                    self.config
-                        .rules
-                        .iter()
-                        .map(|r| (r.display_name(), r.rule())),
-                )
+        if is_policy_file(path) {
+            let parts = self.policy_parts();
+            let strictest = parts
+                .iter()
                 .max_by_key(|(_, r)| r.approvals)
-                .unwrap_or_else(|| ("default".into(), self.config.default.clone()));
-            return (format!("policy change (as {})", strictest.0), strictest.1);
+                .map(|(_, r)| r.clone())
+                .unwrap_or_else(|| self.config.default.clone());
+            return (POLICY_CHANGE.to_owned(), strictest);
         }
         for (rule, set) in self.config.rules.iter().zip(&self.rules) {
             if set.is_match(path.as_str()) {
@@ -133,6 +191,41 @@ impl Policy {
             }
         }
         ("default".into(), self.config.default.clone())
+    }
+
+    /// The rules a change to `path` must satisfy, each on its own: the prompt's rule; for a
+    /// change of the policy file, every rule of the policy (the default, each path rule,
+    /// each environment rule), so that no approval can lower a bar it would not meet.
+    pub fn parts_for(&self, path: &PromptPath) -> Vec<(String, RuleConfig)> {
+        if is_policy_file(path) {
+            self.policy_parts()
+        } else {
+            vec![self.rule_for(path)]
+        }
+    }
+
+    fn policy_parts(&self) -> Vec<(String, RuleConfig)> {
+        let mut parts = vec![("default".to_owned(), self.config.default.clone())];
+        parts.extend(
+            self.config
+                .rules
+                .iter()
+                .map(|r| (format!("rule {}", r.display_name()), r.rule())),
+        );
+        parts.extend(self.config.environments.iter().map(|(env, e)| {
+            (
+                format!("environment {env}"),
+                RuleConfig {
+                    approvals: env_required(e),
+                    users: e.users.clone(),
+                    teams: e.teams.clone(),
+                    // Environment rules name who, not how much access: the default rule's
+                    // floor applies.
+                    permission: self.config.default.permission,
+                },
+            )
+        }));
+        parts
     }
 
     /// Every team the policy names (path rules and environments), as `org/slug`.
@@ -165,31 +258,78 @@ impl Policy {
     }
 
     fn decide_one(&self, prompt: &PromptChange, latest: &[&Review], input: &Input) -> Decision {
-        let (rule_name, rule) = self.rule_for(&prompt.path);
+        let parts = self.parts_for(&prompt.path);
         let mut verdicts = Vec::new();
+        // counted[i]: approvals counted for part i.
+        let mut counted = vec![0u32; parts.len()];
         for review in latest {
             let facts = input
                 .facts
                 .get(&review.reviewer.login.to_ascii_lowercase())
                 .cloned()
                 .unwrap_or_default();
-            let (counted, reason) = self.judge(review, prompt, &rule, &facts, input);
+            let judged: Vec<(bool, String)> = parts
+                .iter()
+                .map(|(_, rule)| self.judge(review, prompt, rule, &facts, input))
+                .collect();
+            for (n, (ok, _)) in counted.iter_mut().zip(&judged) {
+                *n += u32::from(*ok);
+            }
+            let (ok, reason) = if parts.len() == 1 {
+                judged.into_iter().next().unwrap_or((false, String::new()))
+            } else {
+                combine_reasons(&parts, judged)
+            };
             verdicts.push(Verdict {
                 review: (*review).clone(),
-                counted,
+                counted: ok,
                 reason,
                 teams: facts.teams.iter().cloned().collect(),
                 permission: facts.permission,
             });
         }
-        let counted = verdicts.iter().filter(|v| v.counted).count() as u32;
+        let part_decisions: Vec<PartDecision> = parts
+            .iter()
+            .zip(&counted)
+            .map(|((name, rule), &n)| PartDecision {
+                rule: name.clone(),
+                required: rule.approvals,
+                counted: n,
+                approved: n >= rule.approvals,
+            })
+            .collect();
+        let approved = part_decisions.iter().all(|p| p.approved);
+        if !is_policy_file(&prompt.path) {
+            let p = &part_decisions[0];
+            return Decision {
+                path: prompt.path.clone(),
+                rule: p.rule.clone(),
+                required: p.required,
+                counted: p.counted,
+                approved,
+                verdicts,
+                parts: Vec::new(),
+            };
+        }
+        // A summary for one-line reports: the part that falls shortest (or needs most).
+        let summary = part_decisions
+            .iter()
+            .max_by_key(|p| {
+                (
+                    !p.approved,
+                    p.required.saturating_sub(p.counted),
+                    p.required,
+                )
+            })
+            .cloned();
         Decision {
             path: prompt.path.clone(),
-            rule: rule_name,
-            required: rule.approvals,
-            counted,
-            approved: counted >= rule.approvals,
+            rule: POLICY_CHANGE.to_owned(),
+            required: summary.as_ref().map_or(0, |p| p.required),
+            counted: summary.as_ref().map_or(0, |p| p.counted),
+            approved,
             verdicts,
+            parts: part_decisions,
         }
     }
 
@@ -336,9 +476,7 @@ pub fn env_satisfied(
     approvals: &[crate::attestation::predicate::ApprovalRecord],
 ) -> (bool, u32, u32) {
     // Listing who may approve without a count means "at least one of them".
-    let required = rule
-        .approvals
-        .unwrap_or(u32::from(!rule.users.is_empty() || !rule.teams.is_empty()));
+    let required = env_required(rule);
     let teams: BTreeSet<String> = rule
         .teams
         .iter()

@@ -132,8 +132,14 @@ impl PromptMatcher {
         })
     }
 
-    /// True when the raw git path is selected by the include globs and not excluded.
+    /// True when the raw git path is selected by the include globs and not excluded, or is
+    /// the policy file (`.promptrail.yml`).
     pub fn matches(&self, raw_path: &[u8]) -> bool {
+        // The policy file is governed like a prompt, whatever the globs say: its versions are
+        // recorded, and a change takes effect only once approved.
+        if raw_path == crate::config::FILE_NAME.as_bytes() {
+            return true;
+        }
         // Non-UTF-8 names are matched lossily so that they are reported, not silently skipped.
         let path = String::from_utf8_lossy(raw_path);
         self.include.is_match(path.as_ref()) && !self.exclude.is_match(path.as_ref())

@@ -219,7 +219,8 @@ fn merge_record_gate_deploy_rollback_active_verify() {
         stderr(&out)
     );
     let log = r.log_json();
-    assert_eq!(log.len(), 2);
+    // The policy file and intake v1 (adopted), intake v2.
+    assert_eq!(log.len(), 3);
     // v1: no pull request, so unapproved; v2: Rita's approval counted.
     let rule = |i: usize| {
         let out = r.run(&["show", &format!("{INTAKE}@v{}", i + 1), "--format", "json"]);
@@ -229,9 +230,9 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     let v1 = rule(0);
     assert_eq!(v1["entry"]["approvals"].as_array().unwrap().len(), 0);
     let entries: Vec<Value> = r.log_json();
-    assert_eq!(entries[1]["approvals"][0]["reviewer"], "rita");
-    assert_eq!(entries[1]["approvals"][0]["counted"], true);
-    assert_eq!(entries[1]["approvals"][0]["pullRequest"], 12);
+    assert_eq!(entries[2]["approvals"][0]["reviewer"], "rita");
+    assert_eq!(entries[2]["approvals"][0]["counted"], true);
+    assert_eq!(entries[2]["approvals"][0]["pullRequest"], 12);
     let v2 = rule(1);
     assert!(
         stdout(&r.run(&["show", &format!("{INTAKE}@v2")])).contains("approved   @rita APPROVED")
@@ -246,8 +247,10 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     let out = r.run(&["gate", "--env", "production", "--format", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let g = json(&out);
+    assert_eq!(g["prompts"][0]["path"], ".promptrail.yml", "{g:#}");
+    assert_eq!(g["prompts"][0]["ok"], true, "{g:#}");
     assert!(
-        g["prompts"][0]["reason"]
+        g["prompts"][1]["reason"]
             .as_str()
             .unwrap()
             .contains("not a recorded version"),
@@ -273,7 +276,7 @@ fn merge_record_gate_deploy_rollback_active_verify() {
     assert_ok(&out);
     let m: Value = serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     assert_eq!(m["prompts"][0]["version"], 2);
-    assert_eq!(m["entry"], 2);
+    assert_eq!(m["entry"], 3);
     assert!(
         s.requests()
             .iter()
@@ -286,7 +289,7 @@ fn merge_record_gate_deploy_rollback_active_verify() {
         "{}",
         stderr(&out)
     );
-    assert_eq!(r.log_json().len(), 3);
+    assert_eq!(r.log_json().len(), 4);
 
     // v3 lands through PR #13, approved, and is deployed by another run.
     r.git(&["checkout", "-q", "-b", "intake-escalate"]);
@@ -407,9 +410,9 @@ fn merge_record_gate_deploy_rollback_active_verify() {
 
     let out = r.verify();
     assert_ok(&out);
-    assert!(stdout(&out).contains("6 entries"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("7 entries"), "{}", stdout(&out));
     // Versions with approvals, deployments and a rollback all match the published schema.
-    assert_eq!(assert_schema_valid(&r), 6);
+    assert_eq!(assert_schema_valid(&r), 7);
 }
 
 #[test]
@@ -455,7 +458,7 @@ fn a_pull_request_cannot_lower_the_policy_that_judges_it() {
         .iter()
         .map(|d| d["path"].as_str().unwrap())
         .collect();
-    assert_eq!(paths, vec![INTAKE, ".promptrail.yml"], "{v:#}");
+    assert_eq!(paths, vec![".promptrail.yml", INTAKE], "{v:#}");
     assert!(
         v["decisions"]
             .as_array()

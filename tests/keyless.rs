@@ -142,7 +142,8 @@ fn keyless_record_and_verify_end_to_end() {
     let k = Keyless::new(CONFIG);
     assert_ok(&k.record());
     let entries = k.entries();
-    assert_eq!(entries.len(), 2);
+    // The policy file and the prompt.
+    assert_eq!(entries.len(), 3);
     for e in &entries {
         let vm = &e["verificationMaterial"];
         assert!(vm["certificate"]["rawBytes"].is_string(), "{e}");
@@ -152,17 +153,17 @@ fn keyless_record_and_verify_end_to_end() {
         assert!(tlog["inclusionProof"]["hashes"].is_array(), "{tlog}");
         assert!(tlog["inclusionPromise"]["signedEntryTimestamp"].is_string());
     }
-    assert_eq!(k.s.rekor_entries(), 2, "one Rekor entry per audit entry");
+    assert_eq!(k.s.rekor_entries(), 3, "one Rekor entry per audit entry");
 
     let out = k.run(&["verify"]);
     assert_ok(&out);
     let text = stdout(&out);
     let who = identity_for(WORKFLOW);
     assert!(
-        text.contains(&format!("2 signed keylessly by {who}")),
+        text.contains(&format!("3 signed keylessly by {who}")),
         "{text}"
     );
-    assert!(text.contains("2 keyless entries logged in Rekor"), "{text}");
+    assert!(text.contains("3 keyless entries logged in Rekor"), "{text}");
     // Readers show who signed.
     let out = k.run(&["show", "prompts/intake.md@v2"]);
     assert_ok(&out);
@@ -187,7 +188,7 @@ fn keyless_record_and_verify_end_to_end() {
     assert_ok(&k.run(&["record", "--offline", "--no-push"]));
     let (code, report) = k.verify_json(&["--checkpoint", saved.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(report["entries"], 3);
+    assert_eq!(report["entries"], 4);
 }
 
 #[test]
@@ -201,7 +202,11 @@ fn an_identity_the_policy_does_not_allow_is_pt016() {
     assert_eq!(code, Some(1));
     assert_eq!(
         codes(&report),
-        vec![(Some(0), "PT016".into()), (Some(1), "PT016".into())],
+        vec![
+            (Some(0), "PT016".into()),
+            (Some(1), "PT016".into()),
+            (Some(2), "PT016".into())
+        ],
         "{report}"
     );
     assert!(checkpoint_rejected(&report), "{report}");
@@ -236,7 +241,7 @@ fn an_entry_signed_by_a_pull_request_workflow_is_rejected_on_its_own() {
     // The auditor allows only the main branch's workflow.
     let (code, report) = k.verify_json(&["--certificate-identity", &identity_for(WORKFLOW)]);
     assert_eq!(code, Some(1));
-    assert_eq!(codes(&report), vec![(Some(2), "PT016".into())], "{report}");
+    assert_eq!(codes(&report), vec![(Some(3), "PT016".into())], "{report}");
     assert_eq!(
         first(&report)["found"],
         format!("identity {}", identity_for(PR))
@@ -349,7 +354,8 @@ fn rekor_unavailable_fails_clearly_and_appends_nothing() {
     // Once Rekor is back, the same run completes.
     k.s.set_rekor_down(false);
     assert_ok(&k.record());
-    assert_eq!(k.entries().len(), 2);
+    // The policy file and the prompt.
+    assert_eq!(k.entries().len(), 3);
 }
 
 #[test]
@@ -388,7 +394,7 @@ fn transparency_off_signs_with_a_certificate_but_logs_nothing() {
     let out = k.run(&["verify"]);
     assert_ok(&out);
     assert!(
-        stdout(&out).contains("2 keyless entries not in a transparency log"),
+        stdout(&out).contains("3 keyless entries not in a transparency log"),
         "{}",
         stdout(&out)
     );
@@ -437,14 +443,16 @@ policy:
     k.r.push();
     assert_ok(&k.record());
     let entries = k.entries();
-    assert_eq!(entries.len(), 3);
+    // Key mode: the policy file v1 and the prompt's v1, v2; keyless: the policy's v2 and
+    // the prompt's v3.
+    assert_eq!(entries.len(), 5);
     assert!(entries[0]["verificationMaterial"]["publicKey"].is_object());
-    assert!(entries[2]["verificationMaterial"]["certificate"].is_object());
+    assert!(entries[4]["verificationMaterial"]["certificate"].is_object());
     let out = k.run(&["verify"]);
     assert_ok(&out);
     let text = stdout(&out);
-    assert!(text.contains("2 signed by key"), "{text}");
-    assert!(text.contains("1 signed keylessly by"), "{text}");
+    assert!(text.contains("3 signed by key"), "{text}");
+    assert!(text.contains("2 signed keylessly by"), "{text}");
 }
 
 #[test]
@@ -501,7 +509,7 @@ fn a_keyless_proof_checks_offline_with_the_identity_alone() {
     let out = check(&["--certificate-identity", &who]);
     assert_ok(&out);
     assert!(
-        stdout(&out).contains("OK: entry 0 is in the log of size 2"),
+        stdout(&out).contains("OK: entry 1 is in the log of size 3"),
         "{}",
         stdout(&out)
     );

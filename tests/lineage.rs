@@ -163,7 +163,14 @@ fn show_log_active_and_export_follow_a_prompt_across_its_rename() {
     };
     let e = export(&[]);
     let prompts = e["prompts"].as_object().unwrap();
-    assert_eq!(prompts.keys().collect::<Vec<_>>(), vec![NEW]);
+    // Besides the policy file, which is recorded like a prompt.
+    assert_eq!(
+        prompts
+            .keys()
+            .filter(|k| k.as_str() != ".promptrail.yml")
+            .collect::<Vec<_>>(),
+        vec![NEW]
+    );
     assert_eq!(prompts[NEW]["names"], serde_json::json!([OLD, NEW]));
     let versions: Vec<(String, u64)> = prompts[NEW]["versions"]
         .as_array()
@@ -192,7 +199,8 @@ fn show_log_active_and_export_follow_a_prompt_across_its_rename() {
     assert_eq!(live[0]["until"], live[1]["from"]);
     assert!(live[1]["until"].is_null());
     let per_path = export(&["--no-follow"]);
-    assert_eq!(per_path["prompts"].as_object().unwrap().len(), 2);
+    // The old name, the new name, and the policy file.
+    assert_eq!(per_path["prompts"].as_object().unwrap().len(), 3);
     assert!(per_path["live"]["production"][0]["until"].is_null());
     drop(s);
 }

@@ -2,12 +2,13 @@
 
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 
 use super::approvals::{Target, changed_prompts, client, judge};
 use super::merge_group::{self, MergeGroup};
-use super::{Outcome, Progress, Workspace, print_json};
+use super::{AuditLog, Outcome, Progress, Workspace, print_json};
 use crate::cli::{CheckArgs, Format};
+use crate::config::Config;
 use crate::github::Client;
 use crate::policy::Policy;
 use crate::report::views::{CheckView, GroupPrompt, MergeGroupView};
@@ -100,7 +101,23 @@ fn judge_pull(
         ));
         ws.config.clone()
     };
-    let policy = Policy::new(&base_config.policy, &gh.repo().owner)?;
+    let owner = gh.repo().owner.clone();
+    let policy = Policy::new(&base_config.policy, &owner)?;
+    // The binding judgement is `record`'s, by the policy in force (the newest policy that
+    // landed approved). `check` applies it too, and the base's file when that differs (a
+    // policy change not recorded yet, or one that was never approved): both must pass.
+    let in_force = in_force_policy(ws, &base_config)?;
+    let in_force_policy = match &in_force {
+        Some((name, config)) if config.digest != base_config.digest => {
+            progress.warn(&format!(
+                "the base's {} is not the policy in force ({name}): the pull request must \
+                 satisfy both",
+                crate::config::FILE_NAME
+            ));
+            Some(Policy::new(&config.policy, &owner)?)
+        }
+        _ => None,
+    };
     let base_matcher = crate::prompt::PromptMatcher::new(&base_config.prompts)?;
     let files = gh.files(number)?;
     let mut prompts = changed_prompts(&files, &base_matcher);
@@ -109,17 +126,32 @@ fn judge_pull(
             prompts.push(extra);
         }
     }
-    if files.iter().any(|f| {
-        f.path == crate::config::FILE_NAME
-            || f.previous_path.as_deref() == Some(crate::config::FILE_NAME)
-    }) {
-        prompts.push(crate::types::PromptPath::new(crate::config::FILE_NAME));
+    // The policy file is governed like a prompt (the matchers select it), also when renamed
+    // away.
+    let policy_file = crate::types::PromptPath::new(crate::config::FILE_NAME);
+    if !prompts.contains(&policy_file)
+        && files
+            .iter()
+            .any(|f| f.previous_path.as_deref() == Some(crate::config::FILE_NAME))
+    {
+        prompts.push(policy_file);
     }
-    let decisions = if prompts.is_empty() {
+    let mut decisions = if prompts.is_empty() {
         Vec::new()
     } else {
         judge(ws, gh, &policy, &pr, &prompts, &Target::Head, progress)?
     };
+    if let Some(strict) = &in_force_policy
+        && !prompts.is_empty()
+    {
+        let other = judge(ws, gh, strict, &pr, &prompts, &Target::Head, progress)?;
+        // Per prompt, the decision that says no (the in-force one when both say yes).
+        for (d, o) in decisions.iter_mut().zip(other) {
+            if d.approved || !o.approved {
+                *d = o;
+            }
+        }
+    }
     Ok(CheckView {
         pull_request: pr.number,
         url: pr.url.clone(),
@@ -195,6 +227,38 @@ fn run_group(
     } else {
         Outcome::No
     })
+}
+
+/// The policy in force according to the audit log named by the base's configuration (never
+/// the pull request's: it could point at an empty branch), fetched when the clone lacks it.
+/// `None` only when no such log exists (before the first `record`); a log that exists but
+/// cannot be read is an error, not a reason to fall back to the base's file.
+fn in_force_policy(ws: &Workspace, base: &Config) -> Result<Option<(String, Config)>> {
+    let branch = base.audit.branch.0.clone();
+    let store = crate::store::Store::new(&ws.git, &branch, &base.audit.remote.0);
+    // Always the remote's tip when it can be had: a local ref may be stale or planted.
+    let _ = ws.git.fetch_branch(&base.audit.remote.0, &branch);
+    if store.local_tip()?.is_none() {
+        return Ok(None);
+    }
+    let tip = store.resolve_for_reading()?;
+    store.read_meta(&tip)?;
+    let files = store.read_all(&tip)?;
+    let log = AuditLog {
+        branch: branch.clone(),
+        tip,
+        files,
+    };
+    let statements = log.statements().with_context(|| {
+        format!("the audit log `{branch}` cannot be read, so the policy in force is unknown")
+    })?;
+    let in_force = crate::governance::in_force_after(
+        statements
+            .iter()
+            .map(|(_, _, st)| (st.predicate.log.index, st)),
+    );
+    let config = ws.config_in_force(&in_force)?;
+    Ok(Some((crate::governance::describe(&in_force), config)))
 }
 
 fn group_summary(view: &MergeGroupView) -> Result<()> {

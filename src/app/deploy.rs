@@ -11,18 +11,18 @@ use super::approvals::client;
 use super::verify::{trust, verify_log};
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
-    AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyRecord, PromptRecord,
-    RuleRecord, ToolRecord,
+    AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyInForce,
+    PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
 };
 use crate::attestation::{ResourceDescriptor, Statement};
 use crate::cli::{DeployArgs, Format, GateArgs};
 use crate::ledger::Ledger;
-use crate::policy::{Policy, env_satisfied};
+use crate::policy::{Policy, env_satisfied, is_policy_file};
 use crate::report::views::{GateRow, GateView, Manifest, ManifestPrompt};
 use crate::report::{github, plain};
 use crate::signing::{Signer, Trust};
 use crate::store::NewEntry;
-use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
 use crate::worktree::{self, OnDisk, State};
 
 pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome> {
@@ -36,7 +36,7 @@ pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome>
              `signing.identities`) in .promptrail.yml"
         );
     }
-    let (view, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
+    let (view, _, _, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     print_gate(&view, args.format.format)?;
     Ok(if view.ok { Outcome::Ok } else { Outcome::No })
 }
@@ -83,23 +83,48 @@ fn evaluate_gate(
     only: &[String],
     trust: &Trust,
     progress: &Progress,
-) -> Result<(GateView, Ledger)> {
+) -> Result<(GateView, Ledger, PolicyInForce, Oid)> {
     let branch = ws.config.audit.branch.0.clone();
-    let log = AuditLog::open(ws, &branch)?;
+    let log = AuditLog::open_remote_first(ws, &branch, progress)?;
     let report = verify_log(ws, &log, trust, None)?;
     let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let in_force = crate::governance::in_force_after(
+        statements
+            .iter()
+            .map(|(_, _, st)| (st.predicate.log.index, st)),
+    );
     let on_disk = prompts_on_disk(ws, &ledger, only)?;
-    let policy = Policy::new(&ws.config.policy, &default_org(ws))?;
-    let env_rule = policy.env_rule(env);
-    let log_problem = (!report.ok).then(|| {
+    let mut log_problem = (!report.ok).then(|| {
         format!(
             "the audit log failed verification ({} finding(s)): run `promptrail verify`",
             report.findings.len()
         )
     });
+    // The environment's rule is the policy in force's, never the working tree's file.
+    let policy_config = match ws.config_in_force(&in_force) {
+        Ok(c) => c,
+        Err(e) => {
+            log_problem.get_or_insert(format!("{e:#}"));
+            crate::config::Config::default()
+        }
+    };
+    let policy = Policy::new(&policy_config.policy, &default_org(ws))?;
+    let env_rule = policy.env_rule(env);
     let mut rows = Vec::new();
+    let mut policy_present = false;
     for found in on_disk {
+        if is_policy_file(&found.path)
+            && let State::File { sha256, .. } = &found.state
+        {
+            policy_present = true;
+            let recorded = ledger
+                .by_sha256(&found.path, sha256)
+                .map(|v| v.prompt.version);
+            rows.push(policy_row(found.path, sha256.clone(), recorded, &in_force));
+            continue;
+        }
+        policy_present |= is_policy_file(&found.path);
         let (version, ok, reason) = match &found.state {
             State::Blocked(why) => (None, false, why.to_string()),
             State::File { sha256, bytes } => match ledger.by_sha256(&found.path, sha256) {
@@ -142,13 +167,55 @@ fn evaluate_gate(
             rows.len()
         ));
     }
+    if !policy_present && in_force.version.is_some() {
+        rows.push(GateRow {
+            path: PromptPath::new(crate::config::FILE_NAME),
+            version: None,
+            sha256: None,
+            ok: false,
+            reason: format!(
+                "missing from the working tree, but the policy in force is {}",
+                crate::governance::describe(&in_force)
+            ),
+        });
+    }
     let view = GateView {
         environment: env.to_owned(),
         ok: log_problem.is_none() && rows.iter().all(|r| r.ok),
         log_problem,
         prompts: rows,
+        policy: crate::governance::describe(&in_force),
     };
-    Ok((view, ledger))
+    Ok((view, ledger, in_force, log.tip))
+}
+
+/// The working tree's policy file must be the policy in force: the gate judges by that one,
+/// and an unapproved edit (a lowered bar, an added key) must not ride along.
+fn policy_row(
+    path: PromptPath,
+    sha256: Sha256Hex,
+    recorded: Option<Version>,
+    in_force: &PolicyInForce,
+) -> GateRow {
+    let ok = sha256 == in_force.sha256;
+    GateRow {
+        path,
+        version: if ok { in_force.version } else { recorded },
+        reason: if ok {
+            format!(
+                "the policy in force: {}",
+                crate::governance::describe(in_force)
+            )
+        } else {
+            format!(
+                "not the policy in force ({}): an unapproved policy change takes no effect; land \
+                 it through an approved pull request and run `promptrail record`",
+                crate::governance::describe(in_force)
+            )
+        },
+        sha256: Some(sha256.to_string()),
+        ok,
+    }
 }
 
 /// Files whose bytes match no recorded version and are kept to say why (git filters).
@@ -177,9 +244,10 @@ fn prompts_on_disk(ws: &Workspace, ledger: &Ledger, only: &[String]) -> Result<V
                 bail!("--prompt {w}: not a prompt file in the working tree");
             }
         }
-        found.retain(|f| only.iter().any(|w| covers(&f.path, w)));
+        // The policy file is always judged: the gate applies the policy in force.
+        found.retain(|f| is_policy_file(&f.path) || only.iter().any(|w| covers(&f.path, w)));
     }
-    if found.is_empty() {
+    if found.iter().all(|f| is_policy_file(&f.path)) {
         let include: Vec<&str> = ws
             .config
             .prompts
@@ -285,6 +353,10 @@ pub(super) struct DeploymentEvent {
     pub prompts: Vec<PromptRecord>,
     pub rules: Vec<RuleRecord>,
     pub deployment: DeploymentRecord,
+    /// The policy the gate judged by.
+    pub in_force: PolicyInForce,
+    /// The audit branch tip the gate judged (the policy in force is rechecked if it moved).
+    pub judged_at: Oid,
 }
 
 /// Appends one deployment or rollback entry and returns its index.
@@ -300,6 +372,8 @@ pub(super) fn append_deployment(
         prompts,
         rules,
         deployment,
+        in_force,
+        judged_at,
     } = what;
     // In-toto requires a subject: an entry without a prompt is one `verify` rejects (PT007).
     if prompts.is_empty() {
@@ -317,6 +391,30 @@ pub(super) fn append_deployment(
         &origin,
         signer,
         |tip| {
+            // Someone appended since the gate ran: the entry must name the policy in force
+            // at the tip it extends, or verify would reject it (PT018).
+            if let Some(now) = tip.commit.as_ref().filter(|t| **t != judged_at) {
+                let files = store.read_all(now)?;
+                let log = AuditLog {
+                    branch: branch.clone(),
+                    tip: now.clone(),
+                    files,
+                };
+                let statements = log.statements()?;
+                let current = crate::governance::in_force_after(
+                    statements
+                        .iter()
+                        .map(|(_, _, st)| (st.predicate.log.index, st)),
+                );
+                if current != in_force {
+                    bail!(
+                        "the policy in force changed while deploying ({} when the gate ran, {} \
+                         now): nothing was recorded; run the deployment again",
+                        crate::governance::describe(&in_force),
+                        crate::governance::describe(&current)
+                    );
+                }
+            }
             let statement = Statement::new(
                 prompts
                     .iter()
@@ -340,6 +438,8 @@ pub(super) fn append_deployment(
                             sha256: config_digest.clone(),
                         },
                         rules: rules.clone(),
+                        in_force: Some(in_force.clone()),
+                        adoption: false,
                     },
                     deployment: Some(deployment.clone()),
                     recorded_at: deployment.deployed_at,
@@ -401,7 +501,8 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         !args.no_push,
         &args.github.github_token_env,
     )?;
-    let (view, ledger) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
+    let (view, ledger, in_force, judged_at) =
+        evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     if !view.ok {
         print_gate(&view, args.format.format)?;
         progress.say(&format!("deploy to {env} blocked: nothing was recorded"));
@@ -410,7 +511,8 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     let mut prompts = Vec::new();
     let mut version_entries = Vec::new();
     let mut rules = Vec::new();
-    for row in &view.prompts {
+    // The policy file is not deployed: the entry names the policy in force instead.
+    for row in view.prompts.iter().filter(|r| !is_policy_file(&r.path)) {
         // Exactly the bytes the gate read: the version whose SHA-256 they have.
         let checked = row.sha256.as_deref().and_then(Sha256Hex::parse);
         let Some(v) = checked.and_then(|sha| ledger.by_sha256(&row.path, &sha)) else {
@@ -460,6 +562,8 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
                 prompts: prompts.clone(),
                 rules,
                 deployment,
+                in_force,
+                judged_at,
             },
             progress,
         )?,

@@ -153,6 +153,43 @@ impl Workspace {
         }
     }
 
+    /// The configuration whose policy is in force (see [`crate::governance`]): the recorded
+    /// `.promptrail.yml` version read back from git and checked against its recorded digest,
+    /// or the built-in default.
+    pub fn config_in_force(
+        &self,
+        in_force: &crate::attestation::predicate::PolicyInForce,
+    ) -> Result<Config> {
+        let Some(commit) = &in_force.commit else {
+            return Ok(Config {
+                digest: Some(crate::types::Sha256Hex::of(b"")),
+                ..Config::default()
+            });
+        };
+        let config = self.config_at(commit).with_context(|| {
+            format!(
+                "reading the policy in force ({} v{} at {})",
+                crate::config::FILE_NAME,
+                in_force.version.map_or(0, |v| v.0),
+                commit.short()
+            )
+        })?;
+        let found = config
+            .digest
+            .clone()
+            .unwrap_or_else(|| crate::types::Sha256Hex::of(b""));
+        if found != in_force.sha256 {
+            bail!(
+                "the policy in force is {} with SHA-256 {}, but {}:{} has SHA-256 {found}: the                  repository's history does not match the audit log (run `promptrail verify`)",
+                crate::config::FILE_NAME,
+                in_force.sha256,
+                commit.short(),
+                crate::config::FILE_NAME
+            );
+        }
+        Ok(config)
+    }
+
     pub fn matcher(&self) -> Result<PromptMatcher> {
         PromptMatcher::new(&self.config.prompts).context("invalid prompt globs")
     }
@@ -482,12 +519,60 @@ pub type DecodedEntry = (
     crate::attestation::Statement,
 );
 
+/// The local branch `refs/heads/<branch>`, if there is one.
+fn self_local(ws: &Workspace, branch: &str) -> Result<Option<Oid>> {
+    ws.git.resolve_commit(&format!("refs/heads/{branch}"))
+}
+
 impl AuditLog {
     /// Reads the branch, refusing one that is not a promptrail audit branch.
     pub fn open(ws: &Workspace, branch: &str) -> Result<AuditLog> {
         let log = AuditLog::open_unchecked(ws, branch)?;
         ws.store(branch).read_meta(&log.tip)?;
         Ok(log)
+    }
+
+    /// Reads the branch as the remote has it, when the remote can be reached: what the gate
+    /// judges and what `deploy` appends to. A local ref that differs (stale, or rolled back to
+    /// a tip where a weaker policy was in force) is not believed. Offline, the local branch.
+    pub fn open_remote_first(
+        ws: &Workspace,
+        branch: &str,
+        progress: &Progress,
+    ) -> Result<AuditLog> {
+        let store = ws.store(branch);
+        let remote = &ws.config.audit.remote.0;
+        match ws.git.fetch_branch(remote, branch) {
+            Ok(Some(remote_tip)) => {
+                // The local branch is believed only when it extends the remote's (entries
+                // recorded with --no-push): an older or diverging one is not.
+                let local = self_local(ws, branch)?;
+                let tip = match local {
+                    Some(l) if l != remote_tip && ws.git.is_ancestor(&remote_tip, &l)? => l,
+                    Some(l) if l != remote_tip => {
+                        progress.warn(&format!(
+                            "the local `{branch}` is not {remote}'s or ahead of it: judging \
+                             {remote}'s"
+                        ));
+                        remote_tip
+                    }
+                    _ => remote_tip,
+                };
+                store.read_meta(&tip)?;
+                let files = store.read_all(&tip)?;
+                Ok(AuditLog {
+                    branch: branch.to_owned(),
+                    tip,
+                    files,
+                })
+            }
+            // A log kept only locally (`record --no-push`).
+            Ok(None) => AuditLog::open(ws, branch),
+            Err(e) => {
+                progress.warn(&format!("{e:#}; judging the local `{branch}`"));
+                AuditLog::open(ws, branch)
+            }
+        }
     }
 
     /// Reads the branch whatever it holds (`verify` reports a missing `promptrail.json`).

@@ -11,13 +11,15 @@ use super::approvals::{Target, client, judge};
 use super::{Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
     ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
-    EventType, LogPosition, PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
+    EventType, LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord,
+    ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
 use crate::attestation::{ResourceDescriptor, Statement};
 use crate::cli::{Format, RecordArgs};
 use crate::git::MODE_SYMLINK;
 use crate::github::Client;
+use crate::governance::PolicyTracker;
 use crate::history::{EventKind, History, PromptEvent, Role};
 use crate::policy::{Decision, Policy};
 use crate::prompt::{PromptMatcher, check_symlink};
@@ -26,7 +28,7 @@ use crate::report::views::{EntryView, RecordView};
 use crate::review::PullRequest;
 use crate::signing::Trust;
 use crate::store::{NewEntry, Store, Tip, decode_entry};
-use crate::types::{Oid, PromptPath, Sha256Hex};
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -65,7 +67,13 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &signer,
         |tip| {
             made.clear();
-            let last = last_recorded_commit(&store, tip, &trusted)?;
+            let (
+                last,
+                Resume {
+                    mut policy,
+                    adoption,
+                },
+            ) = last_recorded_commit(&store, tip, &trusted)?;
             if args.commit.is_none() && last.as_ref() == Some(&target) {
                 return Ok(Vec::new());
             }
@@ -80,6 +88,9 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                 )?),
             };
             let target_pos = *target_pos;
+            if tip.commit.is_none() {
+                refuse_a_second_log(&ws, history, &branch, !args.no_push)?;
+            }
             let start = resume_position(&ws, last, history, (&target, target_pos))?;
             let pending: Vec<&PromptEvent> = history
                 .events
@@ -96,9 +107,12 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
             let mut previous = tip.previous.clone();
             let mut out = Vec::with_capacity(pending.len());
             for (i, ev) in pending.into_iter().enumerate() {
-                let index = crate::types::EntryIndex(tip.next_index.0 + i as u64);
+                let index = EntryIndex(tip.next_index.0 + i as u64);
                 let sha = contents.sha256(ev)?;
-                let (approval_records, rule) = approvals.for_event(history, ev)?;
+                let in_force = policy
+                    .for_commit(Some(&history.commits[ev.commit].oid))
+                    .clone();
+                let (approval_records, rule) = approvals.for_event(history, ev, &in_force)?;
                 let statement = version_statement(
                     ev,
                     history,
@@ -108,10 +122,17 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                         origin: tip.meta.origin.clone(),
                     },
                     sha,
-                    &config_digest,
+                    PolicyRecord {
+                        config_digest: ConfigDigest {
+                            sha256: config_digest.clone(),
+                        },
+                        rules: vec![rule],
+                        in_force: Some(in_force),
+                        adoption,
+                    },
                     approval_records,
-                    rule,
                 );
+                policy.observe(index, &statement);
                 let payload = statement
                     .to_payload()
                     .context("serialising the version statement")?;
@@ -194,13 +215,32 @@ fn scan_history(
     Ok((history, target_pos))
 }
 
-/// The commit of the log's newest `version` entry (`None` for a log without one), read
-/// from the log's end; every entry passed on the way must be signed by a trusted key.
-fn last_recorded_commit(store: &Store, tip: &Tip, trusted: &Trust) -> Result<Option<Oid>> {
+/// The policy in force after the log's last entry, and whether this run writes the
+/// adoption baseline (the log holds no governed entry yet).
+struct Resume {
+    policy: PolicyTracker,
+    adoption: bool,
+}
+
+/// The commit of the log's newest `version` entry (`None` for a log without one), and the
+/// policy that judges what comes next: read from the log's end back to the first entry of
+/// the newest commit that names its policy; every entry passed must be signed by a trusted key.
+fn last_recorded_commit(
+    store: &Store,
+    tip: &Tip,
+    trusted: &Trust,
+) -> Result<(Option<Oid>, Resume)> {
     let Some(commit) = &tip.commit else {
-        return Ok(None);
+        let fresh = Resume {
+            policy: PolicyTracker::default(),
+            adoption: true,
+        };
+        return Ok((None, fresh));
     };
     let mut last: Option<Oid> = None;
+    let mut anchor: Option<Oid> = None;
+    // Newest first, back to the first entry of the newest commit that names its policy.
+    let mut walked: Vec<(EntryIndex, Statement)> = Vec::new();
     store.entries_backwards(commit, |entry| {
         let (bundle, st) = decode_entry(&entry.bytes)
             .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
@@ -229,15 +269,41 @@ fn last_recorded_commit(store: &Store, tip: &Tip, trusted: &Trust) -> Result<Opt
                 entry.path
             );
         }
-        if st.predicate.event == EventType::Version
-            && let Some(p) = st.predicate.prompts.first()
-        {
-            last = Some(p.commit.clone());
-            return Ok(false);
+        let commit_of = |st: &Statement| match st.predicate.event {
+            EventType::Version => st.predicate.prompts.first().map(|p| p.commit.clone()),
+            EventType::Deployment | EventType::Rollback => None,
+        };
+        // Replay starts at the oldest entry of the newest commit whose entries name the
+        // policy in force for them: all of that commit's entries are replayed, so that a
+        // policy change it made (its entry sorts first) is known.
+        if let Some(c) = &anchor {
+            if commit_of(&st).as_ref() != Some(c) {
+                return Ok(false);
+            }
+        } else if let Some(c) = commit_of(&st) {
+            last.get_or_insert_with(|| c.clone());
+            if st.predicate.policy.in_force.is_some() {
+                anchor = Some(c);
+            }
         }
+        walked.push((st.predicate.log.index, st));
         Ok(true)
     })?;
-    Ok(last)
+    // Replay oldest first from the entry that names its policy (a log made before the policy
+    // was governed names none: its next run is still its adoption baseline).
+    walked.reverse();
+    let adoption = walked
+        .first()
+        .is_none_or(|(_, st)| st.predicate.policy.in_force.is_none());
+    let mut policy = walked
+        .first()
+        .and_then(|(_, st)| st.predicate.policy.in_force.clone())
+        .map_or_else(PolicyTracker::default, PolicyTracker::starting_with);
+    for (index, st) in &walked {
+        policy.for_entry(st);
+        policy.observe(*index, st);
+    }
+    Ok((last, Resume { policy, adoption }))
 }
 
 /// Position (on the first-parent line) of `last`, the commit of the log's newest `version`
@@ -278,6 +344,55 @@ fn resume_position(
         "the audit log's last recorded commit {oid} is not in the history of the protected \
          branch: was it rewritten (force-pushed)? `git log --first-parent` must contain {oid}"
     )
+}
+
+/// A new (empty) audit log starts an adoption baseline, in which policy changes take effect
+/// as they landed. Pointing `audit.branch` at an empty branch must not be a way to start one
+/// over: when another audit branch named by the history's `.promptrail.yml` (or the default)
+/// already holds a log, recording into an empty one is refused.
+fn refuse_a_second_log(
+    ws: &Workspace,
+    history: &History,
+    branch: &str,
+    remote: bool,
+) -> Result<()> {
+    let remote_name = &ws.config.audit.remote.0;
+    let tip_of = |name: &str| -> Result<Option<Oid>> {
+        if remote {
+            ws.git.fetch_branch(remote_name, name)
+        } else {
+            crate::store::Store::new(&ws.git, name, remote_name).local_tip()
+        }
+    };
+    if tip_of(branch)?.is_some() {
+        return Ok(());
+    }
+    let mut names: std::collections::BTreeSet<String> =
+        [crate::config::AuditConfig::default().branch.0].into();
+    for ev in history
+        .events
+        .iter()
+        .filter(|e| crate::policy::is_policy_file(&e.path))
+        .filter(|e| !matches!(e.kind, EventKind::Deleted { .. }))
+    {
+        // A version that does not parse names no branch; recording it is refused elsewhere.
+        if let Ok(config) = ws.config_at(&history.commits[ev.commit].oid) {
+            names.insert(config.audit.branch.0);
+        }
+    }
+    names.remove(branch);
+    for other in names {
+        if tip_of(&other)?.is_some() {
+            bail!(
+                "the audit branch `{branch}` is empty, but `{other}` (named by the history's \
+                 {file}) holds an audit log: recording into a new branch would start a second \
+                 log and a new adoption baseline. Keep `audit.branch: {other}`; to start over \
+                 deliberately, delete or rename `{other}` first",
+                file = crate::config::FILE_NAME
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Warns about include globs that match no file at `commit` (a typo records nothing).
@@ -323,7 +438,9 @@ impl<'a> ContentCache<'a> {
         if ev.mode == MODE_SYMLINK {
             check_symlink(&ev.path, &data)?;
         }
-        if !matches!(ev.kind, EventKind::Deleted { .. }) {
+        // The policy file is bounded and parsed as configuration, not held to prompt limits.
+        if !matches!(ev.kind, EventKind::Deleted { .. }) && !crate::policy::is_policy_file(&ev.path)
+        {
             self.matcher.check_content(&ev.path, &data)?;
         }
         let sha = Sha256Hex::of(&data);
@@ -338,9 +455,8 @@ fn version_statement(
     history: &History,
     log: LogPosition,
     sha256: Sha256Hex,
-    config_digest: &Sha256Hex,
+    policy: PolicyRecord,
     approvals: Vec<ApprovalRecord>,
-    rule: RuleRecord,
 ) -> Statement {
     let commit = &history.commits[ev.commit];
     let digest = DigestSet {
@@ -411,12 +527,7 @@ fn version_statement(
             prompts: vec![prompt],
             authors,
             approvals,
-            policy: PolicyRecord {
-                config_digest: ConfigDigest {
-                    sha256: config_digest.clone(),
-                },
-                rules: vec![rule],
-            },
+            policy,
             deployment: None,
             recorded_at: Utc::now().trunc_subsecs(0),
             tool: ToolRecord::this(),
@@ -429,10 +540,13 @@ fn version_statement(
 struct Approvals<'a> {
     ws: &'a Workspace,
     gh: Option<Client>,
-    policy: Policy,
+    /// Organisation of teams named without one.
+    org: String,
+    /// Policies in force, compiled, by the SHA-256 of their file.
+    policies: HashMap<Sha256Hex, Policy>,
     protected: Option<String>,
     progress: &'a Progress,
-    cache: HashMap<usize, Landed>,
+    cache: HashMap<(usize, Sha256Hex), Landed>,
 }
 
 struct Landed {
@@ -460,7 +574,8 @@ impl<'a> Approvals<'a> {
             }
         };
         Ok(Approvals {
-            policy: Policy::new(&ws.config.policy, &org)?,
+            org,
+            policies: HashMap::new(),
             protected: ws.protected_branch().ok(),
             ws,
             gh,
@@ -474,8 +589,19 @@ impl<'a> Approvals<'a> {
         &mut self,
         history: &History,
         ev: &PromptEvent,
+        in_force: &PolicyInForce,
     ) -> Result<(Vec<ApprovalRecord>, RuleRecord)> {
-        let (rule_name, rule) = self.policy.rule_for(&ev.path);
+        // The change is judged by the policy in force before it landed: the newest policy
+        // that itself landed approved, never the file as the change's parent has it.
+        let policy = match self.policies.get(&in_force.sha256) {
+            Some(p) => p,
+            None => {
+                let config = self.ws.config_in_force(in_force)?;
+                let p = Policy::new(&config.policy, &self.org)?;
+                self.policies.entry(in_force.sha256.clone()).or_insert(p)
+            }
+        };
+        let (rule_name, rule) = policy.rule_for(&ev.path);
         // The decision when no reviews could be judged.
         let unjudged = |status| RuleRecord {
             path: ev.path.clone(),
@@ -485,23 +611,14 @@ impl<'a> Approvals<'a> {
             approved: status == ApprovalStatus::NoPullRequest && rule.approvals == 0,
             status,
             pull_request: None,
+            parts: Vec::new(),
         };
         let Some(gh) = &self.gh else {
             return Ok((Vec::new(), unjudged(ApprovalStatus::NotFetched)));
         };
-        if !self.cache.contains_key(&ev.commit) {
+        let key = (ev.commit, in_force.sha256.clone());
+        if !self.cache.contains_key(&key) {
             let commit = &history.commits[ev.commit];
-            // The change is judged by the policy in force before it landed.
-            let policy = match commit.parents.first() {
-                Some(parent) => Policy::new(
-                    &self.ws.config_at(parent)?.policy,
-                    self.policy.default_org(),
-                )?,
-                None => Policy::new(
-                    &self.ws.config_at(&commit.oid)?.policy,
-                    self.policy.default_org(),
-                )?,
-            };
             let paths: Vec<PromptPath> = history
                 .events
                 .iter()
@@ -527,7 +644,7 @@ impl<'a> Approvals<'a> {
                     let decisions = judge(
                         self.ws,
                         gh,
-                        &policy,
+                        policy,
                         &pr,
                         &paths,
                         &Target::Landed(commit.oid.clone()),
@@ -539,9 +656,9 @@ impl<'a> Approvals<'a> {
                     }
                 }
             };
-            self.cache.insert(ev.commit, landed);
+            self.cache.insert(key.clone(), landed);
         }
-        let landed = &self.cache[&ev.commit];
+        let landed = &self.cache[&key];
         let (Some(pr), Some(decision)) = (&landed.pr, landed.decisions.get(&ev.path)) else {
             return Ok((Vec::new(), unjudged(ApprovalStatus::NoPullRequest)));
         };
@@ -576,6 +693,16 @@ impl<'a> Approvals<'a> {
                 approved: decision.approved,
                 status: ApprovalStatus::Evaluated,
                 pull_request: Some(pr.number),
+                parts: decision
+                    .parts
+                    .iter()
+                    .map(|p| RulePart {
+                        rule: p.rule.clone(),
+                        required: p.required,
+                        counted: p.counted,
+                        approved: p.approved,
+                    })
+                    .collect(),
             },
         ))
     }

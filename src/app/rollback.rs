@@ -20,11 +20,17 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
     let path = PromptPath::new(&args.prompt);
+    if crate::policy::is_policy_file(&path) {
+        bail!(
+            "{path} is the policy, not a prompt: it changes through an approved pull request \
+             (revert the change there), never by rollback"
+        );
+    }
     let (signer, trust) = load_signer(&ws, &args.key)?;
     let branch = ws.config.audit.branch.0.clone();
     // Restore only from a log that verifies: anyone who can push the branch could otherwise
     // plant an "approved" version for us to restore and sign.
-    let log = AuditLog::open(&ws, &branch)?;
+    let log = AuditLog::open_remote_first(&ws, &branch, progress)?;
     let report = verify_log(&ws, &log, &trust, None)?;
     if !report.ok {
         eprintln!(
@@ -80,7 +86,16 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
         );
         return Ok(Outcome::No);
     }
-    let policy = Policy::new(&ws.config.policy, &super::deploy::default_org(&ws))?;
+    // The environment's rule is the policy in force's, never the working tree's file.
+    let in_force = crate::governance::in_force_after(
+        statements
+            .iter()
+            .map(|(_, _, st)| (st.predicate.log.index, st)),
+    );
+    let policy = Policy::new(
+        &ws.config_in_force(&in_force)?.policy,
+        &super::deploy::default_org(&ws),
+    )?;
     if let Some(rule) = policy.env_rule(&env) {
         let (ok, counted, required) = env_satisfied(rule, policy.default_org(), &version.approvals);
         if !ok {
@@ -154,6 +169,8 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
             event: EventType::Rollback,
             prompts: vec![prompt.clone()],
             rules,
+            in_force,
+            judged_at: log.tip.clone(),
             deployment,
         },
         progress,

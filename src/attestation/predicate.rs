@@ -184,6 +184,33 @@ pub struct PolicyRecord {
     /// One decision per prompt; empty when no approval policy was evaluated.
     #[serde(default)]
     pub rules: Vec<RuleRecord>,
+    /// The policy that judged this entry: the newest `.promptrail.yml` version that took
+    /// effect before the entry's commit. Absent only in entries made before promptrail
+    /// governed its policy (0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_force: Option<PolicyInForce>,
+    /// Part of the adoption baseline: recorded by the log's first `record`, when each
+    /// `.promptrail.yml` change in the history takes effect as it landed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub adoption: bool,
+}
+
+/// Which policy was in force: a recorded version of `.promptrail.yml`, or the built-in
+/// default (no `version`, the SHA-256 of empty content) when none has taken effect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInForce {
+    /// The `.promptrail.yml` version; `None` for the built-in default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The entry that recorded that version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entry: Option<EntryIndex>,
+    /// The commit it landed in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<Oid>,
+    /// SHA-256 of the file's bytes (of empty content for the built-in default).
+    pub sha256: Sha256Hex,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,6 +232,20 @@ pub struct RuleRecord {
     /// Pull request that landed the change, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pull_request: Option<u64>,
+    /// For a policy change: every rule of the policy in force, each evaluated on its own
+    /// (`approved` only when all are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<RulePart>,
+}
+
+/// One rule a policy change must satisfy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RulePart {
+    pub rule: String,
+    pub required: u32,
+    pub counted: u32,
+    pub approved: bool,
 }
 
 impl RuleRecord {

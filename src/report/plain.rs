@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::views::{EntryView, RecordView, ShowView, StatusView};
-use crate::attestation::predicate::{AuthorRole, PromptRecord};
+use crate::attestation::predicate::{AuthorRole, EventType, PromptRecord};
 use crate::types::PromptPath;
 use crate::verify::Report;
 
@@ -78,8 +78,24 @@ pub fn entry_row(e: &EntryView) -> String {
         Some(d) => format!("to {} by {}", d.environment, d.actor),
         None => format!("by {}", people(e)),
     };
+    // A policy change says whether it took effect: an unapproved one judges nothing.
+    let effect = match e.prompts.first() {
+        Some(p) if crate::policy::is_policy_file(&p.path) && e.event == EventType::Version => {
+            let approved = e
+                .policy
+                .rules
+                .iter()
+                .any(|r| r.path == p.path && r.is_approved());
+            if approved || e.policy.adoption {
+                "  (in force)"
+            } else {
+                "  (not approved: takes no effect)"
+            }
+        }
+        _ => "",
+    };
     format!(
-        "#{:<5} {}  {:<10} {}  {}  {who}",
+        "#{:<5} {}  {:<10} {}  {}  {who}{effect}",
         e.index.0,
         e.recorded_at,
         e.event.as_str(),
@@ -417,6 +433,7 @@ pub fn gate(v: &super::views::GateView) -> String {
     if let Some(p) = &v.log_problem {
         let _ = writeln!(out, "BLOCKED: {p}");
     }
+    let _ = writeln!(out, "policy in force: {}", v.policy);
     for r in &v.prompts {
         let _ = writeln!(
             out,

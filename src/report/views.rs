@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::attestation::Statement;
 use crate::attestation::predicate::{
-    ApprovalRecord, AuthorRecord, DeploymentRecord, EventType, PromptRecord,
+    ApprovalRecord, AuthorRecord, DeploymentRecord, EventType, PolicyRecord, PromptRecord,
 };
 use crate::types::{EntryIndex, Oid, PromptPath, Version};
 
@@ -33,6 +33,8 @@ pub struct EntryView {
     pub prompts: Vec<PromptRecord>,
     pub authors: Vec<AuthorRecord>,
     pub approvals: Vec<ApprovalRecord>,
+    /// The policy that judged the entry, and its decision per prompt.
+    pub policy: PolicyRecord,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentRecord>,
 }
@@ -57,6 +59,7 @@ impl EntryView {
             prompts: p.prompts.clone(),
             authors: p.authors.clone(),
             approvals: p.approvals.clone(),
+            policy: p.policy.clone(),
             deployment: p.deployment.clone(),
         }
     }
@@ -173,6 +176,8 @@ pub struct GateView {
     /// Set when the audit log itself failed verification (then nothing passes).
     pub log_problem: Option<String>,
     pub prompts: Vec<GateRow>,
+    /// The policy the gate judged by (the policy in force, from the audit log).
+    pub policy: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -14,6 +14,7 @@ use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
 
 mod entry;
 mod log;
+mod policy;
 pub mod shape;
 
 use entry::{
@@ -69,10 +70,13 @@ pub enum Check {
     /// PT016: a keyless entry's certificate names an identity (workflow) or OIDC issuer the
     /// policy does not allow.
     Identity,
+    /// PT018: the entry was judged by a policy that was not in force (the newest
+    /// `.promptrail.yml` that landed approved before it), or its rule is not that policy's.
+    Policy,
 }
 
 impl Check {
-    pub const ALL: [Check; 16] = [
+    pub const ALL: [Check; 17] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -89,6 +93,7 @@ impl Check {
         Check::Deployment,
         Check::Certificate,
         Check::Identity,
+        Check::Policy,
     ];
 
     pub fn code(self) -> &'static str {
@@ -109,6 +114,7 @@ impl Check {
             Check::Deployment => "PT014",
             Check::Certificate => "PT015",
             Check::Identity => "PT016",
+            Check::Policy => "PT018",
         }
     }
 
@@ -130,6 +136,7 @@ impl Check {
             Check::Deployment => "deployment",
             Check::Certificate => "certificate",
             Check::Identity => "identity",
+            Check::Policy => "policy",
         }
     }
 }
@@ -276,6 +283,7 @@ pub fn verify(
     let mut last_recorded: Option<chrono::DateTime<chrono::Utc>> = None;
     // (path, version) → (sha256, approved) of versions recorded so far.
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
+    let mut policy_check = policy::PolicyCheck::default();
 
     // Decoding and signature checks are independent per entry: they run on every core, a
     // window of entries at a time so that memory stays bounded on long logs; each window's
@@ -471,6 +479,7 @@ pub fn verify(
         } else {
             check_deployed(&at, &statement, &recorded, &mut findings);
         }
+        policy_check.check(&at, &statement, repo, &mut findings)?;
         check_git(&at, &statement, repo, &mut findings)?;
     }
     Ok(())

@@ -15,5 +15,7 @@ mod github;
 mod input;
 /// Policy is governed content: who may change the bar, and what the bar is.
 mod policy;
+/// Attacks found by a red-team review of the policy governance, each with its defence.
+mod redteam;
 /// The working tree is the bytes on disk: symlinks, untracked files, filters, links.
 mod worktree;
