@@ -580,10 +580,11 @@ fn record_uploads_each_new_entry_to_githubs_attestation_store() {
     let out = run_with_github(&k, &gh, &RECORD_ATTESTED);
     assert_ok(&out);
     let entries = k.entries();
-    assert_eq!(entries.len(), 2);
+    // The policy file and the prompt's two versions.
+    assert_eq!(entries.len(), 3);
     // The documented request: `{"bundle": …}`, the entry file exactly as on the branch.
     let bodies = gh.bodies(ATTESTATIONS);
-    assert_eq!(bodies.len(), 2);
+    assert_eq!(bodies.len(), 3);
     for (body, entry) in bodies.iter().zip(&entries) {
         assert_eq!(body.as_object().unwrap().len(), 1, "{body}");
         assert_eq!(&body["bundle"], entry);
@@ -591,7 +592,7 @@ fn record_uploads_each_new_entry_to_githubs_attestation_store() {
     // `gh attestation verify FILE` looks the bundle up by the file's SHA-256: the subject.
     let payload = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
-        bodies[1]["bundle"]["dsseEnvelope"]["payload"]
+        bodies[2]["bundle"]["dsseEnvelope"]["payload"]
             .as_str()
             .unwrap(),
     )
@@ -608,13 +609,13 @@ fn record_uploads_each_new_entry_to_githubs_attestation_store() {
         "https://promptrail.dev/audit-event/v1"
     );
     assert!(
-        stderr(&out).contains("entry 1 uploaded to GitHub's attestation store (attestation 2)"),
+        stderr(&out).contains("entry 2 uploaded to GitHub's attestation store (attestation 2)"),
         "{}",
         stderr(&out)
     );
     // Nothing new: nothing uploaded again.
     assert_ok(&run_with_github(&k, &gh, &RECORD_ATTESTED));
-    assert_eq!(gh.bodies(ATTESTATIONS).len(), 2);
+    assert_eq!(gh.bodies(ATTESTATIONS).len(), 3);
 }
 
 #[test]
@@ -625,7 +626,7 @@ fn a_failed_upload_keeps_the_entries_and_says_how_to_upload_them() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
-        err.contains("2 entries are recorded and pushed to promptrail/audit but not uploaded to GitHub's attestation store"),
+        err.contains("3 entries are recorded and pushed to promptrail/audit but not uploaded to GitHub's attestation store"),
         "{err}"
     );
     assert!(err.contains("GitHub refused POST /repos/acme/clinic/attestations (403 Resource not accessible by integration)"), "{err}");
@@ -635,7 +636,7 @@ fn a_failed_upload_keeps_the_entries_and_says_how_to_upload_them() {
     );
     // The record itself stands: pushed and verifying.
     assert!(k.r.remote_audit_tip().is_some());
-    assert_eq!(k.entries().len(), 2);
+    assert_eq!(k.entries().len(), 3);
     let (code, _) = k.verify_json(&["--certificate-identity", &k.s.identity()]);
     assert_eq!(code, Some(0));
 }

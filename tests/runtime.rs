@@ -70,8 +70,9 @@ fn which_answers_from_a_digest_a_prefix_a_blob_id_or_a_file() {
     let m = &t.manifests[0];
     assert_eq!(m["prompts"][0]["path"], INTAKE);
     assert_eq!(m["prompts"][0]["sha256"], v2.as_str());
-    assert_eq!(m["prompts"][0]["versionEntry"], 1);
-    assert_eq!(m["entry"], 2);
+    // Entry 0 is the policy file's adoption.
+    assert_eq!(m["prompts"][0]["versionEntry"], 2);
+    assert_eq!(m["entry"], 3);
 
     // The full digest: v3, approved by @rita, live in staging and production.
     let out = r.run(&["which", &v3, "--format", "json"]);

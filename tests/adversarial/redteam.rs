@@ -142,8 +142,12 @@ fn gate_with(r: &Repo, extra: &[&str]) -> (Option<i32>, Value) {
     let mut args = vec!["gate", "--env", "production", "--format", "json"];
     args.extend_from_slice(extra);
     let out = r.run(&args);
-    let v = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), stderr(&out)));
+    // A refusal (exit 2) prints an error, not a report.
+    let v = match out.status.code() {
+        Some(2) => Value::String(stderr(&out)),
+        _ => serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {} {}", stdout(&out), stderr(&out))),
+    };
     (out.status.code(), v)
 }
 
