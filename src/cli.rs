@@ -87,6 +87,17 @@ pub enum Command {
     /// Which recorded version has this content? From a runtime digest (or a file) to its
     /// path, version, authors, approvals and when it was live where.
     Which(WhichArgs),
+    /// Annotate an OpenTelemetry trace export (OTLP JSON): each span's prompt version, its
+    /// approvals, and whether it was live there and then.
+    ///
+    /// For each span that carries a prompt digest: the recorded version with that content, its
+    /// approvals, and whether it was the version live in the span's environment at the span's
+    /// start time.
+    ///
+    /// Spans that ran unrecorded, unapproved or not-deployed content are flagged (exit 1, also
+    /// when no span carries the attribute). A malformed export or attribute is an error
+    /// (exit 2) naming the span.
+    Trace(TraceArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -496,6 +507,25 @@ pub struct WhichArgs {
     #[arg(long, value_name = "TIME", requires = "env")]
     pub at: Option<String>,
     /// Only this environment's deployments (with --at: the environment asked about).
+    #[arg(long, value_name = "ENV")]
+    pub env: Option<String>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The export: an OTLP JSON `TracesData` / `ExportTraceServiceRequest` document, or several
+    /// one after another (the collector's file exporter), at most 64 MiB.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// The span attribute holding the SHA-256 of the prompt bytes the span used.
+    #[arg(long, value_name = "NAME", default_value = crate::otlp::DIGEST_ATTRIBUTE)]
+    pub attribute: String,
+    /// The environment of spans that name none (by default a span's or its resource's
+    /// `deployment.environment.name`).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
     #[command(flatten)]

@@ -23,6 +23,9 @@ pub const CHECKPOINT_LIMIT: u64 = 64 << 10;
 pub const TRUSTED_ROOT_LIMIT: u64 = 4 << 20;
 /// A `prove` output: one or two entries and their inclusion proofs.
 pub const PROOF_LIMIT: u64 = 16 << 20;
+/// An OpenTelemetry trace export (`trace`): OTLP/HTTP servers refuse bodies over 20 MiB by
+/// default; a file export of several batches gets room for a few.
+pub const TRACE_LIMIT: u64 = 64 << 20;
 /// The GitHub Actions event payload (GitHub caps webhook payloads at 25 MB).
 pub const EVENT_LIMIT: u64 = 25 << 20;
 

@@ -15,6 +15,7 @@ pub mod history;
 pub mod keyless;
 pub mod ledger;
 pub mod merkle;
+pub mod otlp;
 pub mod policy;
 pub mod prompt;
 pub mod proof;

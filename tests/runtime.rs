@@ -194,3 +194,253 @@ fn which_answers_from_a_digest_a_prefix_a_blob_id_or_a_file() {
         insta::assert_snapshot!("which_v2_at", stdout(&out));
     });
 }
+
+/// The OTLP JSON fixture (shaped like opentelemetry-proto's `examples/trace.json`) with the
+/// trail's digests and times filled in.
+fn otlp_fixture(t: &Trail) -> String {
+    let r = &t.repo;
+    let v2 = sha256_hex(V2.as_bytes());
+    let out = r.run(&["which", &v2, "--env", "production", "--format", "json"]);
+    let w = json(&out);
+    let from = w["versions"][0]["live"][0]["from"].as_str().unwrap();
+    let from = chrono::DateTime::parse_from_rfc3339(from).unwrap();
+    // A second into v2's production window (it lasted over two seconds).
+    let in_window = from.timestamp_nanos_opt().unwrap() + 1_000_000_000;
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/otlp/intake-traces.json"),
+    )
+    .unwrap()
+    .replace("{{NOW}}", &now.to_string())
+    .replace("{{V2_LIVE}}", &in_window.to_string())
+    .replace("{{V2}}", &v2)
+    .replace("{{V3}}", &sha256_hex(V3.as_bytes()))
+    .replace("{{V4}}", &sha256_hex(V4.as_bytes()))
+    .replace(
+        "{{OTHER}}",
+        &sha256_hex(b"You are a clinical intake assistant. Be brief.\n"),
+    )
+}
+
+#[test]
+fn trace_flags_spans_that_ran_unrecorded_unapproved_or_not_deployed_content() {
+    let t = deployed_trail();
+    let r = &t.repo;
+    let schema = validator("trace.json");
+    let file = r.dir.path().join("traces.json");
+    let fixture = otlp_fixture(&t);
+    std::fs::write(&file, &fixture).unwrap();
+    let path = file.to_str().unwrap();
+
+    let out = r.run(&["trace", path, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let v = json(&out);
+    assert_valid(&schema, &v);
+    assert_eq!(
+        v["spans"], 7,
+        "every span is counted, with the digest or without"
+    );
+    assert_eq!(v["flagged"], 3);
+    let results = v["results"].as_array().unwrap();
+    let by_name = |n: &str| {
+        results
+            .iter()
+            .find(|s| s["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {v:#}"))
+    };
+    let flags = |s: &Value| -> Vec<String> {
+        s["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_str().unwrap().to_owned())
+            .collect()
+    };
+    // v3, live in production (the resource's environment) and approved by @rita.
+    let s = by_name("chat intake-v3");
+    assert_eq!(
+        (&s["ok"], &s["version"]),
+        (&Value::Bool(true), &Value::from(3))
+    );
+    assert_eq!(s["environment"], "production");
+    assert_eq!(s["traceId"], "5b8efff798038103d269b633813fc60c");
+    assert_eq!(s["service"], "intake-api");
+    assert_eq!(s["approvals"][0]["reviewer"], "rita");
+    assert_eq!(s["deployment"], t.manifests[2]["entry"]);
+    assert_eq!(
+        s["versionEntry"],
+        t.manifests[2]["prompts"][0]["versionEntry"]
+    );
+    // The span's own environment wins: v3 in staging, made live by the staging deployment.
+    let s = by_name("chat intake-v3 (staging)");
+    assert_eq!(
+        (&s["ok"], &s["environment"]),
+        (&Value::Bool(true), &Value::from("staging"))
+    );
+    assert_eq!(s["deployment"], t.manifests[1]["entry"]);
+    // v2 inside its production window is fine; v2 after v3 replaced it is not deployed.
+    let s = by_name("chat intake-v2 (in its window)");
+    assert_eq!(s["ok"], true, "{s:#}");
+    assert_eq!(s["deployment"], t.manifests[0]["entry"]);
+    let s = by_name("chat intake-v2 (stale pod)");
+    assert_eq!(flags(s), ["not-deployed"]);
+    assert_eq!(
+        (&s["version"], &s["approved"]),
+        (&Value::from(2), &Value::Bool(true))
+    );
+    assert!(
+        s["reason"].as_str().unwrap().contains("live instead was"),
+        "{s:#}"
+    );
+    // v4 landed without review and never went out; the edited bytes are no version at all.
+    let s = by_name("chat intake-v4 (hot edit)");
+    assert_eq!(flags(s), ["unapproved", "not-deployed"]);
+    assert!(
+        s["approval"].as_str().unwrap().starts_with("not approved"),
+        "{s:#}"
+    );
+    let s = by_name("chat intake (edited in place)");
+    assert_eq!(flags(s), ["unrecorded", "not-deployed"]);
+    assert!(s.get("version").is_none());
+
+    // --attribute names another attribute: nothing carries it, nothing could be checked (1).
+    let out = r.run(&[
+        "trace",
+        path,
+        "--attribute",
+        "app.prompt.sha256",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_valid(&schema, &v);
+    assert_eq!(
+        (&v["spans"], v["results"].as_array().unwrap().len()),
+        (&Value::from(7), 0)
+    );
+
+    // Only the good spans: exit 0. A span with no environment needs --env.
+    let good: Value = {
+        let mut doc: Value = serde_json::from_str(&fixture).unwrap();
+        let spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"]
+            .as_array_mut()
+            .unwrap();
+        spans.retain(|s| s["name"] == "chat intake-v3");
+        doc["resourceSpans"][1]["scopeSpans"][0]["spans"][0]["attributes"]
+            .as_array_mut()
+            .unwrap()
+            .remove(0);
+        doc
+    };
+    std::fs::write(&file, good.to_string()).unwrap();
+    let out = r.run(&["trace", path]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out)
+            .contains("resourceSpans[1].scopeSpans[0].spans[0]: the span names no environment"),
+        "{}",
+        stderr(&out)
+    );
+    let out = r.run(&["trace", path, "--env", "staging", "--format", "json"]);
+    assert_ok(&out);
+    let v = json(&out);
+    assert_valid(&schema, &v);
+    assert_eq!(v["results"][0]["environment"], "production");
+    assert_eq!(v["results"][1]["environment"], "staging");
+    let out = r.run(&["trace", path, "--env", "prod"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // The text form, reviewed.
+    std::fs::write(&file, &fixture).unwrap();
+    settings(r).bind(|| {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
+        s.bind(|| {
+            let out = r.run(&["trace", path]);
+            assert_eq!(out.status.code(), Some(1));
+            insta::assert_snapshot!("trace_text", stdout(&out));
+        });
+    });
+}
+
+#[test]
+fn trace_refuses_hostile_exports_with_exit_2() {
+    let t = deployed_trail();
+    let r = &t.repo;
+    let dir = r.dir.path();
+    let fixture = otlp_fixture(&t);
+    let v3 = sha256_hex(V3.as_bytes());
+    let huge = dir.join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(65 << 20)
+        .unwrap();
+    let mut bad_utf8 = fixture.clone().into_bytes();
+    let at = bad_utf8.windows(6).position(|w| w == b"intake").unwrap();
+    bad_utf8[at] = 0xc3;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "non-hex",
+            fixture.replace(&v3, &"z".repeat(64)).into_bytes(),
+            "is not a SHA-256",
+        ),
+        (
+            "prefix",
+            fixture.replace(&v3, &v3[..12]).into_bytes(),
+            "is not a SHA-256",
+        ),
+        (
+            "year 2262+",
+            regex::Regex::new(r#""startTimeUnixNano": "\d+""#)
+                .unwrap()
+                .replace_all(&fixture, r#""startTimeUnixNano": "18446744073709551615""#)
+                .into_owned()
+                .into_bytes(),
+            "past the year 2262",
+        ),
+        (
+            "base64 ids",
+            fixture
+                .replace("EEE19B7EC3C1B175", "7uGbfsPBsXU=")
+                .into_bytes(),
+            "not 16 hex digits",
+        ),
+        ("bad UTF-8", bad_utf8, "line"),
+        (
+            "not OTLP",
+            br#"{"data": [{"traceID": "x", "spans": []}]}"#.to_vec(),
+            "no `resourceSpans`",
+        ),
+        (
+            "deep",
+            format!("{}{}", "[".repeat(50_000), "]".repeat(50_000)).into_bytes(),
+            "not OTLP JSON",
+        ),
+    ];
+    for (what, data, want) in cases {
+        let file = dir.join("bad.json");
+        std::fs::write(&file, data).unwrap();
+        let out = r.run(&["trace", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+        assert!(stderr(&out).contains(want), "{what}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{what}");
+    }
+    let out = r.run(&["trace", huge.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("larger than the 64 MiB"),
+        "{}",
+        stderr(&out)
+    );
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("fifo.json");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let out = r.run(&["trace", fifo.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains("a FIFO"), "{}", stderr(&out));
+    }
+}

@@ -17,6 +17,7 @@ mod record;
 mod rollback;
 pub(crate) mod show;
 mod status;
+mod trace;
 mod verify;
 mod which;
 
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Doctor(a) => doctor::run(&cli.repo, a),
         Command::Generate(a) => generate::run(a),
         Command::Which(a) => which::run(&cli.repo, a),
+        Command::Trace(a) => trace::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

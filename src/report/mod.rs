@@ -4,5 +4,6 @@
 pub mod export;
 pub mod github;
 pub mod plain;
+pub mod trace;
 pub mod views;
 pub mod which;

@@ -49,21 +49,26 @@ impl WhichVersion {
             prompt: v.prompt.clone(),
             authors: v.authors.clone(),
             approved: v.approved(),
-            approval: match &v.rule {
-                Some(r) if v.approved() => format!(
-                    "approved under rule {}: {} of {} approval(s) counted{}",
-                    r.rule,
-                    r.counted,
-                    r.required,
-                    r.pull_request
-                        .map(|n| format!(" (PR #{n})"))
-                        .unwrap_or_default()
-                ),
-                _ => format!("not approved: {}", v.why_not()),
-            },
+            approval: approval_sentence(v),
             approvals: v.approvals.clone(),
             live,
         }
+    }
+}
+
+/// The rule's decision on a version (or why there is none), in a sentence.
+pub fn approval_sentence(v: &RecordedVersion) -> String {
+    match &v.rule {
+        Some(r) if v.approved() => format!(
+            "approved under rule {}: {} of {} approval(s) counted{}",
+            r.rule,
+            r.counted,
+            r.required,
+            r.pull_request
+                .map(|n| format!(" (PR #{n})"))
+                .unwrap_or_default()
+        ),
+        _ => format!("not approved: {}", v.why_not()),
     }
 }
 
