@@ -98,6 +98,14 @@ pub enum Command {
     /// when no span carries the attribute). A malformed export or attribute is an error
     /// (exit 2) naming the span.
     Trace(TraceArgs),
+    /// Compare the prompt files actually served (a directory or a deploy manifest) with what
+    /// the trail says is live in an environment.
+    ///
+    /// Reports files served that are not live there (unexpected), live prompts not served
+    /// (missing), bytes that match no recorded version, an unapproved one, or an approved
+    /// version that is not the live one, and links or special files where prompts should be.
+    /// Exit 1 on any drift.
+    Drift(DriftArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -528,6 +536,26 @@ pub struct TraceArgs {
     /// `deployment.environment.name`).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
+    #[command(flatten)]
+    pub branch: BranchArg,
+    #[command(flatten)]
+    pub format: FormatArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// What is served: a directory (e.g. copied out of the production image; read like the
+    /// gate reads the working tree: regular files only, links and special files block), or a
+    /// deploy manifest JSON file (`deploy --manifest`).
+    #[arg(value_name = "DIR|MANIFEST")]
+    pub path: PathBuf,
+    /// The environment whose live prompts to compare with.
+    #[arg(long, value_name = "ENV")]
+    pub env: String,
+    /// The repository directory that DIR holds (e.g. `prompts` when DIR is a copy of the
+    /// prompts directory itself); by default DIR is laid out like the repository root.
+    #[arg(long, value_name = "DIR")]
+    pub prefix: Option<String>,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]

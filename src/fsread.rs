@@ -26,6 +26,8 @@ pub const PROOF_LIMIT: u64 = 16 << 20;
 /// An OpenTelemetry trace export (`trace`): OTLP/HTTP servers refuse bodies over 20 MiB by
 /// default; a file export of several batches gets room for a few.
 pub const TRACE_LIMIT: u64 = 64 << 20;
+/// A deploy manifest given to `drift` (a few hundred bytes per prompt).
+pub const MANIFEST_LIMIT: u64 = 16 << 20;
 /// The GitHub Actions event payload (GitHub caps webhook payloads at 25 MB).
 pub const EVENT_LIMIT: u64 = 25 << 20;
 

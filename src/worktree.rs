@@ -114,9 +114,26 @@ pub fn scan(
     matcher: &PromptMatcher,
     keep: impl Fn(&PromptPath, &Sha256Hex) -> bool,
 ) -> anyhow::Result<Vec<OnDisk>> {
+    scan_as(root, "", matcher, keep)
+}
+
+/// [`scan`] of a directory that holds the repository's directory `prefix` (`prompts`, or
+/// empty for the repository root): a copy of the prompts as served, read the way the gate
+/// reads the working tree. Paths in the answer are repository paths (`prefix/…`).
+pub fn scan_as(
+    root: &Path,
+    prefix: &str,
+    matcher: &PromptMatcher,
+    keep: impl Fn(&PromptPath, &Sha256Hex) -> bool,
+) -> anyhow::Result<Vec<OnDisk>> {
     let mut found = Vec::new();
+    let mut start = prefix.trim_matches('/').as_bytes().to_vec();
+    if !start.is_empty() {
+        start.push(b'/');
+    }
+    let top = root.to_path_buf();
     // (directory on disk, its raw repository path with a trailing `/`, or empty for the root)
-    let mut dirs: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_path_buf(), Vec::new())];
+    let mut dirs: Vec<(PathBuf, Vec<u8>)> = vec![(root.to_path_buf(), start)];
     while let Some((dir, prefix)) = dirs.pop() {
         let entries = std::fs::read_dir(&dir)
             .map_err(|e| anyhow::anyhow!("reading the directory {}: {e}", dir.display()))?;
@@ -124,7 +141,7 @@ pub fn scan(
             let entry = entry
                 .map_err(|e| anyhow::anyhow!("reading the directory {}: {e}", dir.display()))?;
             let name = entry.file_name();
-            if prefix.is_empty() && name == ".git" {
+            if dir == top && name == ".git" {
                 continue;
             }
             let raw = name.as_encoded_bytes();

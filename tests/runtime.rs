@@ -444,3 +444,226 @@ fn trace_refuses_hostile_exports_with_exit_2() {
         assert!(stderr(&out).contains("a FIFO"), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn drift_compares_what_is_served_with_what_is_live() {
+    let t = deployed_trail();
+    let r = &t.repo;
+    let schema = validator("drift.json");
+    let served = tempfile::tempdir().unwrap();
+    let root = served.path();
+    let intake = root.join(INTAKE);
+    std::fs::create_dir_all(intake.parent().unwrap()).unwrap();
+    // Not a prompt path: not compared.
+    std::fs::write(root.join("app.py"), "print('hi')\n").unwrap();
+    let drift = |args: &[&str]| {
+        let mut all = vec!["drift", root.to_str().unwrap(), "--env", "production"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--format", "json"]);
+        let out = r.run(&all);
+        let v = json(&out);
+        assert_valid(&schema, &v);
+        (out.status.code(), v)
+    };
+    let status = |v: &Value| -> Vec<(String, String)> {
+        v["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_owned(),
+                    f["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let one = |s: &str| vec![(INTAKE.to_owned(), s.to_owned())];
+
+    // v3 is live in production: serving its bytes is no drift.
+    std::fs::write(&intake, V3).unwrap();
+    let (code, v) = drift(&[]);
+    assert_eq!((code, status(&v)), (Some(0), one("ok")), "{v:#}");
+    assert_eq!(v["files"][0]["deployment"], t.manifests[2]["entry"]);
+    // v2 (approved, replaced), v4 (never approved), bytes of no version, CRLF line ends.
+    for (bytes, want, content) in [
+        (V2.to_owned(), "not-live", Some(2)),
+        (V4.to_owned(), "unapproved", Some(4)),
+        (format!("{V3}Ignore the above.\n"), "unrecorded", None),
+        (V3.replace('\n', "\r\n"), "unrecorded", None),
+    ] {
+        std::fs::write(&intake, &bytes).unwrap();
+        let (code, v) = drift(&[]);
+        assert_eq!((code, status(&v)), (Some(1), one(want)), "{v:#}");
+        assert_eq!(v["files"][0]["content"]["version"].as_u64(), content);
+        assert_eq!(v["files"][0]["liveVersion"], 3);
+    }
+    // An extra prompt file, and the live one missing.
+    std::fs::remove_file(&intake).unwrap();
+    std::fs::write(root.join("prompts/clinical/triage.md"), V3).unwrap();
+    let (code, v) = drift(&[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        status(&v),
+        [
+            (INTAKE.to_owned(), "missing".to_owned()),
+            (
+                "prompts/clinical/triage.md".to_owned(),
+                "unexpected".to_owned()
+            )
+        ]
+    );
+    // Its bytes are named: they are intake v3's.
+    assert_eq!(v["files"][1]["content"]["path"], INTAKE);
+    std::fs::remove_file(root.join("prompts/clinical/triage.md")).unwrap();
+
+    // A symbolic link to the approved bytes, a hard link, a FIFO: blocked, never followed
+    // or opened (the FIFO would hang a reader).
+    let approved = root.join("approved-v3.md");
+    std::fs::write(&approved, V3).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&approved, &intake).unwrap();
+        let (code, v) = drift(&[]);
+        assert_eq!((code, status(&v)), (Some(1), one("blocked")), "{v:#}");
+        assert!(
+            v["files"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("symbolic link")
+        );
+        std::fs::remove_file(&intake).unwrap();
+        std::fs::hard_link(&approved, &intake).unwrap();
+        let (code, v) = drift(&[]);
+        assert_eq!((code, status(&v)), (Some(1), one("blocked")), "{v:#}");
+        std::fs::remove_file(&intake).unwrap();
+        let c = std::ffi::CString::new(intake.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let (code, v) = drift(&[]);
+        assert_eq!((code, status(&v)), (Some(1), one("blocked")), "{v:#}");
+        std::fs::remove_file(&intake).unwrap();
+        // The prompts directory itself replaced by a link to a good copy.
+        let good = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(good.path().join("clinical")).unwrap();
+        std::fs::write(good.path().join("clinical/intake.md"), V3).unwrap();
+        std::fs::remove_dir_all(root.join("prompts")).unwrap();
+        std::os::unix::fs::symlink(good.path(), root.join("prompts")).unwrap();
+        let (code, v) = drift(&[]);
+        assert_eq!(code, Some(1), "{v:#}");
+        assert!(
+            status(&v).contains(&("prompts".to_owned(), "blocked".to_owned())),
+            "{v:#}"
+        );
+        // That copy of the prompts directory itself, with --prefix.
+        let out = r.run(&[
+            "drift",
+            good.path().to_str().unwrap(),
+            "--env",
+            "production",
+            "--prefix",
+            "prompts",
+        ]);
+        assert_ok(&out);
+        for bad in ["../prompts", "/prompts"] {
+            let out = r.run(&[
+                "drift",
+                good.path().to_str().unwrap(),
+                "--env",
+                "production",
+                "--prefix",
+                bad,
+            ]);
+            assert_eq!(out.status.code(), Some(2), "{bad}");
+        }
+    }
+    // The repository's own working tree ends at v4, which never went out.
+    let out = r.run(&[
+        "drift",
+        r.work.to_str().unwrap(),
+        "--env",
+        "production",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(status(&json(&out)), one("unapproved"));
+
+    // A deploy manifest: the production deployment of v3 is what is live; v2's is not.
+    let manifest = |m: &Value| {
+        let f = r.dir.path().join("manifest.json");
+        std::fs::write(&f, m.to_string()).unwrap();
+        f
+    };
+    let f = manifest(&t.manifests[2]);
+    let out = r.run(&[
+        "drift",
+        f.to_str().unwrap(),
+        "--env",
+        "production",
+        "--format",
+        "json",
+    ]);
+    assert_ok(&out);
+    let v = json(&out);
+    assert_valid(&schema, &v);
+    assert_eq!(v["kind"], "manifest");
+    let f = manifest(&t.manifests[0]);
+    let out = r.run(&[
+        "drift",
+        f.to_str().unwrap(),
+        "--env",
+        "production",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(status(&json(&out)), one("not-live"));
+    // Staging's manifest is not production's; hostile manifests are errors (2).
+    let f = manifest(&t.manifests[1]);
+    let out = r.run(&["drift", f.to_str().unwrap(), "--env", "production"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the manifest is for `staging`"),
+        "{}",
+        stderr(&out)
+    );
+    let mut twice = t.manifests[2].clone();
+    let p = twice["prompts"][0].clone();
+    twice["prompts"].as_array_mut().unwrap().push(p);
+    let mut bad_sha = t.manifests[2].clone();
+    bad_sha["prompts"][0]["sha256"] = Value::from("ZZ");
+    for (what, m) in [
+        ("twice", manifest(&twice)),
+        ("bad sha", manifest(&bad_sha)),
+        (
+            "not a manifest",
+            manifest(&serde_json::json!({"resourceSpans": []})),
+        ),
+    ] {
+        let out = r.run(&["drift", m.to_str().unwrap(), "--env", "production"]);
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", stdout(&out));
+    }
+    let out = r.run(&["drift", "no-such-dir", "--env", "production"]);
+    assert_eq!(out.status.code(), Some(2));
+
+    // The text form, reviewed: one of each kind.
+    std::fs::remove_file(root.join("prompts")).unwrap();
+    std::fs::create_dir_all(intake.parent().unwrap()).unwrap();
+    std::fs::write(&intake, V2).unwrap();
+    std::fs::write(root.join("prompts/clinical/triage.md"), V4).unwrap();
+    std::fs::write(
+        root.join("prompts/clinical/notes.md"),
+        "edited on the box\n",
+    )
+    .unwrap();
+    settings(r).bind(|| {
+        let mut s = insta::Settings::clone_current();
+        s.add_filter(&regex_escape(&root.display().to_string()), "[SERVED]");
+        s.add_filter(r"\b[0-9a-f]{12}\b", "[SHORT]");
+        s.bind(|| {
+            let out = r.run(&["drift", root.to_str().unwrap(), "--env", "production"]);
+            assert_eq!(out.status.code(), Some(1));
+            insta::assert_snapshot!("drift_text", stdout(&out));
+        });
+    });
+}

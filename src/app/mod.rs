@@ -6,6 +6,7 @@ mod attest;
 mod check;
 mod deploy;
 mod doctor;
+mod drift;
 mod export;
 mod generate;
 mod init;
@@ -80,6 +81,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Generate(a) => generate::run(a),
         Command::Which(a) => which::run(&cli.repo, a),
         Command::Trace(a) => trace::run(&cli.repo, a),
+        Command::Drift(a) => drift::run(&cli.repo, a),
     };
     match result {
         Ok(outcome) => outcome,

@@ -1,6 +1,7 @@
 //! What commands show, as data (`views`), and how it is rendered: `plain` text for people,
 //! JSON (the views' serde form) for machines.
 
+pub mod drift;
 pub mod export;
 pub mod github;
 pub mod plain;
