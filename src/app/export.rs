@@ -205,7 +205,7 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
         ExportFormat::Json => serde_json::to_string_pretty(&model)? + "\n",
         ExportFormat::Csv => export::csv(&model),
         ExportFormat::Md => export::markdown(&model),
-        ExportFormat::Html => export::html(&model),
+        ExportFormat::Html => crate::report::html::html(&model),
     };
     match &args.out {
         Some(f) => {

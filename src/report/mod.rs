@@ -4,6 +4,7 @@
 pub mod drift;
 pub mod export;
 pub mod github;
+pub mod html;
 pub mod plain;
 pub mod trace;
 pub mod views;
