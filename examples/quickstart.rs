@@ -5,7 +5,9 @@
 //! reviewer, merged, recorded and deployed to production the same afternoon; an unapproved
 //! change is blocked by the gate; compliance asks who edited it, who approved it, when, and
 //! what was live; the team rolls back to the prior approved version; the log verifies; and an
-//! entry edited behind the log's back is caught.
+//! entry edited behind the log's back is caught; and from the runtime side, a digest from a
+//! trace leads back to v12's record, a trace export is checked span by span, and the prompt
+//! files served are compared with what the trail says is live.
 //!
 //! Run with `cargo run --example quickstart`. Everything happens in a temp directory and on
 //! 127.0.0.1. With `-- --keyless`, entries are signed keylessly instead: the job's OIDC
@@ -30,6 +32,7 @@ use std::process::Command;
 use clap::Parser as _;
 use promptrail::app::{Outcome, run};
 use promptrail::cli::Cli;
+use promptrail::types::Sha256Hex;
 use standin::{Review, StandIn};
 
 const INTAKE: &str = "prompts/clinical/intake.md";
@@ -259,13 +262,13 @@ fn main() -> Res<()> {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     promptrail(&work, &["gate", "--env", "production"])?;
     promptrail_v(&work, &with(&["deploy", "--env", "production"], &sign))?;
+    // A moment at which v12 is live in production (until step 7's rollback).
+    let v12_live = chrono::Utc::now();
+    // The log keeps whole seconds: let the rollback's second come after this moment.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
 
     step("5. Someone edits the prompt without review: the gate blocks it from production");
-    write(
-        &work,
-        INTAKE,
-        "You are a clinical intake assistant.\nSkip the allergy questions to save time.\n",
-    );
+    write(&work, INTAKE, UNREVIEWED);
     let blocked = promptrail(&work, &["gate", "--env", "production"])?;
     assert_eq!(blocked, Outcome::No, "an unreviewed edit must be blocked");
     git(&work, &["checkout", "--", INTAKE]);
@@ -367,6 +370,59 @@ fn main() -> Res<()> {
     tamper_entry(&auditor, "entries/000000/000000002.json")?;
     let outcome = promptrail_v(&auditor, &with(&["verify", "--branch", "tampered"], &trust))?;
     assert_eq!(outcome, Outcome::No, "tampering must be detected");
+
+    step("10. On-call: which prompt version produced this answer? From a digest in a trace");
+    let v12 = Sha256Hex::of(intake(12).as_bytes());
+    let v12_at = v12_live.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let found = promptrail(&auditor, &["which", v12.short()])?;
+    assert_eq!(found, Outcome::Ok, "v12's digest is a recorded version");
+    let live = promptrail(
+        &auditor,
+        &[
+            "which",
+            v12.as_str(),
+            "--env",
+            "production",
+            "--at",
+            &v12_at,
+        ],
+    )?;
+    assert_eq!(live, Outcome::Ok, "v12 was live and approved in production");
+    println!(
+        "(the application's trace export: one call on v12, one on the unreviewed edit of step 5)"
+    );
+    let spans = [
+        ("chat intake", v12.clone(), v12_live),
+        (
+            "chat intake (hot-patched pod)",
+            Sha256Hex::of(UNREVIEWED.as_bytes()),
+            v12_live,
+        ),
+    ];
+    let traces = root.join("traces.json");
+    std::fs::write(&traces, otlp_export(&spans))?;
+    let flagged = promptrail(&auditor, &["trace", path(&traces)])?;
+    assert_eq!(
+        flagged,
+        Outcome::No,
+        "the span on unreviewed content is flagged"
+    );
+    std::fs::write(&traces, otlp_export(&spans[..1]))?;
+    let clean = promptrail(&auditor, &["trace", path(&traces)])?;
+    assert_eq!(
+        clean,
+        Outcome::Ok,
+        "a span on live, approved v12 is not flagged"
+    );
+    println!("(and the prompt files production serves now, against what the trail says is live)");
+    let served = promptrail(&work, &["drift", path(&work), "--env", "production"])?;
+    assert_eq!(served, Outcome::Ok, "production serves the rolled-back v11");
+    let stale = promptrail(&auditor, &["drift", path(&auditor), "--env", "production"])?;
+    assert_eq!(
+        stale,
+        Outcome::No,
+        "v12 is no longer what production should serve"
+    );
 
     if keyless {
         let uploads = gh
@@ -474,6 +530,42 @@ fn land(gh: &StandIn, n: u64, author: &str, pr_head: &str, merge: &str, approved
         }],
         1,
     );
+}
+
+/// The edit of step 5 that never went through review.
+const UNREVIEWED: &str =
+    "You are a clinical intake assistant.\nSkip the allergy questions to save time.\n";
+
+/// A trace export in OTLP JSON (opentelemetry-proto's JSON encoding, as the collector's file
+/// exporter writes it) with one LLM span per (name, prompt digest, start time).
+fn otlp_export(spans: &[(&str, Sha256Hex, chrono::DateTime<chrono::Utc>)]) -> String {
+    let spans: Vec<serde_json::Value> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, (name, sha, at))| {
+            let nanos = at.timestamp_nanos_opt().unwrap_or_default();
+            serde_json::json!({
+                "traceId": "5b8efff798038103d269b633813fc60c",
+                "spanId": format!("eee19b7ec3c1b17{i}"),
+                "name": name,
+                "kind": 3,
+                "startTimeUnixNano": nanos.to_string(),
+                "endTimeUnixNano": (nanos + 850_000_000).to_string(),
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "promptrail.prompt.sha256", "value": {"stringValue": sha.as_str()}}
+                ]
+            })
+        })
+        .collect();
+    serde_json::json!({"resourceSpans": [{
+        "resource": {"attributes": [
+            {"key": "service.name", "value": {"stringValue": "intake-api"}},
+            {"key": "deployment.environment.name", "value": {"stringValue": "production"}}
+        ]},
+        "scopeSpans": [{"scope": {"name": "intake.llm"}, "spans": spans}]
+    }]})
+    .to_string()
 }
 
 fn step(title: &str) {
