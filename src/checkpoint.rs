@@ -64,11 +64,26 @@ impl Checkpoint {
         root: Hash,
         signer: &Signer,
     ) -> anyhow::Result<Checkpoint> {
+        Checkpoint::sign_with(origin, size, root, Vec::new(), signer)
+    }
+
+    /// [`Checkpoint::sign`] with extension lines after the root hash (C2SP allows opaque,
+    /// non-empty ones; they are part of the signed body).
+    pub fn sign_with(
+        origin: &str,
+        size: u64,
+        root: Hash,
+        extensions: Vec<String>,
+        signer: &Signer,
+    ) -> anyhow::Result<Checkpoint> {
+        if extensions.iter().any(|e| e.is_empty() || e.contains('\n')) {
+            anyhow::bail!("a checkpoint extension line must be one non-empty line");
+        }
         let mut cp = Checkpoint {
             origin: origin.to_owned(),
             size,
             root,
-            extensions: Vec::new(),
+            extensions,
             signatures: Vec::new(),
         };
         let (spki, sig) = signer.sign_note(cp.body().as_bytes())?;

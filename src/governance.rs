@@ -124,6 +124,26 @@ impl PolicyTracker {
         !self.past_adoption
     }
 
+    /// The tracker's whole state: the policy in force, a change waiting for the log to move
+    /// past its commit, and whether the adoption baseline is closed (what the state summary
+    /// stores, so that an append resumes without replaying the log).
+    pub fn parts(&self) -> (&PolicyInForce, Option<&(Oid, PolicyInForce)>, bool) {
+        (&self.in_force, self.pending.as_ref(), self.past_adoption)
+    }
+
+    /// A tracker resumed from [`PolicyTracker::parts`].
+    pub fn from_parts(
+        in_force: PolicyInForce,
+        pending: Option<(Oid, PolicyInForce)>,
+        past_adoption: bool,
+    ) -> Self {
+        PolicyTracker {
+            in_force,
+            pending,
+            past_adoption,
+        }
+    }
+
     /// The policy that will judge the next change (a commit not yet recorded).
     pub fn for_next_change(&mut self) -> &PolicyInForce {
         self.for_commit(None)

@@ -6,11 +6,15 @@
 //! entries/000000/000000042.json     entry 42 (directories of 1000 entries)
 //! checkpoint                        signed note: origin, size, RFC 6962 root (C2SP)
 //! checkpoint.range                  the tree's right edge, so an append reads no old entry
+//! state/                            the state summary (see `crate::state`), bound to the
+//!                                   checkpoint by its `promptrail-state` extension line
 //! ```
 //! An append reads the tip, builds entries with the next index and the previous entry's
 //! hash, writes them with one `git fast-import`, and pushes fast-forward only. When the push
 //! is rejected because another job appended first, it fetches, rebuilds (new indexes, new
-//! previous hash, new signatures) and retries with backoff. Refs move only after the remote
+//! previous hash, new signatures) and retries with backoff. The last commit of an append also
+//! writes the state summary's files its entries touch (read from the tip, checked against
+//! its checkpoint; rebuilt from every entry when the tip has none or it is not believed). Refs move only after the remote
 //! accepted the push, so a failure leaves the local and remote branch as they were.
 
 use std::time::Duration;
@@ -118,6 +122,8 @@ pub struct LogFiles {
     pub range: Option<Vec<u8>>,
     /// Entry files in path (= index) order.
     pub entries: Vec<StoredEntry>,
+    /// The state summary's files (path, blob id), listed, not read.
+    pub state: Vec<(String, Oid)>,
     /// Any other file: not part of the layout.
     pub stray: Vec<String>,
 }
@@ -131,6 +137,8 @@ pub struct LogListing {
     pub range: Option<Vec<u8>>,
     /// Entry files (path, blob id) in path (= index) order.
     pub entries: Vec<(String, Oid)>,
+    /// The state summary's files (path, blob id) in path order.
+    pub state: Vec<(String, Oid)>,
     pub stray: Vec<String>,
 }
 
@@ -198,6 +206,11 @@ impl<'a> Store<'a> {
 
     pub fn branch(&self) -> &str {
         &self.branch
+    }
+
+    /// The repository the branch lives in.
+    pub fn git(&self) -> &Git {
+        self.git
     }
 
     fn local_ref(&self) -> String {
@@ -336,6 +349,7 @@ impl<'a> Store<'a> {
             checkpoint: listing.checkpoint,
             range: listing.range,
             entries,
+            state: listing.state,
             stray: listing.stray,
         })
     }
@@ -349,6 +363,7 @@ impl<'a> Store<'a> {
             checkpoint: None,
             range: None,
             entries: Vec::new(),
+            state: Vec::new(),
             stray: Vec::new(),
         };
         for item in listing {
@@ -361,11 +376,14 @@ impl<'a> Store<'a> {
                 out.range = Some(reader.blob(&item.oid)?);
             } else if path.starts_with("entries/") && item.kind == "blob" {
                 out.entries.push((path, item.oid));
+            } else if item.kind == "blob" && crate::state::is_state_file(&path) {
+                out.state.push((path, item.oid));
             } else {
                 out.stray.push(path);
             }
         }
         out.entries.sort_by(|a, b| a.0.cmp(&b.0));
+        out.state.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 
@@ -409,12 +427,13 @@ impl<'a> Store<'a> {
                     _ => return Ok(None),
                 }
             } else {
-                let checkpoints = self.checkpoints(&tip, &entries, key)?;
+                let state = self.summary_after(&tip, &entries, key, &mut progress)?;
+                let checkpoints = self.checkpoints(&tip, &entries, key, &state.index_sha256)?;
                 let mut meta = serde_json::to_vec_pretty(&tip.meta)
                     .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
                 meta.push(b'\n');
                 self.git.fast_import(|scratch| {
-                    fast_import_stream(scratch, &tip, &meta, &entries, &checkpoints)
+                    fast_import_stream(scratch, &tip, &meta, &entries, &checkpoints, &state)
                 })?
             };
             if push {
@@ -459,26 +478,139 @@ impl<'a> Store<'a> {
         )
     }
 
-    /// The signed checkpoint after each of `entries`, on top of the log at `tip`.
+    /// The signed checkpoint after each of `entries`, on top of the log at `tip`; the last
+    /// one binds the state summary written with it.
     fn checkpoints(
         &self,
         tip: &Tip,
         entries: &[NewEntry],
         key: &Signer,
+        state_index: &Sha256Hex,
     ) -> Result<Vec<(String, String)>> {
         let mut range = match &tip.commit {
             None => CompactRange::default(),
             Some(commit) => self.range_at(commit, tip.next_index.0)?,
         };
+        let last = entries.len().saturating_sub(1);
         entries
             .iter()
-            .map(|e| {
+            .enumerate()
+            .map(|(i, e)| {
                 range.push(leaf_hash(&e.bytes));
-                let cp =
-                    Checkpoint::sign(&tip.meta.origin, range.size(), range.root(), key)?.to_text();
+                let extensions = if i == last {
+                    vec![crate::state::extension_line(state_index)]
+                } else {
+                    Vec::new()
+                };
+                let cp = Checkpoint::sign_with(
+                    &tip.meta.origin,
+                    range.size(),
+                    range.root(),
+                    extensions,
+                    key,
+                )?
+                .to_text();
                 Ok((cp, range.to_text()))
             })
             .collect()
+    }
+
+    /// The state summary after `entries` on top of `tip`: the tip's, updated in the files
+    /// the entries touch, when its binding holds (and, in key mode, its checkpoint is signed
+    /// by this key); otherwise rebuilt from every entry.
+    fn summary_after(
+        &self,
+        tip: &Tip,
+        entries: &[NewEntry],
+        key: &Signer,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<crate::state::Encoded> {
+        let statements = entries
+            .iter()
+            .map(|e| decode_entry(&e.bytes).map(|(_, st)| st))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("a new entry does not decode: {e}"))?;
+        let mut summary = match &tip.commit {
+            None => crate::state::Summary::new(),
+            Some(commit) => match self.resume_summary(commit, &statements, key) {
+                Ok(Some(s)) if s.size() == tip.next_index.0 => s,
+                outcome => {
+                    match outcome {
+                        Ok(None) => progress(
+                            "the audit branch has no state summary yet: writing it from every entry (once)",
+                        ),
+                        Ok(Some(_)) => progress(
+                            "the state summary does not cover the log: rebuilding it from every entry",
+                        ),
+                        Err(e) => progress(&format!(
+                            "the state summary is not believed ({e:#}): rebuilding it from every entry"
+                        )),
+                    }
+                    self.rebuild_summary(commit)?
+                }
+            },
+        };
+        for (i, st) in statements.iter().enumerate() {
+            summary.apply(EntryIndex(tip.next_index.0 + i as u64), st);
+        }
+        summary
+            .encode()
+            .map_err(|e| anyhow::anyhow!("serialising the state summary: {e}"))
+    }
+
+    /// The tip's summary with the files `statements` touch loaded; `None` without one.
+    fn resume_summary(
+        &self,
+        commit: &Oid,
+        statements: &[Statement],
+        key: &Signer,
+    ) -> Result<Option<crate::state::Summary>> {
+        let Some(mut view) = crate::summary::StateView::open(self, commit)? else {
+            return Ok(None);
+        };
+        view.check_binding().map_err(anyhow::Error::msg)?;
+        if let Signer::Key(k) = key {
+            let own = crate::signing::TrustedKey::from_spki_der(
+                k.spki_der().to_vec(),
+                "the signing key",
+            )?;
+            view.check_signed_by(std::slice::from_ref(&own))
+                .map_err(anyhow::Error::msg)?;
+        }
+        let mut summary = crate::state::Summary::resume(view.index().clone(), &view.policy()?);
+        let files: std::collections::BTreeSet<String> = statements
+            .iter()
+            .flat_map(crate::state::Summary::files_for)
+            .collect();
+        for file in files {
+            if file.starts_with("state/env/") {
+                if let Some(bytes) = view.file(&file)? {
+                    let env = crate::state::parse(&file, &bytes).map_err(anyhow::Error::msg)?;
+                    summary.load_env(file, env);
+                }
+            } else if let Some(shard) = view.shard(&file)? {
+                summary.load_shard(file, shard);
+            }
+        }
+        Ok(Some(summary))
+    }
+
+    /// The summary of every entry at `commit`, read a window at a time.
+    pub fn rebuild_summary(&self, commit: &Oid) -> Result<crate::state::Summary> {
+        let listing = self.list(commit)?;
+        let mut reader = self.git.object_reader()?;
+        let mut summary = crate::state::Summary::new();
+        let mut pos = 0u64;
+        for window in listing.entries.chunks(4096) {
+            for e in read_entries(&mut reader, window)? {
+                // An entry that does not decode is verify's finding (PT007); it is no state.
+                if let Ok((_, st)) = e.decode() {
+                    summary.apply(EntryIndex(pos), &st);
+                }
+                pos += 1;
+            }
+        }
+        Ok(summary)
     }
 
     /// The stored right edge at `commit` when it covers `size` entries (O(1)); otherwise
@@ -549,9 +681,11 @@ fn fast_import_stream(
     meta: &[u8],
     entries: &[NewEntry],
     checkpoints: &[(String, String)],
+    state: &crate::state::Encoded,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
+    let last = entries.len().saturating_sub(1);
     for (i, (e, (checkpoint, range))) in entries.iter().zip(checkpoints).enumerate() {
         // The summary names prompt paths: keep control characters out of the message.
         let summary: String = e
@@ -584,6 +718,13 @@ fn fast_import_stream(
         data(&mut out, checkpoint.as_bytes());
         out.extend_from_slice(format!("M 100644 inline {RANGE_FILE}\n").as_bytes());
         data(&mut out, range.as_bytes());
+        if i == last {
+            // The summary after the last entry, bound by this commit's checkpoint.
+            for (path, bytes) in &state.files {
+                out.extend_from_slice(format!("M 100644 inline {path}\n").as_bytes());
+                data(&mut out, bytes);
+            }
+        }
         out.push(b'\n');
         index = EntryIndex(index.0 + 1);
     }

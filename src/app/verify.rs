@@ -165,6 +165,7 @@ pub fn verify_log(
         meta: files.meta.as_deref(),
         checkpoint: files.checkpoint.as_deref(),
         range: files.range.as_deref(),
+        state: &files.state,
         stray: &files.stray,
     };
     let ids = || {
@@ -203,6 +204,7 @@ fn verify_streaming(
         meta: listing.meta.as_deref(),
         checkpoint: listing.checkpoint.as_deref(),
         range: listing.range.as_deref(),
+        state: &listing.state,
         stray: &listing.stray,
     };
     let ids = || {
@@ -246,6 +248,8 @@ struct BranchFiles<'a> {
     meta: Option<&'a [u8]>,
     checkpoint: Option<&'a [u8]>,
     range: Option<&'a [u8]>,
+    /// The state summary's files (path, blob id).
+    state: &'a [(String, Oid)],
     stray: &'a [String],
 }
 
@@ -305,6 +309,21 @@ fn verify_files(
         &leaves,
         &checkpoint_keys(trust, &report, leaves.len() as u64),
     ));
+    let state_files: Vec<(String, Vec<u8>)> = {
+        let oids: Vec<Oid> = files.state.iter().map(|(_, o)| o.clone()).collect();
+        let bytes = ws.git.object_reader()?.blobs(&oids)?;
+        files
+            .state
+            .iter()
+            .map(|(p, _)| p.clone())
+            .zip(bytes)
+            .collect()
+    };
+    history.extend(crate::verify::state::check_state(
+        &report.summary,
+        &state_files,
+        files.checkpoint,
+    )?);
     if let Some(saved) = saved_checkpoint {
         let size = crate::checkpoint::Checkpoint::parse(saved).map_or(0, |cp| cp.size);
         let keys = checkpoint_keys(trust, &report, size);

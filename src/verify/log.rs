@@ -30,7 +30,9 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
             .changes
             .iter()
             .filter(|(s, p)| {
-                !((p == crate::store::CHECKPOINT_FILE || p == crate::store::RANGE_FILE)
+                !((p == crate::store::CHECKPOINT_FILE
+                    || p == crate::store::RANGE_FILE
+                    || crate::state::is_state_file(p))
                     && matches!(s, b'A' | b'M'))
             })
             .cloned()

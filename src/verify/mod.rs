@@ -16,6 +16,7 @@ mod entry;
 mod log;
 mod policy;
 pub mod shape;
+pub mod state;
 
 use entry::{
     check_deployed, check_format, check_git, check_keyless, check_numbering, check_signature,
@@ -70,13 +71,17 @@ pub enum Check {
     /// PT016: a keyless entry's certificate names an identity (workflow) or OIDC issuer the
     /// policy does not allow.
     Identity,
+    /// PT017: the state summary on the branch (`state/`) is not the one recomputed from the
+    /// entries (a file's field differs, a file is missing or extra), or its index is not the
+    /// one the checkpoint binds.
+    State,
     /// PT018: the entry was judged by a policy that was not in force (the newest
     /// `.promptrail.yml` that landed approved before it), or its rule is not that policy's.
     Policy,
 }
 
 impl Check {
-    pub const ALL: [Check; 17] = [
+    pub const ALL: [Check; 18] = [
         Check::Signature,
         Check::Chain,
         Check::Index,
@@ -93,6 +98,7 @@ impl Check {
         Check::Deployment,
         Check::Certificate,
         Check::Identity,
+        Check::State,
         Check::Policy,
     ];
 
@@ -114,6 +120,7 @@ impl Check {
             Check::Deployment => "PT014",
             Check::Certificate => "PT015",
             Check::Identity => "PT016",
+            Check::State => "PT017",
             Check::Policy => "PT018",
         }
     }
@@ -136,6 +143,7 @@ impl Check {
             Check::Deployment => "deployment",
             Check::Certificate => "certificate",
             Check::Identity => "identity",
+            Check::State => "state",
             Check::Policy => "policy",
         }
     }
@@ -177,6 +185,9 @@ pub struct Report {
     /// The RFC 6962 leaf hash of every entry file, in order (for the checkpoint checks).
     #[serde(skip)]
     pub leaves: Vec<crate::merkle::Hash>,
+    /// The state summary recomputed from the entries (for PT017).
+    #[serde(skip)]
+    pub summary: crate::state::Summary,
 }
 
 /// The entry files `verify` reads, a window at a time: from memory, or from git as they
@@ -284,6 +295,7 @@ pub fn verify(
     // (path, version) → (sha256, approved) of versions recorded so far.
     let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
     let mut policy_check = policy::PolicyCheck::default();
+    let mut summary = crate::state::Summary::new();
 
     // Decoding and signature checks are independent per entry: they run on every core, a
     // window of entries at a time so that memory stays bounded on long logs; each window's
@@ -479,6 +491,7 @@ pub fn verify(
         } else {
             check_deployed(&at, &statement, &recorded, &mut findings);
         }
+        summary.apply(EntryIndex(pos), &statement);
         policy_check.check(&at, &statement, repo, &mut findings)?;
         check_git(&at, &statement, repo, &mut findings)?;
     }
@@ -495,6 +508,7 @@ pub fn verify(
         findings,
         keyless_keys,
         leaves,
+        summary,
     })
 }
 

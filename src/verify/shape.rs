@@ -6,6 +6,7 @@
 //! Commit `k` of a well-formed branch has a root tree holding `promptrail.json` (the root
 //! commit's, unchanged), `entries` (the tree of entries `0..=k`, directories of 1000) and
 //! optionally `checkpoint` and `checkpoint.range` (rewritten with every append, never
+//! removed once written) and `state` (the state summary, whose content PT017 checks; never
 //! removed once written). So computing the `entries` tree id for every `k` from the entry
 //! files' bytes, and reading each commit's small root tree, proves what the per-commit diff
 //! proved: every commit appended exactly the next entry and changed nothing else.
@@ -74,6 +75,7 @@ pub struct ShapeCheck {
     meta: Option<GitId>,
     had_checkpoint: bool,
     had_range: bool,
+    had_state: bool,
 }
 
 impl ShapeCheck {
@@ -88,6 +90,7 @@ impl ShapeCheck {
             meta: None,
             had_checkpoint: false,
             had_range: false,
+            had_state: false,
         }
     }
 
@@ -106,12 +109,15 @@ impl ShapeCheck {
             return false;
         };
         let (mut meta, mut entries, mut checkpoint, mut range) = (None, None, false, false);
+        let mut state = false;
         for (mode, name, id) in rows {
             match (mode, name) {
                 (b"100644", n) if n == META_FILE.as_bytes() => meta = Some(id),
                 (b"100644", n) if n == CHECKPOINT_FILE.as_bytes() => checkpoint = true,
                 (b"100644", n) if n == RANGE_FILE.as_bytes() => range = true,
                 (b"40000", b"entries") => entries = Some(id),
+                // The state summary (PT017 checks its content at the tip).
+                (b"40000", b"state") => state = true,
                 _ => return false,
             }
         }
@@ -124,9 +130,12 @@ impl ShapeCheck {
             (Some(first), Some(m)) => *first == m,
         };
         // The checkpoint and its range are rewritten with every append, never removed.
-        let kept = (checkpoint || !self.had_checkpoint) && (range || !self.had_range);
+        let kept = (checkpoint || !self.had_checkpoint)
+            && (range || !self.had_range)
+            && (state || !self.had_state);
         self.had_checkpoint |= checkpoint;
         self.had_range |= range;
+        self.had_state |= state;
         meta_ok && kept && entries == Some(expected_entries)
     }
 

@@ -1,0 +1,295 @@
+//! The state summary read back from the audit branch, checked before it is believed.
+//!
+//! API: [`StateView::open`]`(&store, &tip)` reads `state/index.json` and the checkpoint at an
+//! audit branch commit (`Ok(None)` when the log has no summary: it predates it, so read the
+//! whole log). [`StateView::check`]`(&trust)` must pass before anything else is believed: the
+//! checkpoint's `promptrail-state` extension line is the SHA-256 of the index, the index's
+//! tree size is the checkpoint's and the tip's last entry index + 1, and the checkpoint is
+//! signed by a trusted key (or, keyless, by the certificate key of the entry it closes) when
+//! `trust` is not empty. Then [`StateView::prompt`]`(&path)` gives one path's versions
+//! (sha256, approved, entry), deployments, entries and rename links, [`StateView::lineage`]
+//! the prompt across renames, [`StateView::env`]`(name)` an environment's live set,
+//! [`StateView::policy`] the policy in force, and [`StateView::entries`] reads the few entry
+//! files a caller needs by path. Every state file read is checked against the SHA-256 the
+//! index lists; any error means "not believed": warn (run `promptrail verify`) and fall back
+//! to the full read.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use anyhow::{Context, Result, bail};
+
+use crate::checkpoint::Checkpoint;
+use crate::git::ObjectReader;
+use crate::signing::{Trust, TrustedKey};
+use crate::state::{
+    EnvState, FORMAT, INDEX_FILE, POLICY_FILE, PolicyState, PromptState, Shard, StateIndex,
+    bound_index, env_file, parse, shard_file,
+};
+use crate::store::{CHECKPOINT_FILE, Store, StoredEntry, decode_entry, entry_path};
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
+
+/// The largest state file read (a shard of a very long log is a few MiB).
+const FILE_LIMIT: u64 = 256 << 20;
+
+/// The summary at one audit branch commit; see the module docs.
+pub struct StateView {
+    tip: Oid,
+    reader: ObjectReader,
+    index: StateIndex,
+    index_sha256: Sha256Hex,
+    checkpoint: Option<Result<Checkpoint, String>>,
+    shards: HashMap<String, Option<Shard>>,
+}
+
+impl std::fmt::Debug for StateView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateView")
+            .field("tip", &self.tip)
+            .field("size", &self.index.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateView {
+    /// Reads the summary's index and the checkpoint at `tip`; `None` without a summary.
+    pub fn open(store: &Store, tip: &Oid) -> Result<Option<StateView>> {
+        let mut reader = store.git().object_reader()?;
+        let Some(bytes) = read_bounded(&mut reader, tip, INDEX_FILE)? else {
+            return Ok(None);
+        };
+        let index: StateIndex = parse(INDEX_FILE, &bytes).map_err(anyhow::Error::msg)?;
+        let checkpoint = read_bounded(&mut reader, tip, CHECKPOINT_FILE)?.map(|b| {
+            std::str::from_utf8(&b)
+                .map_err(|_| "the checkpoint is not UTF-8".to_owned())
+                .and_then(Checkpoint::parse)
+        });
+        Ok(Some(StateView {
+            tip: tip.clone(),
+            reader,
+            index,
+            index_sha256: Sha256Hex::of(&bytes),
+            checkpoint,
+            shards: HashMap::new(),
+        }))
+    }
+
+    /// The audit branch commit read.
+    pub fn tip(&self) -> &Oid {
+        &self.tip
+    }
+
+    /// Entries the summary covers.
+    pub fn size(&self) -> u64 {
+        self.index.size
+    }
+
+    /// The index as read (unchecked until [`StateView::check`]).
+    pub fn index(&self) -> &StateIndex {
+        &self.index
+    }
+
+    /// The checkpoint at the tip, parsed.
+    pub fn checkpoint(&self) -> Option<&Checkpoint> {
+        self.checkpoint.as_ref().and_then(|c| c.as_ref().ok())
+    }
+
+    /// Whether the summary may be believed: see the module docs. `Err` says why not.
+    pub fn check(&mut self, trust: &Trust) -> Result<(), String> {
+        self.check_binding()?;
+        if !trust.is_empty() {
+            self.check_signature(trust)?;
+        }
+        Ok(())
+    }
+
+    /// The binding alone (index hash, sizes, tip): what an append checks before it builds on
+    /// the summary, with [`StateView::check_signed_by`] for its own key.
+    pub fn check_binding(&mut self) -> Result<(), String> {
+        if self.index.format != FORMAT {
+            return Err(format!(
+                "{INDEX_FILE} has format {}, this promptrail reads {FORMAT}",
+                self.index.format
+            ));
+        }
+        let cp = match &self.checkpoint {
+            None => return Err("the branch has no checkpoint".into()),
+            Some(Err(e)) => return Err(format!("the checkpoint is malformed: {e}")),
+            Some(Ok(cp)) => cp,
+        };
+        match bound_index(&cp.extensions)? {
+            None => return Err("the checkpoint binds no state summary".into()),
+            Some(h) if h != self.index_sha256 => {
+                return Err(format!(
+                    "the checkpoint binds state index sha256:{h}, {INDEX_FILE} is sha256:{}",
+                    self.index_sha256
+                ));
+            }
+            Some(_) => {}
+        }
+        if cp.size != self.index.size {
+            return Err(format!(
+                "{INDEX_FILE} covers {} entries, the checkpoint {}",
+                self.index.size, cp.size
+            ));
+        }
+        let size = self.index.size;
+        let last = size.checked_sub(1).ok_or("the summary covers no entry")?;
+        let has = |reader: &mut ObjectReader, i: u64| -> Result<bool, String> {
+            reader
+                .read(&format!("{}:{}", self.tip, entry_path(EntryIndex(i))))
+                .map(|o| o.is_some())
+                .map_err(|e| format!("reading the audit branch: {e:#}"))
+        };
+        if !has(&mut self.reader, last)? || has(&mut self.reader, size)? {
+            return Err(format!(
+                "the branch's last entry is not #{last}: the summary is stale"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The checkpoint is signed by `key` under the log's name.
+    pub fn check_signed_by(&self, keys: &[TrustedKey]) -> Result<(), String> {
+        match self.checkpoint() {
+            Some(cp) if cp.verified_by(keys).is_some() => Ok(()),
+            _ => Err("the checkpoint is not signed by a trusted key".into()),
+        }
+    }
+
+    fn check_signature(&mut self, trust: &Trust) -> Result<(), String> {
+        if self.check_signed_by(&trust.keys).is_ok() {
+            return Ok(());
+        }
+        // A keyless run signs its checkpoints with the certificate key of its entries.
+        if let Some(keyless) = &trust.keyless {
+            let last = EntryIndex(self.index.size.saturating_sub(1));
+            let entry = self
+                .entries(&[last])
+                .map_err(|e| format!("{e:#}"))?
+                .pop()
+                .ok_or("the last entry is missing")?;
+            let (_, st) = decode_entry(&entry.bytes)?;
+            if let Ok(signed) = keyless.verify_entry(&entry.bytes, &st)
+                && let Ok(key) = TrustedKey::from_spki_der(signed.spki, "the keyless certificate")
+            {
+                return self.check_signed_by(std::slice::from_ref(&key));
+            }
+        }
+        Err("the checkpoint is not signed by a trusted key".into())
+    }
+
+    /// A state file's bytes, checked against the index (`None` when the index lists none).
+    pub fn file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
+        let Some(want) = self.index.files.get(path) else {
+            return Ok(None);
+        };
+        let bytes = read_bounded(&mut self.reader, &self.tip, path)?
+            .with_context(|| format!("{path} is listed in {INDEX_FILE} but missing"))?;
+        let found = Sha256Hex::of(&bytes);
+        if &found != want {
+            bail!("{path} has sha256:{found}, {INDEX_FILE} lists sha256:{want}");
+        }
+        Ok(Some(bytes))
+    }
+
+    /// A shard by file name.
+    pub fn shard(&mut self, file: &str) -> Result<Option<Shard>> {
+        if let Some(s) = self.shards.get(file) {
+            return Ok(s.clone());
+        }
+        let shard = match self.file(file)? {
+            None => None,
+            Some(bytes) => Some(parse::<Shard>(file, &bytes).map_err(anyhow::Error::msg)?),
+        };
+        self.shards.insert(file.to_owned(), shard.clone());
+        Ok(shard)
+    }
+
+    /// What the log says about `path` (`None`: the log never named it).
+    pub fn prompt(&mut self, path: &PromptPath) -> Result<Option<PromptState>> {
+        let file = shard_file(path);
+        if let Some(Some(s)) = self.shards.get(&file) {
+            return Ok(s.prompts.get(path).cloned());
+        }
+        Ok(self
+            .shard(&file)?
+            .and_then(|s| s.prompts.get(path).cloned()))
+    }
+
+    /// Every path linked to `path` by renames (transitively), with its state.
+    pub fn lineage(&mut self, path: &PromptPath) -> Result<BTreeMap<PromptPath, PromptState>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![path.clone()];
+        while let Some(p) = todo.pop() {
+            if out.contains_key(&p) {
+                continue;
+            }
+            if let Some(s) = self.prompt(&p)? {
+                todo.extend(s.links.iter().filter(|q| !out.contains_key(*q)).cloned());
+                out.insert(p, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// An environment's live set (`None`: nothing was ever deployed there).
+    pub fn env(&mut self, name: &str) -> Result<Option<EnvState>> {
+        let file = env_file(name);
+        let Some(bytes) = self.file(&file)? else {
+            return Ok(None);
+        };
+        let env: EnvState = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
+        if env.environment != name {
+            bail!("{file} is about environment `{}`", env.environment);
+        }
+        Ok(Some(env))
+    }
+
+    /// The policy tracker after every entry.
+    pub fn policy(&mut self) -> Result<PolicyState> {
+        let bytes = self
+            .file(POLICY_FILE)?
+            .with_context(|| format!("{INDEX_FILE} lists no {POLICY_FILE}"))?;
+        parse(POLICY_FILE, &bytes).map_err(anyhow::Error::msg)
+    }
+
+    /// The entry files at these indexes, in the order given (pipelined reads by path).
+    pub fn entries(&mut self, indexes: &[EntryIndex]) -> Result<Vec<StoredEntry>> {
+        let specs: Vec<String> = indexes
+            .iter()
+            .map(|i| format!("{}:{}", self.tip, entry_path(*i)))
+            .collect();
+        self.reader
+            .read_many(&specs)?
+            .into_iter()
+            .zip(indexes)
+            .map(|(o, i)| {
+                let o = o.with_context(|| format!("entry {} is missing from the branch", i.0))?;
+                Ok(StoredEntry {
+                    path: entry_path(*i),
+                    bytes: o.data,
+                })
+            })
+            .collect()
+    }
+
+    /// Every entry naming any path of `states` (sorted, deduplicated).
+    pub fn entries_of<'a>(states: impl IntoIterator<Item = &'a PromptState>) -> Vec<EntryIndex> {
+        let set: BTreeSet<EntryIndex> = states
+            .into_iter()
+            .flat_map(|s| s.entries.iter().copied())
+            .collect();
+        set.into_iter().collect()
+    }
+}
+
+fn read_bounded(reader: &mut ObjectReader, tip: &Oid, path: &str) -> Result<Option<Vec<u8>>> {
+    match reader.read_bounded(&format!("{tip}:{path}"), FILE_LIMIT)? {
+        None => Ok(None),
+        Some(Err(size)) => {
+            bail!("{path} on the audit branch is {size} bytes, more than a state file may be")
+        }
+        Some(Ok(o)) if o.kind == "blob" => Ok(Some(o.data)),
+        Some(Ok(o)) => bail!("{path} on the audit branch is a {}, not a file", o.kind),
+    }
+}

@@ -1,0 +1,146 @@
+//! PT017: the state summary on the branch must be the one recomputed from the entries, file
+//! for file and byte for byte, and its index the one the checkpoint binds.
+
+use super::{Check, Finding};
+use crate::state::{INDEX_FILE, Summary, bound_index, parse};
+use crate::types::Sha256Hex;
+
+/// Differences reported per state file (the first ones; one is enough to reject it).
+const PER_FILE: usize = 5;
+
+fn state_finding(file: &str, expected: String, found: String, message: String) -> Finding {
+    Finding {
+        code: Check::State.code(),
+        check: Check::State,
+        entry: None,
+        file: Some(file.to_owned()),
+        prompt: None,
+        expected,
+        found,
+        message,
+    }
+}
+
+/// Compares the summary recomputed from every entry with the branch's state files (path,
+/// bytes) and the checkpoint's binding. A branch without any state file (a log written
+/// before the summary existed) has nothing to compare, unless its checkpoint binds one.
+pub fn check_state(
+    expected: &Summary,
+    found: &[(String, Vec<u8>)],
+    checkpoint: Option<&[u8]>,
+) -> anyhow::Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let bound = checkpoint
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|t| crate::checkpoint::Checkpoint::parse(t).ok())
+        .map(|cp| bound_index(&cp.extensions));
+    if found.is_empty() {
+        if let Some(Ok(Some(h))) = bound {
+            out.push(state_finding(
+                INDEX_FILE,
+                format!("the state index the checkpoint binds (sha256:{h})"),
+                "no state/ files".into(),
+                "the checkpoint binds a state summary the branch does not have".into(),
+            ));
+        }
+        return Ok(out);
+    }
+    let encoded = expected
+        .encode()
+        .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e}"))?;
+    for (path, want) in &encoded.files {
+        match found.iter().find(|(p, _)| p == path) {
+            None => out.push(state_finding(
+                path,
+                format!("{path} (recomputed from the entries)"),
+                "no such file".into(),
+                format!("state file {path} is missing"),
+            )),
+            Some((_, have)) if have != want => out.extend(describe(path, want, have)),
+            Some(_) => {}
+        }
+    }
+    for (path, _) in found {
+        if !encoded.files.iter().any(|(p, _)| p == path) {
+            out.push(state_finding(
+                path,
+                "no such file (the entries give it no state)".into(),
+                path.clone(),
+                format!("extra state file {path}"),
+            ));
+        }
+    }
+    let index_found = found
+        .iter()
+        .find(|(p, _)| p == INDEX_FILE)
+        .map(|(_, b)| Sha256Hex::of(b));
+    match (bound, index_found) {
+        (Some(Ok(Some(h))), Some(i)) if h == i => {}
+        (Some(Ok(Some(h))), i) => out.push(state_finding(
+            crate::store::CHECKPOINT_FILE,
+            format!(
+                "the state line names sha256:{}",
+                i.map_or("(no index)".to_owned(), |i| i.to_string())
+            ),
+            format!("sha256:{h}"),
+            format!("the checkpoint binds another {INDEX_FILE} than the branch's"),
+        )),
+        (Some(Err(e)), _) => out.push(state_finding(
+            crate::store::CHECKPOINT_FILE,
+            "one `promptrail-state sha256:<hex>` line".into(),
+            e,
+            "the checkpoint's state binding cannot be read".into(),
+        )),
+        (Some(Ok(None)) | None, _) => out.push(state_finding(
+            crate::store::CHECKPOINT_FILE,
+            format!("a `promptrail-state` line binding {INDEX_FILE}"),
+            "no state line".into(),
+            "the branch has a state summary its checkpoint does not bind".into(),
+        )),
+    }
+    Ok(out)
+}
+
+/// What differs in one file: its fields (JSON pointers), or its bytes when it is not JSON.
+fn describe(path: &str, want: &[u8], have: &[u8]) -> Vec<Finding> {
+    let expected: serde_json::Value = match parse(path, want) {
+        Ok(v) => v,
+        Err(e) => return vec![state_finding(path, "valid JSON".into(), e, e_msg(path))],
+    };
+    let found: serde_json::Value = match parse(path, have) {
+        Ok(v) => v,
+        Err(e) => {
+            return vec![state_finding(
+                path,
+                format!("sha256:{}", Sha256Hex::of(want)),
+                e,
+                e_msg(path),
+            )];
+        }
+    };
+    let diffs = crate::state::differences(&expected, &found, PER_FILE);
+    if diffs.is_empty() {
+        // Same JSON, other bytes (spacing, key order): not the canonical encoding.
+        return vec![state_finding(
+            path,
+            format!("sha256:{} (canonical encoding)", Sha256Hex::of(want)),
+            format!("sha256:{}", Sha256Hex::of(have)),
+            e_msg(path),
+        )];
+    }
+    diffs
+        .into_iter()
+        .map(|(at, e, f)| {
+            state_finding(
+                path,
+                format!("{at} = {e}"),
+                format!("{at} = {f}"),
+                format!("state file {path} differs from the summary recomputed from the entries"),
+            )
+        })
+        .collect()
+}
+
+fn e_msg(path: &str) -> String {
+    format!("state file {path} differs from the summary recomputed from the entries")
+}

@@ -1,0 +1,292 @@
+//! The state summary on the audit branch (`state/`): written by every append, equal to a
+//! recomputation from the entries (verify, PT017), bound to the signed checkpoint, and never
+//! believed when stale or tampered (readers warn and read the whole log). Real git, a GitHub
+//! stand-in on 127.0.0.1.
+
+mod common;
+
+use common::github::StandIn;
+use common::*;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+const OLD: &str = "prompts/intake.md";
+const NEW: &str = "prompts/clinical/intake.md";
+const OTHER: &str = "prompts/triage.md";
+
+fn run(r: &Repo, s: &StandIn, args: &[&str]) -> std::process::Output {
+    let mut cmd = r.cmd();
+    s.env(&mut cmd);
+    cmd.args(args).output().unwrap()
+}
+
+fn land(r: &Repo, s: &StandIn, message: &str) {
+    let sha = r.commit(message);
+    r.push();
+    s.commit_pulls(&sha, None);
+}
+
+fn key() -> String {
+    keys().private.to_str().unwrap().to_owned()
+}
+
+fn record(r: &Repo, s: &StandIn) {
+    assert_ok(&run(r, s, &["record", "--key", &key()]));
+}
+
+fn deploy(r: &Repo, s: &StandIn, env: &str) {
+    assert_ok(&run(r, s, &["deploy", "--env", env, "--key", &key()]));
+}
+
+/// Two prompts; intake v1, v2 deployed, renamed, v3 deployed to production, staging has v3
+/// too; then production rolled back.
+fn history() -> (Repo, StandIn) {
+    let r = Repo::new();
+    let s = StandIn::start();
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "signing:\n  public_keys: [\"{}\"]\nenvironments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n",
+            keys().public.display()
+        ),
+    );
+    land(&r, &s, "adopt promptrail");
+    r.write(OLD, "You are an intake assistant.\n");
+    r.write(OTHER, "Triage by urgency.\n");
+    land(&r, &s, "intake v1");
+    r.write(OLD, "You are an intake assistant.\nAsk about allergies.\n");
+    land(&r, &s, "intake v2");
+    record(&r, &s);
+    deploy(&r, &s, "production");
+    std::fs::create_dir_all(r.work.join("prompts/clinical")).unwrap();
+    r.git(&["mv", OLD, NEW]);
+    land(&r, &s, "move the clinical prompts");
+    r.write(
+        NEW,
+        "You are an intake assistant.\nAsk about allergies.\nEscalate chest pain.\n",
+    );
+    r.write(OTHER, "Triage by urgency.\nAsk for vitals.\n");
+    land(&r, &s, "intake v3");
+    record(&r, &s);
+    deploy(&r, &s, "production");
+    deploy(&r, &s, "staging");
+    (r, s)
+}
+
+fn show(r: &Repo, rev: &str) -> Vec<u8> {
+    git_cmd(&r.work)
+        .args(["cat-file", "blob", rev])
+        .output()
+        .unwrap()
+        .stdout
+}
+
+fn state_files(r: &Repo) -> Vec<String> {
+    r.git(&["ls-tree", "-r", "--name-only", "promptrail/audit", "state/"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn codes(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn state_findings(report: &Value) -> Vec<Value> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "PT017")
+        .cloned()
+        .collect()
+}
+
+/// The checkpoint's state line names the SHA-256 of `state/index.json`, whose size is the
+/// checkpoint's; `verify` finds nothing (its recomputation equals the branch's summary).
+fn assert_bound_and_verified(r: &Repo) {
+    let index = show(r, "promptrail/audit:state/index.json");
+    let checkpoint = String::from_utf8(show(r, "promptrail/audit:checkpoint")).unwrap();
+    let hex: String = Sha256::digest(&index)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let body: Vec<&str> = checkpoint.split("\n\n").next().unwrap().lines().collect();
+    assert_eq!(
+        body[3],
+        format!("promptrail-state sha256:{hex}"),
+        "{checkpoint}"
+    );
+    let index: Value = serde_json::from_slice(&index).unwrap();
+    assert_eq!(index["size"].as_str().map(str::to_owned), None);
+    assert_eq!(index["size"].to_string(), body[1]);
+    let report = r.verify_json();
+    assert_eq!(report["ok"], true, "{report:#}");
+}
+
+#[test]
+fn every_append_writes_a_bound_summary_equal_to_a_recomputation() {
+    let (r, s) = history();
+    assert_bound_and_verified(&r);
+    let files = state_files(&r);
+    assert!(files.contains(&"state/index.json".to_owned()), "{files:?}");
+    assert!(files.contains(&"state/policy.json".to_owned()), "{files:?}");
+    assert!(
+        files.contains(&"state/env/production.json".to_owned()),
+        "{files:?}"
+    );
+    assert!(
+        files.contains(&"state/env/staging.json".to_owned()),
+        "{files:?}"
+    );
+    // The environment's live set follows the deployments.
+    let live: Value =
+        serde_json::from_slice(&show(&r, "promptrail/audit:state/env/production.json")).unwrap();
+    assert_eq!(live["live"][NEW]["version"], 3);
+    assert_eq!(live["live"][OLD]["version"], 2);
+
+    // A rollback updates it, and the summary still equals the recomputation.
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    assert_bound_and_verified(&r);
+    let live: Value =
+        serde_json::from_slice(&show(&r, "promptrail/audit:state/env/production.json")).unwrap();
+    assert_eq!(live["live"][OTHER]["version"], 1, "{live:#}");
+    assert_eq!(live["live"][OTHER]["event"], "rollback");
+    assert_eq!(live["live"][NEW]["version"], 3);
+    // The rename linked both paths.
+    let index: Value =
+        serde_json::from_slice(&show(&r, "promptrail/audit:state/index.json")).unwrap();
+    let shard = index["files"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .find(|f| {
+            f.starts_with("state/prompts/")
+                && serde_json::from_slice::<Value>(&show(&r, &format!("promptrail/audit:{f}")))
+                    .unwrap()["prompts"]
+                    .get(NEW)
+                    .is_some()
+        })
+        .unwrap()
+        .clone();
+    let shard: Value =
+        serde_json::from_slice(&show(&r, &format!("promptrail/audit:{shard}"))).unwrap();
+    assert_eq!(shard["prompts"][NEW]["links"], serde_json::json!([OLD]));
+}
+
+#[test]
+fn a_tampered_summary_is_reported_by_file_and_field() {
+    let (r, _s) = history();
+    // Flip the live version in production: the index still lists the true file's hash.
+    tamper(&r, |files| {
+        let f = files.get_mut("state/env/production.json").unwrap();
+        let mut v: Value = serde_json::from_slice(f).unwrap();
+        v["live"][NEW]["version"] = 1.into();
+        *f = serde_json::to_vec(&v).unwrap();
+    });
+    let report = r.verify_json();
+    let found = state_findings(&report);
+    assert!(!found.is_empty(), "{report:#}");
+    let f = &found[0];
+    assert_eq!(f["file"], "state/env/production.json");
+    let pointer = format!("/live/{}/version", NEW.replace('/', "~1"));
+    assert_eq!(f["expected"], format!("{pointer} = 3"), "{f:#}");
+    assert_eq!(f["found"], format!("{pointer} = 1"), "{f:#}");
+}
+
+#[test]
+fn an_unbound_stale_or_extra_summary_is_reported() {
+    // The index rewritten to match a tampered file: the checkpoint binds another index.
+    let (r, _s) = history();
+    tamper(&r, |files| {
+        let f = files.get_mut("state/env/staging.json").unwrap();
+        let mut v: Value = serde_json::from_slice(f).unwrap();
+        v["live"][NEW]["version"] = 2.into();
+        *f = serde_json::to_vec(&v).unwrap();
+        let hex: String = Sha256::digest(&*f)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let i = files.get_mut("state/index.json").unwrap();
+        let mut index: Value = serde_json::from_slice(i).unwrap();
+        index["files"]["state/env/staging.json"] = hex.into();
+        *i = serde_json::to_vec(&index).unwrap();
+    });
+    let report = r.verify_json();
+    let found = state_findings(&report);
+    assert!(
+        found.iter().any(|f| f["file"] == "checkpoint"
+            && f["message"].as_str().unwrap().contains("binds another")),
+        "{report:#}"
+    );
+    assert!(
+        found.iter().any(|f| f["file"] == "state/index.json"),
+        "{report:#}"
+    );
+
+    // A stale index (it claims fewer entries) and an extra file.
+    let (r, _s) = history();
+    tamper(&r, |files| {
+        let i = files.get_mut("state/index.json").unwrap();
+        let mut index: Value = serde_json::from_slice(i).unwrap();
+        index["size"] = (index["size"].as_u64().unwrap() - 1).into();
+        *i = serde_json::to_vec(&index).unwrap();
+        files.insert("state/env/qa.json".into(), b"{}".to_vec());
+    });
+    let report = r.verify_json();
+    let found = state_findings(&report);
+    assert!(
+        found.iter().any(|f| f["file"] == "state/index.json"
+            && f["expected"].as_str().unwrap().starts_with("/size")),
+        "{report:#}"
+    );
+    assert!(
+        found.iter().any(|f| f["file"] == "state/env/qa.json"
+            && f["message"].as_str().unwrap().contains("extra")),
+        "{report:#}"
+    );
+    assert!(
+        codes(&report).contains(&"PT010".to_owned()),
+        "the tamper commit appended nothing"
+    );
+}
+
+#[test]
+fn a_log_without_a_summary_gets_one_with_its_next_append() {
+    let (r, s) = history();
+    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    assert!(state_files(&r).is_empty());
+    // The checkpoint still binds the removed summary: verify says so.
+    let report = r.verify_json();
+    assert!(!state_findings(&report).is_empty(), "{report:#}");
+    // The next append rebuilds the whole summary from every entry (local log: no push; the
+    // gate would refuse the tampered branch, record does not judge it).
+    r.write(
+        OTHER,
+        "Triage by urgency.\nAsk for vitals.\nAsk for allergies.\n",
+    );
+    land(&r, &s, "triage v3");
+    let out = run(&r, &s, &["record", "--no-push", "--key", &key()]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("state summary"), "{}", stderr(&out));
+    let report = r.verify_json();
+    assert!(state_findings(&report).is_empty(), "{report:#}");
+    assert!(!state_files(&r).is_empty());
+}
