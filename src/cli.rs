@@ -94,8 +94,9 @@ pub enum Command {
     /// approvals, and whether it was the version live in the span's environment at the span's
     /// start time.
     ///
-    /// Spans that ran unrecorded, unapproved or not-deployed content are flagged (exit 1, also
-    /// when no span carries the attribute). A malformed export or attribute is an error
+    /// Spans that ran unrecorded, unapproved or not-deployed content, or whose path and version
+    /// labels disagree with their digest, are flagged (exit 1, also when no span carries the
+    /// attribute). A malformed export or attribute is an error
     /// (exit 2) naming the span.
     Trace(TraceArgs),
     /// Compare the prompt files actually served (a directory or a deploy manifest) with what

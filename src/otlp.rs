@@ -23,6 +23,10 @@ use crate::types::Sha256Hex;
 
 /// The attribute an application sets to the SHA-256 of the prompt bytes it used.
 pub const DIGEST_ATTRIBUTE: &str = "promptrail.prompt.sha256";
+/// What the application says the prompt is (informational: the digest decides; `trace` flags
+/// a span whose labels disagree with the record of its digest).
+pub const PATH_ATTRIBUTE: &str = "promptrail.prompt.path";
+pub const VERSION_ATTRIBUTE: &str = "promptrail.prompt.version";
 /// The semantic-convention attribute naming the environment (span or resource).
 pub const ENVIRONMENT_ATTRIBUTE: &str = "deployment.environment.name";
 /// Its name before semantic conventions 1.27, still read when the new one is absent.
@@ -59,6 +63,11 @@ pub struct PromptSpan {
     /// From the span's attributes, else the resource's; `None` when neither names one.
     pub environment: Option<String>,
     pub sha256: Sha256Hex,
+    /// The span's `promptrail.prompt.path`, if it has one.
+    pub claimed_path: Option<String>,
+    /// The span's `promptrail.prompt.version` (an `intValue`, or a `stringValue` such as
+    /// `12` or `v12`), if it has one.
+    pub claimed_version: Option<u64>,
 }
 
 /// What an export holds.
@@ -125,7 +134,7 @@ struct KeyValue {
 struct AnyValue {
     string_value: Option<String>,
     bool_value: Option<IgnoredAny>,
-    int_value: Option<IgnoredAny>,
+    int_value: Option<serde_json::Value>,
     double_value: Option<IgnoredAny>,
     array_value: Option<IgnoredAny>,
     kvlist_value: Option<IgnoredAny>,
@@ -211,6 +220,9 @@ pub fn parse(data: &[u8], attribute: &str) -> Result<Export, OtlpError> {
                         None => env_attribute(resource_attrs)
                             .map_err(|e| fail(format!("its resource: {e}")))?,
                     };
+                    let claimed_path =
+                        string_attribute(&span.attributes, PATH_ATTRIBUTE).map_err(fail)?;
+                    let claimed_version = version_attribute(&span.attributes).map_err(fail)?;
                     let service = string_attribute(resource_attrs, "service.name")
                         .ok()
                         .flatten()
@@ -223,6 +235,8 @@ pub fn parse(data: &[u8], attribute: &str) -> Result<Export, OtlpError> {
                         start: start_time(span.start_time_unix_nano.as_ref()).map_err(fail)?,
                         environment: environment.map(str::to_owned),
                         sha256,
+                        claimed_path: claimed_path.map(str::to_owned),
+                        claimed_version,
                         location,
                     });
                 }
@@ -264,6 +278,43 @@ fn string_attribute<'a>(attrs: &'a [KeyValue], key: &str) -> Result<Option<&'a s
             }
             _ => found = Some(value),
         }
+    }
+    Ok(found)
+}
+
+/// `promptrail.prompt.version`: an `intValue` (a decimal string or a number, as OTLP JSON
+/// writes 64-bit integers) or a `stringValue` (`12`, `v12`).
+fn version_attribute(attrs: &[KeyValue]) -> Result<Option<u64>, String> {
+    let mut found = None;
+    for kv in attrs.iter().filter(|kv| kv.key == VERSION_ATTRIBUTE) {
+        let n = match &kv.value {
+            Some(AnyValue {
+                int_value: Some(serde_json::Value::Number(n)),
+                ..
+            }) => n.as_u64(),
+            Some(AnyValue {
+                int_value: Some(serde_json::Value::String(s)),
+                ..
+            }) => s.parse().ok(),
+            Some(AnyValue {
+                string_value: Some(s),
+                ..
+            }) => s.strip_prefix('v').unwrap_or(s).parse().ok(),
+            _ => None,
+        };
+        let Some(n) = n else {
+            return Err(format!(
+                "attribute `{VERSION_ATTRIBUTE}` is not a version number (an intValue, or a \
+                 stringValue such as `12`)"
+            ));
+        };
+        if found.is_some_and(|f| f != n) {
+            return Err(format!(
+                "attribute `{VERSION_ATTRIBUTE}` is given twice with different values: refusing \
+                 to pick one"
+            ));
+        }
+        found = Some(n);
     }
     Ok(found)
 }

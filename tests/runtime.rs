@@ -295,11 +295,17 @@ fn trace_flags_spans_that_ran_unrecorded_unapproved_or_not_deployed_content() {
     );
     // v4 landed without review and never went out; the edited bytes are no version at all.
     let s = by_name("chat intake-v4 (hot edit)");
-    assert_eq!(flags(s), ["unapproved", "not-deployed"]);
+    assert_eq!(flags(s), ["unapproved", "not-deployed", "mislabelled"]);
     assert!(
         s["approval"].as_str().unwrap().starts_with("not approved"),
         "{s:#}"
     );
+    // It is labelled v3, the approved one: the labels do not make it so.
+    assert_eq!(
+        s["labels"],
+        "the span says prompts/clinical/intake.md v3, but its digest is prompts/clinical/intake.md v4"
+    );
+    assert!(by_name("chat intake-v3").get("labels").is_none());
     let s = by_name("chat intake (edited in place)");
     assert_eq!(flags(s), ["unrecorded", "not-deployed"]);
     assert!(s.get("version").is_none());
@@ -594,30 +600,24 @@ fn drift_compares_what_is_served_with_what_is_live() {
         std::fs::write(&f, m.to_string()).unwrap();
         f
     };
-    let f = manifest(&t.manifests[2]);
-    let out = r.run(&[
-        "drift",
-        f.to_str().unwrap(),
-        "--env",
-        "production",
-        "--format",
-        "json",
-    ]);
-    assert_ok(&out);
-    let v = json(&out);
-    assert_valid(&schema, &v);
-    assert_eq!(v["kind"], "manifest");
-    let f = manifest(&t.manifests[0]);
-    let out = r.run(&[
-        "drift",
-        f.to_str().unwrap(),
-        "--env",
-        "production",
-        "--format",
-        "json",
-    ]);
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(status(&json(&out)), one("not-live"));
+    for (m, code, want) in [(&t.manifests[2], 0, "ok"), (&t.manifests[0], 1, "not-live")] {
+        let f = manifest(m);
+        let out = r.run(&[
+            "drift",
+            f.to_str().unwrap(),
+            "--env",
+            "production",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+        let v = json(&out);
+        assert_valid(&schema, &v);
+        assert_eq!(
+            (&v["kind"], status(&v)),
+            (&Value::from("manifest"), one(want))
+        );
+    }
     // Staging's manifest is not production's; hostile manifests are errors (2).
     let f = manifest(&t.manifests[1]);
     let out = r.run(&["drift", f.to_str().unwrap(), "--env", "production"]);

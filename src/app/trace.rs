@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use super::{Outcome, Workspace, print_json, read_statements};
 use crate::cli::{Format, TraceArgs};
 use crate::fsread::{Symlinks, TRACE_LIMIT, read_regular};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RecordedVersion};
 use crate::otlp::{self, PromptSpan};
 use crate::report::trace::{self, Flag, SpanResult, TraceView};
 use crate::report::which::approval_sentence;
@@ -84,6 +84,10 @@ fn judge(ledger: &Ledger, span: &PromptSpan, env: String, known: &[&str]) -> Spa
     if live.is_none() {
         flags.push(Flag::NotDeployed);
     }
+    let labels = mislabel(span, version);
+    if labels.is_some() {
+        flags.push(Flag::Mislabelled);
+    }
     let reason = if !configured {
         format!(
             "`{}` is not one of .promptrail.yml's environments ({}): nothing was deployed \
@@ -117,5 +121,39 @@ fn judge(ledger: &Ledger, span: &PromptSpan, env: String, known: &[&str]) -> Spa
         approvals: version.map(|v| v.approvals.clone()).unwrap_or_default(),
         deployment: live.map(|d| d.entry),
         reason,
+        labels,
     }
+}
+
+/// What the span's path and version labels claim, when they disagree with the record of its
+/// digest (an unrecorded digest makes any label wrong).
+fn mislabel(span: &PromptSpan, version: Option<&RecordedVersion>) -> Option<String> {
+    if span.claimed_path.is_none() && span.claimed_version.is_none() {
+        return None;
+    }
+    let path_ok = |v: &RecordedVersion| {
+        span.claimed_path
+            .as_deref()
+            .is_none_or(|p| p == v.prompt.path.as_str())
+    };
+    let version_ok = |v: &RecordedVersion| {
+        span.claimed_version
+            .is_none_or(|n| n == u64::from(v.prompt.version.0))
+    };
+    if version.is_some_and(|v| path_ok(v) && version_ok(v)) {
+        return None;
+    }
+    let claimed = format!(
+        "{} {}",
+        span.claimed_path.as_deref().unwrap_or("(no path)"),
+        span.claimed_version
+            .map_or("(no version)".to_owned(), |n| format!("v{n}"))
+    );
+    Some(match version {
+        Some(v) => format!(
+            "the span says {claimed}, but its digest is {} {}",
+            v.prompt.path, v.prompt.version
+        ),
+        None => format!("the span says {claimed}, but its digest is no recorded version"),
+    })
 }

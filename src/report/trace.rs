@@ -36,6 +36,9 @@ pub enum Flag {
     Unapproved,
     /// The content was not the version live in the span's environment at its time.
     NotDeployed,
+    /// The span's `promptrail.prompt.path` / `promptrail.prompt.version` name another version
+    /// than its digest is (a dashboard reading the labels would show the wrong prompt).
+    Mislabelled,
 }
 
 impl Flag {
@@ -44,6 +47,7 @@ impl Flag {
             Flag::Unrecorded => "unrecorded",
             Flag::Unapproved => "unapproved",
             Flag::NotDeployed => "not-deployed",
+            Flag::Mislabelled => "mislabelled",
         }
     }
 }
@@ -84,6 +88,9 @@ pub struct SpanResult {
     pub deployment: Option<EntryIndex>,
     /// Where it stood in the environment at the span's time, in a sentence.
     pub reason: String,
+    /// With the `mislabelled` flag: what the span's labels claim, against the record.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
 }
 
 fn time(t: DateTime<Utc>) -> String {
@@ -170,6 +177,24 @@ pub fn text(v: &TraceView) -> String {
             let _ = writeln!(out, "  {}", approval_line(a));
         }
         let _ = writeln!(out, "  live       {}", r.reason);
+        if let Some(l) = &r.labels {
+            let _ = writeln!(out, "  labels     {}", clean(l));
+        }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_from_the_trace_cannot_drive_the_terminal() {
+        assert_eq!(clean("chat intake"), "chat intake");
+        // A span name that would clear the screen and rewrite the line as "ok".
+        let hostile = "chat\u{1b}[2J\u{1b}[1;1Hok\r\n";
+        let shown = clean(hostile);
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        assert_eq!(shown, "chat\\u{1b}[2J\\u{1b}[1;1Hok\\r\\n");
+    }
 }
