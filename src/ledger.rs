@@ -391,9 +391,21 @@ impl Ledger {
     /// there (under any path recorded with it) and that version's record, or what was live
     /// instead for those prompts (followed across renames).
     pub fn content_at(&self, env: &str, sha256: &str, at: DateTime<Utc>) -> ContentAt<'_> {
+        self.content_at_among(env, sha256, at, &self.with_content(sha256))
+    }
+
+    /// [`Ledger::content_at`] given `versions`, the content's [`Ledger::with_content`] (for a
+    /// caller asking about one content at many times: it looks them up once).
+    pub fn content_at_among(
+        &self,
+        env: &str,
+        sha256: &str,
+        at: DateTime<Utc>,
+        versions: &[&RecordedVersion],
+    ) -> ContentAt<'_> {
         let mut out = ContentAt::default();
         let mut lineages: Vec<LineageId> = Vec::new();
-        for v in self.with_content(sha256) {
+        for v in versions {
             if !lineages.contains(&v.lineage) {
                 lineages.push(v.lineage);
             }

@@ -2,6 +2,7 @@
 //! the prompt version each span used, its approvals, and whether it was live where and when
 //! the span ran.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Result, bail};
@@ -32,6 +33,8 @@ pub fn run(dir: &Path, args: &TraceArgs) -> Result<Outcome> {
         .iter()
         .map(|e| e.0.as_str())
         .collect();
+    // An export has many spans on few contents: look each content up once.
+    let mut contents: HashMap<&str, Vec<&RecordedVersion>> = HashMap::new();
     let mut results = Vec::with_capacity(export.prompt_spans.len());
     for span in &export.prompt_spans {
         let Some(env) = span.environment.clone().or_else(|| fallback_env.clone()) else {
@@ -43,7 +46,10 @@ pub fn run(dir: &Path, args: &TraceArgs) -> Result<Outcome> {
                 otlp::ENVIRONMENT_ATTRIBUTE
             );
         };
-        results.push(judge(&ledger, span, env, &known));
+        let versions = contents
+            .entry(span.sha256.as_str())
+            .or_insert_with(|| ledger.with_content(span.sha256.as_str()));
+        results.push(judge(&ledger, span, env, &known, versions));
     }
     let flagged = results.iter().filter(|r| !r.ok).count();
     let view = TraceView {
@@ -64,13 +70,18 @@ pub fn run(dir: &Path, args: &TraceArgs) -> Result<Outcome> {
     })
 }
 
-/// One span: which recorded version its content is, approved or not, and whether it was the
-/// version live in `env` at the span's start.
-fn judge(ledger: &Ledger, span: &PromptSpan, env: String, known: &[&str]) -> SpanResult {
+/// One span: which recorded version its content is (`versions`: every one with its content),
+/// approved or not, and whether it was the version live in `env` at the span's start.
+fn judge(
+    ledger: &Ledger,
+    span: &PromptSpan,
+    env: String,
+    known: &[&str],
+    versions: &[&RecordedVersion],
+) -> SpanResult {
     let sha = span.sha256.as_str();
-    let versions = ledger.with_content(sha);
     let configured = known.contains(&env.as_str());
-    let state = ledger.content_at(&env, sha, span.start);
+    let state = ledger.content_at_among(&env, sha, span.start, versions);
     let live = state.live.filter(|_| configured);
     // The version the span ran: the one live then, else the newest with this content.
     let version = live.and(state.version).or_else(|| versions.last().copied());
