@@ -1,23 +1,165 @@
-//! The self-contained HTML report: one file, inline CSS, no network.
+//! The self-contained HTML report: one file, no network. An overview first (figures, the
+//! verification result), inline SVG charts (what was live when per environment, versions
+//! per month, approval coverage), a searchable index of prompts, then one collapsed section
+//! per prompt lineage (its versions across renames, diffs rendered only when opened).
+//!
+//! Safety: every piece of text from the log (paths, names, environments, actors, key ids,
+//! diffs) goes through [`esc`]; the page's only script is the constant [`SCRIPT`], which reads
+//! the page and never evaluates data; a Content-Security-Policy meta tag allows exactly that
+//! script and stylesheet (by hash) and nothing else, so markup smuggled past escaping would
+//! still not run or load anything.
+//!
+//! Scale: the page stays usable at any length because what grows with the log is bounded:
+//! each lineage section lists its newest [`ROWS_PER_LINEAGE`] versions (the count of older
+//! ones is stated; CSV/JSON exports have them all), each environment's timeline draws the
+//! [`TIMELINE_ROWS`] prompts deployed most often, the overview lists the first
+//! [`UNAPPROVED_LISTED`] unapproved versions, and the index shows [`INDEX_PAGE`] prompts a
+//! page (all of them when printed or without scripts).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
-use super::export::ExportModel;
+use base64::Engine as _;
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
 
+use super::export::{ExportModel, LiveSpan, PromptTimeline};
+
+/// Versions listed per lineage section (the newest ones).
+pub const ROWS_PER_LINEAGE: usize = 50;
+/// Prompts drawn per environment timeline (those deployed most often).
+pub const TIMELINE_ROWS: usize = 40;
+/// Unapproved versions linked from the overview.
+pub const UNAPPROVED_LISTED: usize = 50;
+/// Prompts per page of the index.
+pub const INDEX_PAGE: usize = 100;
+
+/// Escapes text for HTML element content and double- or single-quoted attributes.
 pub(crate) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
-const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;color:#1b1f24;padding:0 1rem}
+const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:76rem;color:#1b1f24;padding:0 1rem}
 h1{font-size:1.6rem}h2{margin-top:2.2rem;border-bottom:1px solid #d0d7de;padding-bottom:.3rem}
 table{border-collapse:collapse;width:100%;margin:.6rem 0}th,td{border:1px solid #d0d7de;padding:.3rem .5rem;text-align:left;vertical-align:top}
 th{background:#f6f8fa}code,pre{font-family:ui-monospace,monospace;font-size:13px}
-pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:6px}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;border-radius:6px;white-space:pre-wrap;word-break:break-all}
 .ok{color:#1a7f37;font-weight:600}.bad{color:#cf222e;font-weight:600}.muted{color:#57606a}
-.add{color:#1a7f37}.del{color:#cf222e}details{margin:.3rem 0}";
+.add{color:#1a7f37}.del{color:#cf222e}details{margin:.3rem 0}
+.figures{display:flex;flex-wrap:wrap;gap:.8rem;padding:0;margin:1rem 0}
+.figures div{border:1px solid #d0d7de;border-radius:8px;padding:.5rem .9rem;min-width:9rem}
+.figures dt{color:#57606a;font-size:.85rem}.figures dd{margin:0;font-size:1.4rem;font-weight:600}
+svg{max-width:100%;height:auto;display:block;margin:.4rem 0}svg text{font:11px system-ui,sans-serif;fill:#1b1f24}svg text.v{fill:#fff;font-size:10px}
+.live{fill:#0969da}.live.alt{fill:#54aeff}.bar{fill:#8250df}.cov-ok{fill:#2da44e}.cov-bad{fill:#cf222e}.axis{stroke:#8c959f}
+#unapproved{columns:18rem;font-size:.9rem;padding-left:1.2rem}
+.controls{display:flex;flex-wrap:wrap;gap:.6rem;align-items:center;margin:.6rem 0}
+.controls input{flex:1;min-width:14rem;padding:.35rem}.hidden{display:none}
+details.lineage>summary{cursor:pointer;padding:.3rem 0}details.lineage{border-bottom:1px solid #d0d7de}
+@media print{.controls,.pager,details.diff{display:none}#index tr.hidden,#index tr.paged{display:table-row}
+body{margin:0;max-width:none;font-size:11pt}a{color:inherit;text-decoration:none}
+h2,svg,tr,.figures div{break-inside:avoid}details.lineage{break-inside:avoid-page}}";
+
+/// The page's only script: search, filters and pages for the index, opening the section a
+/// link points at, and diffs cloned from their inert `<template>` when first opened. Query
+/// parameters (`?q=`, `only=`, `env=`, `open=`) set the same state, so a view can be linked.
+const SCRIPT: &str = r#"(function(){
+var d=document,q=d.getElementById('q'),only=d.getElementById('only'),env=d.getElementById('env');
+var rows=Array.prototype.slice.call(d.querySelectorAll('#index tbody tr')),page=0,per=PAGE;
+var count=d.getElementById('index-count'),prev=d.getElementById('prev'),next=d.getElementById('next');
+function match(r){var s=q.value.trim().toLowerCase();
+ if(s&&r.getAttribute('data-s').indexOf(s)<0)return false;
+ var o=only.value;
+ if(o==='unapproved'&&r.getAttribute('data-unapproved')==='0')return false;
+ if(o==='renamed'&&r.getAttribute('data-renamed')==='0')return false;
+ if(o==='deployed'&&r.getAttribute('data-envs')==='')return false;
+ if(env.value&&r.getAttribute('data-envs').split('\n').indexOf(env.value)<0)return false;
+ return true;}
+function apply(){var shown=rows.filter(function(r){var m=match(r);r.classList.toggle('hidden',!m);return m;});
+ var pages=Math.max(1,Math.ceil(shown.length/per));if(page>=pages)page=pages-1;
+ shown.forEach(function(r,i){r.classList.toggle('paged',Math.floor(i/per)!==page);});
+ count.textContent=shown.length+' of '+rows.length+' prompts'+(pages>1?' \u00b7 page '+(page+1)+' of '+pages:'');
+ prev.disabled=page===0;next.disabled=page>=pages-1;}
+function diff(det){if(det.getAttribute('data-rendered'))return;var t=d.getElementById(det.getAttribute('data-diff'));
+ if(t){det.appendChild(t.content.cloneNode(true));det.setAttribute('data-rendered','1');}}
+function reveal(id){var el=id&&d.getElementById(id);if(!el)return;
+ if(el.tagName==='TEMPLATE')el=el.previousElementSibling;
+ for(var p=el;p;p=p.parentElement){if(p.tagName==='DETAILS'){p.open=true;if(p.hasAttribute('data-diff'))diff(p);}}
+ el.scrollIntoView();}
+d.addEventListener('toggle',function(e){var t=e.target;if(t.open&&t.hasAttribute&&t.hasAttribute('data-diff'))diff(t);},true);
+[q,only,env].forEach(function(c){c.addEventListener('input',function(){page=0;apply();});});
+prev.addEventListener('click',function(){page--;apply();});next.addEventListener('click',function(){page++;apply();});
+var a=new URLSearchParams(location.search);
+if(a.get('q'))q.value=a.get('q');if(a.get('only'))only.value=a.get('only');if(a.get('env'))env.value=a.get('env');
+apply();
+window.addEventListener('hashchange',function(){reveal(location.hash.slice(1));});
+reveal(a.get('open')||location.hash.slice(1));
+d.documentElement.setAttribute('data-ready','1');
+})();"#;
+
+fn sha256_b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Figures of the overview, computed once.
+struct Figures {
+    versions: usize,
+    approved: usize,
+    /// (lineage number, row number, timeline key, row) of each unapproved version.
+    unapproved: Vec<(usize, usize, String, u32)>,
+}
+
+fn figures(m: &ExportModel) -> Figures {
+    let mut f = Figures {
+        versions: 0,
+        approved: 0,
+        unapproved: Vec::new(),
+    };
+    for (i, (key, t)) in m.prompts.iter().enumerate() {
+        for (j, v) in t.versions.iter().enumerate() {
+            f.versions += 1;
+            if v.approved {
+                f.approved += 1;
+            } else {
+                f.unapproved.push((i, j, key.clone(), v.version));
+            }
+        }
+    }
+    f
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    if whole == 0 {
+        return "–".into();
+    }
+    format!("{}%", (part * 100 + whole / 2) / whole)
+}
+
+fn time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// At most `n` characters of `s`, with an ellipsis when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_owned();
+    }
+    let mut o: String = s.chars().take(n.saturating_sub(1)).collect();
+    o.push('…');
+    o
+}
 
 /// One self-contained HTML page.
 pub fn html(m: &ExportModel) -> String {
@@ -26,12 +168,28 @@ pub fn html(m: &ExportModel) -> String {
         "Prompt audit report: {}",
         m.origin.as_deref().unwrap_or(&m.branch)
     );
+    let script = SCRIPT.replace("PAGE", &INDEX_PAGE.to_string());
     let _ = write!(
         o,
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{CSS}</style></head><body>",
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'sha256-{}'; script-src 'sha256-{}'; base-uri 'none'; form-action 'none'\">\
+<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>",
+        sha256_b64(CSS),
+        sha256_b64(&script),
         esc(&title)
     );
     let _ = write!(o, "<h1>{}</h1>", esc(&title));
+    let f = figures(m);
+    overview(&mut o, m, &f);
+    charts(&mut o, m, &f);
+    index(&mut o, m);
+    lineages(&mut o, m);
+    o.push_str("<p class=\"muted\">Made by promptrail. Every row comes from a signed entry of the audit branch.</p>");
+    let _ = writeln!(o, "<script>{script}</script></body></html>");
+    o
+}
+
+fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
     let status_class = if m.verification.as_ref().is_some_and(|r| r.ok) {
         "ok"
     } else {
@@ -39,13 +197,57 @@ pub fn html(m: &ExportModel) -> String {
     };
     let _ = write!(
         o,
-        "<p>Generated {} from the audit branch <code>{}</code>: {} entries. Verification: <span id=\"verification\" class=\"{status_class}\">{}</span>.</p>",
+        "<section id=\"overview\"><p>Generated {} from the audit branch <code>{}</code>: {} entries. Verification: <span id=\"verification\" class=\"{status_class}\">{}</span>.</p>",
         esc(&m.generated_at),
         esc(&m.branch),
         m.entries.len(),
         m.verified()
     );
-    o.push_str("<h2>Verification</h2><ul>");
+    let mut deploys: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in m.prompts.values() {
+        for d in &t.deployments {
+            *deploys.entry(d.environment.as_str()).or_default() += 1;
+        }
+    }
+    o.push_str("<dl class=\"figures\">");
+    let mut fig = |id: &str, label: &str, value: String| {
+        let _ = write!(
+            o,
+            "<div><dt>{label}</dt><dd id=\"fig-{id}\">{}</dd></div>",
+            esc(&value)
+        );
+    };
+    fig("prompts", "prompts", m.prompts.len().to_string());
+    fig("versions", "versions", f.versions.to_string());
+    fig(
+        "approved",
+        "approved",
+        format!(
+            "{} ({} of {})",
+            percent(f.approved, f.versions),
+            f.approved,
+            f.versions
+        ),
+    );
+    fig(
+        "unapproved",
+        "unapproved versions",
+        f.unapproved.len().to_string(),
+    );
+    for (env, n) in &deploys {
+        let live = m
+            .live
+            .get(*env)
+            .map_or(0, |s| s.iter().filter(|s| s.until.is_none()).count());
+        fig(
+            &format!("deploy-{}", esc(env)),
+            &format!("deployments to {}", esc(env)),
+            format!("{n} ({live} live)"),
+        );
+    }
+    o.push_str("</dl>");
+
+    o.push_str("<h2>Verification</h2><ul id=\"keys\">");
     for k in &m.trusted_keys {
         let _ = write!(o, "<li>trusted key <code>{}</code></li>", esc(k));
     }
@@ -72,31 +274,322 @@ pub fn html(m: &ExportModel) -> String {
     }
     o.push_str("</ul>");
     if let Some(cp) = &m.checkpoint {
-        let _ = write!(o, "<p>Signed checkpoint:</p><pre>{}</pre>", esc(cp));
-    }
-    for (env, spans) in &m.live {
         let _ = write!(
             o,
-            "<h2>What was live in {}</h2><table><tr><th>prompt</th><th>version</th><th>live from</th><th>until</th><th>entry</th></tr>",
-            esc(env)
+            "<details id=\"checkpoint\"><summary>Signed checkpoint: {}</summary><pre>{}</pre></details>",
+            esc(&clip(cp.lines().nth(1).unwrap_or(""), 40)),
+            esc(cp)
         );
-        for s in spans {
+    }
+    if !f.unapproved.is_empty() {
+        let _ = write!(o, "<h2>Unapproved versions</h2><ul id=\"unapproved\">");
+        for (i, j, key, version) in f.unapproved.iter().take(UNAPPROVED_LISTED) {
             let _ = write!(
                 o,
-                "<tr><td><code>{}</code></td><td>v{}</td><td>{}</td><td>{}</td><td>#{}</td></tr>",
-                esc(&s.path),
-                s.version,
-                esc(&s.from),
-                esc(s.until.as_deref().unwrap_or("now")),
-                s.entry
+                "<li><a href=\"#p{i}-r{j}\"><code>{}</code> v{version}</a></li>",
+                esc(key)
             );
         }
-        o.push_str("</table>");
+        o.push_str("</ul>");
+        if f.unapproved.len() > UNAPPROVED_LISTED {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">and {} more: filter the index by “with unapproved versions”.</p>",
+                f.unapproved.len() - UNAPPROVED_LISTED
+            );
+        }
     }
-    for (path, t) in &m.prompts {
-        let _ = write!(o, "<h2>Timeline of <code>{}</code></h2>", esc(path));
-        o.push_str("<table><tr><th>version</th><th>change</th><th>landed</th><th>commit</th><th>authors</th><th>approved by</th><th>entry</th></tr>");
+    o.push_str("</section>");
+}
+
+/// A span to draw: from, until (now when open), and the span.
+type Drawn<'a> = (DateTime<Utc>, DateTime<Utc>, &'a LiveSpan);
+
+fn charts(o: &mut String, m: &ExportModel, f: &Figures) {
+    o.push_str("<section id=\"charts\"><h2>Charts</h2>");
+    // The lineage (timeline key) of each path, to draw a prompt on one row across renames.
+    let lineage_of: HashMap<&str, &str> = m
+        .prompts
+        .iter()
+        .flat_map(|(k, t)| t.names.iter().map(move |n| (n.as_str(), k.as_str())))
+        .collect();
+    let now = time(&m.generated_at).unwrap_or_else(Utc::now);
+    for (env, spans) in &m.live {
+        let mut rows: BTreeMap<&str, Vec<Drawn>> = BTreeMap::new();
+        for s in spans {
+            let (Some(from), until) = (time(&s.from), s.until.as_deref().map(time)) else {
+                continue;
+            };
+            let until = until.flatten().unwrap_or(now).max(from);
+            let key = lineage_of.get(s.path.as_str()).copied().unwrap_or(&s.path);
+            rows.entry(key).or_default().push((from, until, s));
+        }
+        let total = rows.len();
+        let mut drawn: Vec<_> = rows.into_iter().collect();
+        if drawn.len() > TIMELINE_ROWS {
+            drawn.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+            drawn.truncate(TIMELINE_ROWS);
+            drawn.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        let start = drawn
+            .iter()
+            .flat_map(|r| r.1.iter().map(|s| s.0))
+            .min()
+            .unwrap_or(now);
+        let end = drawn
+            .iter()
+            .flat_map(|r| r.1.iter().map(|s| s.1))
+            .max()
+            .unwrap_or(now)
+            .max(now);
+        let span_secs = (end - start).num_seconds().max(1) as f64;
+        let (label_w, plot_w, row_h) = (260.0, 640.0, 16.0);
+        let height = drawn.len() as f64 * row_h + 24.0;
+        let _ = write!(
+            o,
+            "<h3>Live in {}</h3><svg class=\"timeline\" data-env=\"{}\" viewBox=\"0 0 {} {height}\" role=\"img\" aria-label=\"which version of each prompt was live in {} over time\">",
+            esc(env),
+            esc(env),
+            label_w + plot_w + 10.0,
+            esc(env)
+        );
+        for (r, (key, spans)) in drawn.iter().enumerate() {
+            let y = r as f64 * row_h;
+            let _ = write!(
+                o,
+                "<text x=\"0\" y=\"{}\">{}</text>",
+                y + 12.0,
+                esc(&clip(key, 40))
+            );
+            for (n, (from, until, s)) in spans.iter().enumerate() {
+                let x = label_w + (*from - start).num_seconds() as f64 / span_secs * plot_w;
+                let w = ((*until - *from).num_seconds() as f64 / span_secs * plot_w).max(1.5);
+                let _ = write!(
+                    o,
+                    "<rect class=\"live{}\" x=\"{x:.1}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\"><title>{} v{} from {} until {} (entry #{})</title></rect>",
+                    if n % 2 == 1 { " alt" } else { "" },
+                    y + 2.0,
+                    row_h - 4.0,
+                    esc(&s.path),
+                    s.version,
+                    esc(&s.from),
+                    esc(s.until.as_deref().unwrap_or("now")),
+                    s.entry
+                );
+                if w >= 26.0 {
+                    let _ = write!(
+                        o,
+                        "<text class=\"v\" x=\"{:.1}\" y=\"{}\">v{}</text>",
+                        x + 3.0,
+                        y + 12.0,
+                        s.version
+                    );
+                }
+            }
+        }
+        let axis_y = drawn.len() as f64 * row_h + 4.0;
+        let _ = write!(
+            o,
+            "<line class=\"axis\" x1=\"{label_w}\" x2=\"{}\" y1=\"{axis_y}\" y2=\"{axis_y}\"/><text x=\"{label_w}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></svg>",
+            label_w + plot_w,
+            axis_y + 14.0,
+            start.format("%Y-%m-%d"),
+            label_w + plot_w,
+            axis_y + 14.0,
+            end.format("%Y-%m-%d")
+        );
+        if total > drawn.len() {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">The {} prompts deployed most often to {} of {total}; the index and each prompt's section have the rest.</p>",
+                drawn.len(),
+                esc(env)
+            );
+        }
+    }
+
+    // Versions per month, every month from the first to the last (empty ones too).
+    let mut months: BTreeMap<(i32, u32), usize> = BTreeMap::new();
+    for t in m.prompts.values() {
         for v in &t.versions {
+            if let Some(t) = time(&v.landed_at) {
+                use chrono::Datelike as _;
+                *months.entry((t.year(), t.month())).or_default() += 1;
+            }
+        }
+    }
+    if let (Some(&first), Some(&last)) = (months.keys().next(), months.keys().next_back()) {
+        let mut all = Vec::new();
+        let (mut y, mut mo) = first;
+        while (y, mo) <= last {
+            all.push(((y, mo), months.get(&(y, mo)).copied().unwrap_or(0)));
+            (y, mo) = if mo == 12 { (y + 1, 1) } else { (y, mo + 1) };
+        }
+        let max = all.iter().map(|a| a.1).max().unwrap_or(1).max(1) as f64;
+        let (w, h) = (900.0, 140.0);
+        let bw = w / all.len() as f64;
+        let _ = write!(
+            o,
+            "<h3>Versions per month</h3><svg id=\"per-month\" viewBox=\"0 0 {w} {}\" role=\"img\" aria-label=\"versions per month\">",
+            h + 18.0
+        );
+        for (n, ((y, mo), c)) in all.iter().enumerate() {
+            let bh = *c as f64 / max * h;
+            let _ = write!(
+                o,
+                "<rect class=\"bar\" x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{bh:.1}\"><title>{y}-{mo:02}: {c} versions</title></rect>",
+                n as f64 * bw + bw * 0.1,
+                h - bh,
+                bw * 0.8
+            );
+        }
+        let _ = write!(
+            o,
+            "<text x=\"0\" y=\"{}\">{}-{:02}</text><text x=\"{w}\" y=\"{}\" text-anchor=\"end\">{}-{:02}</text></svg>",
+            h + 14.0,
+            first.0,
+            first.1,
+            h + 14.0,
+            last.0,
+            last.1
+        );
+    }
+
+    // Approval coverage: one bar, approved against not.
+    if f.versions > 0 {
+        let w = 900.0;
+        let aw = f.approved as f64 / f.versions as f64 * w;
+        let _ = write!(
+            o,
+            "<h3>Approval coverage</h3><svg id=\"coverage\" viewBox=\"0 0 {w} 40\" role=\"img\" aria-label=\"approval coverage\">\
+<rect class=\"cov-ok\" x=\"0\" y=\"0\" width=\"{aw:.1}\" height=\"22\"><title>{} approved</title></rect>\
+<rect class=\"cov-bad\" x=\"{aw:.1}\" y=\"0\" width=\"{:.1}\" height=\"22\"><title>{} not approved</title></rect>\
+<text x=\"0\" y=\"36\">{} of {} versions approved ({})</text></svg>",
+            f.approved,
+            w - aw,
+            f.versions - f.approved,
+            f.approved,
+            f.versions,
+            percent(f.approved, f.versions)
+        );
+    }
+    o.push_str("</section>");
+}
+
+/// The environments a lineage is live in now.
+fn live_now<'a>(now: &HashMap<&str, Vec<&'a str>>, t: &PromptTimeline) -> Vec<&'a str> {
+    let mut envs: Vec<&str> = t
+        .names
+        .iter()
+        .filter_map(|n| now.get(n.as_str()))
+        .flatten()
+        .copied()
+        .collect();
+    envs.sort_unstable();
+    envs.dedup();
+    envs
+}
+
+fn index(o: &mut String, m: &ExportModel) {
+    o.push_str("<section id=\"prompts\"><h2>Prompts</h2><div class=\"controls\">\
+<input id=\"q\" type=\"search\" placeholder=\"search prompt paths, former paths, authors\" aria-label=\"search prompts\">\
+<select id=\"only\" aria-label=\"filter\"><option value=\"\">all prompts</option><option value=\"unapproved\">with unapproved versions</option>\
+<option value=\"deployed\">live somewhere</option><option value=\"renamed\">renamed</option></select>\
+<select id=\"env\" aria-label=\"environment\"><option value=\"\">any environment</option>");
+    for env in m.live.keys() {
+        let _ = write!(
+            o,
+            "<option value=\"{}\">live in {}</option>",
+            esc(env),
+            esc(env)
+        );
+    }
+    let _ = write!(
+        o,
+        "</select><span id=\"index-count\" class=\"muted\">{} prompts</span>\
+<span class=\"pager\"><button id=\"prev\" type=\"button\">previous</button> <button id=\"next\" type=\"button\">next</button></span></div>\
+<table id=\"index\"><thead><tr><th>prompt</th><th>formerly</th><th>versions</th><th>approved</th><th>last change</th><th>live in</th></tr></thead><tbody>",
+        m.prompts.len()
+    );
+    // Each path live now, with its environments.
+    let mut now: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (env, spans) in &m.live {
+        for s in spans.iter().filter(|s| s.until.is_none()) {
+            now.entry(s.path.as_str()).or_default().push(env.as_str());
+        }
+    }
+    for (i, (key, t)) in m.prompts.iter().enumerate() {
+        let approved = t.versions.iter().filter(|v| v.approved).count();
+        let former: Vec<&str> = t
+            .names
+            .iter()
+            .map(String::as_str)
+            .filter(|n| n != key)
+            .collect();
+        let envs = live_now(&now, t);
+        let mut search = t.names.join(" ");
+        for v in &t.versions {
+            for a in &v.authors {
+                search.push(' ');
+                search.push_str(a);
+            }
+        }
+        let _ = write!(
+            o,
+            "<tr data-s=\"{}\" data-unapproved=\"{}\" data-renamed=\"{}\" data-envs=\"{}\"><td><a href=\"#p{i}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td class=\"{}\">{approved} of {}</td><td>{}</td><td>{}</td></tr>",
+            esc(&search.to_lowercase()),
+            t.versions.len() - approved,
+            u8::from(!former.is_empty()),
+            esc(&envs.join("\n")),
+            esc(key),
+            former
+                .iter()
+                .map(|n| format!("<code>{}</code>", esc(n)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            t.versions.len(),
+            if approved == t.versions.len() {
+                "ok"
+            } else {
+                "bad"
+            },
+            t.versions.len(),
+            esc(t.versions.last().map_or("", |v| v.landed_at.as_str())),
+            esc(&envs.join(", "))
+        );
+    }
+    o.push_str("</tbody></table></section>");
+}
+
+fn lineages(o: &mut String, m: &ExportModel) {
+    o.push_str("<section id=\"lineages\"><h2>Each prompt's history</h2>");
+    for (i, (key, t)) in m.prompts.iter().enumerate() {
+        let former: Vec<String> = t
+            .names
+            .iter()
+            .filter(|n| *n != key)
+            .map(|n| format!("<code>{}</code>", esc(n)))
+            .collect();
+        let _ = write!(
+            o,
+            "<details class=\"lineage\" id=\"p{i}\"><summary><code>{}</code> · {} versions{}</summary>",
+            esc(key),
+            t.versions.len(),
+            if former.is_empty() {
+                String::new()
+            } else {
+                format!(" · formerly {}", former.join(", "))
+            }
+        );
+        let skip = t.versions.len().saturating_sub(ROWS_PER_LINEAGE);
+        if skip > 0 {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">The newest {ROWS_PER_LINEAGE} versions; {skip} older ones are in the CSV and JSON exports and <code>promptrail log --prompt</code>.</p>"
+            );
+        }
+        o.push_str("<table><tr><th>version</th><th>path</th><th>change</th><th>landed</th><th>commit</th><th>authors</th><th>approved by</th><th>entry</th></tr>");
+        for (j, v) in t.versions.iter().enumerate().skip(skip) {
             let approval = if v.approved {
                 format!("<span class=\"ok\">{}</span>", esc(&v.approvers.join(", ")))
             } else {
@@ -104,18 +597,20 @@ pub fn html(m: &ExportModel) -> String {
             };
             let _ = write!(
                 o,
-                "<tr><td>v{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{approval}</td><td>#{}</td></tr>",
+                "<tr id=\"p{i}-r{j}\"><td>v{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{approval}</td><td>#{}</td></tr>",
                 v.version,
+                esc(&v.path),
                 esc(&v.change),
                 esc(&v.landed_at),
-                esc(&v.commit[..12.min(v.commit.len())]),
+                esc(&clip(&v.commit, 12)),
                 esc(&v.authors.join(", ")),
                 v.entry
             );
             if let Some(d) = &v.diff {
+                // Inert until opened: the script clones the template into the details.
                 let _ = write!(
                     o,
-                    "<tr><td colspan=\"7\"><details><summary>diff of v{}</summary><pre>",
+                    "<tr><td colspan=\"8\"><details class=\"diff\" data-diff=\"d{i}-{j}\"><summary>diff of v{}</summary></details><template id=\"d{i}-{j}\"><pre class=\"diff-text\">",
                     v.version
                 );
                 for line in d.lines() {
@@ -126,21 +621,23 @@ pub fn html(m: &ExportModel) -> String {
                     };
                     let _ = writeln!(o, "<span class=\"{class}\">{}</span>", esc(line));
                 }
-                o.push_str("</pre></details></td></tr>");
+                o.push_str("</pre></template></td></tr>");
             }
         }
         o.push_str("</table>");
         if !t.deployments.is_empty() {
-            o.push_str("<table><tr><th>environment</th><th>event</th><th>version</th><th>when</th><th>by</th><th>entry</th></tr>");
-            for d in &t.deployments {
+            o.push_str("<table><tr><th>environment</th><th>event</th><th>path</th><th>version</th><th>when</th><th>by</th><th>entry</th></tr>");
+            let skip = t.deployments.len().saturating_sub(ROWS_PER_LINEAGE);
+            for d in t.deployments.iter().skip(skip) {
                 let _ = write!(
                     o,
-                    "<tr><td>{}</td><td>{}{}</td><td>v{}</td><td>{}</td><td>{}</td><td>#{}</td></tr>",
+                    "<tr><td>{}</td><td>{}{}</td><td><code>{}</code></td><td>v{}</td><td>{}</td><td>{}</td><td>#{}</td></tr>",
                     esc(&d.environment),
                     esc(&d.event),
                     d.replaces
                         .map(|r| format!(" (replaces v{r})"))
                         .unwrap_or_default(),
+                    esc(&d.path),
                     d.version,
                     esc(&d.at),
                     esc(&d.actor),
@@ -149,7 +646,28 @@ pub fn html(m: &ExportModel) -> String {
             }
             o.push_str("</table>");
         }
+        o.push_str("</details>");
     }
-    o.push_str("<p class=\"muted\">Made by promptrail. Every row comes from a signed entry of the audit branch.</p></body></html>\n");
-    o
+    o.push_str("</section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{clip, esc, percent};
+
+    #[test]
+    fn escapes_every_character_that_could_break_out() {
+        assert_eq!(
+            esc("</style><script>\"x\"'y'&"),
+            "&lt;/style&gt;&lt;script&gt;&quot;x&quot;&#39;y&#39;&amp;"
+        );
+    }
+
+    #[test]
+    fn clips_on_character_boundaries_and_rounds_percentages() {
+        assert_eq!(clip("ääääää", 3), "ää…");
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(percent(2, 3), "67%");
+        assert_eq!(percent(0, 0), "–");
+    }
 }

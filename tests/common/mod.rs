@@ -2,6 +2,7 @@
 //! repository as the remote, and the promptrail binary run as a subprocess.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod github;
 pub mod sigstore;
 pub mod trail;
