@@ -5,6 +5,7 @@
 //! ```text
 //! state/index.json           format, tree size, SHA-256 of every other state file
 //! state/policy.json          the policy in force (and a change waiting to take effect)
+//! state/renames.json         every path a rename linked to another
 //! state/prompts/<xx>.json    prompts by the first byte of SHA-256(path): 256 shards
 //! state/env/<env>.json       each environment's live set
 //! ```
@@ -36,6 +37,8 @@ pub const DIR: &str = "state";
 pub const INDEX_FILE: &str = "state/index.json";
 /// The policy in force.
 pub const POLICY_FILE: &str = "state/policy.json";
+/// Every path a rename linked to another (a lineage of more than one path).
+pub const RENAMES_FILE: &str = "state/renames.json";
 /// The checkpoint extension line's prefix; the hex SHA-256 of `state/index.json` follows.
 pub const EXTENSION: &str = "promptrail-state sha256:";
 
@@ -62,7 +65,7 @@ pub fn env_file(env: &str) -> String {
 
 /// Whether `path` is a file of the summary's layout (index, policy, a shard, an env file).
 pub fn is_state_file(path: &str) -> bool {
-    if path == INDEX_FILE || path == POLICY_FILE {
+    if path == INDEX_FILE || path == POLICY_FILE || path == RENAMES_FILE {
         return true;
     }
     if let Some(name) = path
@@ -187,6 +190,8 @@ pub struct LiveState {
 pub struct EnvState {
     pub environment: String,
     pub live: BTreeMap<PromptPath, LiveState>,
+    /// Every deployment and rollback entry into this environment, in log order.
+    pub entries: Vec<EntryIndex>,
 }
 
 /// A policy change waiting for the log to move past the commit that made it.
@@ -237,13 +242,23 @@ impl PolicyState {
     }
 }
 
+/// `state/renames.json`: the paths whose lineage has more than one path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Renames {
+    pub paths: BTreeSet<PromptPath>,
+}
+
 /// `state/index.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StateIndex {
     pub format: u32,
     /// Entries the summary covers: the checkpoint's tree size.
     pub size: u64,
+    /// The landed commit of the newest `version` entry (where recording stopped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_version_commit: Option<Oid>,
     /// Every other state file with the SHA-256 of its bytes.
     pub files: BTreeMap<String, Sha256Hex>,
 }
@@ -264,8 +279,11 @@ pub struct Encoded {
 pub struct Summary {
     shards: BTreeMap<String, Shard>,
     envs: BTreeMap<String, EnvState>,
+    /// `None` until loaded (or created by a rename).
+    renames: Option<Renames>,
     policy: PolicyTracker,
     size: u64,
+    last_version_commit: Option<Oid>,
     /// Files changed since the summary was resumed (all, for one built from scratch).
     touched: BTreeSet<String>,
     /// The index resumed from (`None`: built from scratch).
@@ -288,8 +306,10 @@ impl Summary {
         Summary {
             shards: BTreeMap::new(),
             envs: BTreeMap::new(),
+            renames: None,
             policy: policy.tracker(),
             size: index.size,
+            last_version_commit: index.last_version_commit.clone(),
             touched,
             base: Some(index),
         }
@@ -308,6 +328,9 @@ impl Summary {
             out.insert(shard_file(&pr.path));
             if let Some(from) = &pr.previous_path {
                 out.insert(shard_file(from));
+                if from != &pr.path && p.event == EventType::Version {
+                    out.insert(RENAMES_FILE.to_owned());
+                }
             }
         }
         if p.event != EventType::Version
@@ -331,6 +354,10 @@ impl Summary {
         self.envs.insert(file, env);
     }
 
+    pub fn load_renames(&mut self, renames: Renames) {
+        self.renames = Some(renames);
+    }
+
     fn prompt_mut(&mut self, path: &PromptPath) -> &mut PromptState {
         let file = shard_file(path);
         self.touched.insert(file.clone());
@@ -350,6 +377,9 @@ impl Summary {
         self.size = index.0 + 1;
         match p.event {
             EventType::Version => {
+                if let Some(first) = p.prompts.first() {
+                    self.last_version_commit = Some(first.commit.clone());
+                }
                 for pr in &p.prompts {
                     if let Some(from) = &pr.previous_path {
                         let away = self.prompt_mut(from);
@@ -358,6 +388,10 @@ impl Summary {
                         if from != &pr.path {
                             away.links.insert(pr.path.clone());
                             self.prompt_mut(&pr.path).links.insert(from.clone());
+                            self.touched.insert(RENAMES_FILE.to_owned());
+                            let renames = self.renames.get_or_insert_with(Renames::default);
+                            renames.paths.insert(from.clone());
+                            renames.paths.insert(pr.path.clone());
                         }
                     }
                     let approved = p
@@ -412,7 +446,9 @@ impl Summary {
                     let env = self.envs.entry(file).or_insert_with(|| EnvState {
                         environment: d.environment.clone(),
                         live: BTreeMap::new(),
+                        entries: Vec::new(),
                     });
+                    push_entry(&mut env.entries, index);
                     env.live.insert(
                         pr.path.clone(),
                         LiveState {
@@ -436,6 +472,7 @@ impl Summary {
         let mut index = StateIndex {
             format: FORMAT,
             size: self.size,
+            last_version_commit: self.last_version_commit.clone(),
             files: self
                 .base
                 .as_ref()
@@ -445,6 +482,11 @@ impl Summary {
         for file in &self.touched {
             let bytes = if file == POLICY_FILE {
                 serde_json::to_vec(&PolicyState::of(&self.policy))?
+            } else if file == RENAMES_FILE {
+                match &self.renames {
+                    Some(r) => serde_json::to_vec(r)?,
+                    None => continue,
+                }
             } else if let Some(shard) = self.shards.get(file) {
                 serde_json::to_vec(shard)?
             } else if let Some(env) = self.envs.get(file) {

@@ -583,7 +583,15 @@ impl<'a> Store<'a> {
             .flat_map(crate::state::Summary::files_for)
             .collect();
         for file in files {
-            if file.starts_with("state/env/") {
+            if file == crate::state::RENAMES_FILE {
+                let renames = match view.file(&file)? {
+                    Some(bytes) => {
+                        crate::state::parse(&file, &bytes).map_err(anyhow::Error::msg)?
+                    }
+                    None => crate::state::Renames::default(),
+                };
+                summary.load_renames(renames);
+            } else if file.starts_with("state/env/") {
                 if let Some(bytes) = view.file(&file)? {
                     let env = crate::state::parse(&file, &bytes).map_err(anyhow::Error::msg)?;
                     summary.load_env(file, env);

@@ -245,6 +245,14 @@ impl StateView {
         Ok(Some(env))
     }
 
+    /// The paths whose lineage has more than one path (renamed from or to).
+    pub fn renames(&mut self) -> Result<crate::state::Renames> {
+        match self.file(crate::state::RENAMES_FILE)? {
+            None => Ok(crate::state::Renames::default()),
+            Some(bytes) => parse(crate::state::RENAMES_FILE, &bytes).map_err(anyhow::Error::msg),
+        }
+    }
+
     /// The policy tracker after every entry.
     pub fn policy(&mut self) -> Result<PolicyState> {
         let bytes = self

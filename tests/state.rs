@@ -290,3 +290,136 @@ fn a_log_without_a_summary_gets_one_with_its_next_append() {
     assert!(state_findings(&report).is_empty(), "{report:#}");
     assert!(!state_files(&r).is_empty());
 }
+
+/// What the readers answer, each as (stdout, stderr).
+fn answers(r: &Repo) -> Vec<(String, String, String)> {
+    let since = "2000-01-01T00:00:00Z";
+    let future = "2999-01-01T00:00:00Z";
+    let cases: Vec<Vec<String>> = [
+        vec!["log", "--prompt", NEW],
+        vec!["log", "--prompt", NEW, "--no-follow"],
+        vec!["log", "--prompt", OLD],
+        vec!["log", "--prompt", OTHER, "--env", "production"],
+        vec!["log", "--env", "staging"],
+        vec!["log", "--since", since],
+        vec!["log", "--since", future],
+        vec!["log", "--env", "production", "--since", since],
+        vec!["log", "--prompt", "prompts/never.md"],
+        vec!["show", &format!("{NEW}@v1")],
+        vec!["show", &format!("{NEW}@v2"), "--no-follow"],
+        vec!["show", &format!("{OLD}@v3")],
+        vec!["show", &format!("{OTHER}@v2")],
+        vec!["show", &format!("{NEW}@v1"), "--no-follow"],
+        vec!["active", "--env", "production"],
+        vec!["active", "--env", "production", "--no-follow"],
+        vec!["active", "--env", "staging"],
+        vec!["active", "--env", "production", "--at", since],
+        vec!["prove", &format!("{NEW}@v2")],
+        vec!["prove", &format!("{OTHER}@v1")],
+        vec!["status"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| s.to_string()).collect())
+    .collect();
+    let mut out = Vec::new();
+    for case in cases {
+        let mut args: Vec<&str> = case.iter().map(String::as_str).collect();
+        if args[0] != "prove" {
+            args.extend(["--format", "json"]);
+        }
+        let o = r.run(&args);
+        out.push((
+            case.join(" "),
+            format!("exit {:?}\n{}", o.status.code(), stdout(&o)),
+            stderr(&o),
+        ));
+    }
+    // `active` without --at answers as of now: the times of those answers differ.
+    out.iter_mut()
+        .for_each(|(_, o, _)| *o = o.lines().filter(|l| !l.contains("\"at\"")).collect());
+    out
+}
+
+#[test]
+fn readers_answer_from_the_summary_as_from_the_whole_log() {
+    let (r, s) = history();
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    let fast = answers(&r);
+    for (case, out, err) in &fast {
+        assert!(!err.contains("not believed"), "{case}: {err}");
+        assert!(!out.is_empty(), "{case}");
+    }
+    // A tampered live set is never believed: the same answers, with a warning.
+    tamper(&r, |files| {
+        let f = files.get_mut("state/env/production.json").unwrap();
+        let mut v: Value = serde_json::from_slice(f).unwrap();
+        v["live"][OTHER]["entry"] = 1.into();
+        *f = serde_json::to_vec(&v).unwrap();
+    });
+    let warned = answers(&r);
+    for ((case, a, _), (_, b, err)) in fast.iter().zip(&warned) {
+        assert_eq!(a, b, "{case}");
+        if case.starts_with("active --env production") {
+            assert!(
+                err.contains("not believed") && err.contains("promptrail verify"),
+                "{case}: {err}"
+            );
+        }
+    }
+    // Without a summary, the whole log gives the same answers.
+    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    let full = answers(&r);
+    for ((case, a, _), (_, b, err)) in fast.iter().zip(&full) {
+        assert_eq!(a, b, "{case}");
+        assert!(!err.contains("not believed"), "{case}: {err}");
+    }
+}
+
+#[test]
+fn a_tip_the_summary_does_not_cover_is_not_believed() {
+    // Two prompts changed in one commit: one append of two entries; the summary is written
+    // with the second. The branch reset to the first (a crashed or cut append) has a stale
+    // summary and a checkpoint that binds none.
+    let (r, s) = history();
+    r.write(
+        OTHER,
+        "Triage by urgency.\nAsk for vitals.\nAsk about pain.\n",
+    );
+    r.write(NEW, "You are an intake assistant.\nBe brief.\n");
+    land(&r, &s, "both");
+    record(&r, &s);
+    let fast = answers(&r);
+    r.git(&[
+        "update-ref",
+        "refs/heads/promptrail/audit",
+        "promptrail/audit~1",
+    ]);
+    let out = r.run(&["log", "--prompt", OTHER, "--format", "json"]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("not believed"), "{}", stderr(&out));
+    let log: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(log.last().unwrap()["prompts"][0]["version"], 3);
+    assert!(fast.iter().all(|(_, _, e)| !e.contains("not believed")));
+    // verify reports the stale summary; the next append from there rebuilds it.
+    let report = r.verify_json();
+    assert!(!state_findings(&report).is_empty(), "{report:#}");
+    r.write(OTHER, "Triage by urgency.\nAsk about pain first.\n");
+    land(&r, &s, "triage again");
+    let out = run(&r, &s, &["record", "--no-push", "--key", &key()]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("rebuilding"), "{}", stderr(&out));
+    let report = r.verify_json();
+    assert!(state_findings(&report).is_empty(), "{report:#}");
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, Workspace, print_json, read_statements};
+use super::{Outcome, Workspace, indexed, print_json};
 use crate::cli::{ActiveArgs, Format};
 use crate::ledger::Ledger;
 use crate::report::plain;
@@ -20,10 +20,41 @@ pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
             .with_timezone(&Utc),
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = read_statements(&ws, &branch)?;
+    let follow = !args.follow.no_follow;
+    // From the state summary: the deployment that made each path live at `at` (the live
+    // set's, else the path's newest one before `at`), and for renamed prompts their whole
+    // lineage, so that the ledger groups them as on the whole log.
+    let statements = indexed::entries(&ws, &branch, |view| {
+        let Some(live) = view.env(&env)? else {
+            return Ok(Some(Vec::new()));
+        };
+        let renamed = if follow {
+            view.renames()?.paths
+        } else {
+            Default::default()
+        };
+        let mut picked = std::collections::BTreeSet::new();
+        for (path, l) in &live.live {
+            if l.deployed_at <= at {
+                picked.insert(l.entry);
+            } else if let Some(d) = view.prompt(path)?.and_then(|s| {
+                s.deployments
+                    .iter()
+                    .rev()
+                    .find(|d| d.environment == env && d.deployed_at <= at)
+                    .map(|d| d.entry)
+            }) {
+                picked.insert(d);
+            }
+            if renamed.contains(path) {
+                picked.extend(indexed::lineage_entries(view, path)?);
+            }
+        }
+        Ok(Some(picked.into_iter().collect()))
+    })?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let active: Vec<_> = ledger
-        .active(&env, at, !args.follow.no_follow)
+        .active(&env, at, follow)
         .into_values()
         .cloned()
         .collect();

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Outcome, Workspace, print_json, read_log};
+use super::{Outcome, Workspace, indexed, print_json};
 use crate::cli::{Format, LogArgs};
 use crate::ledger::Lineages;
 use crate::report::plain;
@@ -15,7 +15,29 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let since = super::parse_time("since", &args.since)?;
     let env = args.env.as_deref().map(|e| ws.environment(e)).transpose()?;
-    let mut entries = read_log(&ws, &branch)?;
+    // From the state summary: the prompt's lineage, the environment's deployments, the
+    // entries since a time; the filters below then run as on the whole log.
+    let prompt = args.prompt.as_ref().map(PromptPath::new);
+    let decoded = indexed::entries(&ws, &branch, |view| {
+        // Lineages are assigned over the prompt's whole history: no cut before that.
+        if let Some(p) = &prompt {
+            return Ok(Some(indexed::lineage_entries(view, p)?));
+        }
+        let start = match since {
+            Some(t) => indexed::first_since(view, t)?,
+            None => 0,
+        };
+        let picked = match &env {
+            Some(e) => view.env(e)?.map(|s| s.entries).unwrap_or_default(),
+            None if since.is_some() => (start..view.size()).map(crate::types::EntryIndex).collect(),
+            None => return Ok(None),
+        };
+        Ok(Some(picked.into_iter().filter(|i| i.0 >= start).collect()))
+    })?;
+    let mut entries: Vec<crate::report::views::EntryView> = decoded
+        .iter()
+        .map(|(file, key, st)| crate::report::views::EntryView::new(file, key.clone(), st))
+        .collect();
     if let Some(p) = &args.prompt {
         let p = PromptPath::new(p);
         if args.follow.no_follow {

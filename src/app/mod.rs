@@ -9,6 +9,7 @@ mod doctor;
 mod drift;
 mod export;
 mod generate;
+mod indexed;
 mod init;
 mod keygen;
 mod log;

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Outcome, Workspace, print_json, read_log};
+use super::{Outcome, Workspace, indexed, print_json};
 use crate::attestation::predicate::{ChangeType, EventType, PromptRecord};
 use crate::cli::{Format, ShowArgs};
 use crate::ledger::Lineages;
@@ -31,9 +31,16 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
     let (path, version) = parse_target(&args.target)?;
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let entries = read_log(&ws, &branch)?;
-    let (lineages, ids) = Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
     let asked = PromptPath::new(&path);
+    // The prompt's lineage from the state summary (else the whole log): what follows needs
+    // nothing else.
+    let entries: Vec<EntryView> = indexed::entries(&ws, &branch, |view| {
+        Ok(Some(indexed::lineage_entries(view, &asked)?))
+    })?
+    .iter()
+    .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
+    .collect();
+    let (lineages, ids) = Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
     let follow = !args.follow.no_follow;
     let wanted = lineages.of(&asked);
     // Every prompt record of the log with its lineage, in log order.

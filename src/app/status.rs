@@ -8,18 +8,33 @@ use anyhow::Result;
 use super::{Outcome, Workspace, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, StatusArgs};
+use crate::git::TreeEntry;
 use crate::history::History;
+use crate::prompt::PromptMatcher;
 use crate::report::plain;
 use crate::report::views::{PendingEvent, PromptStatus, StatusView};
 use crate::store::decode_entry;
-use crate::types::{PromptPath, Version};
+use crate::types::{Oid, PromptPath, Version};
 
 pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
     let (name, target) = ws.target_commit(None)?;
-    let history = History::scan(&ws.git, &target, &matcher)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
+    let tree = ws.git.ls_tree(target.as_str(), true)?;
+    if let Some((prompts, log_entries)) = from_summary(&ws, &branch, &target, &tree, &matcher)? {
+        let view = StatusView {
+            branch: name,
+            commit: target.clone(),
+            audit_branch: branch,
+            log_entries,
+            prompts,
+            unrecorded: Vec::new(),
+            warnings: unmatched(&matcher, &tree, &target),
+        };
+        return print(&view, args);
+    }
+    let history = History::scan(&ws.git, &target, &matcher)?;
     let store = ws.store(&branch);
 
     // Newest recorded version per path, and where recording stopped.
@@ -46,14 +61,7 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
         }
     }
 
-    let mut warnings = Vec::new();
-    let tree = ws.git.ls_tree(target.as_str(), true)?;
-    for pattern in matcher.unmatched_patterns(tree.iter().map(|e| e.path.as_slice())) {
-        warnings.push(format!(
-            "prompts.include pattern `{pattern}` matches no file at {}",
-            target.short()
-        ));
-    }
+    let warnings = unmatched(&matcher, &tree, &target);
     let view = StatusView {
         branch: name,
         commit: target,
@@ -81,12 +89,78 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
             .collect(),
         warnings,
     };
+    print(&view, args)
+}
+
+fn print(view: &StatusView, args: &StatusArgs) -> Result<Outcome> {
     for w in &view.warnings {
         eprintln!("warning: {w}");
     }
     match args.format.format {
-        Format::Json => print_json(&view)?,
-        Format::Text => print!("{}", plain::status(&view)),
+        Format::Json => print_json(view)?,
+        Format::Text => print!("{}", plain::status(view)),
     }
     Ok(Outcome::Ok)
+}
+
+fn unmatched(matcher: &PromptMatcher, tree: &[TreeEntry], target: &Oid) -> Vec<String> {
+    matcher
+        .unmatched_patterns(tree.iter().map(|e| e.path.as_slice()))
+        .into_iter()
+        .map(|pattern| {
+            format!(
+                "prompts.include pattern `{pattern}` matches no file at {}",
+                target.short()
+            )
+        })
+        .collect()
+}
+
+/// Status from the state summary, when the log is recorded up to `target` (its newest
+/// version entry names it, as `record`'s fast path asks): every prompt file in the tree is
+/// then at its newest recorded version. `None` (read history and log) otherwise, or when
+/// the summary disagrees with the tree.
+fn from_summary(
+    ws: &Workspace,
+    branch: &str,
+    target: &Oid,
+    tree: &[TreeEntry],
+    matcher: &PromptMatcher,
+) -> Result<Option<(Vec<PromptStatus>, u64)>> {
+    if ws.store(branch).local_tip()?.is_none() {
+        return Ok(None);
+    }
+    let Some(mut view) = super::indexed::believed(ws, branch)? else {
+        return Ok(None);
+    };
+    if view.index().last_version_commit.as_ref() != Some(target) {
+        return Ok(None);
+    }
+    let mut prompts = Vec::new();
+    for e in tree
+        .iter()
+        .filter(|e| e.kind == "blob" && matcher.matches(&e.path))
+    {
+        let Ok(path) = PromptPath::from_git_bytes(&e.path) else {
+            return Ok(None);
+        };
+        let newest = view.prompt(&path)?.and_then(|s| {
+            s.versions
+                .iter()
+                .rev()
+                .find(|v| v.change != Some(crate::attestation::predicate::ChangeType::Deleted))
+                .filter(|v| v.git_blob == e.oid && s.present)
+                .map(|v| v.version)
+        });
+        let Some(version) = newest else {
+            return Ok(None);
+        };
+        prompts.push(PromptStatus {
+            path,
+            version,
+            recorded: Some(version),
+        });
+    }
+    prompts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some((prompts, view.size())))
 }
