@@ -22,6 +22,19 @@ use crate::signing::{Signer, TrustedKey};
 /// Signature type byte for ECDSA in C2SP signed notes.
 pub const ECDSA_TYPE: u8 = 0x02;
 
+/// The extension line that binds a checkpoint to the audit commit it was appended onto
+/// (`promptrail-parent <commit id>`, or `promptrail-parent none` for the log's first commit).
+/// Written on the last commit of every append: a reader that sees only the branch's tip (a
+/// fresh, shallow clone) can then tell a genuine tip from an old signed tree replayed on top
+/// of a newer one, because the replay's parent is not the one its note names.
+pub const PARENT_EXTENSION: &str = "promptrail-parent ";
+const NO_PARENT: &str = "none";
+
+/// The extension line naming `parent` (see [`PARENT_EXTENSION`]).
+pub fn parent_extension(parent: Option<&str>) -> String {
+    format!("{PARENT_EXTENSION}{}", parent.unwrap_or(NO_PARENT))
+}
+
 /// A parsed checkpoint with its signatures.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -156,6 +169,17 @@ impl Checkpoint {
             root,
             extensions,
             signatures,
+        })
+    }
+
+    /// The audit commit this checkpoint says it was appended onto, from its
+    /// `promptrail-parent` extension line: `None` when the note has no such line (a log
+    /// written before 0.2, or a commit inside a multi-entry append), `Some(None)` for the
+    /// log's first commit.
+    pub fn parent(&self) -> Option<Option<&str>> {
+        self.extensions.iter().find_map(|e| {
+            let rest = e.strip_prefix(PARENT_EXTENSION)?;
+            Some((rest != NO_PARENT).then_some(rest))
         })
     }
 

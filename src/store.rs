@@ -428,13 +428,7 @@ impl<'a> Store<'a> {
                 }
             } else {
                 let state = self.summary_after(&tip, &entries, key, &mut progress)?;
-                let checkpoints = self.checkpoints(&tip, &entries, key, &state.index_sha256)?;
-                let mut meta = serde_json::to_vec_pretty(&tip.meta)
-                    .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
-                meta.push(b'\n');
-                self.git.fast_import(|scratch| {
-                    fast_import_stream(scratch, &tip, &meta, &entries, &checkpoints, &state)
-                })?
+                self.write(&tip, &entries, key, &state)?
             };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
@@ -478,41 +472,67 @@ impl<'a> Store<'a> {
         )
     }
 
-    /// The signed checkpoint after each of `entries`, on top of the log at `tip`; the last
-    /// one binds the state summary written with it.
-    fn checkpoints(
+    /// Writes `entries` on top of `tip`, one commit each with the signed checkpoint after
+    /// it. The last commit also carries the state summary, and its checkpoint binds it
+    /// ([`crate::state::extension_line`]) and names the commit it is appended onto
+    /// ([`crate::checkpoint::PARENT_EXTENSION`]): so when there are several entries, all but
+    /// the last are written first, to learn that commit's id.
+    fn write(
         &self,
         tip: &Tip,
         entries: &[NewEntry],
         key: &Signer,
-        state_index: &Sha256Hex,
-    ) -> Result<Vec<(String, String)>> {
+        state: &crate::state::Encoded,
+    ) -> Result<Oid> {
+        let mut meta = serde_json::to_vec_pretty(&tip.meta)
+            .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
+        meta.push(b'\n');
         let mut range = match &tip.commit {
             None => CompactRange::default(),
             Some(commit) => self.range_at(commit, tip.next_index.0)?,
         };
-        let last = entries.len().saturating_sub(1);
-        entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| {
-                range.push(leaf_hash(&e.bytes));
-                let extensions = if i == last {
-                    vec![crate::state::extension_line(state_index)]
-                } else {
-                    Vec::new()
-                };
-                let cp = Checkpoint::sign_with(
-                    &tip.meta.origin,
-                    range.size(),
-                    range.root(),
-                    extensions,
-                    key,
-                )?
-                .to_text();
-                Ok((cp, range.to_text()))
-            })
-            .collect()
+        let mut sign = |e: &NewEntry, extensions: Vec<String>| -> Result<(String, String)> {
+            range.push(leaf_hash(&e.bytes));
+            let cp = Checkpoint::sign_with(
+                &tip.meta.origin,
+                range.size(),
+                range.root(),
+                extensions,
+                key,
+            )?;
+            Ok((cp.to_text(), range.to_text()))
+        };
+        let (last, first) = entries.split_last().context("nothing to write")?;
+        let mut base = tip.clone();
+        if !first.is_empty() {
+            let checkpoints = first
+                .iter()
+                .map(|e| sign(e, Vec::new()))
+                .collect::<Result<Vec<_>>>()?;
+            let written = self.git.fast_import(|scratch| {
+                fast_import_stream(scratch, tip, &meta, first, &checkpoints, None)
+            })?;
+            base.commit = Some(written);
+            base.next_index = EntryIndex(tip.next_index.0 + first.len() as u64);
+        }
+        let parent = base.commit.as_ref().map(ToString::to_string);
+        let checkpoint = sign(
+            last,
+            vec![
+                crate::state::extension_line(&state.index_sha256),
+                crate::checkpoint::parent_extension(parent.as_deref()),
+            ],
+        )?;
+        self.git.fast_import(|scratch| {
+            fast_import_stream(
+                scratch,
+                &base,
+                &meta,
+                std::slice::from_ref(last),
+                std::slice::from_ref(&checkpoint),
+                Some(state),
+            )
+        })
     }
 
     /// The state summary after `entries` on top of `tip`: the tip's, updated in the files
@@ -689,7 +709,7 @@ fn fast_import_stream(
     meta: &[u8],
     entries: &[NewEntry],
     checkpoints: &[(String, String)],
-    state: &crate::state::Encoded,
+    state: Option<&crate::state::Encoded>,
 ) -> Vec<u8> {
     let mut out = Vec::new();
     let mut index = tip.next_index;
@@ -726,7 +746,9 @@ fn fast_import_stream(
         data(&mut out, checkpoint.as_bytes());
         out.extend_from_slice(format!("M 100644 inline {RANGE_FILE}\n").as_bytes());
         data(&mut out, range.as_bytes());
-        if i == last {
+        if i == last
+            && let Some(state) = state
+        {
             // The summary after the last entry, bound by this commit's checkpoint.
             for (path, bytes) in &state.files {
                 out.extend_from_slice(format!("M 100644 inline {path}\n").as_bytes());

@@ -98,11 +98,13 @@ fn flipped_byte_in_a_signature() {
     });
     let found = findings(&r);
     // The signature fails; the branch shows the entry was rewritten in place; the signed
-    // checkpoint no longer matches the entries.
+    // checkpoint no longer matches the entries (root, range), and the tip is not the commit
+    // it was signed for (its parent).
     assert_eq!(
         found,
         vec![
             ("PT010".to_owned(), None),
+            ("PT011".to_owned(), None),
             ("PT011".to_owned(), None),
             ("PT011".to_owned(), None),
             ("PT001".to_owned(), Some(3))
@@ -181,8 +183,8 @@ fn entry_signed_by_an_untrusted_key() {
     assert_eq!(f["found"], other.key_id().as_str());
     assert_eq!(
         v["findings"].as_array().unwrap().len(),
-        4,
-        "PT004, PT010 and PT011 (checkpoint and range): {v:#}"
+        5,
+        "PT004, PT010 and PT011 (checkpoint, range and parent): {v:#}"
     );
 }
 
@@ -241,7 +243,8 @@ fn branch_without_metadata_is_reported() {
         .iter()
         .map(|f| f["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, vec!["PT009", "PT009", "PT010"], "{v:#}");
+    // The plain commit on top is also not the one the checkpoint was signed for (PT011).
+    assert_eq!(codes, vec!["PT009", "PT009", "PT010", "PT011"], "{v:#}");
 }
 
 #[test]
@@ -567,4 +570,37 @@ fn a_backdated_entry_is_flagged() {
         .unwrap_or_else(|| panic!("{v:#}"));
     assert_eq!(f["entry"], 3);
     assert!(f["message"].as_str().unwrap().contains("backdated"), "{f}");
+}
+
+#[test]
+fn a_signed_tree_replayed_on_top_of_the_log_is_caught() {
+    // The newest signed checkpoint names the commit it was appended onto. Committing a
+    // signed tree again on top (here the tip's own, as an attacker who wants a reader of
+    // the tip alone to believe an older state would) leaves it on the wrong parent.
+    let r = recorded_repo();
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+    let checkpoint = r.git(&["show", "promptrail/audit:checkpoint"]);
+    assert!(
+        checkpoint.contains(&format!("\npromptrail-parent {parent}\n")),
+        "{checkpoint}"
+    );
+    let replay = r.git(&[
+        "commit-tree",
+        "promptrail/audit^{tree}",
+        "-p",
+        &tip,
+        "-m",
+        "replay",
+    ]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &replay]);
+    let v = r.verify_json();
+    assert_eq!(v["ok"], false, "{v:#}");
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "PT011" && f["found"] == format!("parent {tip}"))
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert!(f["expected"].as_str().unwrap().contains(&parent), "{f}");
 }

@@ -324,6 +324,10 @@ fn verify_files(
         &state_files,
         files.checkpoint,
     )?);
+    history.extend(crate::verify::check_checkpoint_parent(
+        files.checkpoint,
+        &ws.git.commit_parents(tip)?,
+    ));
     if let Some(saved) = saved_checkpoint {
         let size = crate::checkpoint::Checkpoint::parse(saved).map_or(0, |cp| cp.size);
         let keys = checkpoint_keys(trust, &report, size);

@@ -153,6 +153,32 @@ impl Git {
         Ok(self.run_text(&["rev-parse", "--is-shallow-repository"])? == "true")
     }
 
+    /// The commits whose parents this repository does not have (`.git/shallow`).
+    pub fn shallow_commits(&self) -> Result<Vec<Oid>> {
+        let path = self.run_text(&["rev-parse", "--git-path", "shallow"])?;
+        let path = self.root.join(path);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => text
+                .lines()
+                .map(|l| Oid::parse(l.trim()).with_context(|| format!("{}: {l:?}", path.display())))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// A commit's parents as its object lists them (also in a shallow repository, where
+    /// `rev-parse tip^` finds none).
+    pub fn commit_parents(&self, commit: &Oid) -> Result<Vec<Oid>> {
+        let raw = self.run(&["cat-file", "commit", commit.as_str()])?;
+        let text = String::from_utf8_lossy(&raw);
+        text.lines()
+            .take_while(|l| !l.is_empty())
+            .filter_map(|l| l.strip_prefix("parent "))
+            .map(|p| Oid::parse(p).with_context(|| format!("commit {commit}: parent {p:?}")))
+            .collect()
+    }
+
     /// The branch checked out now, if any.
     pub fn current_branch(&self) -> Result<Option<String>> {
         let out = self

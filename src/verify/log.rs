@@ -186,6 +186,40 @@ fn check_checkpoint_only(
     out
 }
 
+/// The branch tip must be the commit its checkpoint was signed for: a checkpoint that names
+/// its parent ([`crate::checkpoint::PARENT_EXTENSION`]) must sit on a commit whose only
+/// parent is that one. Anything else replayed an older signed tree on top of the log (which
+/// a reader of the tip alone, such as the gate on a fresh clone, would otherwise believe).
+pub fn check_checkpoint_parent(checkpoint: Option<&[u8]>, parents: &[Oid]) -> Vec<Finding> {
+    let Some(cp) = checkpoint
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .and_then(|t| crate::checkpoint::Checkpoint::parse(t).ok())
+    else {
+        return Vec::new(); // reported by the checkpoint check itself
+    };
+    let Some(named) = cp.parent() else {
+        return Vec::new(); // a log written before checkpoints named their parent
+    };
+    let found: Vec<String> = parents.iter().map(ToString::to_string).collect();
+    if parents.len() <= 1 && named == found.first().map(String::as_str) {
+        return Vec::new();
+    }
+    vec![log_finding(
+        Check::Checkpoint,
+        format!(
+            "the tip commit's parent to be {}, the commit the checkpoint names",
+            named.unwrap_or("none (the log's first commit)")
+        ),
+        if found.is_empty() {
+            "no parent".to_owned()
+        } else {
+            format!("parent {}", found.join(", "))
+        },
+        "the branch tip is not the commit its checkpoint was signed for: an older signed \
+         tree was committed on top of the log",
+    )]
+}
+
 /// Proves the log (all `leaves`) is an append-only extension of a checkpoint the auditor kept.
 pub fn check_consistency(
     saved_text: &str,

@@ -24,7 +24,7 @@ use entry::{
 };
 pub use log::{
     AuditCommit, check_branch_history, check_checkpoint, check_checkpoint_and_range,
-    check_consistency,
+    check_checkpoint_parent, check_consistency,
 };
 
 /// A verification check, with its stable code.
@@ -53,7 +53,8 @@ pub enum Check {
     /// changed or deleted in a later commit, or the history is not a single line).
     History,
     /// PT011: the branch's `checkpoint` is missing, not signed by a trusted key, or does not
-    /// match the entries (size, RFC 6962 root, origin).
+    /// match the entries (size, RFC 6962 root, origin), or the tip commit is not the one it
+    /// was signed for (its parent is not the commit the checkpoint names).
     Checkpoint,
     /// PT012: the log is not an append-only extension of a checkpoint the auditor kept
     /// (truncated, or its history rewritten).
