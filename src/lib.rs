@@ -1,5 +1,11 @@
 //! promptrail: a signed, git-native, append-only audit trail for the LLM prompts a
-//! repository ships. See `DESIGN.md` in the project for the picture; the modules follow it.
+//! repository ships.
+//!
+//! The dependencies point one way, `cli` → `app` → domain: `app/` holds one module per
+//! command; the domain modules (`history`, `policy`, `ledger`, `state`, `attestation`,
+//! `merkle`, `checkpoint`, `proof`, `verify`, `otlp`) are pure; only `git` runs git, only
+//! `github` talks to GitHub, only `store` writes the audit branch and only `keyless` talks
+//! to Fulcio and Rekor. README's "Project layout" gives each room in one sentence.
 
 pub mod app;
 pub mod attestation;

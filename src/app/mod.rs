@@ -185,7 +185,8 @@ impl Workspace {
             .unwrap_or_else(|| crate::types::Sha256Hex::of(b""));
         if found != in_force.sha256 {
             bail!(
-                "the policy in force is {} with SHA-256 {}, but {}:{} has SHA-256 {found}: the                  repository's history does not match the audit log (run `promptrail verify`)",
+                "the policy in force is {} with SHA-256 {}, but {}:{} has SHA-256 {found}: the \
+                 repository's history does not match the audit log (run `promptrail verify`)",
                 crate::config::FILE_NAME,
                 in_force.sha256,
                 commit.short(),

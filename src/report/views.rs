@@ -8,7 +8,6 @@ use crate::attestation::predicate::{
 };
 use crate::types::{EntryIndex, Oid, PromptPath, Version};
 
-/// One audit log entry, decoded.
 /// Who signed an entry, as the entry says (`verify` is what checks it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SignedBy {
@@ -18,6 +17,7 @@ pub enum SignedBy {
     Keyless(String),
 }
 
+/// One audit log entry, decoded.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EntryView {
