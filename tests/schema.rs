@@ -63,3 +63,30 @@ fn schema_accepts_real_entries_and_rejects_broken_ones() {
         assert!(!v.is_valid(&p), "{what} must be rejected");
     }
 }
+
+#[test]
+fn the_schemas_event_kinds_are_exactly_the_event_type_enum() {
+    use promptrail::attestation::predicate::EventType;
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/schema/audit-event.v1.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let in_schema: Vec<&str> = schema["properties"]["event"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let in_code: Vec<&str> = EventType::ALL.iter().map(EventType::as_str).collect();
+    assert_eq!(in_schema, in_code);
+    for kind in EventType::ALL {
+        // What an entry carries is the name the schema lists, and it reads back as the kind.
+        let wire = serde_json::to_value(kind).unwrap();
+        assert_eq!(wire, kind.as_str());
+        assert_eq!(serde_json::from_value::<EventType>(wire).unwrap(), kind);
+    }
+}

@@ -39,6 +39,14 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// Every kind, in the order the schema lists them (`schema/audit-event.v1.json`'s
+    /// `event` enum; a test keeps the two in step).
+    pub const ALL: [EventType; 3] = [
+        EventType::Version,
+        EventType::Deployment,
+        EventType::Rollback,
+    ];
+
     pub fn as_str(&self) -> &'static str {
         match self {
             EventType::Version => "version",
