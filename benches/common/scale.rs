@@ -26,7 +26,7 @@ use serde_json::json;
 use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated.
-const FORMAT: u32 = 1;
+const FORMAT: u32 = 2;
 /// The generated log's origin.
 pub const ORIGIN: &str = "github.com/acme/bench";
 /// A deployment after this many versions.
@@ -158,6 +158,7 @@ fn write_log(data: &Scale) {
         range: CompactRange::default(),
         index: 0,
         total: data.entries,
+        summary: promptrail::state::Summary::new(),
     };
     let mut since_deploy: Vec<serde_json::Value> = Vec::new();
     let mut rules: Vec<serde_json::Value> = Vec::new();
@@ -271,6 +272,8 @@ struct LogWriter<W: std::io::Write> {
     range: CompactRange,
     index: u64,
     total: u64,
+    /// The state summary, written with the last entry as an append writes it.
+    summary: promptrail::state::Summary,
 }
 
 impl<W: std::io::Write> LogWriter<W> {
@@ -302,11 +305,24 @@ impl<W: std::io::Write> LogWriter<W> {
         writeln!(out, "M 100644 inline {path}\ndata {}", bytes.len()).unwrap();
         out.write_all(&bytes).unwrap();
         writeln!(out).unwrap();
+        self.summary.apply(EntryIndex(self.index), &statement);
         self.index += 1;
         if self.index == self.total {
-            let cp = Checkpoint::sign(ORIGIN, self.range.size(), self.range.root(), &self.signer)
-                .unwrap()
-                .to_text();
+            let state = self.summary.encode().unwrap();
+            for (path, bytes) in &state.files {
+                writeln!(out, "M 100644 inline {path}\ndata {}", bytes.len()).unwrap();
+                out.write_all(bytes).unwrap();
+                writeln!(out).unwrap();
+            }
+            let cp = Checkpoint::sign_with(
+                ORIGIN,
+                self.range.size(),
+                self.range.root(),
+                vec![promptrail::state::extension_line(&state.index_sha256)],
+                &self.signer,
+            )
+            .unwrap()
+            .to_text();
             let r = self.range.to_text();
             writeln!(out, "M 100644 inline checkpoint\ndata {}\n{cp}", cp.len()).unwrap();
             writeln!(
