@@ -158,6 +158,45 @@ pub fn read_entries(
         .collect())
 }
 
+/// Entries read per window by the streaming readers (`verify`, `export`, `log`): batches
+/// amortise the round trips to git while memory stays bounded whatever the log's length.
+/// Small in debug builds, so that the test suite's logs cross window boundaries.
+pub const READ_WINDOW: usize = if cfg!(debug_assertions) { 16 } else { 4096 };
+
+/// Listed entry files read from git a window at a time, in order: the one way a reader
+/// walks a long log without holding every entry's bytes.
+pub struct EntryWindows<'a> {
+    reader: crate::git::ObjectReader,
+    listed: &'a [(String, Oid)],
+}
+
+impl<'a> EntryWindows<'a> {
+    pub fn new(reader: crate::git::ObjectReader, listed: &'a [(String, Oid)]) -> Self {
+        EntryWindows { reader, listed }
+    }
+
+    /// Calls `each` with consecutive windows of at most `size` entries, in path order.
+    pub fn for_each(
+        &mut self,
+        size: usize,
+        mut each: impl FnMut(&[StoredEntry]) -> Result<()>,
+    ) -> Result<()> {
+        for window in self.listed.chunks(size.max(1)) {
+            each(&read_entries(&mut self.reader, window)?)?;
+        }
+        Ok(())
+    }
+
+    /// Reads the listed entries at `positions` (ascending or not), in the order given.
+    pub fn read_at(&mut self, positions: &[usize]) -> Result<Vec<StoredEntry>> {
+        let picked: Vec<(String, Oid)> = positions
+            .iter()
+            .filter_map(|&i| self.listed.get(i).cloned())
+            .collect();
+        read_entries(&mut self.reader, &picked)
+    }
+}
+
 /// What a builder needs to know to make the next entries.
 #[derive(Debug, Clone)]
 pub struct Tip {

@@ -39,10 +39,7 @@ fn deploy(r: &Repo, s: &StandIn, env: &str) {
 fn long_log() -> (Repo, StandIn) {
     let r = Repo::new();
     let s = StandIn::start();
-    r.write(
-        ".promptrail.yml",
-        "policy:\n  default:\n    approvals: 0\n",
-    );
+    r.write(".promptrail.yml", "policy:\n  default:\n    approvals: 0\n");
     land(&r, &s, "adopt a policy");
     r.write("prompts/intake.md", "You are an intake assistant.\n");
     r.write("prompts/greet.md", "Hello!\n");
@@ -84,7 +81,10 @@ fn long_log() -> (Repo, StandIn) {
 fn settings(r: &Repo) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     s.add_filter(r"[0-9a-f]{64}", "[SHA256]");
-    s.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)", "[TIME]");
+    s.add_filter(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)",
+        "[TIME]",
+    );
     s.add_filter(&regex_escape(&r.dir.path().display().to_string()), "[TMP]");
     s.add_filter(r"127\.0\.0\.1:\d+", "[STANDIN]");
     s.add_filter(r"/[^ ()]*/promptrail\.pub", "[KEYFILE]");
@@ -116,7 +116,11 @@ fn csv_markdown_json_and_log_of_a_long_log_are_snapshots() {
     let (r, s) = long_log();
     let public = keys().public.to_str().unwrap().to_owned();
     let log = r.log_json();
-    assert!(log.len() > 16, "crosses a read window: {} entries", log.len());
+    assert!(
+        log.len() > 16,
+        "crosses a read window: {} entries",
+        log.len()
+    );
     settings(&r).bind(|| {
         for (name, format) in [("csv", "csv"), ("md", "md"), ("json", "json")] {
             let text = out_of(&r, &s, &["export", "--format", format, "--key", &public]);
@@ -132,12 +136,18 @@ fn csv_markdown_json_and_log_of_a_long_log_are_snapshots() {
         );
         insta::assert_snapshot!("export_csv_staging", text);
         insta::assert_snapshot!("log_long", out_of(&r, &s, &["log"]));
-        insta::assert_snapshot!("log_long_json", out_of(&r, &s, &["log", "--format", "json"]));
+        insta::assert_snapshot!(
+            "log_long_json",
+            out_of(&r, &s, &["log", "--format", "json"])
+        );
     });
     // The JSON export is one document whose entries are the log's.
-    let json: serde_json::Value =
-        serde_json::from_str(&out_of(&r, &s, &["export", "--format", "json", "--key", &public]))
-            .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&out_of(
+        &r,
+        &s,
+        &["export", "--format", "json", "--key", &public],
+    ))
+    .unwrap();
     assert_eq!(json["entries"].as_array().unwrap().len(), log.len());
     assert_eq!(json["verification"]["ok"], true);
 }

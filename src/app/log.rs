@@ -4,10 +4,13 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{Outcome, Workspace, indexed, print_json};
+use std::io::Write as _;
+
+use super::{ListedLog, Outcome, Workspace, indexed, print_json};
 use crate::cli::{Format, LogArgs};
 use crate::ledger::Lineages;
-use crate::report::plain;
+use crate::report::views::EntryView;
+use crate::report::{plain, stream};
 use crate::types::PromptPath;
 
 pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
@@ -15,6 +18,9 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let since = super::parse_time("since", &args.since)?;
     let env = args.env.as_deref().map(|e| ws.environment(e)).transpose()?;
+    if args.prompt.is_none() && env.is_none() && since.is_none() {
+        return whole_log(&ws, &branch, args.format.format);
+    }
     // From the state summary: the prompt's lineage, the environment's deployments, the
     // entries since a time; the filters below then run as on the whole log.
     let prompt = args.prompt.as_ref().map(PromptPath::new);
@@ -71,5 +77,36 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
         Format::Json => print_json(&entries)?,
         Format::Text => print!("{}", plain::log(&entries)),
     }
+    Ok(Outcome::Ok)
+}
+
+/// The whole log, streamed: entries decoded and printed a window at a time, so that memory
+/// stays constant whatever the log's length (the output is what the filtered path prints).
+fn whole_log(ws: &Workspace, branch: &str, format: Format) -> Result<Outcome> {
+    let log = ListedLog::open(ws, branch)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut array = stream::Array::new(0);
+    let mut any = false;
+    log.for_each_window(ws, |window| {
+        for (file, key, st) in window {
+            let view = EntryView::new(file, key.clone(), st);
+            match format {
+                Format::Json => array.push(&mut out, &view)?,
+                Format::Text => writeln!(out, "{}", plain::entry_row(&view))?,
+            }
+            any = true;
+        }
+        Ok(())
+    })?;
+    match format {
+        Format::Json => {
+            array.finish(&mut out)?;
+            out.write_all(b"\n")?;
+        }
+        Format::Text if !any => out.write_all(b"no entries\n")?,
+        Format::Text => {}
+    }
+    out.flush()?;
     Ok(Outcome::Ok)
 }

@@ -630,6 +630,61 @@ pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views
         .collect())
 }
 
+/// One audit branch listed, its entries read a window at a time when walked: what the
+/// streaming readers (`log`, `export`) hold instead of every entry's bytes.
+pub struct ListedLog {
+    pub branch: String,
+    pub tip: Oid,
+    pub listing: crate::store::LogListing,
+}
+
+impl ListedLog {
+    /// Lists the branch, refusing one that is not a promptrail audit branch.
+    pub fn open(ws: &Workspace, branch: &str) -> Result<ListedLog> {
+        let store = ws.store(branch);
+        let tip = store.resolve_for_reading()?;
+        store.read_meta(&tip)?;
+        let listing = store.list(&tip)?;
+        Ok(ListedLog {
+            branch: branch.to_owned(),
+            tip,
+            listing,
+        })
+    }
+
+    /// Decodes the entries in log order, a window at a time, and calls `each` per window.
+    pub fn for_each_window(
+        &self,
+        ws: &Workspace,
+        mut each: impl FnMut(&[DecodedEntry]) -> Result<()>,
+    ) -> Result<()> {
+        let mut windows =
+            crate::store::EntryWindows::new(ws.git.object_reader()?, &self.listing.entries);
+        windows.for_each(crate::store::READ_WINDOW, |window| {
+            each(&decode_window(window)?)
+        })
+    }
+
+    /// Decodes the listed entries at `positions`, in that order.
+    pub fn read_at(&self, ws: &Workspace, positions: &[usize]) -> Result<Vec<DecodedEntry>> {
+        let mut windows =
+            crate::store::EntryWindows::new(ws.git.object_reader()?, &self.listing.entries);
+        decode_window(&windows.read_at(positions)?)
+    }
+}
+
+fn decode_window(window: &[crate::store::StoredEntry]) -> Result<Vec<DecodedEntry>> {
+    window
+        .iter()
+        .map(|e| {
+            let (bundle, st) = e
+                .decode()
+                .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
+            Ok((e.path.clone(), signed_by(&bundle), st))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize_origin;

@@ -198,6 +198,18 @@ fn verify_streaming(
     let store = ws.store(branch);
     let tip = store.resolve_for_reading()?;
     let listing = store.list(&tip)?;
+    verify_listed(ws, &tip, &listing, trust, saved_checkpoint)
+}
+
+/// Verifies the branch at `tip` as listed, reading its entries a window at a time.
+pub fn verify_listed(
+    ws: &Workspace,
+    tip: &Oid,
+    listing: &crate::store::LogListing,
+    trust: &Trust,
+    saved_checkpoint: Option<&str>,
+) -> Result<Report> {
+    let tip = tip.clone();
     let canonical = canonical(listing.entries.iter().map(|(p, _)| p.as_str()));
     let files = BranchFiles {
         tip: &tip,
@@ -216,29 +228,17 @@ fn verify_streaming(
                 .collect::<Option<Vec<_>>>()
         })?
     };
-    let mut source = ListedEntries {
-        reader: ws.git.object_reader()?,
-        listed: &listing.entries,
-    };
+    let mut source = crate::store::EntryWindows::new(ws.git.object_reader()?, &listing.entries);
     verify_files(ws, &files, &mut source, ids, trust, saved_checkpoint)
 }
 
-/// Entry files read from git as `verify` asks for them.
-struct ListedEntries<'a> {
-    reader: ObjectReader,
-    listed: &'a [(String, Oid)],
-}
-
-impl crate::verify::EntrySource for ListedEntries<'_> {
+impl crate::verify::EntrySource for crate::store::EntryWindows<'_> {
     fn windows(
         &mut self,
         size: usize,
         each: &mut dyn FnMut(&[crate::store::StoredEntry]) -> Result<()>,
     ) -> Result<()> {
-        for window in self.listed.chunks(size) {
-            each(&crate::store::read_entries(&mut self.reader, window)?)?;
-        }
-        Ok(())
+        self.for_each(size, each)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod export;
 pub mod github;
 pub mod html;
 pub mod plain;
+pub mod stream;
 pub mod trace;
 pub mod views;
 pub mod which;

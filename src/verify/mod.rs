@@ -228,10 +228,9 @@ pub trait RepoObjects {
     }
 }
 
-/// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time:
-/// batches amortise the round trips to git while memory stays bounded whatever the log's
-/// length. Small in debug builds, so that the test suite's logs cross window boundaries.
-const PREFETCH: usize = if cfg!(debug_assertions) { 16 } else { 4096 };
+/// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time (the
+/// streaming readers' window, [`crate::store::READ_WINDOW`]).
+const PREFETCH: usize = crate::store::READ_WINDOW;
 
 pub(super) struct Lineage {
     max: Version,
