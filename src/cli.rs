@@ -444,6 +444,11 @@ pub enum ExportFormat {
     Md,
     /// One self-contained page: timelines, diffs, approvals, what was live, verification.
     Html,
+    /// OCSF 1.8.0 Entity Management (3004) events, one JSON object a line, for a SIEM.
+    Ocsf,
+    /// A directory for an auditor (--out DIR): the HTML report, CSV, the verification
+    /// result, the checkpoint, a proof of every deployed version, and an index.
+    Pack,
 }
 
 #[derive(Debug, Args)]
@@ -460,9 +465,12 @@ pub struct ExportArgs {
     /// Only entries recorded at or before this time (RFC 3339).
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Write the report here (default: stdout).
+    /// Write the report here (default: stdout); for `pack`, the directory to create.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// With `pack`: replace the contents of a non-empty --out directory.
+    #[arg(long)]
+    pub force: bool,
     /// What to verify the log with; without any trust configured, the report says the log
     /// was not verified.
     #[command(flatten)]

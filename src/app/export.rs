@@ -1,18 +1,60 @@
 //! `promptrail export`: the audit log as a report for compliance.
+//!
+//! Every format reads the log a window of entries at a time ([`ListedLog`]) and keeps only
+//! what later rows need: CSV and OCSF rows are written as their entry is read; JSON streams
+//! its `entries` and keeps, per prompt, its version and deployment rows without their diffs
+//! (each diff is made when its prompt is written); Markdown keeps the same rows. The HTML
+//! page is built from the whole model. `pack` writes a directory of them for an auditor.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::verify::{trust, verify_log};
-use super::{AuditLog, Outcome, Workspace};
+use super::verify::{trust, verify_listed};
+use super::{DecodedEntry, ListedLog, Outcome, Workspace};
 use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::ledger::{LineageId, Lineages};
-use crate::report::export::{self, DeployRow, ExportModel, PromptTimeline, VersionRow};
+use crate::report::export::{
+    self, DeployRow, ExportModel, LiveSpans, PromptTimeline, VersionRow,
+};
 use crate::report::views::EntryView;
+use crate::report::{ocsf, stream};
+use crate::signing::Trust;
+use crate::types::{Oid, Sha256Hex};
+use crate::verify::Report;
+
+mod pack;
+
+/// Which entries a report covers.
+struct Filter {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    env: Option<String>,
+}
+
+impl Filter {
+    fn in_range(&self, t: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+
+    /// Entries of other environments' deployments are left out; versions stay.
+    fn env_ok(&self, st: &crate::attestation::Statement) -> bool {
+        self.env.as_ref().is_none_or(|env| {
+            st.predicate
+                .deployment
+                .as_ref()
+                .is_none_or(|d| &d.environment == env)
+        })
+    }
+
+    fn keeps(&self, st: &crate::attestation::Statement) -> bool {
+        self.in_range(st.predicate.recorded_at) && self.env_ok(st)
+    }
+}
 
 pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -20,91 +62,208 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
     if let Some(env) = &args.env {
         ws.environment(env)?;
     }
-    let (since, until) = (
-        super::parse_time("since", &args.since)?,
-        super::parse_time("until", &args.until)?,
-    );
+    let filter = Filter {
+        since: super::parse_time("since", &args.since)?,
+        until: super::parse_time("until", &args.until)?,
+        env: args.env.clone(),
+    };
     let trust = trust(&ws, &args.trust)?;
-    let log = AuditLog::open(&ws, &branch)?;
+    let log = ListedLog::open(&ws, &branch)?;
     let verification = if trust.is_empty() {
         None
     } else {
-        Some(verify_log(&ws, &log, &trust, None)?)
+        Some(verify_listed(&ws, &log.tip, &log.listing, &trust, None)?)
     };
-    let statements = log.statements()?;
-    let in_range = |t: DateTime<Utc>| since.is_none_or(|s| t >= s) && until.is_none_or(|u| t <= u);
-    let entries: Vec<EntryView> = statements
-        .iter()
-        .filter(|(_, _, st)| in_range(st.predicate.recorded_at))
-        .filter(|(_, _, st)| {
-            args.env.as_ref().is_none_or(|env| {
-                st.predicate
-                    .deployment
-                    .as_ref()
-                    .is_none_or(|d| &d.environment == env)
-            })
-        })
-        .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
-        .collect();
+    let report = Run {
+        ws: &ws,
+        log: &log,
+        filter: &filter,
+        follow: !args.follow.no_follow,
+        header: header(&ws, &log, &trust, verification)?,
+    };
+    if args.format == ExportFormat::Pack {
+        let Some(out) = &args.out else {
+            anyhow::bail!("--format pack writes a directory: give it with --out DIR");
+        };
+        return pack::write(&report, out, args.force);
+    }
+    write_output(args.out.as_deref(), |out| report.render(args.format, out))?;
+    Ok(Outcome::Ok)
+}
 
-    let mut reader = ws.git.object_reader()?;
-    let follow = !args.follow.no_follow;
-    let (lineages, ids) = Lineages::assign(
-        statements
-            .iter()
-            .map(|(_, _, st)| (st.predicate.event, st.predicate.prompts.as_slice())),
-    );
-    // One timeline per prompt across renames, under its newest name (or one per path).
-    let key = |pr: &crate::attestation::predicate::PromptRecord, id: LineageId| {
-        if follow {
-            lineages.name(id).to_string()
-        } else {
-            pr.path.to_string()
+/// Writes to `path` through a temporary file beside it, renamed into place once complete
+/// (a failure leaves no partial report under the name), or streams to stdout.
+fn write_output(
+    path: Option<&Path>,
+    render: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    match path {
+        Some(f) => {
+            write_file(f, render)?;
+            eprintln!("wrote {}", f.display());
         }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            render(&mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+/// `render` into `f`, atomically: a temporary sibling renamed over `f` when complete.
+fn write_file(f: &Path, render: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let name = f
+        .file_name()
+        .with_context(|| format!("{} names no file", f.display()))?;
+    let tmp = f.with_file_name(format!(
+        ".{}.partial-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let file = std::fs::File::create(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        render(&mut out)?;
+        out.flush()?;
+        out.get_ref().sync_all()?;
+        std::fs::rename(&tmp, f).with_context(|| format!("writing {}", f.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The part of the model every format opens with.
+fn header(
+    ws: &Workspace,
+    log: &ListedLog,
+    trust: &Trust,
+    verification: Option<Report>,
+) -> Result<ExportModel> {
+    let first_origin = || -> Result<Option<String>> {
+        if log.listing.entries.is_empty() {
+            return Ok(None);
+        }
+        Ok(log
+            .read_at(ws, &[0])?
+            .first()
+            .map(|(_, _, st)| st.predicate.log.origin.clone()))
     };
-    let mut prompts: BTreeMap<String, PromptTimeline> = BTreeMap::new();
-    let mut last_blob: BTreeMap<LineageId, (String, crate::types::Oid)> = BTreeMap::new();
-    for ((_, _, st), ids) in statements.iter().zip(&ids) {
+    let origin = match verification.as_ref().and_then(|r| r.origin.clone()) {
+        Some(o) => Some(o),
+        None => first_origin()?,
+    };
+    Ok(ExportModel {
+        generated_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        branch: log.branch.clone(),
+        origin,
+        verification,
+        trusted_keys: trust
+            .keys
+            .iter()
+            .map(|k| format!("{} ({})", k.key_id, k.source))
+            .chain(
+                trust
+                    .keyless
+                    .iter()
+                    .map(|k| format!("keyless: {} ({})", k.policy.describe(), k.root_name)),
+            )
+            .collect(),
+        checkpoint: log
+            .listing
+            .checkpoint
+            .as_ref()
+            .map(|c| String::from_utf8_lossy(c).into_owned()),
+        entries: Vec::new(),
+        prompts: BTreeMap::new(),
+        live: BTreeMap::new(),
+    })
+}
+
+/// One export run's inputs.
+struct Run<'a> {
+    ws: &'a Workspace,
+    log: &'a ListedLog,
+    filter: &'a Filter,
+    follow: bool,
+    header: ExportModel,
+}
+
+/// A version row's diff, made when its prompt is written: the text before (under its
+/// former name after a rename) and after.
+#[derive(Clone)]
+struct DiffSource {
+    before: String,
+    old: Option<Oid>,
+    new: Oid,
+}
+
+enum Row {
+    Version(VersionRow, Option<DiffSource>),
+    Deploy(DeployRow),
+}
+
+/// The per-prompt rows and live spans, gathered in one pass over the log.
+struct Timelines {
+    follow: bool,
+    lineages: Lineages,
+    last_blob: HashMap<LineageId, (String, Oid)>,
+    rows: Vec<(LineageId, Row)>,
+    live: LiveSpans,
+    /// Entries the report covers.
+    count: usize,
+}
+
+impl Timelines {
+    fn new(follow: bool) -> Self {
+        Timelines {
+            follow,
+            lineages: Lineages::default(),
+            last_blob: HashMap::new(),
+            rows: Vec::new(),
+            live: LiveSpans::new(follow),
+            count: 0,
+        }
+    }
+
+    fn observe(&mut self, filter: &Filter, (file, key, st): &DecodedEntry) {
         let p = &st.predicate;
-        for (pr, &id) in p.prompts.iter().zip(ids) {
-            let timeline = key(pr, id);
+        let ids: Vec<LineageId> = p
+            .prompts
+            .iter()
+            .map(|pr| self.lineages.observe(p.event, pr))
+            .collect();
+        if filter.env_ok(st) {
+            self.live.observe(&EntryView::new(file, key.clone(), st));
+        }
+        if filter.keeps(st) {
+            self.count += 1;
+        }
+        for (pr, &id) in p.prompts.iter().zip(&ids) {
             if p.event == EventType::Version {
-                // The diff against the version before (under its former name after a rename).
-                let (before, old) = match last_blob.get(&id).cloned() {
+                let (before, old) = match self.last_blob.get(&id).cloned() {
                     Some((path, blob)) => (path, Some(blob)),
                     None => (pr.path.to_string(), None),
                 };
-                last_blob.insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
-                if !in_range(p.recorded_at) {
+                self.last_blob
+                    .insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
+                if !filter.in_range(p.recorded_at) {
                     continue;
                 }
-                let diff = match (old, pr.change) {
-                    (_, Some(ChangeType::Deleted | ChangeType::Renamed)) => None,
-                    (old, _) => {
-                        let new_text = reader
-                            .read(pr.digest.git_blob.as_str())?
-                            .map(|o| String::from_utf8_lossy(&o.data).into_owned());
-                        let old_text = match old {
-                            Some(o) => reader
-                                .read(o.as_str())?
-                                .map(|o| String::from_utf8_lossy(&o.data).into_owned()),
-                            None => Some(String::new()),
-                        };
-                        match (old_text, new_text) {
-                            (Some(a), Some(b)) => Some(
-                                similar::TextDiff::from_lines(&a, &b)
-                                    .unified_diff()
-                                    .header(&before, pr.path.as_str())
-                                    .to_string(),
-                            ),
-                            _ => None,
-                        }
-                    }
+                let diff = match pr.change {
+                    Some(ChangeType::Deleted | ChangeType::Renamed) => None,
+                    _ => Some(DiffSource {
+                        before,
+                        old,
+                        new: pr.digest.git_blob.clone(),
+                    }),
                 };
                 let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
-                let t = prompts.entry(timeline).or_default();
-                t.note_name(pr.path.as_str());
-                t.versions.push(VersionRow {
+                let row = VersionRow {
                     path: pr.path.to_string(),
                     version: pr.version.0,
                     change: pr.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
@@ -129,90 +288,214 @@ pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
                         r.approved
                             && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
                     }),
-                    diff,
-                });
+                    diff: None,
+                };
+                self.rows.push((id, Row::Version(row, diff)));
             } else if let Some(d) = &p.deployment
-                && in_range(p.recorded_at)
-                && args.env.as_ref().is_none_or(|e| e == &d.environment)
+                && filter.in_range(p.recorded_at)
+                && filter.env.as_ref().is_none_or(|e| e == &d.environment)
             {
-                let t = prompts.entry(timeline).or_default();
-                t.note_name(pr.path.as_str());
-                t.deployments.push(DeployRow {
-                    path: pr.path.to_string(),
-                    environment: d.environment.clone(),
-                    event: p.event.as_str().to_owned(),
-                    version: pr.version.0,
-                    entry: p.log.index.0,
-                    at: d
-                        .deployed_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    actor: d.actor.clone(),
-                    replaces: d.replaces.map(|v| v.0),
-                });
+                self.rows.push((
+                    id,
+                    Row::Deploy(DeployRow {
+                        path: pr.path.to_string(),
+                        environment: d.environment.clone(),
+                        event: p.event.as_str().to_owned(),
+                        version: pr.version.0,
+                        entry: p.log.index.0,
+                        at: d
+                            .deployed_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        actor: d.actor.clone(),
+                        replaces: d.replaces.map(|v| v.0),
+                    }),
+                ));
             }
         }
     }
-    let checkpoint = log
-        .files
-        .checkpoint
-        .as_ref()
-        .map(|c| String::from_utf8_lossy(c).into_owned());
-    let model = ExportModel {
-        generated_at: Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        origin: verification
-            .as_ref()
-            .and_then(|r| r.origin.clone())
-            .or_else(|| {
-                statements
-                    .first()
-                    .map(|(_, _, st)| st.predicate.log.origin.clone())
-            }),
-        branch,
-        trusted_keys: trust
-            .keys
-            .iter()
-            .map(|k| format!("{} ({})", k.key_id, k.source))
-            .chain(
-                trust
-                    .keyless
-                    .iter()
-                    .map(|k| format!("keyless: {} ({})", k.policy.describe(), k.root_name)),
-            )
-            .collect(),
-        verification,
-        checkpoint,
-        live: export::live_spans(
-            &statements
-                .iter()
-                .filter(|(_, _, st)| {
-                    args.env.as_ref().is_none_or(|env| {
-                        st.predicate
-                            .deployment
-                            .as_ref()
-                            .is_none_or(|d| &d.environment == env)
-                    })
-                })
-                .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
-                .collect::<Vec<_>>(),
-            since,
-            until,
-            follow,
-        ),
-        entries,
-        prompts,
-    };
-    let text = match args.format {
-        ExportFormat::Json => serde_json::to_string_pretty(&model)? + "\n",
-        ExportFormat::Csv => export::csv(&model),
-        ExportFormat::Md => export::markdown(&model),
-        ExportFormat::Html => crate::report::html::html(&model),
-    };
-    match &args.out {
-        Some(f) => {
-            std::fs::write(f, text).with_context(|| format!("writing {}", f.display()))?;
-            eprintln!("wrote {}", f.display());
+
+    /// One timeline per prompt across renames, under its newest name (or one per path),
+    /// each version's diff source parallel to its versions.
+    fn finish(
+        self,
+        filter: &Filter,
+    ) -> (
+        BTreeMap<String, (PromptTimeline, Vec<Option<DiffSource>>)>,
+        BTreeMap<String, Vec<export::LiveSpan>>,
+    ) {
+        let mut prompts: BTreeMap<String, (PromptTimeline, Vec<Option<DiffSource>>)> =
+            BTreeMap::new();
+        for (id, row) in self.rows {
+            let path = match &row {
+                Row::Version(v, _) => v.path.clone(),
+                Row::Deploy(d) => d.path.clone(),
+            };
+            let key = if self.follow {
+                self.lineages.name(id).to_string()
+            } else {
+                path.clone()
+            };
+            let (t, diffs) = prompts.entry(key).or_default();
+            t.note_name(&path);
+            match row {
+                Row::Version(v, d) => {
+                    t.versions.push(v);
+                    diffs.push(d);
+                }
+                Row::Deploy(d) => t.deployments.push(d),
+            }
         }
-        None => print!("{text}"),
+        (prompts, self.live.finish(filter.since, filter.until))
     }
-    Ok(Outcome::Ok)
+}
+
+/// Fills a timeline's diffs from git.
+fn fill_diffs(
+    reader: &mut crate::git::ObjectReader,
+    t: &mut PromptTimeline,
+    diffs: &[Option<DiffSource>],
+) -> Result<()> {
+    for (v, d) in t.versions.iter_mut().zip(diffs) {
+        let Some(d) = d else { continue };
+        let new_text = reader
+            .read(d.new.as_str())?
+            .map(|o| String::from_utf8_lossy(&o.data).into_owned());
+        let old_text = match &d.old {
+            Some(o) => reader
+                .read(o.as_str())?
+                .map(|o| String::from_utf8_lossy(&o.data).into_owned()),
+            None => Some(String::new()),
+        };
+        v.diff = match (old_text, new_text) {
+            (Some(a), Some(b)) => Some(
+                similar::TextDiff::from_lines(&a, &b)
+                    .unified_diff()
+                    .header(&d.before, &v.path)
+                    .to_string(),
+            ),
+            _ => None,
+        };
+    }
+    Ok(())
+}
+
+impl Run<'_> {
+    fn render(&self, format: ExportFormat, out: &mut dyn Write) -> Result<()> {
+        match format {
+            ExportFormat::Csv => self.csv(out),
+            ExportFormat::Ocsf => self.ocsf(out),
+            ExportFormat::Json => self.json(out),
+            ExportFormat::Md => {
+                let (model, count) = self.model(false)?;
+                out.write_all(export::markdown_counted(&model, count).as_bytes())?;
+                Ok(())
+            }
+            ExportFormat::Html => {
+                let (model, _) = self.model(true)?;
+                out.write_all(crate::report::html::html(&model).as_bytes())?;
+                Ok(())
+            }
+            ExportFormat::Pack => anyhow::bail!("a pack is a directory, not a stream"),
+        }
+    }
+
+    fn csv(&self, out: &mut dyn Write) -> Result<()> {
+        out.write_all(export::CSV_HEADER.as_bytes())?;
+        self.log.for_each_window(self.ws, |window| {
+            for (file, key, st) in window.iter().filter(|(_, _, st)| self.filter.keeps(st)) {
+                let view = EntryView::new(file, key.clone(), st);
+                out.write_all(export::csv_rows(&view).as_bytes())?;
+            }
+            Ok(())
+        })
+    }
+
+    fn ocsf(&self, out: &mut dyn Write) -> Result<()> {
+        self.log.for_each_stored(self.ws, |window| {
+            for (stored, (file, _, st)) in window {
+                if !self.filter.keeps(st) {
+                    continue;
+                }
+                let sha256 = Sha256Hex::of(&stored.bytes);
+                let entry = ocsf::EntryRef {
+                    file,
+                    sha256: &sha256,
+                    branch: &self.log.branch,
+                };
+                for ev in ocsf::events(&entry, st) {
+                    serde_json::to_writer(&mut *out, &ev)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The model with its timelines and live spans, and the count of entries it covers;
+    /// with `entries` (the HTML page) also those entries and every version's diff.
+    fn model(&self, entries: bool) -> Result<(ExportModel, usize)> {
+        let mut timelines = Timelines::new(self.follow);
+        let mut kept = Vec::new();
+        self.log.for_each_window(self.ws, |window| {
+            for e in window {
+                timelines.observe(self.filter, e);
+                if entries && self.filter.keeps(&e.2) {
+                    kept.push(EntryView::new(&e.0, e.1.clone(), &e.2));
+                }
+            }
+            Ok(())
+        })?;
+        let count = timelines.count;
+        let (prompts, live) = timelines.finish(self.filter);
+        let mut reader = self.ws.git.object_reader()?;
+        let mut model = self.header.clone();
+        for (name, (mut t, diffs)) in prompts {
+            if entries {
+                fill_diffs(&mut reader, &mut t, &diffs)?;
+            }
+            model.prompts.insert(name, t);
+        }
+        model.entries = kept;
+        model.live = live;
+        Ok((model, count))
+    }
+
+    /// The JSON document, byte for byte `serde_json`'s pretty form of the whole model
+    /// (plus a newline), written as it is read.
+    fn json(&self, out: &mut dyn Write) -> Result<()> {
+        let h = &self.header;
+        let mut doc = stream::Object::new(0);
+        doc.member(out, "generatedAt", &h.generated_at)?;
+        doc.member(out, "branch", &h.branch)?;
+        doc.member(out, "origin", &h.origin)?;
+        doc.member(out, "verification", &h.verification)?;
+        doc.member(out, "trustedKeys", &h.trusted_keys)?;
+        doc.member(out, "checkpoint", &h.checkpoint)?;
+        doc.key(out, "entries")?;
+        let mut entries = stream::Array::new(1);
+        let mut timelines = Timelines::new(self.follow);
+        self.log.for_each_window(self.ws, |window| {
+            for e in window {
+                timelines.observe(self.filter, e);
+                if self.filter.keeps(&e.2) {
+                    entries.push(out, &EntryView::new(&e.0, e.1.clone(), &e.2))?;
+                }
+            }
+            Ok(())
+        })?;
+        entries.finish(out)?;
+        let (prompts, live) = timelines.finish(self.filter);
+        doc.key(out, "prompts")?;
+        let mut map = stream::Object::new(1);
+        let mut reader = self.ws.git.object_reader()?;
+        for (name, (mut t, diffs)) in prompts {
+            fill_diffs(&mut reader, &mut t, &diffs)?;
+            map.member(out, &name, &t)?;
+        }
+        map.finish(out)?;
+        doc.member(out, "live", &live)?;
+        doc.finish(out)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    }
 }

@@ -665,6 +665,31 @@ impl ListedLog {
         })
     }
 
+    /// [`ListedLog::for_each_window`] with each entry's bytes beside its decoded form.
+    pub fn for_each_stored(
+        &self,
+        ws: &Workspace,
+        mut each: impl FnMut(&[(crate::store::StoredEntry, DecodedEntry)]) -> Result<()>,
+    ) -> Result<()> {
+        let mut windows =
+            crate::store::EntryWindows::new(ws.git.object_reader()?, &self.listing.entries);
+        windows.for_each(crate::store::READ_WINDOW, |window| {
+            let decoded = decode_window(window)?;
+            let pairs: Vec<_> = window.iter().cloned().zip(decoded).collect();
+            each(&pairs)
+        })
+    }
+
+    /// The listed entry files at `positions`, in that order, as stored.
+    pub fn read_at_stored(
+        &self,
+        ws: &Workspace,
+        positions: &[usize],
+    ) -> Result<Vec<crate::store::StoredEntry>> {
+        crate::store::EntryWindows::new(ws.git.object_reader()?, &self.listing.entries)
+            .read_at(positions)
+    }
+
     /// Decodes the listed entries at `positions`, in that order.
     pub fn read_at(&self, ws: &Workspace, positions: &[usize]) -> Result<Vec<DecodedEntry>> {
         let mut windows =

@@ -109,54 +109,68 @@ fn csv_cell(s: &str) -> String {
     }
 }
 
+/// The CSV header line.
+pub const CSV_HEADER: &str =
+    "entry,recorded_at,event,prompt,version,change,commit,authors,approved_by,environment,actor,key_id\n";
+
 /// One row per prompt per event.
 pub fn csv(m: &ExportModel) -> String {
-    let mut out = String::from(
-        "entry,recorded_at,event,prompt,version,change,commit,authors,approved_by,environment,actor,key_id\n",
-    );
+    let mut out = String::from(CSV_HEADER);
     for e in &m.entries {
-        for p in &e.prompts {
-            let authors: Vec<&str> = e
-                .authors
-                .iter()
-                .filter(|a| a.role != AuthorRole::Committer)
-                .map(|a| a.name.as_str())
-                .collect();
-            let approvers: Vec<&str> = e
-                .approvals
-                .iter()
-                .filter(|a| a.counted && a.path == p.path)
-                .map(|a| a.reviewer.as_str())
-                .collect();
-            let cells = [
-                e.index.0.to_string(),
-                e.recorded_at.clone(),
-                e.event.as_str().to_owned(),
-                p.path.to_string(),
-                p.version.0.to_string(),
-                p.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                p.commit.to_string(),
-                authors.join("; "),
-                approvers.join("; "),
-                e.deployment
-                    .as_ref()
-                    .map(|d| d.environment.clone())
-                    .unwrap_or_default(),
-                e.deployment
-                    .as_ref()
-                    .map(|d| d.actor.clone())
-                    .unwrap_or_default(),
-                e.key_id.clone().unwrap_or_default(),
-            ];
-            let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            let _ = writeln!(out, "{}", row.join(","));
-        }
+        out.push_str(&csv_rows(e));
+    }
+    out
+}
+
+/// An entry's CSV rows, one per prompt.
+pub fn csv_rows(e: &EntryView) -> String {
+    let mut out = String::new();
+    for p in &e.prompts {
+        let authors: Vec<&str> = e
+            .authors
+            .iter()
+            .filter(|a| a.role != AuthorRole::Committer)
+            .map(|a| a.name.as_str())
+            .collect();
+        let approvers: Vec<&str> = e
+            .approvals
+            .iter()
+            .filter(|a| a.counted && a.path == p.path)
+            .map(|a| a.reviewer.as_str())
+            .collect();
+        let cells = [
+            e.index.0.to_string(),
+            e.recorded_at.clone(),
+            e.event.as_str().to_owned(),
+            p.path.to_string(),
+            p.version.0.to_string(),
+            p.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            p.commit.to_string(),
+            authors.join("; "),
+            approvers.join("; "),
+            e.deployment
+                .as_ref()
+                .map(|d| d.environment.clone())
+                .unwrap_or_default(),
+            e.deployment
+                .as_ref()
+                .map(|d| d.actor.clone())
+                .unwrap_or_default(),
+            e.key_id.clone().unwrap_or_default(),
+        ];
+        let row: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
+        let _ = writeln!(out, "{}", row.join(","));
     }
     out
 }
 
 /// A compliance summary in Markdown.
 pub fn markdown(m: &ExportModel) -> String {
+    markdown_counted(m, m.entries.len())
+}
+
+/// [`markdown`] of a model whose entries were streamed rather than kept: `entries` of them.
+pub fn markdown_counted(m: &ExportModel, entries: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -168,7 +182,7 @@ pub fn markdown(m: &ExportModel) -> String {
         "Generated {} from the audit branch `{}` ({} entries). Verification: **{}**.\n",
         m.generated_at,
         m.branch,
-        m.entries.len(),
+        entries,
         m.verified()
     );
     if let Some(r) = &m.verification {
@@ -243,22 +257,50 @@ pub fn live_spans(
     until: Option<chrono::DateTime<chrono::Utc>>,
     follow: bool,
 ) -> BTreeMap<String, Vec<LiveSpan>> {
-    let mut out: BTreeMap<String, Vec<LiveSpan>> = BTreeMap::new();
-    let (_, ids) =
-        crate::ledger::Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
-    // The lineage of each open span, parallel to the spans of its environment.
-    let mut span_lineage: BTreeMap<String, Vec<crate::ledger::LineageId>> = BTreeMap::new();
-    for (e, ids) in entries.iter().zip(&ids) {
+    let mut spans = LiveSpans::new(follow);
+    for e in entries {
+        spans.observe(e);
+    }
+    spans.finish(since, until)
+}
+
+/// What was live where, built one entry at a time in log order (every entry, versions too:
+/// they carry the renames that link a prompt's names).
+pub struct LiveSpans {
+    follow: bool,
+    lineages: crate::ledger::Lineages,
+    out: BTreeMap<String, Vec<LiveSpan>>,
+    /// The lineage of each span, parallel to the spans of its environment.
+    span_lineage: BTreeMap<String, Vec<crate::ledger::LineageId>>,
+}
+
+impl LiveSpans {
+    pub fn new(follow: bool) -> Self {
+        LiveSpans {
+            follow,
+            lineages: crate::ledger::Lineages::default(),
+            out: BTreeMap::new(),
+            span_lineage: BTreeMap::new(),
+        }
+    }
+
+    pub fn observe(&mut self, e: &EntryView) {
+        let ids: Vec<_> = e
+            .prompts
+            .iter()
+            .map(|p| self.lineages.observe(e.event, p))
+            .collect();
         let (EventType::Deployment | EventType::Rollback, Some(d)) = (e.event, &e.deployment)
         else {
-            continue;
+            return;
         };
         let at = d
             .deployed_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let spans = out.entry(d.environment.clone()).or_default();
-        let lineage_of = span_lineage.entry(d.environment.clone()).or_default();
-        for (p, &id) in e.prompts.iter().zip(ids) {
+        let spans = self.out.entry(d.environment.clone()).or_default();
+        let lineage_of = self.span_lineage.entry(d.environment.clone()).or_default();
+        let follow = self.follow;
+        for (p, &id) in e.prompts.iter().zip(&ids) {
             let same = |s: &LiveSpan, l: crate::ledger::LineageId| {
                 if follow {
                     l == id
@@ -285,17 +327,27 @@ pub fn live_spans(
             });
         }
     }
-    // RFC 3339 UTC strings with whole seconds compare like the times they name.
-    let fmt =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for spans in out.values_mut() {
-        spans.retain(|s| {
-            until.is_none_or(|u| s.from <= fmt(u))
-                && since.is_none_or(|b| s.until.as_ref().is_none_or(|end| *end >= fmt(b)))
-        });
+
+    /// The spans that overlap `since..until`, per environment that has any.
+    pub fn finish(
+        self,
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        until: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> BTreeMap<String, Vec<LiveSpan>> {
+        let mut out = self.out;
+        // RFC 3339 UTC strings with whole seconds compare like the times they name.
+        let fmt = |t: chrono::DateTime<chrono::Utc>| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
+        for spans in out.values_mut() {
+            spans.retain(|s| {
+                until.is_none_or(|u| s.from <= fmt(u))
+                    && since.is_none_or(|b| s.until.as_ref().is_none_or(|end| *end >= fmt(b)))
+            });
+        }
+        out.retain(|_, spans| !spans.is_empty());
+        out
     }
-    out.retain(|_, spans| !spans.is_empty());
-    out
 }
 
 #[cfg(test)]

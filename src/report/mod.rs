@@ -5,6 +5,7 @@ pub mod drift;
 pub mod export;
 pub mod github;
 pub mod html;
+pub mod ocsf;
 pub mod plain;
 pub mod stream;
 pub mod trace;
