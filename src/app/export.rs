@@ -18,9 +18,7 @@ use super::{DecodedEntry, ListedLog, Outcome, Workspace};
 use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::ledger::{LineageId, Lineages};
-use crate::report::export::{
-    self, DeployRow, ExportModel, LiveSpans, PromptTimeline, VersionRow,
-};
+use crate::report::export::{self, DeployRow, ExportModel, LiveSpans, PromptTimeline, VersionRow};
 use crate::report::views::EntryView;
 use crate::report::{ocsf, stream};
 use crate::signing::Trust;
@@ -123,8 +121,8 @@ fn write_file(f: &Path, render: impl FnOnce(&mut dyn Write) -> Result<()>) -> Re
         std::process::id()
     ));
     let result = (|| {
-        let file = std::fs::File::create(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
+        let file =
+            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut out = std::io::BufWriter::new(file);
         render(&mut out)?;
         out.flush()?;

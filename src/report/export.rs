@@ -110,8 +110,7 @@ fn csv_cell(s: &str) -> String {
 }
 
 /// The CSV header line.
-pub const CSV_HEADER: &str =
-    "entry,recorded_at,event,prompt,version,change,commit,authors,approved_by,environment,actor,key_id\n";
+pub const CSV_HEADER: &str = "entry,recorded_at,event,prompt,version,change,commit,authors,approved_by,environment,actor,key_id\n";
 
 /// One row per prompt per event.
 pub fn csv(m: &ExportModel) -> String {
@@ -336,9 +335,8 @@ impl LiveSpans {
     ) -> BTreeMap<String, Vec<LiveSpan>> {
         let mut out = self.out;
         // RFC 3339 UTC strings with whole seconds compare like the times they name.
-        let fmt = |t: chrono::DateTime<chrono::Utc>| {
-            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        };
+        let fmt =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         for spans in out.values_mut() {
             spans.retain(|s| {
                 until.is_none_or(|u| s.from <= fmt(u))

@@ -74,18 +74,30 @@ pub fn events(entry: &EntryRef, st: &Statement) -> Vec<Value> {
                     r.approved
                         && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
                 });
-                let mut ev = base(entry, st, n, activity, None, pr.landed_at.timestamp_millis());
+                let mut ev = base(
+                    entry,
+                    st,
+                    n,
+                    activity,
+                    None,
+                    pr.landed_at.timestamp_millis(),
+                );
                 ev["entity"] = entity(pr);
                 ev["entity_result"] = entity(pr);
                 if let Some(a) = author {
-                    ev["actor"] = json!({ "user": user(a.name.as_str(), &a.email, a.login.as_deref()) });
+                    ev["actor"] =
+                        json!({ "user": user(a.name.as_str(), &a.email, a.login.as_deref()) });
                 }
                 ev["message"] = json!(format!(
                     "{} v{} {}{}",
                     pr.path,
                     pr.version.0,
                     pr.change.map_or("recorded", |c| c.as_str()),
-                    if approved { ", approved" } else { ", not approved" }
+                    if approved {
+                        ", approved"
+                    } else {
+                        ", not approved"
+                    }
                 ));
                 ev["unmapped"]["promptrail"]["approved"] = json!(approved);
                 ev["unmapped"]["promptrail"]["authors"] = json!(
@@ -103,7 +115,11 @@ pub fn events(entry: &EntryRef, st: &Statement) -> Vec<Value> {
                     });
                 }
                 out.push(ev);
-                for a in p.approvals.iter().filter(|a| a.counted && a.path == pr.path) {
+                for a in p
+                    .approvals
+                    .iter()
+                    .filter(|a| a.counted && a.path == pr.path)
+                {
                     let time = a
                         .submitted_at
                         .map_or(pr.landed_at.timestamp_millis(), |t| t.timestamp_millis());

@@ -77,7 +77,11 @@ pub(super) fn write(run: &Run, dir: &Path, force: bool) -> Result<Outcome> {
             "verification.json",
             format!(
                 "the verification result (`promptrail verify --format json`): {}",
-                if verification.ok { "verified" } else { "FAILED" }
+                if verification.ok {
+                    "verified"
+                } else {
+                    "FAILED"
+                }
             ),
             (serde_json::to_string_pretty(verification)? + "\n").as_bytes(),
         )?;
