@@ -70,7 +70,8 @@ pub enum Command {
     Prove(ProveArgs),
     /// Check a proof from `prove` offline, without the repository.
     VerifyEntry(VerifyEntryArgs),
-    /// Write a report of the audit log for compliance: json, csv, md or html.
+    /// Write a report of the audit log for compliance: json, csv, md, html, OCSF events for
+    /// a SIEM, or an auditor's pack (report, CSV, verification, checkpoint, proofs).
     Export(ExportArgs),
     /// Check, through the GitHub API, the repository settings the trust model relies on.
     ///
@@ -452,6 +453,15 @@ pub enum ExportFormat {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  promptrail export --format html --out report.html      # one self-contained page
+  promptrail export --format ocsf --since 2026-01-01T00:00:00Z >> siem.jsonl
+  promptrail export --format pack --out audit-2026-q1    # a directory for the auditor
+
+Every format but html streams the log (constant memory at any length). A pack needs the
+trusted keys (it carries the verification result) and refuses a non-empty directory
+without --force.")]
 pub struct ExportArgs {
     /// Report format.
     #[arg(long, value_enum)]

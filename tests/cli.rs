@@ -21,7 +21,7 @@ fn help_texts() {
     insta::assert_snapshot!("help", help(&[]));
     for cmd in [
         "init", "keygen", "status", "record", "verify", "log", "show", "check", "gate", "deploy",
-        "rollback", "active", "doctor", "which", "trace", "drift",
+        "rollback", "active", "doctor", "which", "trace", "drift", "export",
     ] {
         insta::assert_snapshot!(format!("help_{cmd}"), help(&[cmd]));
     }

@@ -200,6 +200,9 @@ struct DiffSource {
     new: Oid,
 }
 
+/// A prompt's timeline and, parallel to its versions, where their diffs come from.
+type Pending = (PromptTimeline, Vec<Option<DiffSource>>);
+
 enum Row {
     Version(VersionRow, Option<DiffSource>),
     Deploy(DeployRow),
@@ -318,11 +321,10 @@ impl Timelines {
         self,
         filter: &Filter,
     ) -> (
-        BTreeMap<String, (PromptTimeline, Vec<Option<DiffSource>>)>,
+        BTreeMap<String, Pending>,
         BTreeMap<String, Vec<export::LiveSpan>>,
     ) {
-        let mut prompts: BTreeMap<String, (PromptTimeline, Vec<Option<DiffSource>>)> =
-            BTreeMap::new();
+        let mut prompts: BTreeMap<String, Pending> = BTreeMap::new();
         for (id, row) in self.rows {
             let path = match &row {
                 Row::Version(v, _) => v.path.clone(),
