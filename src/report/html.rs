@@ -10,8 +10,9 @@
 //! still not run or load anything.
 //!
 //! Scale: the page stays usable at any length because what grows with the log is bounded:
-//! each lineage section lists its newest [`ROWS_PER_LINEAGE`] versions (the count of older
-//! ones is stated; CSV/JSON exports have them all), each environment's timeline draws the
+//! each lineage section lists its newest [`ROWS_PER_LINEAGE`] versions, fewer when there are
+//! many prompts ([`ROW_BUDGET`] rows in all, at least 5 each; the count of older ones is
+//! stated, CSV/JSON exports have them all), each environment's timeline draws the
 //! [`TIMELINE_ROWS`] prompts deployed most often, the overview lists the first
 //! [`UNAPPROVED_LISTED`] unapproved versions, and the index shows [`INDEX_PAGE`] prompts a
 //! page (all of them when printed or without scripts).
@@ -25,8 +26,10 @@ use sha2::{Digest as _, Sha256};
 
 use super::export::{ExportModel, LiveSpan, PromptTimeline};
 
-/// Versions listed per lineage section (the newest ones).
+/// Versions listed per lineage section at most (the newest ones).
 pub const ROWS_PER_LINEAGE: usize = 50;
+/// Version rows listed over all sections: with many prompts each lists fewer (down to 5).
+pub const ROW_BUDGET: usize = 10_000;
 /// Prompts drawn per environment timeline (those deployed most often).
 pub const TIMELINE_ROWS: usize = 40;
 /// Unapproved versions linked from the overview.
@@ -105,6 +108,7 @@ apply();
 window.addEventListener('hashchange',function(){reveal(location.hash.slice(1));});
 reveal(a.get('open')||location.hash.slice(1));
 d.documentElement.setAttribute('data-ready','1');
+d.documentElement.setAttribute('data-ms',String(Math.round(performance.now())));
 })();"#;
 
 fn sha256_b64(s: &str) -> String {
@@ -563,6 +567,7 @@ fn index(o: &mut String, m: &ExportModel) {
 
 fn lineages(o: &mut String, m: &ExportModel) {
     o.push_str("<section id=\"lineages\"><h2>Each prompt's history</h2>");
+    let per = (ROW_BUDGET / m.prompts.len().max(1)).clamp(5, ROWS_PER_LINEAGE);
     for (i, (key, t)) in m.prompts.iter().enumerate() {
         let former: Vec<String> = t
             .names
@@ -581,11 +586,11 @@ fn lineages(o: &mut String, m: &ExportModel) {
                 format!(" · formerly {}", former.join(", "))
             }
         );
-        let skip = t.versions.len().saturating_sub(ROWS_PER_LINEAGE);
+        let skip = t.versions.len().saturating_sub(per);
         if skip > 0 {
             let _ = write!(
                 o,
-                "<p class=\"muted\">The newest {ROWS_PER_LINEAGE} versions; {skip} older ones are in the CSV and JSON exports and <code>promptrail log --prompt</code>.</p>"
+                "<p class=\"muted\">The newest {per} versions; {skip} older ones are in the CSV and JSON exports and <code>promptrail log --prompt</code>.</p>"
             );
         }
         o.push_str("<table><tr><th>version</th><th>path</th><th>change</th><th>landed</th><th>commit</th><th>authors</th><th>approved by</th><th>entry</th></tr>");
@@ -627,7 +632,7 @@ fn lineages(o: &mut String, m: &ExportModel) {
         o.push_str("</table>");
         if !t.deployments.is_empty() {
             o.push_str("<table><tr><th>environment</th><th>event</th><th>path</th><th>version</th><th>when</th><th>by</th><th>entry</th></tr>");
-            let skip = t.deployments.len().saturating_sub(ROWS_PER_LINEAGE);
+            let skip = t.deployments.len().saturating_sub(per);
             for d in t.deployments.iter().skip(skip) {
                 let _ = write!(
                     o,
