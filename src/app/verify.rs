@@ -364,34 +364,43 @@ fn checkpoint_keys(trust: &Trust, report: &Report, size: u64) -> Vec<TrustedKey>
 /// computing each commit's expected tree from the entry files' blob ids (see
 /// [`crate::verify::shape`]) rather than by git's per-commit diff.
 fn has_shape(ws: &Workspace, tip: &Oid, entries: Vec<crate::verify::shape::GitId>) -> Result<bool> {
-    let mut check = crate::verify::shape::ShapeCheck::new(entries);
-    let mut reader = ws.git.object_reader()?;
-    let mut window: Vec<(usize, Oid)> = Vec::new();
+    // The line newest first, as git streams it (20 bytes a commit), then checked oldest first.
+    let mut line: Vec<(u8, crate::verify::shape::GitId)> = Vec::new();
     let mut ok = true;
-    let mut flush = |window: &mut Vec<(usize, Oid)>, ok: &mut bool| -> Result<()> {
-        let trees =
-            reader.read_many(&window.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>())?;
-        for ((parents, _), tree) in window.iter().zip(trees) {
-            *ok = *ok && tree.is_some_and(|t| t.kind == "tree" && check.commit(*parents, &t.data));
-        }
-        window.clear();
-        Ok(())
-    };
     ws.git
         .first_parent_line(tip, |_, parents, tree| {
-            if tree.as_str().len() != 40 {
-                ok = false; // SHA-256 repositories: git's diff decides
+            match crate::verify::shape::parse_id(tree.as_str()) {
+                // SHA-256 repositories: git's diff decides.
+                None => ok = false,
+                Some(id) => line.push((u8::try_from(parents).unwrap_or(u8::MAX), id)),
             }
-            window.push((parents, tree));
-            if window.len() == SHAPE_WINDOW {
-                flush(&mut window, &mut ok)?;
+            // A line longer than the entries is not in shape: no need to read further.
+            if ok && line.len() <= entries.len() {
+                Ok(())
+            } else {
+                bail!(Stop)
             }
-            // Stops the stream at the first commit that is off.
-            if ok { Ok(()) } else { bail!(Stop) }
         })
         .or_else(|e| if e.is::<Stop>() { Ok(()) } else { Err(e) })?;
-    flush(&mut window, &mut ok)?;
-    Ok(ok && check.complete())
+    if !ok || line.len() != entries.len() {
+        return Ok(false);
+    }
+    let mut check = crate::verify::shape::ShapeCheck::new(entries);
+    let mut reader = ws.git.object_reader()?;
+    while !line.is_empty() {
+        let at = line.len().saturating_sub(SHAPE_WINDOW);
+        let window: Vec<(u8, crate::verify::shape::GitId)> = line.drain(at..).rev().collect();
+        let specs: Vec<String> = window.iter().map(|(_, t)| crate::types::hex(t)).collect();
+        let trees = reader.read_many(&specs)?;
+        for ((parents, _), tree) in window.iter().zip(trees) {
+            if !tree
+                .is_some_and(|t| t.kind == "tree" && check.commit(usize::from(*parents), &t.data))
+            {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(check.complete())
 }
 
 /// Root trees read per batch by [`has_shape`].

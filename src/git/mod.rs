@@ -343,8 +343,9 @@ impl Git {
         Ok(())
     }
 
-    /// Streams the first-parent line of `tip`, oldest first: each commit's id, its number of
-    /// parents and its root tree, without any diff (one `git log` process).
+    /// Streams the first-parent line of `tip`, newest first: each commit's id, its number of
+    /// parents and its root tree, without any diff (one `git log` process; not `--reverse`,
+    /// which makes git hold every commit of a long line before it prints the first).
     pub fn first_parent_line(
         &self,
         tip: &Oid,
@@ -352,7 +353,16 @@ impl Git {
     ) -> Result<()> {
         let mut child = self
             .cmd()
-            .args(["log", "--first-parent", "--reverse", "--format=%H %T %P"])
+            // Commits lie all over a long log's pack: bounded windows, as `object_reader`.
+            .args([
+                "-c",
+                "core.packedGitWindowSize=16m",
+                "-c",
+                "core.packedGitLimit=64m",
+                "log",
+                "--first-parent",
+                "--format=%H %T %P",
+            ])
             .arg(tip.as_str())
             .arg("--")
             .stdout(Stdio::piped())
@@ -394,7 +404,20 @@ impl Git {
     pub fn object_reader(&self) -> Result<ObjectReader> {
         let mut child = self
             .cmd()
-            .args(["cat-file", "--batch"])
+            // Bounded memory on a long log: git maps pack files in windows (1 GiB each by
+            // default, up to 8 GiB) and every page it touches counts in its resident size,
+            // so a pass over all of a large pack would hold the whole pack. Small windows
+            // under a small limit are unmapped as the reader moves on.
+            .args([
+                "-c",
+                "core.packedGitWindowSize=16m",
+                "-c",
+                "core.packedGitLimit=64m",
+                "-c",
+                "core.deltaBaseCacheLimit=32m",
+                "cat-file",
+                "--batch",
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -85,12 +85,18 @@ pub(super) struct Decoded {
     pub(super) keyless: Option<Result<KeylessSigned, KeylessFailure>>,
 }
 
-pub(super) fn decode_one(
+/// An entry parsed, its signature not yet checked.
+pub(super) type Parsed = Result<(Bundle, Statement), String>;
+
+/// What checking a parsed entry's signature (key mode) or keyless material found.
+type Checked = (Option<bool>, Option<Result<KeylessSigned, KeylessFailure>>);
+
+fn check_one(
     entry: &StoredEntry,
+    parsed: &Parsed,
     keyring: &HashMap<&KeyId, &TrustedKey>,
     keyless: Option<&KeylessTrust>,
-) -> Decoded {
-    let parsed = entry.decode();
+) -> Checked {
     let sig_ok = parsed.as_ref().ok().and_then(|(bundle, _)| {
         let key = keyring.get(bundle.key_hint()?)?;
         let sig = bundle.dsse_envelope.signatures.first()?;
@@ -111,36 +117,59 @@ pub(super) fn decode_one(
             };
             trust.verify_entry(&entry.bytes, st)
         });
-    Decoded {
-        parsed,
-        sig_ok,
-        keyless,
-    }
+    (sig_ok, keyless)
 }
 
-/// [`decode_one`] over all entries, in order, split across the available cores. Exactly one
-/// [`Decoded`] per entry, always: an entry whose worker panicked is not verified, and says so
-/// (a PT007 finding naming the internal error), so the window can never come back shorter
-/// and misaligned against its entries.
+/// Every entry of a window decoded and its signature checked, in order, on every core.
+/// Between parsing and the signature checks, `meanwhile` gets the parsed entries and runs
+/// on a thread of its own (the git cross-check's batch read: git works while the
+/// signatures are checked).
+///
+/// Exactly one [`Decoded`] per entry, always: an entry whose worker panicked is not
+/// verified, and says so (a PT007 finding naming the internal error), so the window can
+/// never come back shorter and misaligned against its entries.
 pub(super) fn decode_all(
     entries: &[StoredEntry],
     keyring: &HashMap<&KeyId, &TrustedKey>,
     keyless: Option<&KeylessTrust>,
-) -> Vec<Decoded> {
+    meanwhile: impl FnOnce(&[Parsed]) -> anyhow::Result<()> + Send,
+) -> anyhow::Result<Vec<Decoded>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = if entries.len() < 16 { 1 } else { threads };
-    parallel_map(
-        entries,
-        threads,
-        |e| decode_one(e, keyring, keyless),
-        |why| Decoded {
-            parsed: Err(format!(
-                "internal error: the verifier panicked on this entry ({why}); it is not verified"
-            )),
-            sig_ok: None,
-            keyless: None,
-        },
-    )
+    let failed = |why: &str| -> Parsed {
+        Err(format!(
+            "internal error: the verifier panicked on this entry ({why}); it is not verified"
+        ))
+    };
+    let parsed = parallel_map(entries, threads, StoredEntry::decode, failed);
+    let (done, checked) = std::thread::scope(|scope| {
+        let side = scope.spawn(|| meanwhile(&parsed));
+        let pairs: Vec<(&StoredEntry, &Parsed)> = entries.iter().zip(&parsed).collect();
+        let checked = parallel_map(
+            &pairs,
+            threads,
+            |(e, p)| Some(check_one(e, p, keyring, keyless)),
+            |_| None,
+        );
+        (side.join(), checked)
+    });
+    done.map_err(|_| anyhow::anyhow!("the git cross-check's reader panicked"))??;
+    Ok(checked
+        .into_iter()
+        .zip(parsed)
+        .map(|(checked, parsed)| match checked {
+            Some((sig_ok, keyless)) => Decoded {
+                parsed,
+                sig_ok,
+                keyless,
+            },
+            None => Decoded {
+                parsed: failed("a worker panicked while checking its signature"),
+                sig_ok: None,
+                keyless: None,
+            },
+        })
+        .collect())
 }
 
 /// `f` over `items` in order on up to `threads` threads, one result per item. When `f`

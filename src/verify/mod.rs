@@ -243,7 +243,7 @@ pub fn verify(
     entries: &mut dyn EntrySource,
     stray_files: &[String],
     trust: &Trust,
-    repo: &mut dyn RepoObjects,
+    repo: &mut (dyn RepoObjects + Send),
 ) -> anyhow::Result<Report> {
     let mut findings = Vec::new();
     let mut signed_by = BTreeMap::new();
@@ -298,21 +298,20 @@ pub fn verify(
     let mut summary = crate::state::Summary::new();
 
     // Decoding and signature checks are independent per entry: they run on every core, a
-    // window of entries at a time so that memory stays bounded on long logs; each window's
-    // git cross-check objects are prefetched in one batch.
+    // window of entries at a time so that memory stays bounded on long logs (the next window
+    // is read from git meanwhile, see `EntrySource`); each window's git cross-check objects
+    // are prefetched in one batch while its signatures are checked.
     let mut pos: u64 = 0;
     let mut leaves: Vec<crate::merkle::Hash> = Vec::new();
     entries.windows(PREFETCH, &mut |window: &[StoredEntry]| {
-    let decoded = decode_all(window, &keyring, trust.keyless.as_ref());
-    let specs: Vec<(String, String)> = decoded
-        .iter()
-        .flat_map(|d| {
-            d.parsed
-                .as_ref()
-                .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
-        })
-        .collect();
-    repo.prefetch(&specs)?;
+    // The window's git cross-check objects are read while its signatures are checked.
+    let decoded = decode_all(window, &keyring, trust.keyless.as_ref(), |parsed| {
+        let specs: Vec<(String, String)> = parsed
+            .iter()
+            .flat_map(|p| p.as_ref().map_or_else(|_| Vec::new(), |(_, st)| git_specs(st)))
+            .collect();
+        repo.prefetch(&specs)
+    })?;
     for (entry, decoded) in window.iter().zip(decoded) {
         let pos = {
             pos += 1;

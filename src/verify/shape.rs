@@ -61,6 +61,9 @@ fn push_row(rows: &mut Vec<u8>, mode: &str, name: &str, id: &GitId) {
     rows.extend_from_slice(id);
 }
 
+/// The length of one row of the `entries` tree: `40000 DDDDDD\0` and a 20-byte id.
+const DIR_ROW: usize = "40000 ".len() + 6 + 1 + 20;
+
 /// Checks commits oldest first, one at a time, against the entry files' blob ids.
 pub struct ShapeCheck {
     entries: Vec<GitId>,
@@ -157,7 +160,7 @@ impl ShapeCheck {
         let dir_id = tree_id(&self.dir_rows);
         // Each row of the `entries` tree: "40000 DDDDDD\0" + 20 bytes.
         let prefix = self.entries_prefix.get_or_insert_with(|| {
-            let rows = (self.full_dirs.len() + 1) * (6 + 1 + 6 + 1 + 20);
+            let rows = (self.full_dirs.len() + 1) * DIR_ROW;
             let mut ctx = Context::new(&SHA1_FOR_LEGACY_USE_ONLY);
             ctx.update(format!("tree {rows}\0").as_bytes());
             let mut full = Vec::new();
@@ -200,6 +203,83 @@ fn parse_tree(mut data: &[u8]) -> Option<Vec<TreeRow<'_>>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Writes a branch in the audit layout with `git fast-import` (`entries + 1` commits'
+    /// worth of entries, crossing a directory boundary; `tamper` rewrites entry 3 in the
+    /// commit adding entry `tamper`) and runs the check over git's own trees.
+    fn shape_of_git_branch(entries: u64, tamper: Option<u64>) -> (bool, bool) {
+        use std::io::Write as _;
+        use std::process::{Command, Stdio};
+        let dir = tempfile::TempDir::new().unwrap();
+        let git = |args: &[&str]| {
+            Command::new("git")
+                .current_dir(dir.path())
+                .args(args)
+                .output()
+                .unwrap()
+        };
+        assert!(git(&["init", "-q"]).status.success());
+        let mut child = Command::new("git")
+            .current_dir(dir.path())
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut ids = Vec::new();
+        {
+            let out = child.stdin.as_mut().unwrap();
+            for k in 0..entries {
+                let body = format!("{{\"entry\":{k}}}\n");
+                ids.push(blob_id(body.as_bytes()));
+                let msg = format!("entry {k}\n");
+                write!(
+                    out,
+                    "commit refs/heads/audit\ncommitter t <t@t> {k} +0000\n"
+                )
+                .unwrap();
+                write!(out, "data {}\n{msg}", msg.len()).unwrap();
+                if k == 0 {
+                    write!(out, "M 100644 inline {META_FILE}\ndata 3\n{{}}\n\n").unwrap();
+                }
+                let path = crate::store::entry_path(crate::types::EntryIndex(k));
+                write!(out, "M 100644 inline {path}\ndata {}\n{body}\n", body.len()).unwrap();
+                if tamper == Some(k) {
+                    let path = crate::store::entry_path(crate::types::EntryIndex(3));
+                    write!(out, "M 100644 inline {path}\ndata 2\nno\n").unwrap();
+                }
+                if k + 1 == entries {
+                    write!(out, "M 100644 inline {CHECKPOINT_FILE}\ndata 3\ncp\n\n").unwrap();
+                }
+                writeln!(out).unwrap();
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        let log = git(&[
+            "log",
+            "--first-parent",
+            "--reverse",
+            "--format=%T %P",
+            "audit",
+        ]);
+        let mut check = ShapeCheck::new(ids);
+        let mut ok = true;
+        for line in String::from_utf8(log.stdout).unwrap().lines() {
+            let mut ids = line.split(' ').filter(|s| !s.is_empty());
+            let tree = ids.next().unwrap();
+            let raw = git(&["cat-file", "tree", tree]).stdout;
+            ok &= check.commit(ids.count(), &raw);
+        }
+        (ok, check.complete())
+    }
+
+    #[test]
+    fn the_expected_trees_are_gits_own_across_a_directory_boundary() {
+        let entries = ENTRIES_PER_DIR + 5;
+        assert_eq!(shape_of_git_branch(entries, None), (true, true));
+        // An earlier entry rewritten by a later commit (in either directory) is off.
+        assert!(!shape_of_git_branch(entries, Some(7)).0);
+        assert!(!shape_of_git_branch(entries, Some(ENTRIES_PER_DIR + 2)).0);
+    }
 
     #[test]
     fn ids_match_git() {
