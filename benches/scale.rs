@@ -8,7 +8,9 @@
 //! 100,000) and kept under `target/bench-data/`; `PROMPTRAIL_BENCH_SCALE=1000000` picks the
 //! 1,000,000-version variant (10,000 prompts; generating it takes long), any other number
 //! another size (prompts = versions / 100). `PROMPTRAIL_BENCH_BIN=PATH` times another build
-//! of promptrail on the same data; `PROMPTRAIL_BENCH_RUNS=N` takes the best of N runs.
+//! of promptrail on the same data; `PROMPTRAIL_BENCH_RUNS=N` takes the best of N runs;
+//! `PROMPTRAIL_BENCH_ONLY=verify` times only `verify` against the bare loop, and
+//! `PROMPTRAIL_BENCH_VERIFY_BEFORE=PATH` adds another build's `verify` beside it.
 
 mod common;
 
@@ -46,6 +48,9 @@ fn main() {
     .contains("--since");
     let repo = &data.repo;
     let runs = env_size("PROMPTRAIL_BENCH_RUNS", 1);
+    // PROMPTRAIL_BENCH_ONLY=verify: only verify against the bare loop (the other commands
+    // take minutes at scale).
+    let verify_only = std::env::var("PROMPTRAIL_BENCH_ONLY").is_ok_and(|o| o == "verify");
     let p = Scale::prompt(prompts / 2);
     let v = 50.min(versions / prompts).max(1);
     let t0 = 1_700_000_000i64;
@@ -64,7 +69,7 @@ fn main() {
     };
     let timed = |c: &mut dyn FnMut() -> Command| best_of(runs, || measure(&mut c()));
 
-    let baseline = best_of(runs.max(3), || {
+    let baseline = best_of(if verify_only { 1 } else { runs.max(3) }, || {
         measure(Command::new("git").current_dir(repo).args([
             "log",
             "--raw",
@@ -86,99 +91,114 @@ fn main() {
     let pk = pubkey.to_str().unwrap();
     let sk = privkey.to_str().unwrap();
     let show = format!("{p}@v{v}");
-    row(
-        "log --prompt P".into(),
-        timed(&mut || cmd(&["log", "--prompt", &p])),
-        "<= 200 ms, <= 100 MiB",
-    );
-    row(
-        format!("show P@v{v}"),
-        timed(&mut || cmd(&["show", &show])),
-        "<= 200 ms, <= 100 MiB",
-    );
-    row(
-        "active --env production --at T".into(),
-        timed(&mut || cmd(&["active", "--env", "production", "--at", &mid])),
-        "<= 200 ms, <= 100 MiB",
-    );
-    row(
-        format!("prove P@v{v}"),
-        timed(&mut || cmd(&["prove", &show, "--out", "/dev/null"])),
-        "<= 200 ms, <= 100 MiB",
-    );
-    if has_log_filters {
+    if !verify_only {
         row(
-            "log --env production --since T (last 1 %)".into(),
-            timed(&mut || cmd(&["log", "--env", "production", "--since", &recent])),
+            "log --prompt P".into(),
+            timed(&mut || cmd(&["log", "--prompt", &p])),
             "<= 200 ms, <= 100 MiB",
         );
+        row(
+            format!("show P@v{v}"),
+            timed(&mut || cmd(&["show", &show])),
+            "<= 200 ms, <= 100 MiB",
+        );
+        row(
+            "active --env production --at T".into(),
+            timed(&mut || cmd(&["active", "--env", "production", "--at", &mid])),
+            "<= 200 ms, <= 100 MiB",
+        );
+        row(
+            format!("prove P@v{v}"),
+            timed(&mut || cmd(&["prove", &show, "--out", "/dev/null"])),
+            "<= 200 ms, <= 100 MiB",
+        );
+        if has_log_filters {
+            row(
+                "log --env production --since T (last 1 %)".into(),
+                timed(&mut || cmd(&["log", "--env", "production", "--since", &recent])),
+                "<= 200 ms, <= 100 MiB",
+            );
+        }
+        row(
+            "log (the whole log)".into(),
+            timed(&mut || cmd(&["log"])),
+            "streams (constant memory)",
+        );
+        row(
+            "record, nothing new".into(),
+            timed(&mut || cmd(&["record", "--offline", "--no-push", "--key", sk])),
+            "<= 300 ms",
+        );
+        row(
+            "status".into(),
+            timed(&mut || cmd(&["status"])),
+            "<= 300 ms",
+        );
+        row(
+            "export --format csv".into(),
+            timed(&mut || {
+                cmd(&[
+                    "export",
+                    "--format",
+                    "csv",
+                    "--key",
+                    pk,
+                    "--out",
+                    "/dev/null",
+                ])
+            }),
+            "<= 200 MiB",
+        );
+        row(
+            "export --format html".into(),
+            timed(&mut || {
+                cmd(&[
+                    "export",
+                    "--format",
+                    "html",
+                    "--key",
+                    pk,
+                    "--out",
+                    "/dev/null",
+                ])
+            }),
+            "<= 200 MiB",
+        );
+        // A fresh clone per run: CI starts without any cache.
+        let fresh = |name: &str, args: &[&str]| {
+            best_of(runs, || {
+                let clone = data.fresh_clone(name);
+                measure(Command::new(bin).current_dir(&clone).arg("-q").args(args))
+            })
+        };
+        row(
+            "gate --env production (fresh clone)".into(),
+            fresh("clone-gate", &["gate", "--env", "production", "--key", pk]),
+            "<= 1 s, <= 100 MiB",
+        );
+        row(
+            "deploy --env production --no-push (fresh clone)".into(),
+            fresh(
+                "clone-deploy",
+                &["deploy", "--env", "production", "--no-push", "--key", sk],
+            ),
+            "<= 1 s, <= 100 MiB",
+        );
     }
-    row(
-        "log (the whole log)".into(),
-        timed(&mut || cmd(&["log"])),
-        "streams (constant memory)",
-    );
-    row(
-        "record, nothing new".into(),
-        timed(&mut || cmd(&["record", "--offline", "--no-push", "--key", sk])),
-        "<= 300 ms",
-    );
-    row(
-        "status".into(),
-        timed(&mut || cmd(&["status"])),
-        "<= 300 ms",
-    );
-    row(
-        "export --format csv".into(),
-        timed(&mut || {
-            cmd(&[
-                "export",
-                "--format",
-                "csv",
-                "--key",
-                pk,
-                "--out",
-                "/dev/null",
-            ])
-        }),
-        "<= 200 MiB",
-    );
-    row(
-        "export --format html".into(),
-        timed(&mut || {
-            cmd(&[
-                "export",
-                "--format",
-                "html",
-                "--key",
-                pk,
-                "--out",
-                "/dev/null",
-            ])
-        }),
-        "<= 200 MiB",
-    );
-    // A fresh clone per run: CI starts without any cache.
-    let fresh = |name: &str, args: &[&str]| {
-        best_of(runs, || {
-            let clone = data.fresh_clone(name);
-            measure(Command::new(bin).current_dir(&clone).arg("-q").args(args))
-        })
-    };
-    row(
-        "gate --env production (fresh clone)".into(),
-        fresh("clone-gate", &["gate", "--env", "production", "--key", pk]),
-        "<= 1 s, <= 100 MiB",
-    );
-    row(
-        "deploy --env production --no-push (fresh clone)".into(),
-        fresh(
-            "clone-deploy",
-            &["deploy", "--env", "production", "--no-push", "--key", sk],
-        ),
-        "<= 1 s, <= 100 MiB",
-    );
     let verify = timed(&mut || cmd(&["verify", "--key", pk]));
+    // PROMPTRAIL_BENCH_VERIFY_BEFORE=PATH: the same verify by another build (say, main's
+    // before a change), in the same process, for a before/after against one bare loop.
+    let before = std::env::var("PROMPTRAIL_BENCH_VERIFY_BEFORE")
+        .ok()
+        .map(|old| {
+            best_of(runs, || {
+                measure(
+                    Command::new(&old)
+                        .current_dir(repo)
+                        .args(["-q", "verify", "--key", pk]),
+                )
+            })
+        });
 
     // The bare loop: only what verification cannot avoid, over the same entry bytes.
     let git = Git::open(repo).unwrap();
@@ -232,4 +252,12 @@ fn main() {
         verify.time.as_secs_f64() / bare.as_secs_f64(),
         verify.mib()
     );
+    if let Some(before) = before {
+        println!(
+            "| `verify` (PROMPTRAIL_BENCH_VERIFY_BEFORE) | {:.1} ms | {:.2}× the bare loop | {:.1} MiB | <= 1.5× the loop, <= 150 MiB |",
+            before.ms(),
+            before.time.as_secs_f64() / bare.as_secs_f64(),
+            before.mib()
+        );
+    }
 }

@@ -298,9 +298,8 @@ pub fn verify(
     let mut summary = crate::state::Summary::new();
 
     // Decoding and signature checks are independent per entry: they run on every core, a
-    // window of entries at a time so that memory stays bounded on long logs (the next window
-    // is read from git meanwhile, see `EntrySource`); each window's git cross-check objects
-    // are prefetched in one batch while its signatures are checked.
+    // window of entries at a time so that memory stays bounded on long logs; each window's
+    // git cross-check objects are prefetched in one batch while its signatures are checked.
     let mut pos: u64 = 0;
     let mut leaves: Vec<crate::merkle::Hash> = Vec::new();
     entries.windows(PREFETCH, &mut |window: &[StoredEntry]| {
