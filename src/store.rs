@@ -232,6 +232,8 @@ pub struct Store<'a> {
     git: &'a Git,
     branch: String,
     remote: String,
+    /// Keys besides the signer's own whose checkpoints an append builds on (key rotation).
+    trusted: Vec<crate::signing::TrustedKey>,
 }
 
 impl<'a> Store<'a> {
@@ -240,7 +242,15 @@ impl<'a> Store<'a> {
             git,
             branch: branch.to_owned(),
             remote: remote.to_owned(),
+            trusted: Vec::new(),
         }
+    }
+
+    /// Also builds on tips whose checkpoint one of `keys` signed (a key rotated out).
+    #[must_use]
+    pub fn trusting(mut self, keys: &[crate::signing::TrustedKey]) -> Self {
+        self.trusted = keys.to_vec();
+        self
     }
 
     pub fn branch(&self) -> &str {
@@ -457,6 +467,7 @@ impl<'a> Store<'a> {
                 self.local_tip()?
             };
             let tip = self.read_tip(base.as_ref(), origin)?;
+            let tip_checkpoint = self.check_tip(&tip, key)?;
             let entries = build(&tip)?;
             let count = entries.len() as u64;
             let new = if entries.is_empty() {
@@ -467,7 +478,7 @@ impl<'a> Store<'a> {
                 }
             } else {
                 let state = self.summary_after(&tip, &entries, key, &mut progress)?;
-                self.write(&tip, &entries, key, &state)?
+                self.write(&tip, tip_checkpoint.as_ref(), &entries, key, &state)?
             };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
@@ -519,6 +530,7 @@ impl<'a> Store<'a> {
     fn write(
         &self,
         tip: &Tip,
+        tip_checkpoint: Option<&Checkpoint>,
         entries: &[NewEntry],
         key: &Signer,
         state: &crate::state::Encoded,
@@ -526,9 +538,9 @@ impl<'a> Store<'a> {
         let mut meta = serde_json::to_vec_pretty(&tip.meta)
             .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
         meta.push(b'\n');
-        let mut range = match &tip.commit {
-            None => CompactRange::default(),
-            Some(commit) => self.range_at(commit, tip.next_index.0)?,
+        let mut range = match (&tip.commit, tip_checkpoint) {
+            (Some(commit), Some(cp)) => self.range_at(commit, cp)?,
+            _ => CompactRange::default(),
         };
         let mut sign = |e: &NewEntry, extensions: Vec<String>| -> Result<(String, String)> {
             range.push(leaf_hash(&e.bytes));
@@ -680,13 +692,15 @@ impl<'a> Store<'a> {
         Ok(summary)
     }
 
-    /// The stored right edge at `commit` when it covers `size` entries (O(1)); otherwise
-    /// (older logs) rebuilt from every entry.
-    fn range_at(&self, commit: &Oid, size: u64) -> Result<CompactRange> {
+    /// The stored right edge at `commit`, believed only when it has the signed checkpoint's
+    /// size and root (O(1)); otherwise (older logs, or a range someone edited so that the
+    /// next checkpoint would sign their root) rebuilt from every entry.
+    fn range_at(&self, commit: &Oid, checkpoint: &Checkpoint) -> Result<CompactRange> {
         let mut reader = self.git.object_reader()?;
         if let Some(obj) = reader.read(&format!("{commit}:{RANGE_FILE}"))?
             && let Some(range) = CompactRange::parse(&String::from_utf8_lossy(&obj.data))
-            && range.size() == size
+            && range.size() == checkpoint.size
+            && range.root() == checkpoint.root
         {
             return Ok(range);
         }
@@ -694,7 +708,96 @@ impl<'a> Store<'a> {
         for e in self.read_all(commit)?.entries {
             range.push(leaf_hash(&e.bytes));
         }
+        if range.size() != checkpoint.size || range.root() != checkpoint.root {
+            bail!(
+                "the audit branch's entries do not hash to its signed checkpoint: not appending \
+                 to a log that does not verify (run `promptrail verify`)"
+            );
+        }
         Ok(range)
+    }
+
+    /// Refuses to build on a tip promptrail did not append: its checkpoint must cover exactly
+    /// the entries there, be signed by this signer's key or a trusted one, name the tip's
+    /// parent when it names one, and be one entry larger than the parent's. A signed tree
+    /// committed again on top of the log (a replay), or any plain commit on top, fails the
+    /// last: an append there would sign a fork that `verify` rejects. Returns the checkpoint
+    /// (`None` for a new log).
+    fn check_tip(&self, tip: &Tip, key: &Signer) -> Result<Option<Checkpoint>> {
+        let Some(commit) = &tip.commit else {
+            return Ok(None);
+        };
+        let refuse = |why: String| {
+            anyhow::anyhow!(
+                "the tip of `{}` ({}) is not a commit promptrail appended: {why}; not appending \
+                 to it (run `promptrail verify`)",
+                self.branch,
+                commit.short()
+            )
+        };
+        let mut reader = self.git.object_reader()?;
+        let read_checkpoint =
+            |reader: &mut crate::git::ObjectReader, at: &Oid| -> Result<Option<Checkpoint>> {
+                match reader.read_bounded(&format!("{at}:{CHECKPOINT_FILE}"), 1 << 20)? {
+                    None => Ok(None),
+                    Some(Err(size)) => Err(refuse(format!("its checkpoint is {size} bytes"))),
+                    Some(Ok(obj)) => std::str::from_utf8(&obj.data)
+                        .map_err(|_| "not UTF-8".to_owned())
+                        .and_then(Checkpoint::parse)
+                        .map(Some)
+                        .map_err(|e| refuse(format!("its checkpoint is malformed ({e})"))),
+                }
+            };
+        let Some(cp) = read_checkpoint(&mut reader, commit)? else {
+            if tip.next_index.0 == 0 {
+                return Ok(None);
+            }
+            return Err(refuse("it has no checkpoint".into()));
+        };
+        if cp.size != tip.next_index.0 {
+            return Err(refuse(format!(
+                "its checkpoint covers {} entries, the branch holds {}",
+                cp.size, tip.next_index.0
+            )));
+        }
+        let mut keys = self.trusted.clone();
+        if let Signer::Key(k) = key {
+            keys.push(crate::signing::TrustedKey::from_spki_der(
+                k.spki_der().to_vec(),
+                "the signing key",
+            )?);
+        }
+        // Keyless runs sign checkpoints with an ephemeral key: only trusted keys are checked.
+        if !keys.is_empty() && cp.verified_by(&keys).is_none() {
+            return Err(refuse(
+                "its checkpoint is not signed by this key or a trusted one".into(),
+            ));
+        }
+        let parents = self.git.commit_parents(commit)?;
+        if let Some(named) = cp.parent()
+            && (parents.len() > 1 || named != parents.first().map(Oid::as_str))
+        {
+            return Err(refuse(format!(
+                "its checkpoint was signed for a commit on top of {}",
+                named.unwrap_or("nothing (the log's first commit)")
+            )));
+        }
+        match parents.as_slice() {
+            [] => {}
+            [parent] => {
+                if let Some(before) = read_checkpoint(&mut reader, parent)?
+                    && before.size + 1 != cp.size
+                {
+                    return Err(refuse(format!(
+                        "its checkpoint covers {} entries and its parent's {}: every commit \
+                         appends exactly one entry",
+                        cp.size, before.size
+                    )));
+                }
+            }
+            _ => return Err(refuse("it is a merge commit".into())),
+        }
+        Ok(Some(cp))
     }
 
     fn choose_base(

@@ -38,6 +38,8 @@ pub struct StateView {
     index: StateIndex,
     index_sha256: Sha256Hex,
     checkpoint: Option<Result<Checkpoint, String>>,
+    /// The tip commit's parents, as its object lists them.
+    parents: Vec<Oid>,
     shards: HashMap<String, Option<Shard>>,
 }
 
@@ -63,8 +65,10 @@ impl StateView {
                 .map_err(|_| "the checkpoint is not UTF-8".to_owned())
                 .and_then(Checkpoint::parse)
         });
+        let parents = store.git().commit_parents(tip)?;
         Ok(Some(StateView {
             tip: tip.clone(),
+            parents,
             reader,
             index,
             index_sha256: Sha256Hex::of(&bytes),
@@ -125,6 +129,21 @@ impl StateView {
                 ));
             }
             Some(_) => {}
+        }
+        // A summary is believed only on the commit its checkpoint was signed for: the same
+        // signed tree committed again on top of a newer log is an older state replayed.
+        match cp.parent() {
+            None => return Err("the checkpoint names no parent commit".into()),
+            Some(named) => {
+                if self.parents.len() > 1 || named != self.parents.first().map(Oid::as_str) {
+                    return Err(format!(
+                        "the checkpoint was signed for a commit on top of {}, the tip's parent \
+                         is {}: an older signed tree replayed on top of the log",
+                        named.unwrap_or("nothing"),
+                        self.parents.first().map_or("nothing", Oid::as_str)
+                    ));
+                }
+            }
         }
         if cp.size != self.index.size {
             return Err(format!(

@@ -271,7 +271,25 @@ fn an_unbound_stale_or_extra_summary_is_reported() {
 #[test]
 fn a_log_without_a_summary_gets_one_with_its_next_append() {
     let (r, s) = history();
-    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    // The tip as a release before the summary would have written it: the same commit,
+    // on the same parent, without `state/` (rewritten in place, not committed on top:
+    // an append refuses a tip promptrail did not append).
+    let index = r.dir.path().join("summary-less.index");
+    let git_index = |args: &[&str]| {
+        let out = git_cmd(&r.work)
+            .env("GIT_INDEX_FILE", &index)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git_index(&["read-tree", "promptrail/audit"]);
+    git_index(&["rm", "-r", "-q", "--cached", "state"]);
+    let tree = git_index(&["write-tree"]);
+    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+    let rewritten = r.git(&["commit-tree", &tree, "-p", &parent, "-m", "entry without state"]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &rewritten]);
     assert!(state_files(&r).is_empty());
     // The checkpoint still binds the removed summary: verify says so.
     let report = r.verify_json();
@@ -422,4 +440,56 @@ fn a_tip_the_summary_does_not_cover_is_not_believed() {
     assert!(stderr(&out).contains("rebuilding"), "{}", stderr(&out));
     let report = r.verify_json();
     assert!(state_findings(&report).is_empty(), "{report:#}");
+}
+
+/// An older signed tree committed again on top of the log (no key needed): readers do not
+/// believe its summary (they read the whole log and warn), and `record` refuses to build on
+/// it rather than sign a fork. (Found by the red-team review of the summary.)
+#[test]
+fn a_replayed_older_tree_is_not_believed_and_not_built_on() {
+    let (r, s) = history();
+    let old = r.git(&["rev-parse", "promptrail/audit"]);
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    let replay = r.git(&[
+        "commit-tree",
+        &format!("{old}^{{tree}}"),
+        "-p",
+        &tip,
+        "-m",
+        "replay",
+    ]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &replay]);
+    let after = r.run(&["active", "--env", "production", "--format", "json"]);
+    assert!(
+        stderr(&after).contains("not believed") && stderr(&after).contains("replayed"),
+        "{}",
+        stderr(&after)
+    );
+    r.write(OTHER, "Triage by urgency.\nNew line.\n");
+    land(&r, &s, "triage v3");
+    let out = run(&r, &s, &["record", "--no-push", "--key", &key()]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is not a commit promptrail appended"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        r.git(&["rev-parse", "promptrail/audit"]),
+        replay,
+        "nothing appended"
+    );
 }

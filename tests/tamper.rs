@@ -604,3 +604,45 @@ fn a_signed_tree_replayed_on_top_of_the_log_is_caught() {
         .unwrap_or_else(|| panic!("{v:#}"));
     assert!(f["expected"].as_str().unwrap().contains(&parent), "{f}");
 }
+
+/// An edited `checkpoint.range` (same size, another peak) would make the next checkpoint
+/// sign a root that is not this log's: the append refuses to build on a tip it did not
+/// write, and never signs it. (Found by the red-team review.)
+#[test]
+fn record_refuses_to_sign_on_top_of_a_forged_range() {
+    let r = recorded_repo();
+    let before = r.git(&["rev-parse", "promptrail/audit"]);
+    tamper(&r, |f| {
+        let text = String::from_utf8(f["checkpoint.range"].clone()).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        let (size, _) = lines[1].split_once(' ').unwrap();
+        lines[1] = format!("{size} {}", "ab".repeat(32));
+        f.insert(
+            "checkpoint.range".into(),
+            (lines.join("\n") + "\n").into_bytes(),
+        );
+    });
+    let tampered = r.git(&["rev-parse", "promptrail/audit"]);
+    assert_ne!(before, tampered);
+    r.write("prompts/welcome.md", "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    let out = r
+        .cmd()
+        .args([
+            "record",
+            "--offline",
+            "--no-push",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("every commit appends exactly one entry"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(r.git(&["rev-parse", "promptrail/audit"]), tampered);
+}

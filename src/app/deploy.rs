@@ -383,7 +383,10 @@ pub(super) fn append_deployment(
         );
     }
     let branch = ws.config.audit.branch.0.clone();
-    let store = ws.store(&branch);
+    // The configured keys: a tip signed before a key rotation is still built on.
+    let configured =
+        trust(ws, &crate::cli::TrustArgs::default()).map_or_else(|_| Vec::new(), |t| t.keys);
+    let store = ws.store(&branch).trusting(&configured);
     let origin = ws.origin()?;
     let config_digest = ws.config_digest();
     let appended = store.append(
