@@ -281,14 +281,25 @@ fn a_log_without_a_summary_gets_one_with_its_next_append() {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     };
     git_index(&["read-tree", "promptrail/audit"]);
     git_index(&["rm", "-r", "-q", "--cached", "state"]);
     let tree = git_index(&["write-tree"]);
     let parent = r.git(&["rev-parse", "promptrail/audit^"]);
-    let rewritten = r.git(&["commit-tree", &tree, "-p", &parent, "-m", "entry without state"]);
+    let rewritten = r.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &parent,
+        "-m",
+        "entry without state",
+    ]);
     r.git(&["update-ref", "refs/heads/promptrail/audit", &rewritten]);
     assert!(state_files(&r).is_empty());
     // The checkpoint still binds the removed summary: verify says so.

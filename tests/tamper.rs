@@ -640,9 +640,79 @@ fn record_refuses_to_sign_on_top_of_a_forged_range() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("every commit appends exactly one entry"),
+        stderr(&out).contains("is not a commit promptrail appended"),
         "{}",
         stderr(&out)
     );
     assert_eq!(r.git(&["rev-parse", "promptrail/audit"]), tampered);
+}
+
+/// The same forged range on a tip rewritten in place (as someone who may force-push would):
+/// the range is believed only with the signed root, so the append rebuilds it from the
+/// entries and signs this log's root.
+#[test]
+fn a_forged_range_rewritten_in_place_is_not_believed() {
+    let r = recorded_repo();
+    let index = r.dir.path().join("forged.index");
+    let git_index = |args: &[&str], input: Option<&[u8]>| {
+        use std::io::Write as _;
+        let mut child = git_cmd(&r.work)
+            .env("GIT_INDEX_FILE", &index)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.unwrap_or_default())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let range = r.git(&["show", "promptrail/audit:checkpoint.range"]);
+    let mut lines: Vec<String> = range.lines().map(str::to_owned).collect();
+    let (size, _) = lines[1].split_once(' ').unwrap();
+    lines[1] = format!("{size} {}", "ab".repeat(32));
+    let forged = lines.join("\n") + "\n";
+    let blob = git_index(&["hash-object", "-w", "--stdin"], Some(forged.as_bytes()));
+    git_index(&["read-tree", "promptrail/audit"], None);
+    git_index(
+        &[
+            "update-index",
+            "--cacheinfo",
+            &format!("100644,{blob},checkpoint.range"),
+        ],
+        None,
+    );
+    let tree = git_index(&["write-tree"], None);
+    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+    let rewritten = r.git(&["commit-tree", &tree, "-p", &parent, "-m", "forged range"]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &rewritten]);
+    r.write("prompts/welcome.md", "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    let out = r
+        .cmd()
+        .args([
+            "record",
+            "--offline",
+            "--no-push",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let v = r.verify_json();
+    let checkpoint_findings: Vec<&serde_json::Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "PT011")
+        .collect();
+    assert!(checkpoint_findings.is_empty(), "{v:#}");
 }
