@@ -42,6 +42,20 @@ fn resign(bytes: &[u8], key: &SigningKey, edit: impl FnOnce(&mut Value)) -> Vec<
         .unwrap()
 }
 
+/// `record --offline --no-push` with the trusted key.
+fn record_locally(r: &Repo) -> std::process::Output {
+    r.cmd()
+        .args([
+            "record",
+            "--offline",
+            "--no-push",
+            "--key",
+            keys().private.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
 fn trusted_signer() -> SigningKey {
     let pem = std::fs::read(&keys().private).unwrap();
     SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "test").unwrap()
@@ -627,17 +641,7 @@ fn record_refuses_to_sign_on_top_of_a_forged_range() {
     r.write("prompts/welcome.md", "Hello again!\n");
     r.commit("welcome v2");
     r.push();
-    let out = r
-        .cmd()
-        .args([
-            "record",
-            "--offline",
-            "--no-push",
-            "--key",
-            keys().private.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = record_locally(&r);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("is not a commit promptrail appended"),
@@ -695,17 +699,7 @@ fn a_forged_range_rewritten_in_place_is_not_believed() {
     r.write("prompts/welcome.md", "Hello again!\n");
     r.commit("welcome v2");
     r.push();
-    let out = r
-        .cmd()
-        .args([
-            "record",
-            "--offline",
-            "--no-push",
-            "--key",
-            keys().private.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = record_locally(&r);
     assert_ok(&out);
     let v = r.verify_json();
     let checkpoint_findings: Vec<&serde_json::Value> = v["findings"]

@@ -17,5 +17,7 @@ mod input;
 mod policy;
 /// Attacks found by a red-team review of the policy governance, each with its defence.
 mod redteam;
+/// Set-up the policy and red-team suites share.
+mod support;
 /// The working tree is the bytes on disk: symlinks, untracked files, filters, links.
 mod worktree;
