@@ -3,9 +3,10 @@
 //!
 //! The dependencies point one way, `cli` → `app` → domain: `app/` holds one module per
 //! command; the domain modules (`history`, `policy`, `ledger`, `state`, `attestation`,
-//! `merkle`, `checkpoint`, `proof`, `verify`, `otlp`) are pure; only `git` runs git, only
-//! `github` talks to GitHub, only `store` writes the audit branch and only `keyless` talks
-//! to Fulcio and Rekor. README's "Project layout" gives each room in one sentence.
+//! `merkle`, `checkpoint`, `proof`, `verify`, `layout`, `otlp`) are pure; only `git` runs
+//! git, only `github` talks to GitHub, only `store` writes the audit branch and only
+//! `keyless` talks to Fulcio and Rekor. README's "Project layout" gives each room in one
+//! sentence.
 
 pub mod app;
 pub mod attestation;
@@ -19,6 +20,7 @@ pub mod github;
 pub mod governance;
 pub mod history;
 pub mod keyless;
+pub mod layout;
 pub mod ledger;
 pub mod merkle;
 pub mod otlp;

@@ -9,9 +9,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoint;
+use crate::layout::decode_entry;
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
 use crate::signing::{Trust, TrustedKey};
-use crate::store::decode_entry;
 
 /// Media type of a proof file.
 pub const PROOF_MEDIA_TYPE: &str = "application/vnd.promptrail.proof.v1+json";

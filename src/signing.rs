@@ -184,6 +184,15 @@ impl SigningKey {
     }
 }
 
+/// Who signed an entry, as the entry says (`verify` is what checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedBy {
+    /// A key, by id.
+    Key(String),
+    /// A keyless certificate, by identity.
+    Keyless(String),
+}
+
 /// What signs new entries: a key, or the job's identity (keyless).
 #[derive(Debug)]
 pub enum Signer {
@@ -216,8 +225,7 @@ impl Signer {
     }
 
     /// What signed, for reports: the key, or the certificate's identity.
-    pub fn signed_by(&self) -> Option<crate::report::views::SignedBy> {
-        use crate::report::views::SignedBy;
+    pub fn signed_by(&self) -> Option<SignedBy> {
         match self {
             Signer::Key(key) => Some(SignedBy::Key(key.key_id().to_string())),
             Signer::Keyless(signer) => signer.identity().map(SignedBy::Keyless),

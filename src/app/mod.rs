@@ -521,7 +521,7 @@ pub struct AuditLog {
 /// A decoded entry: its file, its key hint, its Statement.
 pub type DecodedEntry = (
     String,
-    Option<crate::report::views::SignedBy>,
+    Option<crate::signing::SignedBy>,
     crate::attestation::Statement,
 );
 
@@ -609,8 +609,8 @@ impl AuditLog {
 }
 
 /// Who an entry says signed it: its key hint, or its certificate's identity.
-fn signed_by(bundle: &crate::attestation::Bundle) -> Option<crate::report::views::SignedBy> {
-    use crate::report::views::SignedBy;
+fn signed_by(bundle: &crate::attestation::Bundle) -> Option<crate::signing::SignedBy> {
+    use crate::signing::SignedBy;
     match bundle.key_hint() {
         Some(hint) => Some(SignedBy::Key(hint.to_string())),
         None => crate::keyless::certificate_identity(bundle).map(SignedBy::Keyless),

@@ -6,16 +6,8 @@ use crate::attestation::Statement;
 use crate::attestation::predicate::{
     ApprovalRecord, AuthorRecord, DeploymentRecord, EventType, PolicyRecord, PromptRecord,
 };
+use crate::signing::SignedBy;
 use crate::types::{EntryIndex, Oid, PromptPath, Version};
-
-/// Who signed an entry, as the entry says (`verify` is what checks it).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignedBy {
-    /// A key, by id.
-    Key(String),
-    /// A keyless certificate, by identity.
-    Keyless(String),
-}
 
 /// One audit log entry, decoded.
 #[derive(Debug, Clone, Serialize)]

@@ -10,8 +10,8 @@ use crate::attestation::predicate::{ChangeType, EventType};
 use crate::attestation::statement::{PREDICATE_TYPE, STATEMENT_TYPE};
 use crate::attestation::{Bundle, Statement};
 use crate::keyless::verify::{KeylessFailure, KeylessSigned, KeylessTrust};
+use crate::layout::StoredEntry;
 use crate::signing::TrustedKey;
-use crate::store::StoredEntry;
 use crate::types::{KeyId, PromptPath, Sha256Hex, Version};
 
 pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding>) {

@@ -20,18 +20,18 @@ pub struct AuditCommit {
 pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
     let mut out = Vec::new();
     for (k, c) in commits.iter().enumerate() {
-        let expected_entry = crate::store::entry_path(EntryIndex(k as u64));
+        let expected_entry = crate::layout::entry_path(EntryIndex(k as u64));
         let mut expected: Vec<(u8, String)> = vec![(b'A', expected_entry)];
         if k == 0 {
-            expected.push((b'A', crate::store::META_FILE.to_owned()));
+            expected.push((b'A', crate::layout::META_FILE.to_owned()));
         }
         // The checkpoint is rewritten with every entry.
         let mut found: Vec<(u8, String)> = c
             .changes
             .iter()
             .filter(|(s, p)| {
-                !((p == crate::store::CHECKPOINT_FILE
-                    || p == crate::store::RANGE_FILE
+                !((p == crate::layout::CHECKPOINT_FILE
+                    || p == crate::layout::RANGE_FILE
                     || crate::state::is_state_file(p))
                     && matches!(s, b'A' | b'M'))
             })
@@ -81,7 +81,7 @@ fn log_finding(check: Check, expected: String, found: String, message: &str) -> 
         code: check.code(),
         check,
         entry: None,
-        file: Some(crate::store::CHECKPOINT_FILE.to_owned()),
+        file: Some(crate::layout::CHECKPOINT_FILE.to_owned()),
         prompt: None,
         expected,
         found,
@@ -118,7 +118,7 @@ pub fn check_checkpoint_and_range(
         if found != expected.to_text() {
             out.push(log_finding(
                 Check::Checkpoint,
-                format!("{} as the right edge of the entries' tree", crate::store::RANGE_FILE),
+                format!("{} as the right edge of the entries' tree", crate::layout::RANGE_FILE),
                 "a range that does not match the entries".into(),
                 "the stored Merkle range is wrong: the next checkpoints would commit to a wrong root",
             ));

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::attestation::predicate::EventType;
+use crate::layout::{LogMeta, StoredEntry, index_from_path};
 use crate::signing::{Trust, TrustedKey};
-use crate::store::{LogMeta, StoredEntry, index_from_path};
 use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
 
 mod entry;
@@ -229,8 +229,8 @@ pub trait RepoObjects {
 }
 
 /// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time (the
-/// streaming readers' window, [`crate::store::READ_WINDOW`]).
-const PREFETCH: usize = crate::store::READ_WINDOW;
+/// streaming readers' window, [`crate::layout::READ_WINDOW`]).
+const PREFETCH: usize = crate::layout::READ_WINDOW;
 
 pub(super) struct Lineage {
     max: Version,

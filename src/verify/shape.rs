@@ -16,7 +16,7 @@
 
 use aws_lc_rs::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY, digest};
 
-use crate::store::{CHECKPOINT_FILE, ENTRIES_PER_DIR, META_FILE, RANGE_FILE};
+use crate::layout::{CHECKPOINT_FILE, ENTRIES_PER_DIR, META_FILE, RANGE_FILE};
 
 /// A git object id (SHA-1).
 pub type GitId = [u8; 20];
@@ -241,10 +241,10 @@ mod tests {
                 if k == 0 {
                     write!(out, "M 100644 inline {META_FILE}\ndata 3\n{{}}\n\n").unwrap();
                 }
-                let path = crate::store::entry_path(crate::types::EntryIndex(k));
+                let path = crate::layout::entry_path(crate::types::EntryIndex(k));
                 write!(out, "M 100644 inline {path}\ndata {}\n{body}\n", body.len()).unwrap();
                 if tamper == Some(k) {
-                    let path = crate::store::entry_path(crate::types::EntryIndex(3));
+                    let path = crate::layout::entry_path(crate::types::EntryIndex(3));
                     write!(out, "M 100644 inline {path}\ndata 2\nno\n").unwrap();
                 }
                 if k + 1 == entries {

@@ -77,7 +77,7 @@ pub fn check_state(
     match (bound, index_found) {
         (Some(Ok(Some(h))), Some(i)) if h == i => {}
         (Some(Ok(Some(h))), i) => out.push(state_finding(
-            crate::store::CHECKPOINT_FILE,
+            crate::layout::CHECKPOINT_FILE,
             format!(
                 "the state line names sha256:{}",
                 i.map_or("(no index)".to_owned(), |i| i.to_string())
@@ -86,13 +86,13 @@ pub fn check_state(
             format!("the checkpoint binds another {INDEX_FILE} than the branch's"),
         )),
         (Some(Err(e)), _) => out.push(state_finding(
-            crate::store::CHECKPOINT_FILE,
+            crate::layout::CHECKPOINT_FILE,
             "one `promptrail-state sha256:<hex>` line".into(),
             e,
             "the checkpoint's state binding cannot be read".into(),
         )),
         (Some(Ok(None)) | None, _) => out.push(state_finding(
-            crate::store::CHECKPOINT_FILE,
+            crate::layout::CHECKPOINT_FILE,
             format!("a `promptrail-state` line binding {INDEX_FILE}"),
             "no state line".into(),
             "the branch has a state summary its checkpoint does not bind".into(),
