@@ -87,6 +87,9 @@ pub enum Command {
     Generate(GenerateArgs),
     /// Which recorded version has this content? From a runtime digest (or a file) to its
     /// path, version, authors, approvals and when it was live where.
+    ///
+    /// The audit log is verified first, against --key / --certificate-identity or the
+    /// configured trust: a log that does not verify is an error (exit 2), never an answer.
     Which(WhichArgs),
     /// Annotate an OpenTelemetry trace export (OTLP JSON): each span's prompt version, its
     /// approvals, and whether it was live there and then.
@@ -98,7 +101,9 @@ pub enum Command {
     /// Spans that ran unrecorded, unapproved or not-deployed content, or whose path and version
     /// labels disagree with their digest, are flagged (exit 1, also when no span carries the
     /// attribute). A malformed export or attribute is an error
-    /// (exit 2) naming the span.
+    /// (exit 2) naming the span. The audit log is verified first, against --key /
+    /// --certificate-identity or the configured trust: a log that does not verify is an
+    /// error (exit 2), never an answer.
     Trace(TraceArgs),
     /// Compare the prompt files actually served (a directory or a deploy manifest) with what
     /// the trail says is live in an environment.
@@ -106,7 +111,9 @@ pub enum Command {
     /// Reports files served that are not live there (unexpected), live prompts not served
     /// (missing), bytes that match no recorded version, an unapproved one, or an approved
     /// version that is not the live one, and links or special files where prompts should be.
-    /// Exit 1 on any drift.
+    /// Exit 1 on any drift. The audit log is verified first, against --key /
+    /// --certificate-identity or the configured trust: a log that does not verify is an
+    /// error (exit 2), never an answer.
     Drift(DriftArgs),
 }
 
@@ -537,6 +544,8 @@ pub struct WhichArgs {
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
     #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
     pub format: FormatArg,
@@ -555,6 +564,8 @@ pub struct TraceArgs {
     /// `deployment.environment.name`).
     #[arg(long, value_name = "ENV")]
     pub env: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]
@@ -575,6 +586,8 @@ pub struct DriftArgs {
     /// prompts directory itself); by default DIR is laid out like the repository root.
     #[arg(long, value_name = "DIR")]
     pub prefix: Option<String>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
     #[command(flatten)]
     pub branch: BranchArg,
     #[command(flatten)]

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Outcome, Workspace, print_json, read_statements};
+use super::{Outcome, Workspace, print_json};
 use crate::cli::{DriftArgs, Format};
 use crate::fsread::{MANIFEST_LIMIT, Symlinks, read_regular};
 use crate::ledger::{Deployed, Ledger, RecordedVersion};
@@ -55,7 +55,7 @@ pub fn run(dir: &Path, args: &DriftArgs) -> Result<Outcome> {
         ("manifest", served_manifest(&args.path, &env)?)
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = read_statements(&ws, &branch)?;
+    let statements = super::verify::verified_statements(&ws, &branch, &args.trust, "drift")?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let live = ledger.active(&env, Utc::now(), true);
     let files = compare(&ledger, &env, &served, &live);

@@ -43,6 +43,41 @@ impl RepoObjects for GitObjects {
     }
 }
 
+/// The decoded log for a command whose answer is a security claim (`drift`, `trace`,
+/// `which`): the whole branch read and verified first, as the gate does. Refuses when nothing
+/// is trusted (no `--key`, identity or `signing.public_keys`/`identities`) and when the log does
+/// not verify: an entry pushed by someone without the key must not make an answer say "ok".
+pub(super) fn verified_statements(
+    ws: &Workspace,
+    branch: &str,
+    args: &TrustArgs,
+    command: &str,
+) -> Result<Vec<super::DecodedEntry>> {
+    let trust = trust(ws, args)?;
+    if trust.is_empty() {
+        bail!(
+            "{command} answers from the audit log only once it verifies: pass --key PUB or \
+             --certificate-identity, or list keys under `signing.public_keys` (identities under \
+             `signing.identities`) in .promptrail.yml"
+        );
+    }
+    let log = AuditLog::open(ws, branch)?;
+    let report = verify_log(ws, &log, &trust, None)?;
+    if !report.ok {
+        let first = report
+            .findings
+            .first()
+            .map(|f| format!("; first: {} {}", f.code, f.message))
+            .unwrap_or_default();
+        bail!(
+            "the audit log `{branch}` failed verification ({} finding(s){first}): {command} does \
+             not answer from it; run `promptrail verify`",
+            report.findings.len()
+        );
+    }
+    log.statements()
+}
+
 /// What verification trusts: `--key` files, else `signing.public_keys` (with their validity
 /// windows); for keyless entries, the identities, issuer and trusted root from the flags,
 /// else from `signing`. Keyless trust exists when identities are given or the mode is keyless.
