@@ -183,6 +183,57 @@ impl Checkpoint {
         })
     }
 
+    /// Whether the checkpoint is signed by one of `trust`'s keys or `extra`, or (a keyless
+    /// log) by the certificate key of the entry it closes: `closing` reads that entry's bytes,
+    /// only when the keys did not sign, and the certificate must verify under `trust`'s
+    /// identity policy. `Err` says what signed and what was trusted, without key material.
+    pub fn check_trusted(
+        &self,
+        trust: &crate::signing::Trust,
+        extra: &[TrustedKey],
+        closing: impl FnOnce() -> Result<Vec<u8>, String>,
+    ) -> Result<(), String> {
+        if self.verified_by(&trust.keys).is_some() || self.verified_by(extra).is_some() {
+            return Ok(());
+        }
+        let hex = |id: &[u8; 4]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        let signed: Vec<String> = self.signatures.iter().map(|(_, id, _)| hex(id)).collect();
+        let tried: Vec<String> = trust
+            .keys
+            .iter()
+            .chain(extra)
+            .map(|k| hex(&key_id("", &k.spki_der)))
+            .collect();
+        let not_keys = format!(
+            "signed by key id(s) {}, none of the trusted key(s) {}",
+            signed.join(", "),
+            if tried.is_empty() {
+                "(none)".to_owned()
+            } else {
+                tried.join(", ")
+            }
+        );
+        let Some(keyless) = &trust.keyless else {
+            return Err(not_keys);
+        };
+        let bytes = closing()?;
+        let (_, st) = crate::layout::decode_entry(&bytes)
+            .map_err(|e| format!("{not_keys}; the entry it closes does not decode: {e}"))?;
+        let signed = keyless
+            .verify_entry(&bytes, &st)
+            .map_err(|e| format!("{not_keys}; the entry it closes is not trusted keyless: {e}"))?;
+        let key = TrustedKey::from_spki_der(signed.spki, "the closing entry's certificate")
+            .map_err(|e| e.to_string())?;
+        if self.verified_by(std::slice::from_ref(&key)).is_some() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{not_keys}, nor the certificate of the entry it closes ({})",
+                signed.identity
+            ))
+        }
+    }
+
     /// The first trusted key with a valid signature on this checkpoint, made under the log's
     /// own name (the origin).
     pub fn verified_by<'a>(&self, keys: &'a [TrustedKey]) -> Option<&'a TrustedKey> {

@@ -152,8 +152,9 @@ pub struct Store<'a> {
     git: &'a Git,
     branch: String,
     remote: String,
-    /// Keys besides the signer's own whose checkpoints an append builds on (key rotation).
-    trusted: Vec<crate::signing::TrustedKey>,
+    /// What besides the signer's own key an append trusts the tip's checkpoint to be signed
+    /// by: configured keys (a key rotated out) and keyless identities.
+    trust: Option<&'a crate::signing::Trust>,
 }
 
 impl<'a> Store<'a> {
@@ -162,14 +163,15 @@ impl<'a> Store<'a> {
             git,
             branch: branch.to_owned(),
             remote: remote.to_owned(),
-            trusted: Vec::new(),
+            trust: None,
         }
     }
 
-    /// Also builds on tips whose checkpoint one of `keys` signed (a key rotated out).
+    /// Also builds on tips whose checkpoint `trust` accepts: signed by a configured key (one
+    /// rotated out, say) or by the certificate of a keyless entry an allowed identity signed.
     #[must_use]
-    pub fn trusting(mut self, keys: &[crate::signing::TrustedKey]) -> Self {
-        self.trusted = keys.to_vec();
+    pub fn trusting(mut self, trust: &'a crate::signing::Trust) -> Self {
+        self.trust = Some(trust);
         self
     }
 
@@ -680,18 +682,27 @@ impl<'a> Store<'a> {
                 cp.size, tip.next_index.0
             )));
         }
-        let mut keys = self.trusted.clone();
-        if let Signer::Key(k) = key {
-            keys.push(crate::signing::TrustedKey::from_spki_der(
+        let own = match key {
+            Signer::Key(k) => vec![crate::signing::TrustedKey::from_spki_der(
                 k.spki_der().to_vec(),
                 "the signing key",
-            )?);
-        }
-        // Not (yet) a refusal: keyless runs sign checkpoints with ephemeral keys, and the
-        // signature check refused a tip its own key had signed once in CI, unexplained.
-        // `verify` reports an unsigned checkpoint (PT011); the rules below stop an older
-        // signed tree replayed on top, which needs no key. See CHANGELOG "Known gaps".
-        let _signed = keys.is_empty() || cp.verified_by(&keys).is_some();
+            )?],
+            Signer::Keyless(_) => Vec::new(),
+        };
+        let none = crate::signing::Trust::default();
+        let last = EntryIndex(cp.size.saturating_sub(1));
+        cp.check_trusted(self.trust.unwrap_or(&none), &own, || {
+            match reader.read_bounded(&format!("{commit}:{}", entry_path(last)), 1 << 24) {
+                Ok(Some(Ok(obj))) => Ok(obj.data),
+                Ok(_) => Err(format!("entry #{} is missing or too large", last.0)),
+                Err(e) => Err(format!("reading entry #{}: {e:#}", last.0)),
+            }
+        })
+        .map_err(|e| {
+            refuse(format!(
+                "its checkpoint is not signed by this key or a trusted one ({e})"
+            ))
+        })?;
         let parents = self.git.commit_parents(commit)?;
         if let Some(named) = cp.parent()
             && (parents.len() > 1 || named != parents.first().map(Oid::as_str))

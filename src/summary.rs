@@ -25,7 +25,7 @@ use crate::state::{
     EnvState, FORMAT, INDEX_FILE, POLICY_FILE, PolicyState, PromptState, Shard, StateIndex,
     bound_index, env_file, parse, shard_file,
 };
-use crate::store::{CHECKPOINT_FILE, Store, StoredEntry, decode_entry, entry_path};
+use crate::store::{CHECKPOINT_FILE, Store, StoredEntry, entry_path};
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 
 /// The largest state file read (a shard of a very long log is a few MiB).
@@ -176,25 +176,19 @@ impl StateView {
     }
 
     fn check_signature(&mut self, trust: &Trust) -> Result<(), String> {
-        if self.check_signed_by(&trust.keys).is_ok() {
-            return Ok(());
-        }
-        // A keyless run signs its checkpoints with the certificate key of its entries.
-        if let Some(keyless) = &trust.keyless {
-            let last = EntryIndex(self.index.size.saturating_sub(1));
-            let entry = self
-                .entries(&[last])
+        let cp = self
+            .checkpoint()
+            .cloned()
+            .ok_or("the branch has no checkpoint")?;
+        let last = EntryIndex(self.index.size.saturating_sub(1));
+        cp.check_trusted(trust, &[], || {
+            self.entries(&[last])
                 .map_err(|e| format!("{e:#}"))?
                 .pop()
-                .ok_or("the last entry is missing")?;
-            let (_, st) = decode_entry(&entry.bytes)?;
-            if let Ok(signed) = keyless.verify_entry(&entry.bytes, &st)
-                && let Ok(key) = TrustedKey::from_spki_der(signed.spki, "the keyless certificate")
-            {
-                return self.check_signed_by(std::slice::from_ref(&key));
-            }
-        }
-        Err("the checkpoint is not signed by a trusted key".into())
+                .map(|e| e.bytes)
+                .ok_or_else(|| "the last entry is missing".to_owned())
+        })
+        .map_err(|e| format!("the checkpoint is not signed by a trusted key: {e}"))
     }
 
     /// A state file's bytes, checked against the index (`None` when the index lists none).

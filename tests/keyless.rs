@@ -666,3 +666,62 @@ fn github_attestations_need_keyless_signing_and_a_push() {
     }
     assert!(gh.bodies(ATTESTATIONS).is_empty());
 }
+
+/// In a keyless log, someone with push access rewrites a state shard (drops a version), the
+/// index and the checkpoint's state line, and commits it on top. The checkpoint's signature
+/// no longer holds for the certificate of the entry it closes: the next keyless `record`
+/// refuses to build on that tip, rather than sign a checkpoint binding the forged summary.
+#[test]
+fn a_keyless_append_refuses_a_tip_whose_checkpoint_its_certificate_did_not_sign() {
+    use sha2::Digest as _;
+    let sha = |b: &[u8]| -> String {
+        sha2::Sha256::digest(b)
+            .iter()
+            .map(|x| format!("{x:02x}"))
+            .collect()
+    };
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let shard = format!("state/prompts/{}.json", &sha(b"prompts/intake.md")[..2]);
+    tamper(&k.r, |f| {
+        let mut v: Value = serde_json::from_slice(&f[&shard]).unwrap();
+        let e = v["prompts"]["prompts/intake.md"]["entries"]
+            .as_array_mut()
+            .unwrap();
+        e.remove(0);
+        let bytes = serde_json::to_vec(&v).unwrap();
+        let mut idx: Value = serde_json::from_slice(&f["state/index.json"]).unwrap();
+        idx["files"][&shard] = sha(&bytes).into();
+        f.insert(shard.clone(), bytes);
+        let idx = serde_json::to_vec(&idx).unwrap();
+        let h = sha(&idx);
+        f.insert("state/index.json".into(), idx);
+        let cp = String::from_utf8(f["checkpoint"].clone()).unwrap();
+        let cp: String = cp
+            .lines()
+            .map(|l| {
+                if l.starts_with("promptrail-state sha256:") {
+                    format!("promptrail-state sha256:{h}")
+                } else {
+                    l.to_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+            + "\n";
+        f.insert("checkpoint".into(), cp.into_bytes());
+    });
+    let tampered = k.r.git(&["rev-parse", "promptrail/audit"]);
+    k.r.write("prompts/other.md", "Other.\n");
+    k.r.commit("other");
+    k.r.push();
+    let out = k.run(&["record", "--offline", "--no-push"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is not a commit promptrail appended"), "{err}");
+    assert!(
+        err.contains("nor the certificate of the entry it closes"),
+        "{err}"
+    );
+    assert_eq!(k.r.git(&["rev-parse", "promptrail/audit"]), tampered);
+}

@@ -710,3 +710,70 @@ fn a_forged_range_rewritten_in_place_is_not_believed() {
         .collect();
     assert!(checkpoint_findings.is_empty(), "{v:#}");
 }
+
+/// Someone with push access and a key of their own appends an entry and a checkpoint that is
+/// right in every way but its signer: the next entry's size, this log's Merkle root over the
+/// entries, the right edge, the state line, the parent line naming the tip it was pushed on.
+/// The next `record` must not sign on top of it: it is not a tip promptrail appended.
+#[test]
+fn an_append_refuses_a_tip_checkpoint_signed_by_an_untrusted_key() {
+    use promptrail::checkpoint::{Checkpoint, parent_extension};
+    use promptrail::merkle::{CompactRange, leaf_hash};
+    use promptrail::signing::Signer;
+    let r = recorded_repo();
+    let before = r.git(&["rev-parse", "promptrail/audit"]);
+    let pem = std::fs::read(&other_keys().private).unwrap();
+    let evil = SigningKey::from_encrypted_pem(&pem, b"another password", "evil").unwrap();
+    let evil = Signer::Key(evil);
+    tamper(&r, |f| {
+        let mut entries: Vec<String> = f
+            .keys()
+            .filter(|k| k.starts_with("entries/"))
+            .cloned()
+            .collect();
+        entries.sort();
+        let n = entries.len();
+        let bundle: Bundle = serde_json::from_slice(&f[entries.last().unwrap()]).unwrap();
+        let mut st: Value = serde_json::from_slice(&bundle.dsse_envelope.payload).unwrap();
+        st["predicate"]["log"]["index"] = n.into();
+        let st: Statement = serde_json::from_value(st).unwrap();
+        let bytes = evil.sign_entry(st.to_payload().unwrap()).unwrap();
+        let path = format!("entries/000000/{n:09}.json");
+        entries.push(path.clone());
+        f.insert(path, bytes);
+        let mut range = CompactRange::default();
+        for e in &entries {
+            range.push(leaf_hash(&f[e]));
+        }
+        let old = Checkpoint::parse(std::str::from_utf8(&f["checkpoint"]).unwrap()).unwrap();
+        let state = old
+            .extensions
+            .iter()
+            .find(|e| e.starts_with("promptrail-state "))
+            .unwrap()
+            .clone();
+        let cp = Checkpoint::sign_with(
+            &old.origin,
+            range.size(),
+            range.root(),
+            vec![state, parent_extension(Some(&before))],
+            &evil,
+        )
+        .unwrap();
+        f.insert("checkpoint".into(), cp.to_text().into_bytes());
+        f.insert("checkpoint.range".into(), range.to_text().into_bytes());
+    });
+    let tampered = r.git(&["rev-parse", "promptrail/audit"]);
+    r.write("prompts/welcome.md", "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    let out = record_locally(&r);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is not a commit promptrail appended"), "{err}");
+    assert!(
+        err.contains("not signed by this key or a trusted one"),
+        "{err}"
+    );
+    assert_eq!(r.git(&["rev-parse", "promptrail/audit"]), tampered);
+}

@@ -363,6 +363,7 @@ pub(super) struct DeploymentEvent {
 pub(super) fn append_deployment(
     ws: &Workspace,
     signer: &Signer,
+    trust: &Trust,
     push: bool,
     what: DeploymentEvent,
     progress: &Progress,
@@ -383,10 +384,8 @@ pub(super) fn append_deployment(
         );
     }
     let branch = ws.config.audit.branch.0.clone();
-    // The configured keys: a tip signed before a key rotation is still built on.
-    let configured =
-        trust(ws, &crate::cli::TrustArgs::default()).map_or_else(|_| Vec::new(), |t| t.keys);
-    let store = ws.store(&branch).trusting(&configured);
+    // The configured trust: a tip signed before a key rotation is still built on.
+    let store = ws.store(&branch).trusting(trust);
     let origin = ws.origin()?;
     let config_digest = ws.config_digest();
     let appended = store.append(
@@ -559,6 +558,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         None => append_deployment(
             &ws,
             &signer,
+            &trust,
             !args.no_push,
             DeploymentEvent {
                 event: EventType::Deployment,

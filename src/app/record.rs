@@ -52,7 +52,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     warn_unmatched(&ws, &matcher, &target, progress)?;
 
     let branch = ws.config.audit.branch.0.clone();
-    let store = ws.store(&branch).trusting(&trusted.keys);
+    let store = ws.store(&branch).trusting(&trusted);
     let origin = ws.origin()?;
     let config_digest = ws.config_digest();
     let mut contents = ContentCache::new(&ws, &matcher)?;

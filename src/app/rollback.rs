@@ -164,6 +164,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let entry = append_deployment(
         &ws,
         &signer,
+        &trust,
         !args.no_push,
         DeploymentEvent {
             event: EventType::Rollback,
