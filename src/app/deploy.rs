@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::client;
+use super::fresh::{self, Judged};
 use super::verify::{trust, verify_log};
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
@@ -76,16 +77,38 @@ pub(super) fn default_org(ws: &Workspace) -> String {
         .map_or(String::new(), |r| r.owner)
 }
 
-/// Checks every prompt in the working tree (or `only`) against the verified log.
+/// Checks every prompt in the working tree (or `only`) against the log: from its checked
+/// state summary and the entries that decide (see [`fresh`]), else the whole log verified.
 fn evaluate_gate(
     ws: &Workspace,
     env: &str,
     only: &[String],
     trust: &Trust,
     progress: &Progress,
-) -> Result<(GateView, Ledger, PolicyInForce, Oid)> {
+) -> Result<(GateView, Judged, PolicyInForce, Oid)> {
     let branch = ws.config.audit.branch.0.clone();
-    let log = AuditLog::open_remote_first(ws, &branch, progress)?;
+    let judged = fresh::judged_tip(ws, &branch, progress)?;
+    let scanned = fresh::scan_keeping_all(|keep| scan_prompts(ws, only, keep))?;
+    // The whole log tells why there is nothing to deploy.
+    if scanned.0.iter().any(|f| !is_policy_file(&f.path)) {
+        match fresh::answer(ws, &branch, &judged, env, trust, scanned, EXPLAINED) {
+            Ok((answers, on_disk)) => {
+                let in_force = answers.in_force.clone();
+                let judged_by = Judged::Summary(Box::new(answers));
+                let view = judge(ws, env, on_disk, &judged_by, &in_force, None, progress)?;
+                return Ok((view, judged_by, in_force, judged.tip));
+            }
+            Err(why) => fresh::fall_back(progress, &why),
+        }
+    }
+    fresh::complete(ws, &branch, &judged)?;
+    let store = ws.store(&branch);
+    store.read_meta(&judged.tip)?;
+    let log = AuditLog {
+        branch: branch.clone(),
+        tip: judged.tip.clone(),
+        files: store.read_all(&judged.tip)?,
+    };
     let report = verify_log(ws, &log, trust, None)?;
     let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
@@ -95,14 +118,37 @@ fn evaluate_gate(
             .map(|(_, _, st)| (st.predicate.log.index, st)),
     );
     let on_disk = prompts_on_disk(ws, &ledger, only)?;
-    let mut log_problem = (!report.ok).then(|| {
+    let log_problem = (!report.ok).then(|| {
         format!(
             "the audit log failed verification ({} finding(s)): run `promptrail verify`",
             report.findings.len()
         )
     });
+    let judged_by = Judged::Full(ledger);
+    let view = judge(
+        ws,
+        env,
+        on_disk,
+        &judged_by,
+        &in_force,
+        log_problem,
+        progress,
+    )?;
+    Ok((view, judged_by, in_force, log.tip))
+}
+
+/// The gate's rows for the files on disk, judged by `judged` under the policy in force.
+fn judge(
+    ws: &Workspace,
+    env: &str,
+    on_disk: Vec<OnDisk>,
+    judged: &Judged,
+    in_force: &PolicyInForce,
+    mut log_problem: Option<String>,
+    progress: &Progress,
+) -> Result<GateView> {
     // The environment's rule is the policy in force's, never the working tree's file.
-    let policy_config = match ws.config_in_force(&in_force) {
+    let policy_config = match ws.config_in_force(in_force) {
         Ok(c) => c,
         Err(e) => {
             log_problem.get_or_insert(format!("{e:#}"));
@@ -118,20 +164,18 @@ fn evaluate_gate(
             && let State::File { sha256, .. } = &found.state
         {
             policy_present = true;
-            let recorded = ledger
-                .by_sha256(&found.path, sha256)
-                .map(|v| v.prompt.version);
-            rows.push(policy_row(found.path, sha256.clone(), recorded, &in_force));
+            let recorded = judged.version_by_sha256(&found.path, sha256);
+            rows.push(policy_row(found.path, sha256.clone(), recorded, in_force));
             continue;
         }
         policy_present |= is_policy_file(&found.path);
         let (version, ok, reason) = match &found.state {
             State::Blocked(why) => (None, false, why.to_string()),
-            State::File { sha256, bytes } => match ledger.by_sha256(&found.path, sha256) {
+            State::File { sha256, bytes } => match judged.by_sha256(&found.path, sha256) {
                 None => (
                     None,
                     false,
-                    unrecorded_reason(ws, &ledger, &found.path, bytes.as_deref()),
+                    unrecorded_reason(ws, judged, &found.path, bytes.as_deref()),
                 ),
                 Some(v) if !v.approved() => (Some(v.prompt.version), false, v.why_not()),
                 Some(v) => {
@@ -175,18 +219,17 @@ fn evaluate_gate(
             ok: false,
             reason: format!(
                 "missing from the working tree, but the policy in force is {}",
-                crate::governance::describe(&in_force)
+                crate::governance::describe(in_force)
             ),
         });
     }
-    let view = GateView {
+    Ok(GateView {
         environment: env.to_owned(),
         ok: log_problem.is_none() && rows.iter().all(|r| r.ok),
         log_problem,
         prompts: rows,
-        policy: crate::governance::describe(&in_force),
-    };
-    Ok((view, ledger, in_force, log.tip))
+        policy: crate::governance::describe(in_force),
+    })
 }
 
 /// The working tree's policy file must be the policy in force: the gate judges by that one,
@@ -225,13 +268,25 @@ const EXPLAINED: usize = 16;
 /// narrowed to `only` (with any blocker on a directory above them). Refuses when there is
 /// nothing to deploy: a deployment with no prompt would be an entry `verify` rejects.
 fn prompts_on_disk(ws: &Workspace, ledger: &Ledger, only: &[String]) -> Result<Vec<OnDisk>> {
-    let matcher = ws.matcher()?;
     let kept = std::cell::Cell::new(0);
-    let mut found = worktree::scan(ws.git.root(), &matcher, |path, sha256| {
+    let found = scan_prompts(ws, only, &|path, sha256| {
         let keep = kept.get() < EXPLAINED && ledger.by_sha256(path, sha256).is_none();
         kept.set(kept.get() + usize::from(keep));
         keep
     })?;
+    nothing_to_deploy(ws, ledger, &found)?;
+    Ok(found)
+}
+
+/// The working tree's prompt files (see [`prompts_on_disk`]), `keep` saying whose bytes to
+/// keep.
+fn scan_prompts(
+    ws: &Workspace,
+    only: &[String],
+    keep: &dyn Fn(&PromptPath, &Sha256Hex) -> bool,
+) -> Result<Vec<OnDisk>> {
+    let matcher = ws.matcher()?;
+    let mut found = worktree::scan(ws.git.root(), &matcher, keep)?;
     if !only.is_empty() {
         let covers = |row: &PromptPath, wanted: &str| {
             wanted == row.as_str()
@@ -247,6 +302,11 @@ fn prompts_on_disk(ws: &Workspace, ledger: &Ledger, only: &[String]) -> Result<V
         // The policy file is always judged: the gate applies the policy in force.
         found.retain(|f| is_policy_file(&f.path) || only.iter().any(|w| covers(&f.path, w)));
     }
+    Ok(found)
+}
+
+/// Refuses a working tree with no prompt file, saying what the log has.
+fn nothing_to_deploy(ws: &Workspace, ledger: &Ledger, found: &[OnDisk]) -> Result<()> {
     if found.iter().all(|f| is_policy_file(&f.path)) {
         let include: Vec<&str> = ws
             .config
@@ -278,27 +338,27 @@ fn prompts_on_disk(ws: &Workspace, ledger: &Ledger, only: &[String]) -> Result<V
             }
         );
     }
-    Ok(found)
+    Ok(())
 }
 
 /// Why bytes on disk are not a recorded version, naming git's filters when they are what
 /// would turn these bytes into a recorded blob.
 fn unrecorded_reason(
     ws: &Workspace,
-    ledger: &Ledger,
+    judged: &Judged,
     path: &PromptPath,
     bytes: Option<&[u8]>,
 ) -> String {
     let filtered = bytes
         .and_then(|b| ws.git.blob_id_through_filters(path.as_str(), b).ok())
-        .and_then(|blob| ledger.by_content(path, &blob));
+        .and_then(|blob| judged.version_by_content(path, &blob));
     match filtered {
-        Some(v) => format!(
+        Some(version) => format!(
             "the bytes on disk are not a recorded version: git's filters (.gitattributes \
              `ident`, `text`/`eol` or a filter driver) would turn them into the blob of {}, but \
              the gate compares the raw bytes (SHA-256); check the prompts out without filters \
              (e.g. `prompts/** -text -ident` in .gitattributes)",
-            v.prompt.version
+            version
         ),
         None => "this content is not a recorded version: land it through an approved pull \
                  request and run `promptrail record`"
@@ -394,20 +454,13 @@ pub(super) fn append_deployment(
         signer,
         |tip| {
             // Someone appended since the gate ran: the entry must name the policy in force
-            // at the tip it extends, or verify would reject it (PT018).
+            // at the tip it extends, or verify would reject it (PT018). From the summary
+            // there when it is believed, else from every entry.
             if let Some(now) = tip.commit.as_ref().filter(|t| **t != judged_at) {
-                let files = store.read_all(now)?;
-                let log = AuditLog {
-                    branch: branch.clone(),
-                    tip: now.clone(),
-                    files,
+                let current = match fresh::policy_at(ws, &branch, now, trust) {
+                    Some(p) => p,
+                    None => in_force_of_all(ws, &store, &branch, now)?,
                 };
-                let statements = log.statements()?;
-                let current = crate::governance::in_force_after(
-                    statements
-                        .iter()
-                        .map(|(_, _, st)| (st.predicate.log.index, st)),
-                );
                 if current != in_force {
                     bail!(
                         "the policy in force changed while deploying ({} when the gate ran, {} \
@@ -476,6 +529,32 @@ pub(super) fn append_deployment(
     }
 }
 
+/// The policy in force after every entry at `tip`, read whole (the branch completed first
+/// when only its tip is here).
+fn in_force_of_all(
+    ws: &Workspace,
+    store: &crate::store::Store,
+    branch: &str,
+    tip: &Oid,
+) -> Result<PolicyInForce> {
+    if ws.git.is_shallow_at(tip)? {
+        ws.git
+            .complete_branch(&ws.config.audit.remote.0, branch)
+            .with_context(|| format!("reading all of `{branch}` after all"))?;
+    }
+    let log = AuditLog {
+        branch: branch.to_owned(),
+        tip: tip.clone(),
+        files: store.read_all(tip)?,
+    };
+    let statements = log.statements()?;
+    Ok(crate::governance::in_force_after(
+        statements
+            .iter()
+            .map(|(_, _, st)| (st.predicate.log.index, st)),
+    ))
+}
+
 /// Writes the manifest to `--manifest` and to the step outputs.
 pub(super) fn publish_manifest(manifest: &Manifest, file: Option<&Path>) -> Result<()> {
     let json = serde_json::to_string_pretty(manifest)?;
@@ -503,7 +582,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         !args.no_push,
         &args.github.github_token_env,
     )?;
-    let (view, ledger, in_force, judged_at) =
+    let (view, mut judged, in_force, judged_at) =
         evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     if !view.ok {
         print_gate(&view, args.format.format)?;
@@ -517,7 +596,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     for row in view.prompts.iter().filter(|r| !is_policy_file(&r.path)) {
         // Exactly the bytes the gate read: the version whose SHA-256 they have.
         let checked = row.sha256.as_deref().and_then(Sha256Hex::parse);
-        let Some(v) = checked.and_then(|sha| ledger.by_sha256(&row.path, &sha)) else {
+        let Some(v) = checked.and_then(|sha| judged.by_sha256(&row.path, &sha)) else {
             bail!(
                 "{}: the gate passed it but it is not a recorded version",
                 row.path
@@ -532,20 +611,26 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     let deployment = deployment_record(&ws, &env, None)?;
     let sha = deployment.sha.clone();
     // A re-run of the same CI run that deploys the same versions adds nothing.
-    let already = deployment.run_id.as_deref().and_then(|run| {
-        let done: BTreeSet<(PromptPath, Version)> = ledger
-            .by_run(&env, run)
-            .iter()
-            .map(|d| (d.path.clone(), d.version))
-            .collect();
-        let want: BTreeSet<(PromptPath, Version)> = prompts
-            .iter()
-            .map(|p| (p.path.clone(), p.version))
-            .collect();
-        (!done.is_empty() && done == want)
-            .then(|| ledger.by_run(&env, run).first().map(|d| d.entry))
-            .flatten()
-    });
+    let want: BTreeSet<(PromptPath, Version)> = prompts
+        .iter()
+        .map(|p| (p.path.clone(), p.version))
+        .collect();
+    let already = match (deployment.run_id.as_deref(), &mut judged) {
+        (None, _) => None,
+        (Some(run), Judged::Full(ledger)) => {
+            let done: BTreeSet<(PromptPath, Version)> = ledger
+                .by_run(&env, run)
+                .iter()
+                .map(|d| (d.path.clone(), d.version))
+                .collect();
+            (!done.is_empty() && done == want)
+                .then(|| ledger.by_run(&env, run).first().map(|d| d.entry))
+                .flatten()
+        }
+        (Some(run), Judged::Summary(answers)) => answers
+            .already_deployed(&env, run, &want, &trust)
+            .map_err(|e| anyhow::anyhow!("{}", e.0))?,
+    };
     let entry = match already {
         Some(e) => {
             progress.say(&format!(

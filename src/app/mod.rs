@@ -8,6 +8,7 @@ mod deploy;
 mod doctor;
 mod drift;
 mod export;
+mod fresh;
 mod generate;
 mod indexed;
 mod init;
@@ -275,13 +276,35 @@ impl Workspace {
         if !self.git.has_commits()? {
             bail!("the repository has no commits yet: commit your prompts first");
         }
-        if self.git.is_shallow()? {
+        if self.git.is_shallow()? && !self.shallow_only_on_audit_branch()? {
             bail!(
                 "this is a shallow clone: promptrail needs the full history to number \
                  versions (in GitHub Actions: `actions/checkout` with `fetch-depth: 0`)"
             );
         }
         Ok(())
+    }
+
+    /// Whether every shallow commit is the audit branch's (fetched tip-only by `gate` and
+    /// `deploy`) and none is in HEAD's history: the audit branch numbers no version.
+    fn shallow_only_on_audit_branch(&self) -> Result<bool> {
+        let store = self.store(&self.config.audit.branch.0);
+        let audit = store.local_tip()?;
+        let head = self.git.resolve_commit("HEAD")?;
+        for s in self.git.shallow_commits()? {
+            let on_audit = match &audit {
+                Some(a) => a == &s || self.git.is_ancestor(&s, a)?,
+                None => false,
+            };
+            let on_head = match &head {
+                Some(h) => h == &s || self.git.is_ancestor(&s, h)?,
+                None => false,
+            };
+            if !on_audit || on_head {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Resolves `--commit REV`, else the protected branch's tip (local, else remote-tracking).

@@ -14,6 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use crate::types::Oid;
 
 mod objects;
+mod shallow;
 mod stream;
 
 use objects::parse_tree_line;

@@ -379,6 +379,12 @@ pub type Files = std::collections::BTreeMap<String, Vec<u8>>;
 
 /// Rewrites the local audit branch: read every file, let `edit` change them, commit.
 pub fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    tamper_onto(r, &tip, edit);
+}
+
+/// [`tamper`], committed onto `parent` (the tip's own parent: the tip rewritten in place).
+pub fn tamper_onto(r: &Repo, parent: &str, edit: impl FnOnce(&mut Files)) {
     let listing = r.git(&["ls-tree", "-r", "--name-only", "promptrail/audit"]);
     let mut files: Files = listing
         .lines()
@@ -422,14 +428,7 @@ pub fn tamper(r: &Repo, edit: impl FnOnce(&mut Files)) {
         );
     }
     let tree = with_index(&["write-tree"], None);
-    let commit = r.git(&[
-        "commit-tree",
-        &tree,
-        "-p",
-        "promptrail/audit",
-        "-m",
-        "tamper",
-    ]);
+    let commit = r.git(&["commit-tree", &tree, "-p", parent, "-m", "tamper"]);
     r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
 }
 

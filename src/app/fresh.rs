@@ -1,0 +1,648 @@
+//! `gate` and `deploy` on a fresh clone: the answer from the audit branch's signed state
+//! summary and the few entries it names, fetched alone (the tip commit and its parent with
+//! their trees, then exactly the blobs the answer needs), never from anything unchecked.
+//!
+//! Believed only when all of these hold (else the whole log is read and verified, and
+//! stderr says why): the tip's checkpoint is signed by the configured trust (keyless: by the
+//! certificate key of the entry it closes), names the tip's parent, and binds
+//! `state/index.json`; the tip holds exactly the entries `0..size` and, but for the last,
+//! the same entry blobs as its parent; the last entry extends the parent's
+//! `checkpoint.range` to the signed root; every state file read has the SHA-256 the index
+//! lists; and every entry the answer rests on is signed by the trust, says the index its
+//! path gives, and records what the summary says it does (path, version, digests,
+//! approval). An append refuses a tip it cannot trust (`Store::check_tip`), so a signed
+//! summary at the tip was computed by a trusted signer on a chain of trusted tips.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::{Context, Result};
+
+use super::{Progress, Workspace};
+use crate::attestation::Statement;
+use crate::attestation::predicate::{ChangeType, EventType, PolicyInForce};
+use crate::ledger::{Ledger, LineageId, RecordedVersion};
+use crate::merkle::{CompactRange, leaf_hash};
+use crate::signing::Trust;
+use crate::state::{EnvState, PromptState, env_file, shard_file};
+use crate::store::{
+    CHECKPOINT_FILE, META_FILE, RANGE_FILE, decode_entry, entry_path, index_from_path,
+};
+use crate::summary::StateView;
+use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
+use crate::worktree::{OnDisk, State};
+
+/// The audit branch tip the gate judges, and how much of it is here.
+#[derive(Debug, Clone)]
+pub(super) struct JudgedTip {
+    pub tip: Oid,
+    /// The remote it was fetched from (where missing blobs come from).
+    pub remote: Option<String>,
+    /// Fetched tip-first: its history and most blobs are not here.
+    pub shallow: bool,
+}
+
+/// The audit branch tip as the remote has it, fetched; see `AuditLog::open_remote_first` for
+/// which of local and remote is judged. Without any local history of the branch only the
+/// tip and its parent are fetched, trees but no blobs (a fresh CI clone); a local branch
+/// with its history is brought up to date as it is.
+pub(super) fn judged_tip(ws: &Workspace, branch: &str, progress: &Progress) -> Result<JudgedTip> {
+    let store = ws.store(branch);
+    let remote = ws.config.audit.remote.0.clone();
+    let local = store.local_tip()?;
+    let complete = match &local {
+        Some(l) => !ws.git.is_shallow_at(l)?,
+        None => false,
+    };
+    let fetched = if complete {
+        ws.git.fetch_branch(&remote, branch)
+    } else {
+        ws.git.fetch_tip_trees(&remote, branch)
+    };
+    let (tip, from) = match fetched {
+        Ok(Some(remote_tip)) => {
+            let own = ws.git.resolve_commit(&format!("refs/heads/{branch}"))?;
+            let tip = match own {
+                Some(l) if l != remote_tip && ws.git.is_ancestor(&remote_tip, &l)? => l,
+                Some(l) if l != remote_tip => {
+                    progress.warn(&format!(
+                        "the local `{branch}` is not {remote}'s or ahead of it: judging \
+                         {remote}'s"
+                    ));
+                    remote_tip
+                }
+                _ => remote_tip,
+            };
+            (tip, Some(remote.clone()))
+        }
+        Ok(None) => (store.resolve_for_reading()?, None),
+        Err(e) => {
+            progress.warn(&format!("{e:#}; judging the local `{branch}`"));
+            (store.resolve_for_reading()?, None)
+        }
+    };
+    let shallow = ws.git.is_shallow_at(&tip)?;
+    Ok(JudgedTip {
+        tip,
+        remote: from,
+        shallow,
+    })
+}
+
+/// Makes the whole branch readable before a full read: history and every blob.
+pub(super) fn complete(ws: &Workspace, branch: &str, judged: &JudgedTip) -> Result<()> {
+    if !judged.shallow && !has_missing_blobs(ws, judged)? {
+        return Ok(());
+    }
+    let remote = judged
+        .remote
+        .clone()
+        .unwrap_or_else(|| ws.config.audit.remote.0.clone());
+    ws.git
+        .complete_branch(&remote, branch)
+        .with_context(|| format!("reading all of `{branch}` after all"))?;
+    Ok(())
+}
+
+fn has_missing_blobs(ws: &Workspace, judged: &JudgedTip) -> Result<bool> {
+    // A branch fetched tip-first and later deepened by a plain fetch: cheap to ask of the tip.
+    let listed: Vec<Oid> = ws
+        .git
+        .ls_tree(judged.tip.as_str(), false)?
+        .into_iter()
+        .filter(|e| e.kind == "blob")
+        .map(|e| e.oid)
+        .collect();
+    Ok(!ws.git.missing(&listed)?.is_empty())
+}
+
+/// The tip's files as listed (trees only, no blob read).
+struct Listing {
+    /// Entry blobs by index.
+    entries: Vec<Oid>,
+    /// Every other file: path → blob.
+    files: HashMap<String, Oid>,
+}
+
+impl Listing {
+    fn of(ws: &Workspace, tip: &Oid) -> Result<Listing, String> {
+        let rows = ws
+            .git
+            .ls_tree(tip.as_str(), true)
+            .map_err(|e| format!("listing the audit branch: {e:#}"))?;
+        let mut entries = Vec::new();
+        let mut files = HashMap::new();
+        for row in rows {
+            let path = String::from_utf8_lossy(&row.path).into_owned();
+            if path.starts_with("entries/") {
+                // Rows come in path order, which is index order for canonical paths.
+                match index_from_path(&path) {
+                    Some(i) if row.kind == "blob" && i.0 == entries.len() as u64 => {
+                        entries.push(row.oid)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "{path} is not entry #{} of a contiguous log",
+                            entries.len()
+                        ));
+                    }
+                }
+            } else if row.kind == "blob" {
+                files.insert(path, row.oid);
+            }
+        }
+        Ok(Listing { entries, files })
+    }
+
+    fn file(&self, path: &str) -> Option<Oid> {
+        self.files.get(path).cloned()
+    }
+}
+
+/// What the gate and deploy ask of the log, answered by the whole log or by the summary.
+pub(super) enum Judged {
+    Full(Ledger),
+    Summary(Box<Answers>),
+}
+
+impl Judged {
+    /// The newest recorded version of `path` with these bytes (see [`Ledger::by_sha256`]).
+    pub fn by_sha256(&self, path: &PromptPath, sha256: &Sha256Hex) -> Option<&RecordedVersion> {
+        match self {
+            Judged::Full(l) => l.by_sha256(path, sha256),
+            Judged::Summary(a) => a.versions.get(&(path.clone(), sha256.clone())),
+        }
+    }
+
+    /// The version number of the newest recorded version of `path` whose blob is `blob`.
+    pub fn version_by_content(&self, path: &PromptPath, blob: &Oid) -> Option<Version> {
+        match self {
+            Judged::Full(l) => l.by_content(path, blob).map(|v| v.prompt.version),
+            Judged::Summary(a) => a.prompts.get(path).and_then(|s| {
+                s.versions
+                    .iter()
+                    .rev()
+                    .find(|v| &v.git_blob == blob && v.change != Some(ChangeType::Deleted))
+                    .map(|v| v.version)
+            }),
+        }
+    }
+
+    /// The version number of the newest recorded version of `path` with these bytes, from
+    /// the summary alone (for the policy file's row, which shows it and decides nothing).
+    pub fn version_by_sha256(&self, path: &PromptPath, sha256: &Sha256Hex) -> Option<Version> {
+        match self {
+            Judged::Full(l) => l.by_sha256(path, sha256).map(|v| v.prompt.version),
+            Judged::Summary(a) => a
+                .prompts
+                .get(path)
+                .and_then(|s| s.by_sha256(sha256))
+                .map(|v| v.version),
+        }
+    }
+}
+
+/// The summary's answers for the prompts on disk, each resting on its checked entry.
+pub(super) struct Answers {
+    pub in_force: PolicyInForce,
+    prompts: HashMap<PromptPath, PromptState>,
+    versions: HashMap<(PromptPath, Sha256Hex), RecordedVersion>,
+    env: Option<EnvState>,
+    view: StateView,
+    listing: Listing,
+    remote: Option<String>,
+    git: crate::git::Git,
+    origin: String,
+}
+
+/// Why the summary cannot answer: said on stderr before the whole log is read.
+pub(super) struct NotBelieved(pub String);
+
+impl From<anyhow::Error> for NotBelieved {
+    fn from(e: anyhow::Error) -> Self {
+        NotBelieved(format!("{e:#}"))
+    }
+}
+
+impl From<String> for NotBelieved {
+    fn from(e: String) -> Self {
+        NotBelieved(e)
+    }
+}
+
+/// Tells why the summary is not used.
+pub(super) fn fall_back(progress: &Progress, why: &NotBelieved) {
+    progress.warn(&format!(
+        "the gate cannot answer from the audit branch's state summary: {}; reading and \
+         verifying the whole log instead",
+        why.0
+    ));
+}
+
+/// The working tree's prompt files with every file's bytes kept, and the order the walk met
+/// them in (the whole-log gate keeps the bytes of the first unrecorded ones it meets).
+pub(super) fn scan_keeping_all(
+    scan: impl FnOnce(&dyn Fn(&PromptPath, &Sha256Hex) -> bool) -> Result<Vec<OnDisk>>,
+) -> Result<(Vec<OnDisk>, Vec<PromptPath>)> {
+    let order: RefCell<Vec<PromptPath>> = RefCell::new(Vec::new());
+    let found = scan(&|p, _| {
+        order.borrow_mut().push(p.clone());
+        true
+    })?;
+    Ok((found, order.into_inner()))
+}
+
+/// The checked summary at `judged`'s tip and the working tree's files judged by it (from
+/// [`scan_keeping_all`]). Returns them with the bytes kept that the whole-log gate keeps:
+/// those of the first `explained` unrecorded files the walk met.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn answer(
+    ws: &Workspace,
+    branch: &str,
+    judged: &JudgedTip,
+    env: &str,
+    trust: &Trust,
+    (mut found, order): (Vec<OnDisk>, Vec<PromptPath>),
+    explained: usize,
+) -> Result<(Answers, Vec<OnDisk>), NotBelieved> {
+    let tip = &judged.tip;
+    let listing = Listing::of(ws, tip)?;
+    let fetch = |oids: Vec<Oid>| -> Result<(), NotBelieved> {
+        if let Some(remote) = &judged.remote {
+            ws.git
+                .fetch_objects(remote, &oids)
+                .map_err(|e| NotBelieved(format!("{e:#}")))?;
+        }
+        Ok(())
+    };
+    let size = listing.entries.len() as u64;
+    let parents = ws.git.commit_parents(tip)?;
+    let parent = match parents.as_slice() {
+        [] => None,
+        [p] => Some(p.clone()),
+        _ => return Err("the tip is a merge commit".to_owned().into()),
+    };
+    // The parent's files, when it is here (fetched with the tip, or a full branch).
+    let parent_listing = match &parent {
+        Some(p) if ws.git.resolve_commit(p.as_str())?.is_some() => Some(Listing::of(ws, p)?),
+        _ => None,
+    };
+    let mut first: Vec<Oid> = [
+        META_FILE,
+        CHECKPOINT_FILE,
+        RANGE_FILE,
+        crate::state::INDEX_FILE,
+        crate::state::POLICY_FILE,
+        crate::state::RENAMES_FILE,
+        &env_file(env),
+    ]
+    .iter()
+    .filter_map(|f| listing.file(f))
+    .collect();
+    first.extend(
+        size.checked_sub(1)
+            .map(|i| listing.entries[i as usize].clone()),
+    );
+    if let Some(pl) = &parent_listing {
+        first.extend(pl.file(RANGE_FILE));
+        first.extend(pl.file(CHECKPOINT_FILE));
+    }
+    fetch(first)?;
+    let store = ws.store(branch);
+    let Some(mut view) = StateView::open(&store, tip)? else {
+        return Err("the log has no state summary yet (it predates it)"
+            .to_owned()
+            .into());
+    };
+    view.check(trust)?;
+    if view.size() != size {
+        return Err(format!(
+            "the checkpoint covers {} entries, the branch holds {size}",
+            view.size()
+        )
+        .into());
+    }
+    let checkpoint = view
+        .checkpoint()
+        .cloned()
+        .ok_or_else(|| "the branch has no checkpoint".to_owned())?;
+    check_last_entry(ws, &listing, parent_listing.as_ref(), &checkpoint, parent)?;
+    // The shards of the paths on disk, fetched at once.
+    let shards: BTreeSet<String> = found.iter().map(|f| shard_file(&f.path)).collect();
+    fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
+    let mut prompts = HashMap::new();
+    for f in &found {
+        if let Some(s) = view.prompt(&f.path)? {
+            prompts.insert(f.path.clone(), s);
+        }
+    }
+    let policy = view.policy()?;
+    let in_force = policy.for_next_change();
+    // The entries the answer rests on: each version on disk, and the policy in force's.
+    let mut wanted: BTreeSet<EntryIndex> = BTreeSet::new();
+    for f in &found {
+        if let (Some(sha), Some(s)) = (f.sha256(), prompts.get(&f.path))
+            && let Some(v) = s.by_sha256(sha)
+        {
+            wanted.insert(v.entry);
+        }
+    }
+    wanted.extend(in_force.entry);
+    let env_state = view.env(env)?;
+    let mut answers = Answers {
+        in_force,
+        prompts,
+        versions: HashMap::new(),
+        env: env_state,
+        view,
+        listing,
+        remote: judged.remote.clone(),
+        git: ws.git.clone(),
+        origin: checkpoint.origin.clone(),
+    };
+    let read = answers.read_checked(&wanted.into_iter().collect::<Vec<_>>(), trust)?;
+    if let Some(e) = answers.in_force.entry {
+        check_policy_entry(&answers.in_force, &read[&e])?;
+    }
+    for f in &found {
+        let (Some(sha), Some(s)) = (f.sha256(), answers.prompts.get(&f.path)) else {
+            continue;
+        };
+        let Some(v) = s.by_sha256(sha) else {
+            continue;
+        };
+        let recorded = recorded_version(&read[&v.entry], &f.path, v)?;
+        answers
+            .versions
+            .insert((f.path.clone(), sha.clone()), recorded);
+    }
+    // Bytes kept as the whole-log gate keeps them: the first `explained` unrecorded files.
+    let unrecorded: BTreeSet<PromptPath> = order
+        .iter()
+        .filter(|p| {
+            found
+                .iter()
+                .find(|f| &f.path == *p)
+                .and_then(OnDisk::sha256)
+                .is_some_and(|sha| !answers.versions.contains_key(&((*p).clone(), sha.clone())))
+        })
+        .take(explained)
+        .cloned()
+        .collect();
+    for f in &mut found {
+        if let State::File { bytes, .. } = &mut f.state
+            && !unrecorded.contains(&f.path)
+        {
+            *bytes = None;
+        }
+    }
+    Ok((answers, found))
+}
+
+/// The tip's entries are its parent's and one more, and that one extends the parent's
+/// signed tree to the tip's signed root: the last entry is the one the checkpoint signed.
+fn check_last_entry(
+    ws: &Workspace,
+    listing: &Listing,
+    parent: Option<&Listing>,
+    checkpoint: &crate::checkpoint::Checkpoint,
+    parent_oid: Option<Oid>,
+) -> Result<(), NotBelieved> {
+    let size = listing.entries.len();
+    let Some(last) = listing.entries.last() else {
+        return Err("the branch holds no entry".to_owned().into());
+    };
+    let mut range = match (parent, parent_oid) {
+        (None, None) if size == 1 => CompactRange::default(),
+        (None, _) => return Err("the tip's parent commit is not here".to_owned().into()),
+        (Some(p), _) => {
+            if p.entries.len() + 1 != size || listing.entries[..size - 1] != p.entries[..] {
+                return Err("the tip's entries are not its parent's and one more"
+                    .to_owned()
+                    .into());
+            }
+            let bytes = p
+                .file(RANGE_FILE)
+                .map(|oid| ws.git.object_reader().and_then(|mut r| r.blob(&oid)))
+                .transpose()?
+                .ok_or_else(|| "the tip's parent has no checkpoint.range".to_owned())?;
+            CompactRange::parse(&String::from_utf8_lossy(&bytes))
+                .ok_or_else(|| "the parent's checkpoint.range does not parse".to_owned())?
+        }
+    };
+    let bytes = ws.git.object_reader()?.blob(last)?;
+    range.push(leaf_hash(&bytes));
+    if range.size() != checkpoint.size || range.root() != checkpoint.root {
+        return Err(
+            "the last entry does not extend the parent's tree to the signed root"
+                .to_owned()
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+impl Answers {
+    /// Reads entries by index (fetching the missing ones at once), each checked: signed by
+    /// the trust, at the position its path gives, of this log.
+    fn read_checked(
+        &mut self,
+        indexes: &[EntryIndex],
+        trust: &Trust,
+    ) -> Result<HashMap<EntryIndex, Statement>, NotBelieved> {
+        let oids: Vec<Oid> = indexes
+            .iter()
+            .map(|i| {
+                self.listing
+                    .entries
+                    .get(i.0 as usize)
+                    .cloned()
+                    .ok_or_else(|| format!("the summary names entry #{}, past the log", i.0))
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(remote) = &self.remote {
+            self.git.fetch_objects(remote, &oids)?;
+        }
+        let mut out = HashMap::new();
+        for (entry, i) in self.view.entries(indexes)?.into_iter().zip(indexes) {
+            let st = check_entry(&entry.bytes, *i, trust, &self.origin)
+                .map_err(|e| format!("{}: {e}", entry_path(*i)))?;
+            out.insert(*i, st);
+        }
+        Ok(out)
+    }
+
+    /// The deployment a re-run of CI run `run` already recorded for exactly `want`: every
+    /// wanted path is live in the environment by an entry of that run, and those entries
+    /// deployed exactly `want` (the summary keeps no run ids; the live entries are read).
+    pub fn already_deployed(
+        &mut self,
+        env: &str,
+        run: &str,
+        want: &BTreeSet<(PromptPath, Version)>,
+        trust: &Trust,
+    ) -> Result<Option<EntryIndex>, NotBelieved> {
+        let Some(state) = &self.env else {
+            return Ok(None);
+        };
+        let mut live = BTreeSet::new();
+        for (path, _) in want {
+            match state.live.get(path) {
+                Some(l) => {
+                    live.insert(l.entry);
+                }
+                None => return Ok(None),
+            }
+        }
+        let entries: Vec<EntryIndex> = live.into_iter().collect();
+        let read = self.read_checked(&entries, trust)?;
+        let mut done = BTreeSet::new();
+        for e in &entries {
+            let st = &read[e];
+            let d = st.predicate.deployment.as_ref();
+            if !matches!(
+                st.predicate.event,
+                EventType::Deployment | EventType::Rollback
+            ) || d.is_none_or(|d| d.environment != env || d.run_id.as_deref() != Some(run))
+            {
+                return Ok(None);
+            }
+            done.extend(
+                st.predicate
+                    .prompts
+                    .iter()
+                    .map(|p| (p.path.clone(), p.version)),
+            );
+        }
+        Ok((&done == want).then(|| entries.first().copied()).flatten())
+    }
+}
+
+/// The policy in force at the tip after `judged_at`'s deployment was built: from the checked
+/// summary at `tip` when it is believed (`None` otherwise: read the whole log).
+pub(super) fn policy_at(
+    ws: &Workspace,
+    branch: &str,
+    tip: &Oid,
+    trust: &Trust,
+) -> Option<PolicyInForce> {
+    let store = ws.store(branch);
+    let mut view = StateView::open(&store, tip).ok()??;
+    view.check(trust).ok()?;
+    Some(view.policy().ok()?.for_next_change())
+}
+
+/// An entry's signature, position and log, as `verify` checks them (PT002–PT006).
+fn check_entry(
+    bytes: &[u8],
+    index: EntryIndex,
+    trust: &Trust,
+    origin: &str,
+) -> Result<Statement, String> {
+    let (bundle, st) = decode_entry(bytes)?;
+    if st.predicate.log.index != index {
+        return Err(format!(
+            "it says index {}, its path {}",
+            st.predicate.log.index.0, index.0
+        ));
+    }
+    if st.predicate.log.origin != origin {
+        return Err(format!(
+            "it belongs to log {}, the checkpoint to {origin}",
+            st.predicate.log.origin
+        ));
+    }
+    if bundle.is_keyless() {
+        let keyless = trust
+            .keyless
+            .as_ref()
+            .ok_or("a keyless entry, and no identity is trusted")?;
+        keyless
+            .verify_entry(bytes, &st)
+            .map_err(|e| format!("its keyless signature does not verify: {e}"))?;
+        return Ok(st);
+    }
+    let hint = bundle.key_hint().ok_or("it names no key")?;
+    let signed = trust.keys.iter().any(|k| {
+        &k.key_id == hint
+            && k.valid_at(st.predicate.recorded_at)
+            && bundle
+                .dsse_envelope
+                .signatures
+                .first()
+                .is_some_and(|s| k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes()))
+    });
+    if !signed {
+        return Err("its signature does not verify with a trusted key".into());
+    }
+    Ok(st)
+}
+
+/// The version record `v` of the summary, as its entry has it: refused when they differ.
+fn recorded_version(
+    st: &Statement,
+    path: &PromptPath,
+    v: &crate::state::VersionState,
+) -> Result<RecordedVersion, NotBelieved> {
+    let p = &st.predicate;
+    let disagree = |what: &str| {
+        NotBelieved(format!(
+            "the summary says entry #{} records {path} {} ({what}), the entry does not",
+            v.entry.0, v.version
+        ))
+    };
+    if p.event != EventType::Version {
+        return Err(disagree("a version entry"));
+    }
+    let prompt = p
+        .prompts
+        .iter()
+        .find(|r| {
+            &r.path == path
+                && r.version == v.version
+                && r.digest.sha256 == v.sha256
+                && r.digest.git_blob == v.git_blob
+                && r.commit == v.commit
+                && r.change != Some(ChangeType::Deleted)
+        })
+        .ok_or_else(|| disagree("these digests"))?;
+    let recorded = RecordedVersion {
+        entry: p.log.index,
+        lineage: LineageId(0),
+        prompt: prompt.clone(),
+        rule: p.policy.rules.iter().find(|r| &r.path == path).cloned(),
+        approvals: p
+            .approvals
+            .iter()
+            .filter(|a| &a.path == path)
+            .cloned()
+            .collect(),
+        authors: p.authors.clone(),
+    };
+    if recorded.approved() != v.approved {
+        return Err(disagree(if v.approved {
+            "approved"
+        } else {
+            "not approved"
+        }));
+    }
+    Ok(recorded)
+}
+
+/// The policy in force's entry records that `.promptrail.yml` version.
+fn check_policy_entry(in_force: &PolicyInForce, st: &Statement) -> Result<(), NotBelieved> {
+    let ok = st.predicate.prompts.iter().any(|r| {
+        crate::policy::is_policy_file(&r.path)
+            && Some(r.version) == in_force.version
+            && r.digest.sha256 == in_force.sha256
+            && Some(&r.commit) == in_force.commit.as_ref()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(NotBelieved(format!(
+            "the summary's policy in force names entry #{}, which does not record it",
+            in_force.entry.map_or(0, |e| e.0)
+        )))
+    }
+}

@@ -1,0 +1,447 @@
+//! `gate` and `deploy` on a fresh CI clone (the protected branch cloned, the audit branch not
+//! fetched): the same answer as a full clone, from the signed state summary and only the entry
+//! blobs the answer needs; and, for every way an insider can edit the audit branch, a gate
+//! that falls back to the whole log (saying why) and blocks. Real git, a bare remote that
+//! serves partial fetches as GitHub does, a GitHub stand-in on 127.0.0.1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::github::StandIn;
+use common::*;
+use serde_json::Value;
+
+const INTAKE: &str = "prompts/intake.md";
+const TRIAGE: &str = "prompts/triage.md";
+const NOTES: &str = "prompts/notes.md";
+const AUDIT: &str = "refs/remotes/origin/promptrail/audit";
+const FELL_BACK: &str = "cannot answer from the audit branch's state summary";
+
+fn key() -> String {
+    keys().private.to_str().unwrap().to_owned()
+}
+
+fn public() -> String {
+    keys().public.to_str().unwrap().to_owned()
+}
+
+fn run_in(r: &Repo, s: &StandIn, dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = r.cmd();
+    s.env(&mut cmd);
+    cmd.current_dir(dir).args(args).output().unwrap()
+}
+
+fn land(r: &Repo, s: &StandIn, message: &str) {
+    let sha = r.commit(message);
+    r.push();
+    s.commit_pulls(&sha, None);
+}
+
+/// Three prompts, four rounds of new versions each recorded and deployed to production
+/// (seventeen entries); the remote serves filtered fetches (GitHub does).
+fn history() -> (Repo, StandIn) {
+    let r = Repo::new();
+    git_in(&r.remote, &["config", "uploadpack.allowFilter", "true"]);
+    let s = StandIn::start();
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "signing:\n  public_keys: [\"{}\"]\nenvironments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n",
+            keys().public.display()
+        ),
+    );
+    land(&r, &s, "adopt promptrail");
+    for round in 1..=4 {
+        for p in [INTAKE, TRIAGE, NOTES] {
+            r.write(p, &format!("{p}, round {round}.\n"));
+        }
+        land(&r, &s, &format!("round {round}"));
+        assert_ok(&run_in(&r, &s, &r.work, &["record", "--key", &key()]));
+        assert_ok(&run_in(
+            &r,
+            &s,
+            &r.work,
+            &["deploy", "--env", "production", "--key", &key()],
+        ));
+    }
+    (r, s)
+}
+
+/// A CI checkout: the protected branch cloned over the wire, nothing else.
+fn fresh_clone(r: &Repo, name: &str) -> PathBuf {
+    let url = format!("file://{}", r.remote.display());
+    git_in(
+        r.dir.path(),
+        &["clone", "-q", "--single-branch", "-b", "main", &url, name],
+    );
+    let dir = r.dir.path().join(name);
+    assert!(
+        git_cmd(&dir)
+            .args(["rev-parse", "--verify", "--quiet", AUDIT])
+            .output()
+            .unwrap()
+            .stdout
+            .is_empty(),
+        "the clone has no audit branch yet"
+    );
+    dir
+}
+
+/// (entry blobs present in `clone`, entries on its audit branch).
+fn entry_blobs(clone: &Path) -> (usize, usize) {
+    use std::io::Write as _;
+    let listing = git_in(clone, &["ls-tree", "-r", AUDIT, "entries/"]);
+    let oids: Vec<&str> = listing
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap())
+        .collect();
+    let mut child = git_cmd(clone)
+        .env("GIT_NO_LAZY_FETCH", "1")
+        .args(["cat-file", "--batch-check"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for o in &oids {
+        writeln!(stdin, "{o}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let present = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.ends_with("missing"))
+        .count();
+    (present, oids.len())
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", stdout(out), stderr(out)))
+}
+
+#[test]
+fn a_fresh_clone_gates_and_deploys_as_a_full_clone_does_reading_only_what_it_needs() {
+    let (r, s) = history();
+    // One prompt with content the log never recorded: blocked, the same way.
+    let gate = ["gate", "--env", "production", "--format", "json"];
+    let full = run_in(&r, &s, &r.work, &gate);
+    assert_ok(&full);
+    let clone = fresh_clone(&r, "ci");
+    let fresh = run_in(&r, &s, &clone, &gate);
+    assert_ok(&fresh);
+    assert_eq!(json(&fresh), json(&full));
+    assert!(!stderr(&fresh).contains(FELL_BACK), "{}", stderr(&fresh));
+    let (present, total) = entry_blobs(&clone);
+    assert!(total >= 17, "{total} entries");
+    // The three versions on disk and the last entry; the policy file's, when recorded.
+    assert!(present <= 5, "{present} of {total} entry blobs fetched");
+    assert!(
+        git_in(&clone, &["rev-parse", "--is-shallow-repository"]) == "true",
+        "the audit branch was fetched tip-first"
+    );
+
+    // An edit that was never recorded blocks in both, with the same rows.
+    for dir in [&r.work, &clone] {
+        std::fs::write(dir.join(TRIAGE), "an unrecorded edit\n").unwrap();
+    }
+    let full = run_in(&r, &s, &r.work, &gate);
+    let fresh = run_in(&r, &s, &clone, &gate);
+    assert_eq!(full.status.code(), Some(1), "{}", stderr(&full));
+    assert_eq!(fresh.status.code(), Some(1), "{}", stderr(&fresh));
+    assert_eq!(json(&fresh), json(&full));
+    for dir in [&r.work, &clone] {
+        std::fs::write(dir.join(TRIAGE), format!("{TRIAGE}, round 4.\n")).unwrap();
+    }
+
+    // deploy from the fresh clone: appended onto the shallow branch and pushed.
+    let out = run_in(
+        &r,
+        &s,
+        &clone,
+        &[
+            "deploy",
+            "--env",
+            "staging",
+            "--key",
+            &key(),
+            "--format",
+            "json",
+        ],
+    );
+    assert_ok(&out);
+    assert!(!stderr(&out).contains(FELL_BACK), "{}", stderr(&out));
+    let manifest = json(&out);
+    let deployed: Vec<(String, u64)> = manifest["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["path"].as_str().unwrap().to_owned(),
+                p["version"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        deployed,
+        [
+            (NOTES.to_owned(), 4),
+            (INTAKE.to_owned(), 4),
+            (TRIAGE.to_owned(), 4)
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    let (present, _) = entry_blobs(&clone);
+    assert!(present <= 6, "{present} entry blobs after deploy");
+    // The full clone sees it, and the whole log verifies (summary included).
+    git_in(
+        &r.work,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+promptrail/audit:promptrail/audit",
+        ],
+    );
+    let report = r.verify_json();
+    assert_eq!(report["ok"], true, "{report:#}");
+    let active = json(&run_in(
+        &r,
+        &s,
+        &r.work,
+        &["active", "--env", "staging", "--format", "json"],
+    ));
+    assert_eq!(
+        active["prompts"].as_array().map(Vec::len),
+        Some(3),
+        "{active:#}"
+    );
+    // The shallow audit branch numbers no version: record in the same checkout still runs.
+    let out = run_in(&r, &s, &clone, &["record", "--key", &key()]);
+    assert_ok(&out);
+    assert!(!stderr(&out).contains("shallow"), "{}", stderr(&out));
+}
+
+/// The tip rewritten in place (same parent) with `edit`, pushed to the remote.
+fn rewrite_tip(r: &Repo, edit: impl FnOnce(&mut Files)) {
+    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+    tamper_onto(r, &parent, edit);
+    push_audit(r);
+}
+
+fn push_audit(r: &Repo) {
+    r.git(&["push", "-q", "-f", "origin", "promptrail/audit"]);
+}
+
+fn edit_json(files: &mut Files, path: &str, edit: impl FnOnce(&mut Value)) {
+    let f = files.get_mut(path).unwrap();
+    let mut v: Value = serde_json::from_slice(f).unwrap();
+    edit(&mut v);
+    *f = serde_json::to_vec(&v).unwrap();
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The shard file holding `path`.
+fn shard_of(path: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!(
+        "state/prompts/{:02x}.json",
+        Sha256::digest(path.as_bytes())[0]
+    )
+}
+
+/// Lists `file`'s new hash in the index.
+fn reindex(files: &mut Files, file: &str) {
+    let hex = sha256_of(&files[file]);
+    edit_json(files, "state/index.json", |i| {
+        i["files"][file] = hex.into();
+    });
+}
+
+/// Signs the checkpoint again with `signer` over the new index (size, root and parent kept):
+/// what only a holder of the key could do.
+fn resign(files: &mut Files, signer: &Path, password: &str) {
+    use promptrail::checkpoint::Checkpoint;
+    use promptrail::signing::{Signer, SigningKey};
+    let pem = std::fs::read(signer).unwrap();
+    let key = SigningKey::from_encrypted_pem(&pem, password.as_bytes(), "test").unwrap();
+    let cp = Checkpoint::parse(std::str::from_utf8(&files["checkpoint"]).unwrap()).unwrap();
+    let index = sha256_of(&files["state/index.json"]);
+    let extensions = cp
+        .extensions
+        .iter()
+        .map(|e| {
+            if e.starts_with("promptrail-state sha256:") {
+                format!("promptrail-state sha256:{index}")
+            } else {
+                e.clone()
+            }
+        })
+        .collect();
+    let signed =
+        Checkpoint::sign_with(&cp.origin, cp.size, cp.root, extensions, &Signer::Key(key)).unwrap();
+    files.insert("checkpoint".into(), signed.to_text().into_bytes());
+}
+
+/// Gates production in a new fresh clone: blocked, after saying it read the whole log.
+fn assert_falls_back_and_blocks(r: &Repo, s: &StandIn, name: &str, extra: &[&str]) {
+    let clone = fresh_clone(r, name);
+    let mut args = vec!["gate", "--env", "production", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = run_in(r, s, &clone, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{name}: must block\nstdout:\n{}\nstderr:\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(FELL_BACK), "{name}: {}", stderr(&out));
+    assert_eq!(json(&out)["ok"], false, "{name}");
+}
+
+#[test]
+fn every_edit_of_the_summary_or_the_tip_falls_back_to_the_whole_log_and_blocks() {
+    // A shard edited: its hash is no longer the index's.
+    let (r, s) = history();
+    rewrite_tip(&r, |f| {
+        edit_json(f, &shard_of(INTAKE), |v| {
+            v["prompts"][INTAKE]["versions"][0]["approved"] = false.into();
+        });
+    });
+    assert_falls_back_and_blocks(&r, &s, "shard", &[]);
+
+    // An environment file edited and listed in the index: the checkpoint binds another.
+    let (r, s) = history();
+    rewrite_tip(&r, |f| {
+        edit_json(f, "state/env/production.json", |v| {
+            v["live"][INTAKE]["version"] = 1.into();
+        });
+        reindex(f, "state/env/production.json");
+    });
+    assert_falls_back_and_blocks(&r, &s, "env", &[]);
+
+    // The index claims fewer entries.
+    let (r, s) = history();
+    rewrite_tip(&r, |f| {
+        edit_json(f, "state/index.json", |i| {
+            i["size"] = (i["size"].as_u64().unwrap() - 1).into();
+        });
+    });
+    assert_falls_back_and_blocks(&r, &s, "index", &[]);
+
+    // The checkpoint's state line edited to bind an edited index: its signature breaks.
+    let (r, s) = history();
+    rewrite_tip(&r, |f| {
+        edit_json(f, &shard_of(TRIAGE), |v| {
+            v["prompts"][TRIAGE]["versions"][0]["approved"] = false.into();
+        });
+        reindex(f, &shard_of(TRIAGE));
+        let index = sha256_of(&f["state/index.json"]);
+        let text = String::from_utf8(f["checkpoint"].clone()).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("promptrail-state sha256:"))
+            .unwrap()
+            .to_owned();
+        let edited = text.replace(&line, &format!("promptrail-state sha256:{index}"));
+        f.insert("checkpoint".into(), edited.into_bytes());
+    });
+    assert_falls_back_and_blocks(&r, &s, "state-line", &[]);
+
+    // A checkpoint not signed by a trusted key: the gate trusts another.
+    let (r, s) = history();
+    let other = other_keys().public.to_str().unwrap().to_owned();
+    assert_falls_back_and_blocks(&r, &s, "untrusted", &["--key", &other]);
+
+    // The same edit signed again by a key the gate does not trust.
+    let (r, s) = history();
+    rewrite_tip(&r, |f| {
+        edit_json(f, &shard_of(NOTES), |v| {
+            v["prompts"][NOTES]["versions"][0]["approved"] = false.into();
+        });
+        reindex(f, &shard_of(NOTES));
+        resign(f, &other_keys().private, "another password");
+    });
+    assert_falls_back_and_blocks(&r, &s, "resigned-untrusted", &[]);
+}
+
+#[test]
+fn a_replayed_tree_a_swapped_entry_or_a_lying_signed_summary_blocks() {
+    // An older signed tree committed again on top: its checkpoint names another parent.
+    let (r, s) = history();
+    let old = r.git(&["rev-parse", "promptrail/audit~2"]);
+    let replay = r.git(&[
+        "commit-tree",
+        &format!("{old}^{{tree}}"),
+        "-p",
+        "promptrail/audit",
+        "-m",
+        "replay",
+    ]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &replay]);
+    push_audit(&r);
+    assert_falls_back_and_blocks(&r, &s, "replay", &[]);
+
+    // The entry of the version on disk swapped for another signed entry (the tip rewritten
+    // in place): the tip's entries are no longer its parent's and one more.
+    let (r, s) = history();
+    let shard: Value = serde_json::from_slice(
+        &git_cmd(&r.work)
+            .args([
+                "cat-file",
+                "blob",
+                &format!("promptrail/audit:{}", shard_of(INTAKE)),
+            ])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let versions = shard["prompts"][INTAKE]["versions"].as_array().unwrap();
+    let newest = versions.last().unwrap()["entry"].as_u64().unwrap();
+    let older = versions[0]["entry"].as_u64().unwrap();
+    let path = |i: u64| format!("entries/{:06}/{i:09}.json", i / 1000);
+    rewrite_tip(&r, |f| {
+        let other = f[&path(older)].clone();
+        f.insert(path(newest), other);
+    });
+    assert_falls_back_and_blocks(&r, &s, "swap", &[]);
+
+    // A version recorded without approvals (offline), which the summary then claims was
+    // approved — re-signed with the trusted key, as a signer with a bug would: the entry
+    // says otherwise.
+    let (r, s) = history();
+    r.write(INTAKE, "an offline version\n");
+    land(&r, &s, "intake offline");
+    assert_ok(&run_in(
+        &r,
+        &s,
+        &r.work,
+        &["record", "--offline", "--key", &key()],
+    ));
+    let blocked = run_in(&r, &s, &r.work, &["gate", "--env", "production"]);
+    assert_eq!(blocked.status.code(), Some(1), "{}", stderr(&blocked));
+    rewrite_tip(&r, |f| {
+        edit_json(f, &shard_of(INTAKE), |v| {
+            let versions = v["prompts"][INTAKE]["versions"].as_array_mut().unwrap();
+            versions.last_mut().unwrap()["approved"] = true.into();
+        });
+        reindex(f, &shard_of(INTAKE));
+        resign(f, &keys().private, PASSWORD);
+    });
+    assert_falls_back_and_blocks(&r, &s, "lying-summary", &["--key", &public()]);
+}
