@@ -218,6 +218,16 @@ impl StateView {
         Ok(shard)
     }
 
+    /// A shard by file name, read and not kept (for a caller that keeps only a part of it).
+    pub fn read_shard(&mut self, file: &str) -> Result<Option<Shard>> {
+        match self.file(file)? {
+            None => Ok(None),
+            Some(bytes) => Ok(Some(
+                parse::<Shard>(file, &bytes).map_err(anyhow::Error::msg)?,
+            )),
+        }
+    }
+
     /// What the log says about `path` (`None`: the log never named it).
     pub fn prompt(&mut self, path: &PromptPath) -> Result<Option<PromptState>> {
         let file = shard_file(path);

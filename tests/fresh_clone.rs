@@ -222,6 +222,29 @@ fn a_fresh_clone_gates_and_deploys_as_a_full_clone_does_reading_only_what_it_nee
         Some(3),
         "{active:#}"
     );
+    // A re-run of the CI run that deployed adds nothing, judged from a fresh clone too.
+    let deploy_in_run = |name: &str| {
+        let clone = fresh_clone(&r, name);
+        let mut cmd = r.cmd();
+        s.env(&mut cmd);
+        cmd.current_dir(&clone)
+            .env("GITHUB_RUN_ID", "4711")
+            .args(["deploy", "--env", "production", "--key", &key()])
+            .output()
+            .unwrap()
+    };
+    let first = deploy_in_run("run-1");
+    assert_ok(&first);
+    let tip = r.remote_audit_tip();
+    let rerun = deploy_in_run("run-1-again");
+    assert_ok(&rerun);
+    assert!(
+        stderr(&rerun).contains("already recorded this deployment"),
+        "{}",
+        stderr(&rerun)
+    );
+    assert!(!stderr(&rerun).contains(FELL_BACK), "{}", stderr(&rerun));
+    assert_eq!(r.remote_audit_tip(), tip, "nothing appended");
     // The shallow audit branch numbers no version: record in the same checkout still runs.
     let out = run_in(&r, &s, &clone, &["record", "--key", &key()]);
     assert_ok(&out);

@@ -26,7 +26,7 @@ use serde_json::json;
 use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 4;
 /// The generated log's origin.
 pub const ORIGIN: &str = "github.com/acme/bench";
 /// A deployment after this many versions.
@@ -58,14 +58,20 @@ impl Scale {
     }
 
     /// A fresh clone of the remote (what a CI runner starts from), at `name` under the
-    /// cache (replaced if present). Objects are hard-linked, not copied: the clone starts
-    /// without any promptrail state, as a runner does, without doubling the disk use.
+    /// cache (replaced if present): the protected branch only, over the wire (`file://`, so
+    /// that no object of the audit branch is copied along), from a remote that serves
+    /// partial fetches as GitHub does.
     pub fn fresh_clone(&self, name: &str) -> PathBuf {
         let dir = self.root.join(name);
         let _ = std::fs::remove_dir_all(&dir);
+        run(Command::new("git").arg("-C").arg(&self.remote).args([
+            "config",
+            "uploadpack.allowFilter",
+            "true",
+        ]));
         run(Command::new("git")
-            .args(["clone", "-q", "-b", "main"])
-            .arg(&self.remote)
+            .args(["clone", "-q", "--single-branch", "-b", "main"])
+            .arg(format!("file://{}", self.remote.display()))
             .arg(&dir));
         dir
     }
@@ -145,15 +151,10 @@ fn write_log(data: &Scale) {
     let signer =
         Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "bench").unwrap());
 
-    let mut child = Command::new("git")
-        .current_dir(&data.repo)
-        .args(["fast-import", "--quiet"])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
     let mut w = LogWriter {
         signer,
-        out: std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap()),
+        repo: data.repo.clone(),
+        import: Some(FastImport::start(&data.repo)),
         previous: None,
         range: CompactRange::default(),
         index: 0,
@@ -259,15 +260,45 @@ fn write_log(data: &Scale) {
         }
     }
     assert_eq!(w.index, w.total);
-    w.out.flush().unwrap();
-    drop(w);
-    assert!(child.wait().unwrap().success(), "git fast-import failed");
+    if let Some(import) = w.import.take() {
+        import.finish();
+    }
 }
 
-/// Signs entries and writes one fast-import commit for each.
-struct LogWriter<W: std::io::Write> {
+/// One `git fast-import` process.
+struct FastImport {
+    child: std::process::Child,
+    out: std::io::BufWriter<std::process::ChildStdin>,
+}
+
+impl FastImport {
+    fn start(repo: &Path) -> FastImport {
+        let mut child = Command::new("git")
+            .current_dir(repo)
+            .args(["fast-import", "--quiet"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = std::io::BufWriter::with_capacity(1 << 20, child.stdin.take().unwrap());
+        FastImport { child, out }
+    }
+
+    fn finish(self) {
+        let FastImport { mut child, mut out } = self;
+        out.flush().unwrap();
+        drop(out);
+        assert!(child.wait().unwrap().success(), "git fast-import failed");
+    }
+}
+
+/// Signs entries and writes one fast-import commit for each. The last two commits carry a
+/// checkpoint and `checkpoint.range` as an append writes them, the last one's naming its
+/// parent and binding the state summary (so it is written by a second fast-import, once
+/// its parent's id is known).
+struct LogWriter {
     signer: Signer,
-    out: W,
+    repo: PathBuf,
+    import: Option<FastImport>,
     previous: Option<Sha256Hex>,
     range: CompactRange,
     index: u64,
@@ -276,7 +307,7 @@ struct LogWriter<W: std::io::Write> {
     summary: promptrail::state::Summary,
 }
 
-impl<W: std::io::Write> LogWriter<W> {
+impl LogWriter {
     fn append(&mut self, st: serde_json::Value, summary: &str, time: i64) {
         let statement: Statement = serde_json::from_value(st).unwrap();
         let bytes = self
@@ -285,7 +316,18 @@ impl<W: std::io::Write> LogWriter<W> {
             .unwrap();
         self.previous = Some(Sha256Hex::of(&bytes));
         self.range.push(leaf_hash(&bytes));
-        let out = &mut self.out;
+        let last = self.index + 1 == self.total;
+        let parent = if last && self.index > 0 {
+            self.import.take().unwrap().finish();
+            self.import = Some(FastImport::start(&self.repo));
+            Git::open(&self.repo)
+                .unwrap()
+                .resolve_commit("refs/heads/promptrail/audit")
+                .unwrap()
+        } else {
+            None
+        };
+        let out = &mut self.import.as_mut().unwrap().out;
         let message = format!("{summary}\n\nPromptrail-Entry: {}\n", self.index);
         writeln!(out, "commit refs/heads/promptrail/audit").unwrap();
         writeln!(
@@ -294,6 +336,9 @@ impl<W: std::io::Write> LogWriter<W> {
         )
         .unwrap();
         writeln!(out, "data {}\n{message}", message.len()).unwrap();
+        if let Some(p) = &parent {
+            writeln!(out, "from {p}").unwrap();
+        }
         if self.index == 0 {
             let mut meta = serde_json::to_vec_pretty(&LogMeta::new(ORIGIN.into())).unwrap();
             meta.push(b'\n');
@@ -307,18 +352,25 @@ impl<W: std::io::Write> LogWriter<W> {
         writeln!(out).unwrap();
         self.summary.apply(EntryIndex(self.index), &statement);
         self.index += 1;
-        if self.index == self.total {
-            let state = self.summary.encode().unwrap();
-            for (path, bytes) in &state.files {
-                writeln!(out, "M 100644 inline {path}\ndata {}", bytes.len()).unwrap();
-                out.write_all(bytes).unwrap();
-                writeln!(out).unwrap();
+        if self.index + 1 >= self.total {
+            let mut extensions = Vec::new();
+            if last {
+                let state = self.summary.encode().unwrap();
+                for (path, bytes) in &state.files {
+                    writeln!(out, "M 100644 inline {path}\ndata {}", bytes.len()).unwrap();
+                    out.write_all(bytes).unwrap();
+                    writeln!(out).unwrap();
+                }
+                extensions = vec![
+                    promptrail::state::extension_line(&state.index_sha256),
+                    promptrail::checkpoint::parent_extension(parent.as_ref().map(|p| p.as_str())),
+                ];
             }
             let cp = Checkpoint::sign_with(
                 ORIGIN,
                 self.range.size(),
                 self.range.root(),
-                vec![promptrail::state::extension_line(&state.index_sha256)],
+                extensions,
                 &self.signer,
             )
             .unwrap()

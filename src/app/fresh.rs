@@ -330,10 +330,18 @@ pub(super) fn answer(
     // The shards of the paths on disk, fetched at once.
     let shards: BTreeSet<String> = found.iter().map(|f| shard_file(&f.path)).collect();
     fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
+    // Each shard read once and only the paths on disk kept: a long log's shards hold every
+    // version of every prompt.
+    let on_disk: BTreeSet<&PromptPath> = found.iter().map(|f| &f.path).collect();
     let mut prompts = HashMap::new();
-    for f in &found {
-        if let Some(s) = view.prompt(&f.path)? {
-            prompts.insert(f.path.clone(), s);
+    for file in &shards {
+        if let Some(shard) = view.read_shard(file)? {
+            prompts.extend(
+                shard
+                    .prompts
+                    .into_iter()
+                    .filter(|(p, _)| on_disk.contains(p)),
+            );
         }
     }
     let policy = view.policy()?;
