@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Check, Finding, Lineage, Loc, RepoObjects};
+use super::{Check, Evidence, Finding, Lineage, Loc, RepoObjects};
 use crate::attestation::bundle::BUNDLE_MEDIA_TYPE;
 use crate::attestation::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::attestation::predicate::{ChangeType, EventType};
@@ -17,7 +17,15 @@ use crate::types::{KeyId, PromptPath, Sha256Hex, Version};
 pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding>) {
     let mut need = |ok: bool, what: &str, expected: &str, found: &str| {
         if !ok {
-            out.push(at.finding(Check::Format, None, expected, found, what));
+            out.push(at.finding(
+                Check::Format,
+                None,
+                Evidence {
+                    expected,
+                    found,
+                    message: what,
+                },
+            ));
         }
     };
     need(
@@ -235,21 +243,9 @@ pub(super) fn check_keyless(
                 .entry(format!("keyless {}", signed.identity))
                 .or_default() += 1;
         }
-        Err(KeylessFailure::Material(reason)) => out.push(at.finding(
-            Check::Certificate,
-            None,
-            "a certificate chaining to the trusted Fulcio, a verified Rekor inclusion proof \
-             and signed entry timestamp, and a signature by the certificate's key",
-            reason,
-            "keyless entry does not verify",
-        )),
-        Err(KeylessFailure::Identity { expected, found }) => out.push(at.finding(
-            Check::Identity,
-            None,
-            expected,
-            found,
-            "keyless entry is signed by an identity the policy does not allow",
-        )),
+        Err(KeylessFailure::Material(reason)) => out.push(at.finding(Check::Certificate, None, Evidence { expected: "a certificate chaining to the trusted Fulcio, a verified Rekor inclusion proof \
+             and signed entry timestamp, and a signature by the certificate's key", found: reason, message: "keyless entry does not verify" })),
+        Err(KeylessFailure::Identity { expected, found }) => out.push(at.finding(Check::Identity, None, Evidence { expected, found, message: "keyless entry is signed by an identity the policy does not allow" })),
     }
 }
 
@@ -270,13 +266,7 @@ pub(super) fn check_signature(
     if !keyring.contains_key(hint) {
         let mut trusted: Vec<&str> = keyring.keys().map(|k| k.as_str()).collect();
         trusted.sort();
-        out.push(at.finding(
-            Check::UntrustedKey,
-            None,
-            &format!("one of [{}]", trusted.join(", ")),
-            hint.as_str(),
-            "entry is signed by a key that is not trusted (pass its public key with --key if it should be)",
-        ));
+        out.push(at.finding(Check::UntrustedKey, None, Evidence { expected: &format!("one of [{}]", trusted.join(", ")), found: hint.as_str(), message: "entry is signed by a key that is not trusted (pass its public key with --key if it should be)" }));
         return;
     }
     if sig_ok == Some(true) {
@@ -285,11 +275,71 @@ pub(super) fn check_signature(
         out.push(at.finding(
             Check::Signature,
             None,
-            &format!("a valid ECDSA P-256 signature by {hint}"),
-            "a signature that does not verify over the DSSE PAE",
-            "signature does not verify: the payload or the signature was altered",
+            Evidence {
+                expected: &format!("a valid ECDSA P-256 signature by {hint}"),
+                found: "a signature that does not verify over the DSSE PAE",
+                message: "signature does not verify: the payload or the signature was altered",
+            },
         ));
     }
+}
+
+/// A logged keyless entry's `recordedAt` must agree with the time Rekor witnessed it
+/// (runners' clocks may be minutes off).
+pub(super) fn check_logged_time(
+    at: &Loc,
+    statement: &crate::attestation::Statement,
+    signed: &crate::keyless::verify::KeylessSigned,
+    out: &mut Vec<Finding>,
+) {
+    let claimed = statement.predicate.recorded_at;
+    if !signed.logged || (claimed - signed.time).num_minutes().abs() <= 10 {
+        return;
+    }
+    let fmt =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    out.push(at.finding(Check::KeyWindow, None, Evidence { expected: &format!("recordedAt within 10 minutes of {} (Rekor's integrated time)", fmt(signed.time)), found: &format!("recordedAt {}", fmt(claimed)), message: "entry's recorded time disagrees with the time the transparency log witnessed it (backdated?)" }));
+}
+
+/// A key-mode entry's `recordedAt` must fall inside its trusted key's validity window
+/// (PT013).
+pub(super) fn check_key_window(
+    at: &Loc,
+    bundle: &Bundle,
+    st: &Statement,
+    keyring: &HashMap<&KeyId, &TrustedKey>,
+    out: &mut Vec<Finding>,
+) {
+    let recorded_at = st.predicate.recorded_at;
+    let Some(key) = bundle.key_hint().and_then(|h| keyring.get(h)) else {
+        return;
+    };
+    if key.valid_at(recorded_at) {
+        return;
+    }
+    let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or("unbounded".to_owned(), |t| {
+            t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        })
+    };
+    out.push(at.finding(
+        Check::KeyWindow,
+        None,
+        Evidence {
+            expected: &format!(
+                "recorded between {} and {} (the validity of key {})",
+                bound(key.not_before),
+                bound(key.not_after),
+                key.key_id
+            ),
+            found: &format!(
+                "recorded at {}",
+                recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+            message: "entry is signed by a key outside its validity window (retired or not yet \
+                      valid)",
+        },
+    ));
 }
 
 pub(super) fn check_subjects(at: &Loc, st: &Statement, out: &mut Vec<Finding>) {
@@ -299,16 +349,20 @@ pub(super) fn check_subjects(at: &Loc, st: &Statement, out: &mut Vec<Finding>) {
             Some(s) => out.push(at.finding(
                 Check::Digest,
                 Some(&pr.path),
-                &format!("subject digest sha256:{}", pr.digest.sha256),
-                &format!("sha256:{}", s.digest.sha256),
-                "subject and predicate disagree on the prompt's digest",
+                Evidence {
+                    expected: &format!("subject digest sha256:{}", pr.digest.sha256),
+                    found: &format!("sha256:{}", s.digest.sha256),
+                    message: "subject and predicate disagree on the prompt's digest",
+                },
             )),
             None => out.push(at.finding(
                 Check::Format,
                 Some(&pr.path),
-                "a subject for every prompt in the predicate",
-                "no subject with this name",
-                "predicate names a prompt that is not a subject",
+                Evidence {
+                    expected: "a subject for every prompt in the predicate",
+                    found: "no subject with this name",
+                    message: "predicate names a prompt that is not a subject",
+                },
             )),
         }
     }
@@ -328,15 +382,25 @@ pub(super) fn check_numbering(
             lineages.remove(&pr.path)
         };
         let mut bad = |expected: String, found: String, msg: &str| {
-            out.push(at.finding(Check::Numbering, Some(&pr.path), &expected, &found, msg));
+            out.push(at.finding(
+                Check::Numbering,
+                Some(&pr.path),
+                Evidence {
+                    expected: &expected,
+                    found: &found,
+                    message: msg,
+                },
+            ));
         };
         let Some(change) = pr.change else {
             out.push(at.finding(
                 Check::Format,
                 Some(&pr.path),
-                "a `change` for every prompt of a version entry",
-                "none",
-                "version entry does not say what happened to the prompt",
+                Evidence {
+                    expected: "a `change` for every prompt of a version entry",
+                    found: "none",
+                    message: "version entry does not say what happened to the prompt",
+                },
             ));
             continue;
         };
@@ -398,6 +462,25 @@ pub(super) fn check_numbering(
     }
 }
 
+/// Notes a version entry's versions as recorded (with their content, and whether the policy
+/// recorded with them approved them) for [`check_deployed`].
+pub(super) fn note_recorded(
+    st: &Statement,
+    recorded: &mut HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+) {
+    let p = &st.predicate;
+    for pr in &p.prompts {
+        let approved = p
+            .policy
+            .rules
+            .iter()
+            .any(|r| r.path == pr.path && r.is_approved());
+        let key = (pr.path.clone(), pr.version);
+        let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
+        recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));
+    }
+}
+
 /// Every deployed or restored version must have been recorded earlier, with the same
 /// content, and approved under the policy recorded with it.
 pub(super) fn check_deployed(
@@ -411,23 +494,29 @@ pub(super) fn check_deployed(
             None => out.push(at.finding(
                 Check::Deployment,
                 Some(&pr.path),
-                &format!("{} {} recorded before this entry", pr.path, pr.version),
-                "no such version entry",
-                "a deployment names a version that was never recorded",
+                Evidence {
+                    expected: &format!("{} {} recorded before this entry", pr.path, pr.version),
+                    found: "no such version entry",
+                    message: "a deployment names a version that was never recorded",
+                },
             )),
             Some((sha, _)) if *sha != pr.digest.sha256 => out.push(at.finding(
                 Check::Deployment,
                 Some(&pr.path),
-                &format!("sha256:{sha}"),
-                &format!("sha256:{}", pr.digest.sha256),
-                "the deployed content differs from the recorded version",
+                Evidence {
+                    expected: &format!("sha256:{sha}"),
+                    found: &format!("sha256:{}", pr.digest.sha256),
+                    message: "the deployed content differs from the recorded version",
+                },
             )),
             Some((_, false)) => out.push(at.finding(
                 Check::Deployment,
                 Some(&pr.path),
-                "an approved version",
-                "a version that was not approved under its policy",
-                "an unapproved version was deployed",
+                Evidence {
+                    expected: "an approved version",
+                    found: "a version that was not approved under its policy",
+                    message: "an unapproved version was deployed",
+                },
             )),
             Some(_) => {}
         }
@@ -463,32 +552,14 @@ pub(super) fn check_git(
     }
     for (pr, (rev, path)) in st.predicate.prompts.iter().zip(git_specs(st)) {
         match repo.blob_at(&rev, &path)? {
-            None => out.push(at.finding(
-                Check::Digest,
-                Some(&pr.path),
-                &format!("{} at {rev}", pr.path),
-                "no such commit or file in this repository",
-                "the recorded content cannot be found in the repository (fetch the full history of the protected branch)",
-            )),
+            None => out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("{} at {rev}", pr.path), found: "no such commit or file in this repository", message: "the recorded content cannot be found in the repository (fetch the full history of the protected branch)" })),
             Some((oid, data)) => {
                 if oid != pr.digest.git_blob {
-                    out.push(at.finding(
-                        Check::Digest,
-                        Some(&pr.path),
-                        &format!("gitBlob {oid}"),
-                        &format!("gitBlob {}", pr.digest.git_blob),
-                        "recorded git blob differs from the file in the repository",
-                    ));
+                    out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("gitBlob {oid}"), found: &format!("gitBlob {}", pr.digest.git_blob), message: "recorded git blob differs from the file in the repository" }));
                 }
                 let sha = Sha256Hex::of(&data);
                 if sha != pr.digest.sha256 {
-                    out.push(at.finding(
-                        Check::Digest,
-                        Some(&pr.path),
-                        &format!("sha256:{sha}"),
-                        &format!("sha256:{}", pr.digest.sha256),
-                        "recorded sha256 differs from the file's bytes in the repository",
-                    ));
+                    out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("sha256:{sha}"), found: &format!("sha256:{}", pr.digest.sha256), message: "recorded sha256 differs from the file's bytes in the repository" }));
                 }
             }
         }

@@ -2,9 +2,15 @@
 //! history (PT010), its signed checkpoint (PT011), and consistency with a checkpoint the
 //! auditor kept (PT012).
 
-use super::{Check, Finding};
+use std::collections::HashMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::{Check, Evidence, Finding, Loc};
+use crate::attestation::Statement;
+use crate::layout::{LogMeta, index_from_path};
 use crate::signing::TrustedKey;
-use crate::types::{EntryIndex, Oid};
+use crate::types::{EntryIndex, Oid, Sha256Hex};
 
 /// One commit of the audit branch with the files it changed against its first parent.
 #[derive(Debug, Clone)]
@@ -51,42 +57,38 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
             c.parents == 1
         };
         if found != expected || !parents_ok {
-            out.push(Finding {
-                code: Check::History.code(),
-                check: Check::History,
-                entry: None,
-                file: None,
-                prompt: None,
-                expected: format!(
-                    "audit commit #{k} ({}) adds only {}{}",
-                    c.oid,
-                    describe(&expected),
-                    if k == 0 { " (and has no parent)" } else { "" }
-                ),
-                found: format!(
-                    "{} ({} parent{})",
-                    if found.is_empty() { "no change".to_owned() } else { describe(&found) },
-                    c.parents,
-                    if c.parents == 1 { "" } else { "s" }
-                ),
-                message: "the audit branch was changed in place: every commit must append exactly the next entry".into(),
-            });
+            let expected = format!(
+                "audit commit #{k} ({}) adds only {}{}",
+                c.oid,
+                describe(&expected),
+                if k == 0 { " (and has no parent)" } else { "" }
+            );
+            let found = format!(
+                "{} ({} parent{})",
+                if found.is_empty() {
+                    "no change".to_owned()
+                } else {
+                    describe(&found)
+                },
+                c.parents,
+                if c.parents == 1 { "" } else { "s" }
+            );
+            out.push(Finding::new(
+                Check::History,
+                Evidence {
+                    expected: &expected,
+                    found: &found,
+                    message: "the audit branch was changed in place: every commit must append \
+                              exactly the next entry",
+                },
+            ));
         }
     }
     out
 }
 
-fn log_finding(check: Check, expected: String, found: String, message: &str) -> Finding {
-    Finding {
-        code: check.code(),
-        check,
-        entry: None,
-        file: Some(crate::layout::CHECKPOINT_FILE.to_owned()),
-        prompt: None,
-        expected,
-        found,
-        message: message.to_owned(),
-    }
+fn log_finding(check: Check, evidence: Evidence) -> Finding {
+    Finding::new(check, evidence).in_file(crate::layout::CHECKPOINT_FILE)
 }
 
 /// The branch's `checkpoint` must be signed by a trusted key and commit to exactly the
@@ -116,12 +118,7 @@ pub fn check_checkpoint_and_range(
         }
         let found = String::from_utf8_lossy(bytes);
         if found != expected.to_text() {
-            out.push(log_finding(
-                Check::Checkpoint,
-                format!("{} as the right edge of the entries' tree", crate::layout::RANGE_FILE),
-                "a range that does not match the entries".into(),
-                "the stored Merkle range is wrong: the next checkpoints would commit to a wrong root",
-            ));
+            out.push(log_finding(Check::Checkpoint, Evidence { expected: &format!("{} as the right edge of the entries' tree", crate::layout::RANGE_FILE), found: "a range that does not match the entries", message: "the stored Merkle range is wrong: the next checkpoints would commit to a wrong root" }));
         }
     }
     out
@@ -137,9 +134,11 @@ fn check_checkpoint_only(
     let missing = |found: &str, msg: &str| {
         vec![log_finding(
             Check::Checkpoint,
-            "a signed C2SP checkpoint at the branch root".into(),
-            found.into(),
-            msg,
+            Evidence {
+                expected: "a signed C2SP checkpoint at the branch root",
+                found,
+                message: msg,
+            },
         )]
     };
     let Some(bytes) = checkpoint else {
@@ -156,12 +155,14 @@ fn check_checkpoint_only(
     if cp.verified_by(keys).is_none() {
         out.push(log_finding(
             Check::Checkpoint,
-            "a signature by a trusted key".into(),
-            format!(
-                "{} signature(s), none valid for the trusted keys",
-                cp.signatures.len()
-            ),
-            "the checkpoint is not signed by a trusted key",
+            Evidence {
+                expected: "a signature by a trusted key",
+                found: &format!(
+                    "{} signature(s), none valid for the trusted keys",
+                    cp.signatures.len()
+                ),
+                message: "the checkpoint is not signed by a trusted key",
+            },
         ));
     }
     if let Some(o) = origin
@@ -169,18 +170,22 @@ fn check_checkpoint_only(
     {
         out.push(log_finding(
             Check::Checkpoint,
-            format!("origin {o}"),
-            format!("origin {}", cp.origin),
-            "the checkpoint names another log",
+            Evidence {
+                expected: &format!("origin {o}"),
+                found: &format!("origin {}", cp.origin),
+                message: "the checkpoint names another log",
+            },
         ));
     }
     let root = crate::merkle::root(leaves);
     if cp.size != leaves.len() as u64 || cp.root != root {
         out.push(log_finding(
             Check::Checkpoint,
-            format!("size {} root {}", leaves.len(), crate::types::hex(&root)),
-            format!("size {} root {}", cp.size, crate::types::hex(&cp.root)),
-            "the checkpoint does not commit to the entries on the branch",
+            Evidence {
+                expected: &format!("size {} root {}", leaves.len(), crate::types::hex(&root)),
+                found: &format!("size {} root {}", cp.size, crate::types::hex(&cp.root)),
+                message: "the checkpoint does not commit to the entries on the branch",
+            },
         ));
     }
     out
@@ -206,17 +211,19 @@ pub fn check_checkpoint_parent(checkpoint: Option<&[u8]>, parents: &[Oid]) -> Ve
     }
     vec![log_finding(
         Check::Checkpoint,
-        format!(
-            "the tip commit's parent to be {}, the commit the checkpoint names",
-            named.unwrap_or("none (the log's first commit)")
-        ),
-        if found.is_empty() {
-            "no parent".to_owned()
-        } else {
-            format!("parent {}", found.join(", "))
-        },
-        "the branch tip is not the commit its checkpoint was signed for: an older signed \
+        Evidence {
+            expected: &format!(
+                "the tip commit's parent to be {}, the commit the checkpoint names",
+                named.unwrap_or("none (the log's first commit)")
+            ),
+            found: &if found.is_empty() {
+                "no parent".to_owned()
+            } else {
+                format!("parent {}", found.join(", "))
+            },
+            message: "the branch tip is not the commit its checkpoint was signed for: an older signed \
          tree was committed on top of the log",
+        },
     )]
 }
 
@@ -228,38 +235,42 @@ pub fn check_consistency(
 ) -> Vec<Finding> {
     use crate::checkpoint::Checkpoint;
     use crate::merkle::{consistency_proof, root, verify_consistency};
-    let finding = |expected: String, found: String, msg: &str| {
-        let mut f = log_finding(Check::Consistency, expected, found, msg);
-        f.file = None;
-        f
-    };
     let saved = match Checkpoint::parse(saved_text) {
         Ok(cp) => cp,
         Err(e) => {
-            return vec![finding(
-                "a C2SP checkpoint".into(),
-                e,
-                "the saved checkpoint cannot be read",
+            return vec![Finding::new(
+                Check::Consistency,
+                Evidence {
+                    expected: "a C2SP checkpoint",
+                    found: &e,
+                    message: "the saved checkpoint cannot be read",
+                },
             )];
         }
     };
     let mut out = Vec::new();
     if saved.verified_by(keys).is_none() {
-        out.push(finding(
-            "a signature by a trusted key".into(),
-            "none valid".into(),
-            "the saved checkpoint is not signed by a trusted key",
+        out.push(Finding::new(
+            Check::Consistency,
+            Evidence {
+                expected: "a signature by a trusted key",
+                found: "none valid",
+                message: "the saved checkpoint is not signed by a trusted key",
+            },
         ));
     }
     let size = leaves.len() as u64;
     if saved.size > size {
-        out.push(finding(
-            format!(
-                "at least {} entries (the saved checkpoint's size)",
-                saved.size
-            ),
-            format!("{size} entries"),
-            "the log was truncated: entries the saved checkpoint covers are gone",
+        out.push(Finding::new(
+            Check::Consistency,
+            Evidence {
+                expected: &format!(
+                    "at least {} entries (the saved checkpoint's size)",
+                    saved.size
+                ),
+                found: &format!("{size} entries"),
+                message: "the log was truncated: entries the saved checkpoint covers are gone",
+            },
         ));
         return out;
     }
@@ -267,11 +278,185 @@ pub fn check_consistency(
     let old = root(&leaves[..saved.size as usize]);
     let proof = consistency_proof(saved.size as usize, leaves);
     if old != saved.root || !verify_consistency(saved.size, size, &saved.root, &current, &proof) {
-        out.push(finding(
-            format!("root {} for the first {} entries", crate::types::hex(&saved.root), saved.size),
-            format!("root {}", crate::types::hex(&old)),
-            "the log's history was rewritten: its first entries no longer hash to the saved checkpoint",
-        ));
+        out.push(Finding::new(Check::Consistency, Evidence { expected: &format!("root {} for the first {} entries", crate::types::hex(&saved.root), saved.size), found: &format!("root {}", crate::types::hex(&old)), message: "the log's history was rewritten: its first entries no longer hash to the saved checkpoint" }));
     }
     out
+}
+
+/// `promptrail.json` must be at the branch root and valid, and nothing but the layout's files
+/// beside it (PT009); the log's metadata when it is.
+pub(super) fn check_meta(
+    meta: Option<&[u8]>,
+    stray_files: &[String],
+    out: &mut Vec<Finding>,
+) -> Option<LogMeta> {
+    let meta = match meta {
+        None => {
+            out.push(Finding::new(
+                Check::Layout,
+                Evidence {
+                    expected: "promptrail.json at the branch root",
+                    found: "no such file",
+                    message: "the branch has no promptrail.json: not a promptrail audit branch",
+                },
+            ));
+            None
+        }
+        Some(bytes) => match serde_json::from_slice(bytes) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                out.push(Finding::new(
+                    Check::Layout,
+                    Evidence {
+                        expected: "a valid promptrail.json",
+                        found: &e.to_string(),
+                        message: "promptrail.json is not valid",
+                    },
+                ));
+                None
+            }
+        },
+    };
+    for stray in stray_files {
+        out.push(Finding::new(
+            Check::Layout,
+            Evidence {
+                expected: "only promptrail.json and entries/",
+                found: stray,
+                message: &format!("unexpected file {stray} on the audit branch"),
+            },
+        ));
+    }
+    meta
+}
+
+/// The entry's file name must be the layout's for its position in the log (PT003, PT009).
+pub(super) fn check_file_position(at: &Loc, out: &mut Vec<Finding>) {
+    let pos = at.entry;
+    let expected = &format!("entry {pos}");
+    match index_from_path(at.file) {
+        Some(EntryIndex(i)) if i == pos => {}
+        Some(EntryIndex(i)) => out.push(at.finding(
+            Check::Index,
+            None,
+            Evidence {
+                expected,
+                found: &format!("entry {i}"),
+                message: &if i > pos {
+                    format!("entries {pos}..{} are missing from the log", i - 1)
+                } else {
+                    "entry file out of order".to_owned()
+                },
+            },
+        )),
+        None => out.push(at.finding(
+            Check::Layout,
+            None,
+            Evidence {
+                expected: "entries/DDDDDD/NNNNNNNNN.json",
+                found: at.file,
+                message: "entry file name does not follow the layout",
+            },
+        )),
+    }
+}
+
+/// Times only move forward (runners' clocks may differ by minutes): a key window cannot be
+/// dodged by backdating an entry behind newer ones (PT013). `last` is the latest time so far.
+pub(super) fn check_recorded_order(
+    at: &Loc,
+    st: &Statement,
+    last: &mut Option<DateTime<Utc>>,
+    out: &mut Vec<Finding>,
+) {
+    let t = st.predicate.recorded_at;
+    if let Some(prev) = *last
+        && t + chrono::Duration::minutes(10) < prev
+    {
+        out.push(at.finding(
+            Check::KeyWindow,
+            None,
+            Evidence {
+                expected: &format!(
+                    "recordedAt no earlier than {} (the entry before)",
+                    prev.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+                found: &format!(
+                    "recordedAt {}",
+                    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+                ),
+                message: "entry is dated before the entry that precedes it (backdated?)",
+            },
+        ));
+    }
+    *last = Some(last.map_or(t, |p| p.max(t)));
+}
+
+/// The entry's `log` fields must place it where it is: its index is its position (PT003,
+/// naming the first entry that claimed a duplicated index), `previous` is the SHA-256 of the
+/// entry file before it (PT002), and `origin` is the log's (PT008).
+pub(super) fn check_log_fields(
+    at: &Loc,
+    st: &Statement,
+    expected_previous: &Option<Sha256Hex>,
+    origin: Option<&str>,
+    seen_index: &mut HashMap<u64, u64>,
+    out: &mut Vec<Finding>,
+) {
+    let (pos, log) = (at.entry, &st.predicate.log);
+    if log.index.0 != pos {
+        let message = match seen_index.get(&log.index.0) {
+            Some(first) => format!(
+                "entry claims index {}, already claimed by the entry at position {first} \
+                 (duplicated or replayed)",
+                log.index.0
+            ),
+            None => format!(
+                "entry claims index {} but sits at position {pos} (reordered or moved)",
+                log.index.0
+            ),
+        };
+        out.push(at.finding(
+            Check::Index,
+            None,
+            Evidence {
+                expected: &format!("log.index {pos}"),
+                found: &format!("log.index {}", log.index.0),
+                message: &message,
+            },
+        ));
+    }
+    seen_index.entry(log.index.0).or_insert(pos);
+    if log.previous != *expected_previous {
+        out.push(at.finding(
+            Check::Chain,
+            None,
+            Evidence {
+                expected: &opt_hash(expected_previous),
+                found: &opt_hash(&log.previous),
+                message: "log.previous is not the SHA-256 of the previous entry file: an entry \
+                          before this one was altered, removed or reordered",
+            },
+        ));
+    }
+    if let Some(origin) = origin
+        && log.origin != origin
+    {
+        out.push(at.finding(
+            Check::Origin,
+            None,
+            Evidence {
+                expected: origin,
+                found: &log.origin,
+                message: "entry was made for another repository's log (replayed?)",
+            },
+        ));
+    }
+}
+
+fn opt_hash(h: &Option<Sha256Hex>) -> String {
+    h.as_ref().map_or_else(
+        || "null (first entry)".to_owned(),
+        |h| format!("sha256:{h}"),
+    )
 }

@@ -8,147 +8,28 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::attestation::predicate::EventType;
-use crate::layout::{LogMeta, StoredEntry, index_from_path};
+use crate::layout::StoredEntry;
 use crate::signing::{Trust, TrustedKey};
 use crate::types::{EntryIndex, KeyId, Oid, PromptPath, Sha256Hex, Version};
 
+mod check;
 mod entry;
 mod log;
 mod policy;
 pub mod shape;
 pub mod state;
 
+pub use check::Check;
 use entry::{
-    check_deployed, check_format, check_git, check_keyless, check_numbering, check_signature,
-    check_subjects, decode_all, git_specs,
+    Decoded, check_deployed, check_format, check_git, check_key_window, check_keyless,
+    check_logged_time, check_numbering, check_signature, check_subjects, decode_all, git_specs,
+    note_recorded,
 };
 pub use log::{
     AuditCommit, check_branch_history, check_checkpoint, check_checkpoint_and_range,
     check_checkpoint_parent, check_consistency,
 };
-
-/// A verification check, with its stable code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Check {
-    /// PT001: the DSSE signature does not verify with the trusted key it names.
-    Signature,
-    /// PT002: `log.previous` is not the SHA-256 of the previous entry file.
-    Chain,
-    /// PT003: indexes are not 0, 1, 2… matching the file names (missing, swapped, duplicated).
-    Index,
-    /// PT004: the entry is signed by a key that is not trusted.
-    UntrustedKey,
-    /// PT005: a recorded digest differs from the git blob in the repository.
-    Digest,
-    /// PT006: a prompt's versions are not numbered 1, 2, 3… without gaps.
-    Numbering,
-    /// PT007: the entry is not a well-formed bundle / DSSE envelope / Statement.
-    Format,
-    /// PT008: the entry names another repository than the log's origin.
-    Origin,
-    /// PT009: the branch layout is wrong (no `promptrail.json`, stray files).
-    Layout,
-    /// PT010: the branch's commits did more than append the next entry (an entry was
-    /// changed or deleted in a later commit, or the history is not a single line).
-    History,
-    /// PT011: the branch's `checkpoint` is missing, not signed by a trusted key, or does not
-    /// match the entries (size, RFC 6962 root, origin), or the tip commit is not the one it
-    /// was signed for (its parent is not the commit the checkpoint names).
-    Checkpoint,
-    /// PT012: the log is not an append-only extension of a checkpoint the auditor kept
-    /// (truncated, or its history rewritten).
-    Consistency,
-    /// PT013: the entry was signed by a key outside that key's validity window (a retired
-    /// or not yet valid key).
-    KeyWindow,
-    /// PT014: a deployment or rollback names a version that was not recorded before it with
-    /// the same content, or that was not approved under the policy recorded with it.
-    Deployment,
-    /// PT015: a keyless entry's certificate does not chain to the trusted Fulcio, its SCT,
-    /// Rekor inclusion proof or signed entry timestamp does not verify, it has no Rekor
-    /// entry where one is required, or the signature does not verify with its key.
-    Certificate,
-    /// PT016: a keyless entry's certificate names an identity (workflow) or OIDC issuer the
-    /// policy does not allow.
-    Identity,
-    /// PT017: the state summary on the branch (`state/`) is not the one recomputed from the
-    /// entries (a file's field differs, a file is missing or extra), or its index is not the
-    /// one the checkpoint binds.
-    State,
-    /// PT018: the entry was judged by a policy that was not in force (the newest
-    /// `.promptrail.yml` that landed approved before it), or its rule is not that policy's.
-    Policy,
-}
-
-impl Check {
-    pub const ALL: [Check; 18] = [
-        Check::Signature,
-        Check::Chain,
-        Check::Index,
-        Check::UntrustedKey,
-        Check::Digest,
-        Check::Numbering,
-        Check::Format,
-        Check::Origin,
-        Check::Layout,
-        Check::History,
-        Check::Checkpoint,
-        Check::Consistency,
-        Check::KeyWindow,
-        Check::Deployment,
-        Check::Certificate,
-        Check::Identity,
-        Check::State,
-        Check::Policy,
-    ];
-
-    pub fn code(self) -> &'static str {
-        match self {
-            Check::Signature => "PT001",
-            Check::Chain => "PT002",
-            Check::Index => "PT003",
-            Check::UntrustedKey => "PT004",
-            Check::Digest => "PT005",
-            Check::Numbering => "PT006",
-            Check::Format => "PT007",
-            Check::Origin => "PT008",
-            Check::Layout => "PT009",
-            Check::History => "PT010",
-            Check::Checkpoint => "PT011",
-            Check::Consistency => "PT012",
-            Check::KeyWindow => "PT013",
-            Check::Deployment => "PT014",
-            Check::Certificate => "PT015",
-            Check::Identity => "PT016",
-            Check::State => "PT017",
-            Check::Policy => "PT018",
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Check::Signature => "signature",
-            Check::Chain => "chain",
-            Check::Index => "index",
-            Check::UntrustedKey => "untrusted-key",
-            Check::Digest => "digest",
-            Check::Numbering => "numbering",
-            Check::Format => "format",
-            Check::Origin => "origin",
-            Check::Layout => "layout",
-            Check::History => "history",
-            Check::Checkpoint => "checkpoint",
-            Check::Consistency => "consistency",
-            Check::KeyWindow => "key-window",
-            Check::Deployment => "deployment",
-            Check::Certificate => "certificate",
-            Check::Identity => "identity",
-            Check::State => "state",
-            Check::Policy => "policy",
-        }
-    }
-}
+use log::{check_file_position, check_log_fields, check_meta, check_recorded_order};
 
 /// One failed check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -164,6 +45,39 @@ pub struct Finding {
     pub expected: String,
     pub found: String,
     pub message: String,
+}
+
+/// What a failed check saw, each part by name: the value it expected, the one it found, and
+/// what that means, in a sentence for people.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence<'a> {
+    pub expected: &'a str,
+    pub found: &'a str,
+    pub message: &'a str,
+}
+
+impl Finding {
+    /// A finding of `check` about the log as a whole (no entry, file or prompt named).
+    pub fn new(check: Check, evidence: Evidence) -> Finding {
+        Finding {
+            code: check.code(),
+            check,
+            entry: None,
+            file: None,
+            prompt: None,
+            expected: evidence.expected.to_owned(),
+            found: evidence.found.to_owned(),
+            message: evidence.message.to_owned(),
+        }
+    }
+
+    /// The same finding, naming the file on the audit branch it is about.
+    pub fn in_file(self, file: &str) -> Finding {
+        Finding {
+            file: Some(file.to_owned()),
+            ..self
+        }
+    }
 }
 
 /// What `verify` concluded.
@@ -246,291 +160,155 @@ pub fn verify(
     repo: &mut (dyn RepoObjects + Send),
 ) -> anyhow::Result<Report> {
     let mut findings = Vec::new();
-    let mut signed_by = BTreeMap::new();
-    let meta: Option<LogMeta> = match meta {
-        None => {
-            findings.push(finding(
-                Check::Layout,
-                None,
-                None,
-                "promptrail.json at the branch root",
-                "no such file",
-                "the branch has no promptrail.json: not a promptrail audit branch",
-            ));
-            None
-        }
-        Some(bytes) => match serde_json::from_slice(bytes) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                findings.push(finding(
-                    Check::Layout,
-                    None,
-                    None,
-                    "a valid promptrail.json",
-                    &e.to_string(),
-                    "promptrail.json is not valid",
-                ));
-                None
-            }
-        },
+    let meta = check_meta(meta, stray_files, &mut findings);
+    let mut walk = Walk {
+        keyring: trust.keys.iter().map(|k| (&k.key_id, k)).collect(),
+        origin: meta.map(|m| m.origin),
+        findings,
+        summary: crate::state::Summary::new(),
+        ..Walk::default()
     };
-    for stray in stray_files {
-        findings.push(finding(
-            Check::Layout,
-            None,
-            None,
-            "only promptrail.json and entries/",
-            stray,
-            &format!("unexpected file {stray} on the audit branch"),
-        ));
-    }
-
-    let keyring: HashMap<&KeyId, &TrustedKey> = trust.keys.iter().map(|k| (&k.key_id, k)).collect();
-    let mut unlogged = 0;
-    let mut keyless_keys = Vec::new();
-    let mut previous: Option<Sha256Hex> = None;
-    let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
-    let mut seen_index: HashMap<u64, u64> = HashMap::new();
-    let mut last_recorded: Option<chrono::DateTime<chrono::Utc>> = None;
-    // (path, version) → (sha256, approved) of versions recorded so far.
-    let mut recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)> = HashMap::new();
-    let mut policy_check = policy::PolicyCheck::default();
-    let mut summary = crate::state::Summary::new();
-
     // Decoding and signature checks are independent per entry: they run on every core, a
     // window of entries at a time so that memory stays bounded on long logs; each window's
     // git cross-check objects are prefetched in one batch while its signatures are checked.
-    let mut pos: u64 = 0;
-    let mut leaves: Vec<crate::merkle::Hash> = Vec::new();
     entries.windows(PREFETCH, &mut |window: &[StoredEntry]| {
-    // The window's git cross-check objects are read while its signatures are checked.
-    let decoded = decode_all(window, &keyring, trust.keyless.as_ref(), |parsed| {
-        let specs: Vec<(String, String)> = parsed
-            .iter()
-            .flat_map(|p| p.as_ref().map_or_else(|_| Vec::new(), |(_, st)| git_specs(st)))
-            .collect();
-        repo.prefetch(&specs)
+        let decoded = decode_all(window, &walk.keyring, trust.keyless.as_ref(), |parsed| {
+            let specs: Vec<(String, String)> = parsed
+                .iter()
+                .flat_map(|p| {
+                    p.as_ref()
+                        .map_or_else(|_| Vec::new(), |(_, st)| git_specs(st))
+                })
+                .collect();
+            repo.prefetch(&specs)
+        })?;
+        for (entry, decoded) in window.iter().zip(decoded) {
+            walk.entry(entry, decoded, repo)?;
+        }
+        Ok(())
     })?;
-    for (entry, decoded) in window.iter().zip(decoded) {
-        let pos = {
-            pos += 1;
-            pos - 1
-        };
-        leaves.push(crate::merkle::leaf_hash(&entry.bytes));
+
+    let mut findings = walk.findings;
+    findings.sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
+    Ok(Report {
+        ok: findings.is_empty(),
+        entries: walk.pos,
+        origin: walk.origin,
+        signed_by: walk.signed_by,
+        unlogged: walk.unlogged,
+        findings,
+        keyless_keys: walk.keyless_keys,
+        leaves: walk.leaves,
+        summary: walk.summary,
+    })
+}
+
+/// What the checks have learnt from the entries so far, in log order: the one state the
+/// per-entry checks (`entry.rs`) and the sequence checks (`log.rs`) share.
+#[derive(Default)]
+pub(super) struct Walk<'k> {
+    keyring: HashMap<&'k KeyId, &'k TrustedKey>,
+    /// The log's origin, from `promptrail.json`.
+    origin: Option<String>,
+    findings: Vec<Finding>,
+    signed_by: BTreeMap<String, u64>,
+    unlogged: u64,
+    keyless_keys: Vec<(u64, Vec<u8>)>,
+    /// The position of the next entry.
+    pos: u64,
+    leaves: Vec<crate::merkle::Hash>,
+    /// The SHA-256 of the entry file before the next one.
+    previous: Option<Sha256Hex>,
+    lineages: HashMap<PromptPath, Lineage>,
+    /// `log.index` → the position of the first entry that claimed it.
+    seen_index: HashMap<u64, u64>,
+    /// The latest `recordedAt` so far.
+    last_recorded: Option<chrono::DateTime<chrono::Utc>>,
+    /// (path, version) → (sha256, approved) of versions recorded so far.
+    recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+    policy_check: policy::PolicyCheck,
+    summary: crate::state::Summary,
+}
+
+impl Walk<'_> {
+    /// Every check of the next entry, decoded and its signature checked.
+    fn entry(
+        &mut self,
+        entry: &StoredEntry,
+        decoded: Decoded,
+        repo: &mut dyn RepoObjects,
+    ) -> anyhow::Result<()> {
+        let pos = self.pos;
+        self.pos += 1;
+        self.leaves.push(crate::merkle::leaf_hash(&entry.bytes));
         let at = Loc {
             entry: pos,
             file: &entry.path,
         };
-        let this_hash = Sha256Hex::of(&entry.bytes);
-        let expected_previous = previous.replace(this_hash);
+        let expected_previous = self.previous.replace(Sha256Hex::of(&entry.bytes));
+        check_file_position(&at, &mut self.findings);
 
-        match index_from_path(&entry.path) {
-            Some(EntryIndex(i)) if i == pos => {}
-            Some(EntryIndex(i)) if i > pos => findings.push(at.finding(
-                Check::Index,
-                None,
-                &format!("entry {pos}"),
-                &format!("entry {i}"),
-                &format!("entries {pos}..{} are missing from the log", i - 1),
-            )),
-            Some(EntryIndex(i)) => findings.push(at.finding(
-                Check::Index,
-                None,
-                &format!("entry {pos}"),
-                &format!("entry {i}"),
-                "entry file out of order",
-            )),
-            None => findings.push(at.finding(
-                Check::Layout,
-                None,
-                "entries/DDDDDD/NNNNNNNNN.json",
-                &entry.path,
-                "entry file name does not follow the layout",
-            )),
-        }
-
-        let (sig_ok, keyless) = (decoded.sig_ok, decoded.keyless);
         let (bundle, statement) = match decoded.parsed {
             Ok(x) => x,
             Err(e) => {
-                findings.push(at.finding(
+                self.findings.push(at.finding(
                     Check::Format,
                     None,
-                    "a Sigstore bundle v0.3 with a DSSE in-toto Statement",
-                    &e,
-                    "entry cannot be decoded",
+                    Evidence {
+                        expected: "a Sigstore bundle v0.3 with a DSSE in-toto Statement",
+                        found: &e,
+                        message: "entry cannot be decoded",
+                    },
                 ));
-                continue;
+                return Ok(());
             }
         };
-        check_format(&at, &bundle, &statement, &mut findings);
+        let out = &mut self.findings;
+        check_format(&at, &bundle, &statement, out);
+        let keyring = &self.keyring;
         check_signature(
             &at,
             &bundle,
-            &keyring,
-            sig_ok,
-            &mut signed_by,
-            &mut findings,
+            keyring,
+            decoded.sig_ok,
+            &mut self.signed_by,
+            out,
         );
-        if let Some(outcome) = &keyless {
-            check_keyless(&at, outcome, &mut signed_by, &mut findings);
+        if let Some(outcome) = &decoded.keyless {
+            check_keyless(&at, outcome, &mut self.signed_by, out);
             if let Ok(signed) = outcome {
-                keyless_keys.push((pos, signed.spki.clone()));
+                self.keyless_keys.push((pos, signed.spki.clone()));
                 if !signed.logged {
-                    unlogged += 1;
+                    self.unlogged += 1;
                 }
-                check_logged_time(&at, &statement, signed, &mut findings);
+                check_logged_time(&at, &statement, signed, out);
             }
         }
-        // Times only move forward (runners' clocks may differ by minutes): a key window
-        // cannot be dodged by backdating an entry behind newer ones.
-        let t = statement.predicate.recorded_at;
-        if let Some(prev) = last_recorded
-            && t + chrono::Duration::minutes(10) < prev
-        {
-            findings.push(at.finding(
-                Check::KeyWindow,
-                None,
-                &format!(
-                    "recordedAt no earlier than {} (the entry before)",
-                    prev.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-                &format!(
-                    "recordedAt {}",
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-                "entry is dated before the entry that precedes it (backdated?)",
-            ));
-        }
-        last_recorded = Some(last_recorded.map_or(t, |p| p.max(t)));
-        if let Some(key) = bundle.key_hint().and_then(|h| keyring.get(h))
-            && !key.valid_at(statement.predicate.recorded_at)
-        {
-            let bound = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                t.map_or("unbounded".to_owned(), |t| {
-                    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                })
-            };
-            findings.push(at.finding(
-                Check::KeyWindow,
-                None,
-                &format!(
-                    "recorded between {} and {} (the validity of key {})",
-                    bound(key.not_before),
-                    bound(key.not_after),
-                    key.key_id
-                ),
-                &format!(
-                    "recorded at {}",
-                    statement
-                        .predicate
-                        .recorded_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-                "entry is signed by a key outside its validity window (retired or not yet valid)",
-            ));
-        }
-
-        let p = &statement.predicate;
-        if p.log.index.0 != pos {
-            let dup = seen_index.get(&p.log.index.0);
-            findings.push(at.finding(
-                Check::Index,
-                None,
-                &format!("log.index {pos}"),
-                &format!("log.index {}", p.log.index.0),
-                &match dup {
-                    Some(first) => format!(
-                        "entry claims index {}, already claimed by the entry at position {first} (duplicated or replayed)",
-                        p.log.index.0
-                    ),
-                    None => format!(
-                        "entry claims index {} but sits at position {pos} (reordered or moved)",
-                        p.log.index.0
-                    ),
-                },
-            ));
-        }
-        seen_index.entry(p.log.index.0).or_insert(pos);
-        if p.log.previous != expected_previous {
-            findings.push(at.finding(
-                Check::Chain,
-                None,
-                &opt_hash(&expected_previous),
-                &opt_hash(&p.log.previous),
-                "log.previous is not the SHA-256 of the previous entry file: an entry before this one was altered, removed or reordered",
-            ));
-        }
-        if let Some(meta) = &meta
-            && p.log.origin != meta.origin
-        {
-            findings.push(at.finding(
-                Check::Origin,
-                None,
-                &meta.origin,
-                &p.log.origin,
-                "entry was made for another repository's log (replayed?)",
-            ));
-        }
-
-        check_subjects(&at, &statement, &mut findings);
-        if p.event == EventType::Version {
-            check_numbering(&at, &statement, &mut lineages, &mut findings);
-            for pr in &p.prompts {
-                let approved = p
-                    .policy
-                    .rules
-                    .iter()
-                    .any(|r| r.path == pr.path && r.is_approved());
-                let key = (pr.path.clone(), pr.version);
-                let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
-                recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));
+        check_recorded_order(&at, &statement, &mut self.last_recorded, out);
+        check_key_window(&at, &bundle, &statement, keyring, out);
+        let origin = self.origin.as_deref();
+        check_log_fields(
+            &at,
+            &statement,
+            &expected_previous,
+            origin,
+            &mut self.seen_index,
+            out,
+        );
+        check_subjects(&at, &statement, out);
+        match statement.predicate.event {
+            EventType::Version => {
+                check_numbering(&at, &statement, &mut self.lineages, out);
+                note_recorded(&statement, &mut self.recorded);
             }
-        } else {
-            check_deployed(&at, &statement, &recorded, &mut findings);
+            EventType::Deployment | EventType::Rollback => {
+                check_deployed(&at, &statement, &self.recorded, out);
+            }
         }
-        summary.apply(EntryIndex(pos), &statement);
-        policy_check.check(&at, &statement, repo, &mut findings)?;
-        check_git(&at, &statement, repo, &mut findings)?;
+        self.summary.apply(EntryIndex(pos), &statement);
+        self.policy_check.check(&at, &statement, repo, out)?;
+        check_git(&at, &statement, repo, out)
     }
-    Ok(())
-    })?;
-
-    findings.sort_by_key(|f| (f.entry.map_or(0, |e| e + 1), f.check));
-    Ok(Report {
-        ok: findings.is_empty(),
-        entries: pos,
-        origin: meta.map(|m| m.origin),
-        signed_by,
-        unlogged,
-        findings,
-        keyless_keys,
-        leaves,
-        summary,
-    })
-}
-
-/// A logged keyless entry's `recordedAt` must agree with the time Rekor witnessed it
-/// (runners' clocks may be minutes off).
-fn check_logged_time(
-    at: &Loc,
-    statement: &crate::attestation::Statement,
-    signed: &crate::keyless::verify::KeylessSigned,
-    out: &mut Vec<Finding>,
-) {
-    let claimed = statement.predicate.recorded_at;
-    if !signed.logged || (claimed - signed.time).num_minutes().abs() <= 10 {
-        return;
-    }
-    let fmt =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    out.push(at.finding(
-        Check::KeyWindow,
-        None,
-        &format!("recordedAt within 10 minutes of {} (Rekor's integrated time)", fmt(signed.time)),
-        &format!("recordedAt {}", fmt(claimed)),
-        "entry's recorded time disagrees with the time the transparency log witnessed it (backdated?)",
-    ));
 }
 
 struct Loc<'a> {
@@ -539,50 +317,11 @@ struct Loc<'a> {
 }
 
 impl Loc<'_> {
-    fn finding(
-        &self,
-        check: Check,
-        prompt: Option<&PromptPath>,
-        expected: &str,
-        found: &str,
-        message: &str,
-    ) -> Finding {
+    fn finding(&self, check: Check, prompt: Option<&PromptPath>, evidence: Evidence) -> Finding {
         Finding {
-            code: check.code(),
-            check,
             entry: Some(self.entry),
-            file: Some(self.file.to_owned()),
             prompt: prompt.map(|p| p.to_string()),
-            expected: expected.to_owned(),
-            found: found.to_owned(),
-            message: message.to_owned(),
+            ..Finding::new(check, evidence).in_file(self.file)
         }
     }
-}
-
-fn finding(
-    check: Check,
-    entry: Option<u64>,
-    prompt: Option<&str>,
-    expected: &str,
-    found: &str,
-    message: &str,
-) -> Finding {
-    Finding {
-        code: check.code(),
-        check,
-        entry,
-        file: None,
-        prompt: prompt.map(str::to_owned),
-        expected: expected.to_owned(),
-        found: found.to_owned(),
-        message: message.to_owned(),
-    }
-}
-
-fn opt_hash(h: &Option<Sha256Hex>) -> String {
-    h.as_ref().map_or_else(
-        || "null (first entry)".to_owned(),
-        |h| format!("sha256:{h}"),
-    )
 }

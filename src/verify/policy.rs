@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::{Check, Finding, Loc, RepoObjects};
+use super::{Check, Evidence, Finding, Loc, RepoObjects};
 use crate::attestation::Statement;
 use crate::attestation::predicate::{EventType, PolicyInForce, RuleRecord};
 use crate::config::{Config, FILE_NAME};
@@ -39,24 +39,12 @@ impl PolicyCheck {
             return Ok(());
         };
         if p.policy.adoption && (!self.tracker.adoption_open() || p.event != EventType::Version) {
-            out.push(at.finding(
-                Check::Policy,
-                None,
-                "policy.adoption only on version entries of the log's first record",
-                "policy.adoption on a later entry",
-                "entry claims the adoption baseline after the log had left it: a policy change \
-                 that was not approved would take effect",
-            ));
+            out.push(at.finding(Check::Policy, None, Evidence { expected: "policy.adoption only on version entries of the log's first record", found: "policy.adoption on a later entry", message: "entry claims the adoption baseline after the log had left it: a policy change \
+                 that was not approved would take effect" }));
         }
         if !same_policy(recorded, &expected) {
-            out.push(at.finding(
-                Check::Policy,
-                None,
-                &describe_full(&expected),
-                &describe_full(recorded),
-                "entry was judged by a policy that was not in force: the newest policy that \
-                 landed approved before it is another",
-            ));
+            out.push(at.finding(Check::Policy, None, Evidence { expected: &describe_full(&expected), found: &describe_full(recorded), message: "entry was judged by a policy that was not in force: the newest policy that \
+                 landed approved before it is another" }));
         } else if p.event == EventType::Version {
             self.check_rules(at, &expected, &p.policy.rules, repo, out)?;
         }
@@ -104,13 +92,7 @@ impl PolicyCheck {
                     }
                     s
                 };
-                out.push(at.finding(
-                    Check::Policy,
-                    Some(&r.path),
-                    &show(&name, required.approvals, &expected_parts),
-                    &show(&r.rule, r.required, &found_parts),
-                    "the recorded rule is not the one the policy in force sets for this path",
-                ));
+                out.push(at.finding(Check::Policy, Some(&r.path), Evidence { expected: &show(&name, required.approvals, &expected_parts), found: &show(&r.rule, r.required, &found_parts), message: "the recorded rule is not the one the policy in force sets for this path" }));
             }
             let all_parts = r
                 .parts
@@ -120,9 +102,11 @@ impl PolicyCheck {
                 out.push(at.finding(
                     Check::Policy,
                     Some(&r.path),
-                    "approved only when every rule counted its approvals",
-                    &format!("approved with {} of {} counted", r.counted, r.required),
-                    "the entry says approved, but its own counts say otherwise",
+                    Evidence {
+                        expected: "approved only when every rule counted its approvals",
+                        found: &format!("approved with {} of {} counted", r.counted, r.required),
+                        message: "the entry says approved, but its own counts say otherwise",
+                    },
                 ));
             }
         }
@@ -151,13 +135,7 @@ impl PolicyCheck {
             };
             let compiled = loaded.and_then(|c| Policy::new(&c.policy, "").ok());
             if compiled.is_none() {
-                out.push(at.finding(
-                    Check::Policy,
-                    None,
-                    &format!("{} readable in the repository", describe_full(in_force)),
-                    "missing, altered or not a valid configuration",
-                    "the policy in force cannot be read back from the repository's history",
-                ));
+                out.push(at.finding(Check::Policy, None, Evidence { expected: &format!("{} readable in the repository", describe_full(in_force)), found: "missing, altered or not a valid configuration", message: "the policy in force cannot be read back from the repository's history" }));
             }
             self.policies.insert(in_force.sha256.clone(), compiled);
         }

@@ -1,24 +1,15 @@
 //! PT017: the state summary on the branch must be the one recomputed from the entries, file
 //! for file and byte for byte, and its index the one the checkpoint binds.
 
-use super::{Check, Finding};
+use super::{Check, Evidence, Finding};
 use crate::state::{INDEX_FILE, Summary, bound_index, parse};
 use crate::types::Sha256Hex;
 
 /// Differences reported per state file (the first ones; one is enough to reject it).
 const PER_FILE: usize = 5;
 
-fn state_finding(file: &str, expected: String, found: String, message: String) -> Finding {
-    Finding {
-        code: Check::State.code(),
-        check: Check::State,
-        entry: None,
-        file: Some(file.to_owned()),
-        prompt: None,
-        expected,
-        found,
-        message,
-    }
+fn state_finding(file: &str, evidence: Evidence) -> Finding {
+    Finding::new(Check::State, evidence).in_file(file)
 }
 
 /// Compares the summary recomputed from every entry with the branch's state files (path,
@@ -38,9 +29,11 @@ pub fn check_state(
         if let Some(Ok(Some(h))) = bound {
             out.push(state_finding(
                 INDEX_FILE,
-                format!("the state index the checkpoint binds (sha256:{h})"),
-                "no state/ files".into(),
-                "the checkpoint binds a state summary the branch does not have".into(),
+                Evidence {
+                    expected: &format!("the state index the checkpoint binds (sha256:{h})"),
+                    found: "no state/ files",
+                    message: "the checkpoint binds a state summary the branch does not have",
+                },
             ));
         }
         return Ok(out);
@@ -52,9 +45,11 @@ pub fn check_state(
         match found.iter().find(|(p, _)| p == path) {
             None => out.push(state_finding(
                 path,
-                format!("{path} (recomputed from the entries)"),
-                "no such file".into(),
-                format!("state file {path} is missing"),
+                Evidence {
+                    expected: &format!("{path} (recomputed from the entries)"),
+                    found: "no such file",
+                    message: &format!("state file {path} is missing"),
+                },
             )),
             Some((_, have)) if have != want => out.extend(describe(path, want, have)),
             Some(_) => {}
@@ -64,9 +59,11 @@ pub fn check_state(
         if !encoded.files.iter().any(|(p, _)| p == path) {
             out.push(state_finding(
                 path,
-                "no such file (the entries give it no state)".into(),
-                path.clone(),
-                format!("extra state file {path}"),
+                Evidence {
+                    expected: "no such file (the entries give it no state)",
+                    found: &path.clone(),
+                    message: &format!("extra state file {path}"),
+                },
             ));
         }
     }
@@ -78,24 +75,30 @@ pub fn check_state(
         (Some(Ok(Some(h))), Some(i)) if h == i => {}
         (Some(Ok(Some(h))), i) => out.push(state_finding(
             crate::layout::CHECKPOINT_FILE,
-            format!(
-                "the state line names sha256:{}",
-                i.map_or("(no index)".to_owned(), |i| i.to_string())
-            ),
-            format!("sha256:{h}"),
-            format!("the checkpoint binds another {INDEX_FILE} than the branch's"),
+            Evidence {
+                expected: &format!(
+                    "the state line names sha256:{}",
+                    i.map_or("(no index)".to_owned(), |i| i.to_string())
+                ),
+                found: &format!("sha256:{h}"),
+                message: &format!("the checkpoint binds another {INDEX_FILE} than the branch's"),
+            },
         )),
         (Some(Err(e)), _) => out.push(state_finding(
             crate::layout::CHECKPOINT_FILE,
-            "one `promptrail-state sha256:<hex>` line".into(),
-            e,
-            "the checkpoint's state binding cannot be read".into(),
+            Evidence {
+                expected: "one `promptrail-state sha256:<hex>` line",
+                found: &e,
+                message: "the checkpoint's state binding cannot be read",
+            },
         )),
         (Some(Ok(None)) | None, _) => out.push(state_finding(
             crate::layout::CHECKPOINT_FILE,
-            format!("a `promptrail-state` line binding {INDEX_FILE}"),
-            "no state line".into(),
-            "the branch has a state summary its checkpoint does not bind".into(),
+            Evidence {
+                expected: &format!("a `promptrail-state` line binding {INDEX_FILE}"),
+                found: "no state line",
+                message: "the branch has a state summary its checkpoint does not bind",
+            },
         )),
     }
     Ok(out)
@@ -105,16 +108,27 @@ pub fn check_state(
 fn describe(path: &str, want: &[u8], have: &[u8]) -> Vec<Finding> {
     let expected: serde_json::Value = match parse(path, want) {
         Ok(v) => v,
-        Err(e) => return vec![state_finding(path, "valid JSON".into(), e, e_msg(path))],
+        Err(e) => {
+            return vec![state_finding(
+                path,
+                Evidence {
+                    expected: "valid JSON",
+                    found: &e,
+                    message: &e_msg(path),
+                },
+            )];
+        }
     };
     let found: serde_json::Value = match parse(path, have) {
         Ok(v) => v,
         Err(e) => {
             return vec![state_finding(
                 path,
-                format!("sha256:{}", Sha256Hex::of(want)),
-                e,
-                e_msg(path),
+                Evidence {
+                    expected: &format!("sha256:{}", Sha256Hex::of(want)),
+                    found: &e,
+                    message: &e_msg(path),
+                },
             )];
         }
     };
@@ -123,9 +137,11 @@ fn describe(path: &str, want: &[u8], have: &[u8]) -> Vec<Finding> {
         // Same JSON, other bytes (spacing, key order): not the canonical encoding.
         return vec![state_finding(
             path,
-            format!("sha256:{} (canonical encoding)", Sha256Hex::of(want)),
-            format!("sha256:{}", Sha256Hex::of(have)),
-            e_msg(path),
+            Evidence {
+                expected: &format!("sha256:{} (canonical encoding)", Sha256Hex::of(want)),
+                found: &format!("sha256:{}", Sha256Hex::of(have)),
+                message: &e_msg(path),
+            },
         )];
     }
     diffs
@@ -133,9 +149,13 @@ fn describe(path: &str, want: &[u8], have: &[u8]) -> Vec<Finding> {
         .map(|(at, e, f)| {
             state_finding(
                 path,
-                format!("{at} = {e}"),
-                format!("{at} = {f}"),
-                format!("state file {path} differs from the summary recomputed from the entries"),
+                Evidence {
+                    expected: &format!("{at} = {e}"),
+                    found: &format!("{at} = {f}"),
+                    message: &format!(
+                        "state file {path} differs from the summary recomputed from the entries"
+                    ),
+                },
             )
         })
         .collect()
