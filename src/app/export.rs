@@ -245,7 +245,11 @@ impl Timelines {
             self.count += 1;
         }
         for (pr, &id) in p.prompts.iter().zip(&ids) {
-            if p.event == EventType::Version {
+            let is_version = match p.event {
+                EventType::Version => true,
+                EventType::Deployment | EventType::Rollback => false,
+            };
+            if is_version {
                 let (before, old) = match self.last_blob.get(&id).cloned() {
                     Some((path, blob)) => (path, Some(blob)),
                     None => (pr.path.to_string(), None),

@@ -49,8 +49,9 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
             let Ok((_, st)) = decode_entry(&e.bytes) else {
                 continue;
             };
-            if st.predicate.event != EventType::Version {
-                continue;
+            match st.predicate.event {
+                EventType::Version => {}
+                EventType::Deployment | EventType::Rollback => continue,
             }
             for p in &st.predicate.prompts {
                 recorded.insert(p.path.clone(), p.version);

@@ -289,9 +289,11 @@ impl LiveSpans {
             .iter()
             .map(|p| self.lineages.observe(e.event, p))
             .collect();
-        let (EventType::Deployment | EventType::Rollback, Some(d)) = (e.event, &e.deployment)
-        else {
-            return;
+        let d = match (e.event, &e.deployment) {
+            (EventType::Deployment | EventType::Rollback, Some(d)) => d,
+            (EventType::Deployment | EventType::Rollback, None) | (EventType::Version, _) => {
+                return;
+            }
         };
         let at = d
             .deployed_at

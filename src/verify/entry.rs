@@ -243,9 +243,26 @@ pub(super) fn check_keyless(
                 .entry(format!("keyless {}", signed.identity))
                 .or_default() += 1;
         }
-        Err(KeylessFailure::Material(reason)) => out.push(at.finding(Check::Certificate, None, Evidence { expected: "a certificate chaining to the trusted Fulcio, a verified Rekor inclusion proof \
-             and signed entry timestamp, and a signature by the certificate's key", found: reason, message: "keyless entry does not verify" })),
-        Err(KeylessFailure::Identity { expected, found }) => out.push(at.finding(Check::Identity, None, Evidence { expected, found, message: "keyless entry is signed by an identity the policy does not allow" })),
+        Err(KeylessFailure::Material(reason)) => out.push(at.finding(
+            Check::Certificate,
+            None,
+            Evidence {
+                expected: "a certificate chaining to the trusted Fulcio, a verified \
+                    Rekor inclusion proof and signed entry timestamp, and a \
+                    signature by the certificate's key",
+                found: reason,
+                message: "keyless entry does not verify",
+            },
+        )),
+        Err(KeylessFailure::Identity { expected, found }) => out.push(at.finding(
+            Check::Identity,
+            None,
+            Evidence {
+                expected,
+                found,
+                message: "keyless entry is signed by an identity the policy does not allow",
+            },
+        )),
     }
 }
 
@@ -266,7 +283,16 @@ pub(super) fn check_signature(
     if !keyring.contains_key(hint) {
         let mut trusted: Vec<&str> = keyring.keys().map(|k| k.as_str()).collect();
         trusted.sort();
-        out.push(at.finding(Check::UntrustedKey, None, Evidence { expected: &format!("one of [{}]", trusted.join(", ")), found: hint.as_str(), message: "entry is signed by a key that is not trusted (pass its public key with --key if it should be)" }));
+        out.push(at.finding(
+            Check::UntrustedKey,
+            None,
+            Evidence {
+                expected: &format!("one of [{}]", trusted.join(", ")),
+                found: hint.as_str(),
+                message: "entry is signed by a key that is not trusted (pass its \
+                    public key with --key if it should be)",
+            },
+        ));
         return;
     }
     if sig_ok == Some(true) {
@@ -298,7 +324,19 @@ pub(super) fn check_logged_time(
     }
     let fmt =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    out.push(at.finding(Check::KeyWindow, None, Evidence { expected: &format!("recordedAt within 10 minutes of {} (Rekor's integrated time)", fmt(signed.time)), found: &format!("recordedAt {}", fmt(claimed)), message: "entry's recorded time disagrees with the time the transparency log witnessed it (backdated?)" }));
+    out.push(at.finding(
+        Check::KeyWindow,
+        None,
+        Evidence {
+            expected: &format!(
+                "recordedAt within 10 minutes of {} (Rekor's integrated time)",
+                fmt(signed.time)
+            ),
+            found: &format!("recordedAt {}", fmt(claimed)),
+            message: "entry's recorded time disagrees with the time the \
+                    transparency log witnessed it (backdated?)",
+        },
+    ));
 }
 
 /// A key-mode entry's `recordedAt` must fall inside its trusted key's validity window
@@ -336,8 +374,8 @@ pub(super) fn check_key_window(
                 "recorded at {}",
                 recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             ),
-            message: "entry is signed by a key outside its validity window (retired or not yet \
-                      valid)",
+            message: "entry is signed by a key outside its validity window \
+                    (retired or not yet valid)",
         },
     ));
 }
@@ -526,8 +564,9 @@ pub(super) fn check_deployed(
 /// The `(rev, path)` of each prompt's content that [`check_git`] compares with (none for
 /// deployments and rollbacks).
 pub(super) fn git_specs(st: &Statement) -> Vec<(String, String)> {
-    if st.predicate.event != EventType::Version {
-        return Vec::new();
+    match st.predicate.event {
+        EventType::Version => {}
+        EventType::Deployment | EventType::Rollback => return Vec::new(),
     }
     let spec = |pr: &crate::attestation::predicate::PromptRecord| {
         // A deletion's content is what the first parent had.
@@ -547,19 +586,41 @@ pub(super) fn check_git(
     repo: &mut dyn RepoObjects,
     out: &mut Vec<Finding>,
 ) -> anyhow::Result<()> {
-    if st.predicate.event != EventType::Version {
-        return Ok(());
+    match st.predicate.event {
+        EventType::Version => {}
+        EventType::Deployment | EventType::Rollback => return Ok(()),
     }
     for (pr, (rev, path)) in st.predicate.prompts.iter().zip(git_specs(st)) {
         match repo.blob_at(&rev, &path)? {
-            None => out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("{} at {rev}", pr.path), found: "no such commit or file in this repository", message: "the recorded content cannot be found in the repository (fetch the full history of the protected branch)" })),
+            None => out.push(at.finding(
+                Check::Digest,
+                Some(&pr.path),
+                Evidence {
+                    expected: &format!("{} at {rev}", pr.path),
+                    found: "no such commit or file in this repository",
+                    message: "the recorded content cannot be found in the repository \
+                    (fetch the full history of the protected branch)",
+                },
+            )),
             Some((oid, data)) => {
                 if oid != pr.digest.git_blob {
-                    out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("gitBlob {oid}"), found: &format!("gitBlob {}", pr.digest.git_blob), message: "recorded git blob differs from the file in the repository" }));
+                    out.push(at.finding(
+                        Check::Digest,
+                        Some(&pr.path),
+                        Evidence {
+                            expected: &format!("gitBlob {oid}"),
+                            found: &format!("gitBlob {}", pr.digest.git_blob),
+                            message: "recorded git blob differs from the file in the repository",
+                        },
+                    ));
                 }
                 let sha = Sha256Hex::of(&data);
                 if sha != pr.digest.sha256 {
-                    out.push(at.finding(Check::Digest, Some(&pr.path), Evidence { expected: &format!("sha256:{sha}"), found: &format!("sha256:{}", pr.digest.sha256), message: "recorded sha256 differs from the file's bytes in the repository" }));
+                    out.push(at.finding(Check::Digest, Some(&pr.path), Evidence {
+expected: &format!("sha256:{sha}"),
+found: &format!("sha256:{}", pr.digest.sha256),
+message: "recorded sha256 differs from the file's bytes in the repository",
+}));
                 }
             }
         }

@@ -78,8 +78,8 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
                 Evidence {
                     expected: &expected,
                     found: &found,
-                    message: "the audit branch was changed in place: every commit must append \
-                              exactly the next entry",
+                    message: "the audit branch was changed in place: every commit must \
+                    append exactly the next entry",
                 },
             ));
         }
@@ -118,7 +118,18 @@ pub fn check_checkpoint_and_range(
         }
         let found = String::from_utf8_lossy(bytes);
         if found != expected.to_text() {
-            out.push(log_finding(Check::Checkpoint, Evidence { expected: &format!("{} as the right edge of the entries' tree", crate::layout::RANGE_FILE), found: "a range that does not match the entries", message: "the stored Merkle range is wrong: the next checkpoints would commit to a wrong root" }));
+            out.push(log_finding(
+                Check::Checkpoint,
+                Evidence {
+                    expected: &format!(
+                        "{} as the right edge of the entries' tree",
+                        crate::layout::RANGE_FILE
+                    ),
+                    found: "a range that does not match the entries",
+                    message: "the stored Merkle range is wrong: the next checkpoints \
+                    would commit to a wrong root",
+                },
+            ));
         }
     }
     out
@@ -221,8 +232,9 @@ pub fn check_checkpoint_parent(checkpoint: Option<&[u8]>, parents: &[Oid]) -> Ve
             } else {
                 format!("parent {}", found.join(", "))
             },
-            message: "the branch tip is not the commit its checkpoint was signed for: an older signed \
-         tree was committed on top of the log",
+            message: "the branch tip is not the commit its checkpoint was \
+                    signed for: an older signed tree was committed on top of \
+                    the log",
         },
     )]
 }
@@ -278,7 +290,19 @@ pub fn check_consistency(
     let old = root(&leaves[..saved.size as usize]);
     let proof = consistency_proof(saved.size as usize, leaves);
     if old != saved.root || !verify_consistency(saved.size, size, &saved.root, &current, &proof) {
-        out.push(Finding::new(Check::Consistency, Evidence { expected: &format!("root {} for the first {} entries", crate::types::hex(&saved.root), saved.size), found: &format!("root {}", crate::types::hex(&old)), message: "the log's history was rewritten: its first entries no longer hash to the saved checkpoint" }));
+        out.push(Finding::new(
+            Check::Consistency,
+            Evidence {
+                expected: &format!(
+                    "root {} for the first {} entries",
+                    crate::types::hex(&saved.root),
+                    saved.size
+                ),
+                found: &format!("root {}", crate::types::hex(&old)),
+                message: "the log's history was rewritten: its first entries no \
+                    longer hash to the saved checkpoint",
+            },
+        ));
     }
     out
 }
@@ -434,8 +458,9 @@ pub(super) fn check_log_fields(
             Evidence {
                 expected: &opt_hash(expected_previous),
                 found: &opt_hash(&log.previous),
-                message: "log.previous is not the SHA-256 of the previous entry file: an entry \
-                          before this one was altered, removed or reordered",
+                message: "log.previous is not the SHA-256 of the previous entry \
+                    file: an entry before this one was altered, removed or \
+                    reordered",
             },
         ));
     }

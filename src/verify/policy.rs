@@ -39,12 +39,29 @@ impl PolicyCheck {
             return Ok(());
         };
         if p.policy.adoption && (!self.tracker.adoption_open() || p.event != EventType::Version) {
-            out.push(at.finding(Check::Policy, None, Evidence { expected: "policy.adoption only on version entries of the log's first record", found: "policy.adoption on a later entry", message: "entry claims the adoption baseline after the log had left it: a policy change \
-                 that was not approved would take effect" }));
+            out.push(at.finding(
+                Check::Policy,
+                None,
+                Evidence {
+                    expected: "policy.adoption only on version entries of the log's first record",
+                    found: "policy.adoption on a later entry",
+                    message: "entry claims the adoption baseline after the log had \
+                    left it: a policy change that was not approved would \
+                    take effect",
+                },
+            ));
         }
         if !same_policy(recorded, &expected) {
-            out.push(at.finding(Check::Policy, None, Evidence { expected: &describe_full(&expected), found: &describe_full(recorded), message: "entry was judged by a policy that was not in force: the newest policy that \
-                 landed approved before it is another" }));
+            out.push(at.finding(
+                Check::Policy,
+                None,
+                Evidence {
+                    expected: &describe_full(&expected),
+                    found: &describe_full(recorded),
+                    message: "entry was judged by a policy that was not in force: the \
+                    newest policy that landed approved before it is another",
+                },
+            ));
         } else if p.event == EventType::Version {
             self.check_rules(at, &expected, &p.policy.rules, repo, out)?;
         }
@@ -92,7 +109,16 @@ impl PolicyCheck {
                     }
                     s
                 };
-                out.push(at.finding(Check::Policy, Some(&r.path), Evidence { expected: &show(&name, required.approvals, &expected_parts), found: &show(&r.rule, r.required, &found_parts), message: "the recorded rule is not the one the policy in force sets for this path" }));
+                out.push(at.finding(
+                    Check::Policy,
+                    Some(&r.path),
+                    Evidence {
+                        expected: &show(&name, required.approvals, &expected_parts),
+                        found: &show(&r.rule, r.required, &found_parts),
+                        message: "the recorded rule is not the one the policy in force \
+                    sets for this path",
+                    },
+                ));
             }
             let all_parts = r
                 .parts
@@ -135,7 +161,19 @@ impl PolicyCheck {
             };
             let compiled = loaded.and_then(|c| Policy::new(&c.policy, "").ok());
             if compiled.is_none() {
-                out.push(at.finding(Check::Policy, None, Evidence { expected: &format!("{} readable in the repository", describe_full(in_force)), found: "missing, altered or not a valid configuration", message: "the policy in force cannot be read back from the repository's history" }));
+                out.push(at.finding(
+                    Check::Policy,
+                    None,
+                    Evidence {
+                        expected: &format!(
+                            "{} readable in the repository",
+                            describe_full(in_force)
+                        ),
+                        found: "missing, altered or not a valid configuration",
+                        message: "the policy in force cannot be read back from the \
+                    repository's history",
+                    },
+                ));
             }
             self.policies.insert(in_force.sha256.clone(), compiled);
         }
