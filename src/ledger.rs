@@ -2,7 +2,7 @@
 //! whether it was approved, what was deployed where and when, and which paths are one prompt
 //! across renames (its lineage).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -431,6 +431,74 @@ impl Ledger {
             .filter(|d| d.environment == env && d.run_id.as_deref() == Some(run_id))
             .collect()
     }
+
+    /// What a rollback of `path` in `env` restores: the version `to` when given, else the
+    /// newest version deployed there before the live one that was never rolled back from;
+    /// for a CI run (`run_id`) that already recorded a rollback of `path`, what that
+    /// rollback restored (a re-run restores it again and appends nothing).
+    pub fn rollback_plan(
+        &self,
+        env: &str,
+        path: &PromptPath,
+        run_id: Option<&str>,
+        to: Option<Version>,
+    ) -> Result<RollbackPlan<'_>, RollbackRefusal> {
+        let history = self.deployments_of(env, path);
+        let Some(&current) = history.last() else {
+            return Err(RollbackRefusal::NeverDeployed);
+        };
+        let already = run_id.and_then(|run| {
+            self.by_run(env, run)
+                .into_iter()
+                .rfind(|d| &d.path == path && d.event == EventType::Rollback)
+        });
+        // Versions that were rolled back from are not candidates for the default target.
+        let rolled_back_from: BTreeSet<Version> = history
+            .iter()
+            .filter(|d| d.event == EventType::Rollback)
+            .filter_map(|d| d.replaces)
+            .collect();
+        let target = match (already, to) {
+            (Some(d), _) => d.version,
+            (None, Some(n)) => n,
+            (None, None) => history
+                .iter()
+                .rev()
+                .map(|d| d.version)
+                .find(|v| *v != current.version && !rolled_back_from.contains(v))
+                .ok_or(RollbackRefusal::NoEarlierVersion)?,
+        };
+        if already.is_none() && target == current.version {
+            return Err(RollbackRefusal::AlreadyLive(target));
+        }
+        Ok(RollbackPlan {
+            current,
+            already,
+            target,
+        })
+    }
+}
+
+/// What a rollback restores (see [`Ledger::rollback_plan`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RollbackPlan<'a> {
+    /// The deployment live now.
+    pub current: &'a Deployed,
+    /// The rollback this CI run already recorded, if it did.
+    pub already: Option<&'a Deployed>,
+    /// The version to restore.
+    pub target: Version,
+}
+
+/// Why a rollback has nothing to restore.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RollbackRefusal {
+    /// The prompt was never deployed to the environment.
+    NeverDeployed,
+    /// No earlier version was deployed there to return to (and none was named).
+    NoEarlierVersion,
+    /// The version to restore is the one live now.
+    AlreadyLive(Version),
 }
 
 /// Which digest a runtime value names: hex digits of a `sha256`, of a git blob id, or of

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::checkpoint::Checkpoint;
 use crate::layout::decode_entry;
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
-use crate::signing::{Trust, TrustedKey};
+use crate::signing::{Trust, TrustedKey, key_that_signed};
 
 /// Media type of a proof file.
 pub const PROOF_MEDIA_TYPE: &str = "application/vnd.promptrail.proof.v1+json";
@@ -122,15 +122,7 @@ impl Proof {
                 statement = serde_json::to_value(&st).ok();
             }
             Ok((bundle, st)) => {
-                let signed = bundle.key_hint().is_some_and(|hint| {
-                    keys.iter().any(|k| {
-                        &k.key_id == hint
-                            && bundle.dsse_envelope.signatures.first().is_some_and(|s| {
-                                k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes())
-                            })
-                    })
-                });
-                if !signed {
+                if key_that_signed(keys, &bundle).is_none() {
                     report("entry's DSSE signature does not verify with a trusted key".into());
                 }
                 if bundle.key_hint().is_some_and(|hint| {

@@ -15,7 +15,7 @@ use sigstore::errors::SigstoreError;
 use zeroize_shim::Secret;
 
 use crate::attestation::dsse::{EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE};
-use crate::attestation::{Envelope, pae};
+use crate::attestation::{Bundle, Envelope, pae};
 use crate::types::KeyId;
 
 /// Environment variable holding the password of the private key.
@@ -245,6 +245,25 @@ impl Trust {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.keyless.is_none()
     }
+
+    /// Key mode's signature check of one entry, beside keyless mode's
+    /// [`KeylessTrust::verify_entry`](crate::keyless::verify::KeylessTrust::verify_entry): the
+    /// trusted key the bundle's hint names, when the envelope's (first and only) signature
+    /// verifies with it over the DSSE PAE. `None`: no hint, no such trusted key, no
+    /// signature, or one that does not verify. The key's validity window is the caller's.
+    pub fn verify_key_entry(&self, bundle: &Bundle) -> Option<&TrustedKey> {
+        key_that_signed(&self.keys, bundle)
+    }
+}
+
+/// [`Trust::verify_key_entry`] over any list of keys (a proof adds the key of a keyless
+/// log's checkpoint signer to the trusted ones).
+pub fn key_that_signed<'k>(keys: &'k [TrustedKey], bundle: &Bundle) -> Option<&'k TrustedKey> {
+    let hint = bundle.key_hint()?;
+    let sig = bundle.dsse_envelope.signatures.first()?;
+    let signed = bundle.dsse_envelope.signed_bytes();
+    keys.iter()
+        .find(|k| &k.key_id == hint && k.verify(&sig.sig, &signed))
 }
 
 /// A public key trusted for verification.

@@ -6,53 +6,24 @@
 //! (each diff is made when its prompt is written); Markdown keeps the same rows. The HTML
 //! page is built from the whole model. `pack` writes a directory of them for an auditor.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 
 use super::verify::{trust, verify_listed};
-use super::{DecodedEntry, ListedLog, Outcome, Workspace};
-use crate::attestation::predicate::{AuthorRole, ChangeType, EventType};
+use super::{ListedLog, Outcome, Workspace};
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::ledger::{LineageId, Lineages};
-use crate::report::export::{self, DeployRow, ExportModel, LiveSpans, PromptTimeline, VersionRow};
+use crate::report::export::{self, DiffSource, ExportModel, Filter, PromptTimeline, Timelines};
 use crate::report::views::EntryView;
 use crate::report::{ocsf, stream};
 use crate::signing::Trust;
-use crate::types::{Oid, Sha256Hex};
+use crate::types::Sha256Hex;
 use crate::verify::Report;
 
 mod pack;
-
-/// Which entries a report covers.
-struct Filter {
-    since: Option<DateTime<Utc>>,
-    until: Option<DateTime<Utc>>,
-    env: Option<String>,
-}
-
-impl Filter {
-    fn in_range(&self, t: DateTime<Utc>) -> bool {
-        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
-    }
-
-    /// Entries of other environments' deployments are left out; versions stay.
-    fn env_ok(&self, st: &crate::attestation::Statement) -> bool {
-        self.env.as_ref().is_none_or(|env| {
-            st.predicate
-                .deployment
-                .as_ref()
-                .is_none_or(|d| &d.environment == env)
-        })
-    }
-
-    fn keeps(&self, st: &crate::attestation::Statement) -> bool {
-        self.in_range(st.predicate.recorded_at) && self.env_ok(st)
-    }
-}
 
 pub fn run(dir: &Path, args: &ExportArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -191,168 +162,6 @@ struct Run<'a> {
     header: ExportModel,
 }
 
-/// A version row's diff, made when its prompt is written: the text before (under its
-/// former name after a rename) and after.
-#[derive(Clone)]
-struct DiffSource {
-    before: String,
-    old: Option<Oid>,
-    new: Oid,
-}
-
-/// A prompt's timeline and, parallel to its versions, where their diffs come from.
-type Pending = (PromptTimeline, Vec<Option<DiffSource>>);
-
-enum Row {
-    Version(VersionRow, Option<DiffSource>),
-    Deploy(DeployRow),
-}
-
-/// The per-prompt rows and live spans, gathered in one pass over the log.
-struct Timelines {
-    follow: bool,
-    lineages: Lineages,
-    last_blob: HashMap<LineageId, (String, Oid)>,
-    rows: Vec<(LineageId, Row)>,
-    live: LiveSpans,
-    /// Entries the report covers.
-    count: usize,
-}
-
-impl Timelines {
-    fn new(follow: bool) -> Self {
-        Timelines {
-            follow,
-            lineages: Lineages::default(),
-            last_blob: HashMap::new(),
-            rows: Vec::new(),
-            live: LiveSpans::new(follow),
-            count: 0,
-        }
-    }
-
-    fn observe(&mut self, filter: &Filter, (file, key, st): &DecodedEntry) {
-        let p = &st.predicate;
-        let ids: Vec<LineageId> = p
-            .prompts
-            .iter()
-            .map(|pr| self.lineages.observe(p.event, pr))
-            .collect();
-        if filter.env_ok(st) {
-            self.live.observe(&EntryView::new(file, key.clone(), st));
-        }
-        if filter.keeps(st) {
-            self.count += 1;
-        }
-        for (pr, &id) in p.prompts.iter().zip(&ids) {
-            let is_version = match p.event {
-                EventType::Version => true,
-                EventType::Deployment | EventType::Rollback => false,
-            };
-            if is_version {
-                let (before, old) = match self.last_blob.get(&id).cloned() {
-                    Some((path, blob)) => (path, Some(blob)),
-                    None => (pr.path.to_string(), None),
-                };
-                self.last_blob
-                    .insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
-                if !filter.in_range(p.recorded_at) {
-                    continue;
-                }
-                let diff = match pr.change {
-                    Some(ChangeType::Deleted | ChangeType::Renamed) => None,
-                    _ => Some(DiffSource {
-                        before,
-                        old,
-                        new: pr.digest.git_blob.clone(),
-                    }),
-                };
-                let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
-                let row = VersionRow {
-                    path: pr.path.to_string(),
-                    version: pr.version.0,
-                    change: pr.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
-                    entry: p.log.index.0,
-                    landed_at: pr
-                        .landed_at
-                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    commit: pr.commit.to_string(),
-                    authors: p
-                        .authors
-                        .iter()
-                        .filter(|a| a.role != AuthorRole::Committer)
-                        .map(|a| a.name.clone())
-                        .collect(),
-                    approvers: p
-                        .approvals
-                        .iter()
-                        .filter(|a| a.counted && a.path == pr.path)
-                        .map(|a| format!("@{}", a.reviewer))
-                        .collect(),
-                    approved: rule.is_some_and(|r| {
-                        r.approved
-                            && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
-                    }),
-                    diff: None,
-                };
-                self.rows.push((id, Row::Version(row, diff)));
-            } else if let Some(d) = &p.deployment
-                && filter.in_range(p.recorded_at)
-                && filter.env.as_ref().is_none_or(|e| e == &d.environment)
-            {
-                self.rows.push((
-                    id,
-                    Row::Deploy(DeployRow {
-                        path: pr.path.to_string(),
-                        environment: d.environment.clone(),
-                        event: p.event.as_str().to_owned(),
-                        version: pr.version.0,
-                        entry: p.log.index.0,
-                        at: d
-                            .deployed_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        actor: d.actor.clone(),
-                        replaces: d.replaces.map(|v| v.0),
-                    }),
-                ));
-            }
-        }
-    }
-
-    /// One timeline per prompt across renames, under its newest name (or one per path),
-    /// each version's diff source parallel to its versions.
-    fn finish(
-        self,
-        filter: &Filter,
-    ) -> (
-        BTreeMap<String, Pending>,
-        BTreeMap<String, Vec<export::LiveSpan>>,
-    ) {
-        let mut prompts: BTreeMap<String, Pending> = BTreeMap::new();
-        for (id, row) in self.rows {
-            let path = match &row {
-                Row::Version(v, _) => v.path.clone(),
-                Row::Deploy(d) => d.path.clone(),
-            };
-            let key = if self.follow {
-                self.lineages.name(id).to_string()
-            } else {
-                path.clone()
-            };
-            let (t, diffs) = prompts.entry(key).or_default();
-            t.note_name(&path);
-            match row {
-                Row::Version(v, d) => {
-                    t.versions.push(v);
-                    diffs.push(d);
-                }
-                Row::Deploy(d) => t.deployments.push(d),
-            }
-        }
-        (prompts, self.live.finish(filter.since, filter.until))
-    }
-}
-
 /// Fills a timeline's diffs from git.
 fn fill_diffs(
     reader: &mut crate::git::ObjectReader,
@@ -442,7 +251,7 @@ impl Run<'_> {
         let mut kept = Vec::new();
         self.log.for_each_window(self.ws, |window| {
             for e in window {
-                timelines.observe(self.filter, e);
+                timelines.observe(self.filter, &e.0, &e.1, &e.2);
                 if entries && self.filter.keeps(&e.2) {
                     kept.push(EntryView::new(&e.0, e.1.clone(), &e.2));
                 }
@@ -480,7 +289,7 @@ impl Run<'_> {
         let mut timelines = Timelines::new(self.follow);
         self.log.for_each_window(self.ws, |window| {
             for e in window {
-                timelines.observe(self.filter, e);
+                timelines.observe(self.filter, &e.0, &e.1, &e.2);
                 if self.filter.keeps(&e.2) {
                     entries.push(out, &EntryView::new(&e.0, e.1.clone(), &e.2))?;
                 }

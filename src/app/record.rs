@@ -253,15 +253,7 @@ fn last_recorded_commit(
                 .is_some_and(|k| k.verify_entry(&entry.bytes, &st).is_ok())
         };
         let signed =
-            (bundle.is_keyless() && keyless_ok())
-                || bundle.key_hint().is_some_and(|hint| {
-                    trusted.keys.iter().any(|k| {
-                        &k.key_id == hint
-                            && bundle.dsse_envelope.signatures.first().is_some_and(|s| {
-                                k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes())
-                            })
-                    })
-                });
+            (bundle.is_keyless() && keyless_ok()) || trusted.verify_key_entry(&bundle).is_some();
         if !signed {
             bail!(
                 "{} on the audit branch is not signed by a trusted key: run `promptrail verify`; \

@@ -10,7 +10,7 @@ use super::verify::verify_log;
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};
-use crate::ledger::Ledger;
+use crate::ledger::{Ledger, RollbackPlan, RollbackRefusal};
 use crate::policy::{Policy, env_satisfied};
 use crate::report::plain;
 use crate::report::views::{Manifest, ManifestPrompt};
@@ -41,41 +41,27 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     }
     let statements = log.statements()?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
-    let history = ledger.deployments_of(&env, &path);
-    let Some(current) = history.last() else {
-        bail!("{path} was never deployed to {env}: nothing to roll back");
-    };
     // A re-run of the same CI run restores what that run restored and appends nothing.
     let run_id = std::env::var("GITHUB_RUN_ID")
         .ok()
         .filter(|r| !r.is_empty());
-    let already = run_id.as_deref().and_then(|run| {
-        ledger
-            .by_run(&env, run)
-            .into_iter()
-            .rfind(|d| d.path == path && d.event == EventType::Rollback)
-    });
-    // Versions that were rolled back from are not candidates for the default target.
-    let rolled_back_from: std::collections::BTreeSet<Version> = history
-        .iter()
-        .filter(|d| d.event == EventType::Rollback)
-        .filter_map(|d| d.replaces)
-        .collect();
-    let target = match (already, args.to) {
-        (Some(d), _) => d.version,
-        (None, Some(n)) => Version(n),
-        (None, None) => history
-            .iter()
-            .rev()
-            .map(|d| d.version)
-            .find(|v| *v != current.version && !rolled_back_from.contains(v))
-            .with_context(|| {
-                format!("{path} has no earlier version deployed to {env} to return to: pass --to N")
-            })?,
+    let to = args.to.map(Version);
+    let RollbackPlan {
+        current,
+        already,
+        target,
+    } = match ledger.rollback_plan(&env, &path, run_id.as_deref(), to) {
+        Ok(plan) => plan,
+        Err(RollbackRefusal::NeverDeployed) => {
+            bail!("{path} was never deployed to {env}: nothing to roll back")
+        }
+        Err(RollbackRefusal::NoEarlierVersion) => {
+            bail!("{path} has no earlier version deployed to {env} to return to: pass --to N")
+        }
+        Err(RollbackRefusal::AlreadyLive(target)) => {
+            bail!("{path} {target} is already live in {env}")
+        }
     };
-    if already.is_none() && target == current.version {
-        bail!("{path} {target} is already live in {env}");
-    }
     let Some(version) = ledger.version(&path, target) else {
         bail!("{path} {target} is not a recorded version (see `promptrail log --prompt {path}`)");
     };

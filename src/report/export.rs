@@ -1,13 +1,18 @@
 //! Reports for compliance: the export model and its CSV and Markdown renderings (the HTML
 //! page is its own room, [`super::html`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::views::EntryView;
-use crate::attestation::predicate::{AuthorRole, EventType};
+use crate::attestation::Statement;
+use crate::attestation::predicate::{ApprovalStatus, AuthorRole, ChangeType, EventType};
+use crate::ledger::{LineageId, Lineages};
+use crate::signing::SignedBy;
+use crate::types::Oid;
 use crate::verify::Report;
 
 /// Everything a report shows.
@@ -347,6 +352,192 @@ impl LiveSpans {
         }
         out.retain(|_, spans| !spans.is_empty());
         out
+    }
+}
+
+/// Which entries a report covers.
+pub struct Filter {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub env: Option<String>,
+}
+
+impl Filter {
+    pub fn in_range(&self, t: DateTime<Utc>) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t <= u)
+    }
+
+    /// Entries of other environments' deployments are left out; versions stay.
+    pub fn env_ok(&self, st: &Statement) -> bool {
+        self.env.as_ref().is_none_or(|env| {
+            st.predicate
+                .deployment
+                .as_ref()
+                .is_none_or(|d| &d.environment == env)
+        })
+    }
+
+    pub fn keeps(&self, st: &Statement) -> bool {
+        self.in_range(st.predicate.recorded_at) && self.env_ok(st)
+    }
+}
+
+/// A version row's diff, made when its prompt is written: the text before (under its
+/// former name after a rename) and after.
+#[derive(Clone)]
+pub struct DiffSource {
+    pub before: String,
+    pub old: Option<Oid>,
+    pub new: Oid,
+}
+
+/// A prompt's timeline and, parallel to its versions, where their diffs come from.
+pub type Pending = (PromptTimeline, Vec<Option<DiffSource>>);
+
+/// One row of a prompt's timeline, as the log is read.
+enum Row {
+    Version(VersionRow, Option<DiffSource>),
+    Deploy(DeployRow),
+}
+
+/// The per-prompt rows and live spans, gathered in one pass over the log.
+pub struct Timelines {
+    follow: bool,
+    lineages: Lineages,
+    last_blob: HashMap<LineageId, (String, Oid)>,
+    rows: Vec<(LineageId, Row)>,
+    live: LiveSpans,
+    /// Entries the report covers.
+    pub count: usize,
+}
+
+impl Timelines {
+    pub fn new(follow: bool) -> Self {
+        Timelines {
+            follow,
+            lineages: Lineages::default(),
+            last_blob: HashMap::new(),
+            rows: Vec::new(),
+            live: LiveSpans::new(follow),
+            count: 0,
+        }
+    }
+
+    /// Takes in the next entry of the log (its file, who it says signed it, its statement).
+    pub fn observe(&mut self, filter: &Filter, file: &str, key: &Option<SignedBy>, st: &Statement) {
+        let p = &st.predicate;
+        let ids: Vec<LineageId> = p
+            .prompts
+            .iter()
+            .map(|pr| self.lineages.observe(p.event, pr))
+            .collect();
+        if filter.env_ok(st) {
+            self.live.observe(&EntryView::new(file, key.clone(), st));
+        }
+        if filter.keeps(st) {
+            self.count += 1;
+        }
+        for (pr, &id) in p.prompts.iter().zip(&ids) {
+            let is_version = match p.event {
+                EventType::Version => true,
+                EventType::Deployment | EventType::Rollback => false,
+            };
+            if is_version {
+                let (before, old) = match self.last_blob.get(&id).cloned() {
+                    Some((path, blob)) => (path, Some(blob)),
+                    None => (pr.path.to_string(), None),
+                };
+                self.last_blob
+                    .insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
+                if !filter.in_range(p.recorded_at) {
+                    continue;
+                }
+                let diff = match pr.change {
+                    Some(ChangeType::Deleted | ChangeType::Renamed) => None,
+                    _ => Some(DiffSource {
+                        before,
+                        old,
+                        new: pr.digest.git_blob.clone(),
+                    }),
+                };
+                let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
+                let row = VersionRow {
+                    path: pr.path.to_string(),
+                    version: pr.version.0,
+                    change: pr.change.map(|c| c.as_str().to_owned()).unwrap_or_default(),
+                    entry: p.log.index.0,
+                    landed_at: pr
+                        .landed_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    commit: pr.commit.to_string(),
+                    authors: p
+                        .authors
+                        .iter()
+                        .filter(|a| a.role != AuthorRole::Committer)
+                        .map(|a| a.name.clone())
+                        .collect(),
+                    approvers: p
+                        .approvals
+                        .iter()
+                        .filter(|a| a.counted && a.path == pr.path)
+                        .map(|a| format!("@{}", a.reviewer))
+                        .collect(),
+                    approved: rule
+                        .is_some_and(|r| r.approved && r.status == ApprovalStatus::Evaluated),
+                    diff: None,
+                };
+                self.rows.push((id, Row::Version(row, diff)));
+            } else if let Some(d) = &p.deployment
+                && filter.in_range(p.recorded_at)
+                && filter.env.as_ref().is_none_or(|e| e == &d.environment)
+            {
+                self.rows.push((
+                    id,
+                    Row::Deploy(DeployRow {
+                        path: pr.path.to_string(),
+                        environment: d.environment.clone(),
+                        event: p.event.as_str().to_owned(),
+                        version: pr.version.0,
+                        entry: p.log.index.0,
+                        at: d
+                            .deployed_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        actor: d.actor.clone(),
+                        replaces: d.replaces.map(|v| v.0),
+                    }),
+                ));
+            }
+        }
+    }
+
+    /// One timeline per prompt across renames, under its newest name (or one per path),
+    /// each version's diff source parallel to its versions.
+    pub fn finish(
+        self,
+        filter: &Filter,
+    ) -> (BTreeMap<String, Pending>, BTreeMap<String, Vec<LiveSpan>>) {
+        let mut prompts: BTreeMap<String, Pending> = BTreeMap::new();
+        for (id, row) in self.rows {
+            let path = match &row {
+                Row::Version(v, _) => v.path.clone(),
+                Row::Deploy(d) => d.path.clone(),
+            };
+            let key = if self.follow {
+                self.lineages.name(id).to_string()
+            } else {
+                path.clone()
+            };
+            let (t, diffs) = prompts.entry(key).or_default();
+            t.note_name(&path);
+            match row {
+                Row::Version(v, d) => {
+                    t.versions.push(v);
+                    diffs.push(d);
+                }
+                Row::Deploy(d) => t.deployments.push(d),
+            }
+        }
+        (prompts, self.live.finish(filter.since, filter.until))
     }
 }
 

@@ -9,9 +9,9 @@ use crate::attestation::dsse::IN_TOTO_PAYLOAD_TYPE;
 use crate::attestation::predicate::{ChangeType, EventType};
 use crate::attestation::statement::{PREDICATE_TYPE, STATEMENT_TYPE};
 use crate::attestation::{Bundle, Statement};
-use crate::keyless::verify::{KeylessFailure, KeylessSigned, KeylessTrust};
+use crate::keyless::verify::{KeylessFailure, KeylessSigned};
 use crate::layout::StoredEntry;
-use crate::signing::TrustedKey;
+use crate::signing::{Trust, TrustedKey};
 use crate::types::{KeyId, PromptPath, Sha256Hex, Version};
 
 pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut Vec<Finding>) {
@@ -85,10 +85,10 @@ pub(super) fn check_format(at: &Loc, bundle: &Bundle, st: &Statement, out: &mut 
     }
 }
 
-/// One entry decoded, with its signature checked (`None`: no trusted key to check with).
+/// One entry decoded, with its signature checked (`sig_ok`: by the trusted key it names).
 pub(super) struct Decoded {
     pub(super) parsed: Result<(Bundle, Statement), String>,
-    pub(super) sig_ok: Option<bool>,
+    pub(super) sig_ok: bool,
     /// A keyless entry's verification (certificate, transparency log, identity).
     pub(super) keyless: Option<Result<KeylessSigned, KeylessFailure>>,
 }
@@ -97,25 +97,18 @@ pub(super) struct Decoded {
 pub(super) type Parsed = Result<(Bundle, Statement), String>;
 
 /// What checking a parsed entry's signature (key mode) or keyless material found.
-type Checked = (Option<bool>, Option<Result<KeylessSigned, KeylessFailure>>);
+type Checked = (bool, Option<Result<KeylessSigned, KeylessFailure>>);
 
-fn check_one(
-    entry: &StoredEntry,
-    parsed: &Parsed,
-    keyring: &HashMap<&KeyId, &TrustedKey>,
-    keyless: Option<&KeylessTrust>,
-) -> Checked {
-    let sig_ok = parsed.as_ref().ok().and_then(|(bundle, _)| {
-        let key = keyring.get(bundle.key_hint()?)?;
-        let sig = bundle.dsse_envelope.signatures.first()?;
-        Some(key.verify(&sig.sig, &bundle.dsse_envelope.signed_bytes()))
-    });
+fn check_one(entry: &StoredEntry, parsed: &Parsed, trust: &Trust) -> Checked {
+    let sig_ok = parsed
+        .as_ref()
+        .is_ok_and(|(bundle, _)| trust.verify_key_entry(bundle).is_some());
     let keyless = parsed
         .as_ref()
         .ok()
         .filter(|(bundle, _)| bundle.is_keyless())
         .map(|(_, st)| {
-            let Some(trust) = keyless else {
+            let Some(keyless) = &trust.keyless else {
                 return Err(KeylessFailure::Identity {
                     expected: "a keyless identity policy (`signing.identities` or \
                                --certificate-identity)"
@@ -123,7 +116,7 @@ fn check_one(
                     found: "none configured".into(),
                 });
             };
-            trust.verify_entry(&entry.bytes, st)
+            keyless.verify_entry(&entry.bytes, st)
         });
     (sig_ok, keyless)
 }
@@ -138,8 +131,7 @@ fn check_one(
 /// never come back shorter and misaligned against its entries.
 pub(super) fn decode_all(
     entries: &[StoredEntry],
-    keyring: &HashMap<&KeyId, &TrustedKey>,
-    keyless: Option<&KeylessTrust>,
+    trust: &Trust,
     meanwhile: impl FnOnce(&[Parsed]) -> anyhow::Result<()> + Send,
 ) -> anyhow::Result<Vec<Decoded>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -156,7 +148,7 @@ pub(super) fn decode_all(
         let checked = parallel_map(
             &pairs,
             threads,
-            |(e, p)| Some(check_one(e, p, keyring, keyless)),
+            |(e, p)| Some(check_one(e, p, trust)),
             |_| None,
         );
         (side.join(), checked)
@@ -173,7 +165,7 @@ pub(super) fn decode_all(
             },
             None => Decoded {
                 parsed: failed("a worker panicked while checking its signature"),
-                sig_ok: None,
+                sig_ok: false,
                 keyless: None,
             },
         })
@@ -270,7 +262,7 @@ pub(super) fn check_signature(
     at: &Loc,
     bundle: &Bundle,
     keyring: &HashMap<&KeyId, &TrustedKey>,
-    sig_ok: Option<bool>,
+    sig_ok: bool,
     signed_by: &mut BTreeMap<String, u64>,
     out: &mut Vec<Finding>,
 ) {
@@ -295,7 +287,7 @@ pub(super) fn check_signature(
         ));
         return;
     }
-    if sig_ok == Some(true) {
+    if sig_ok {
         *signed_by.entry(hint.to_string()).or_default() += 1;
     } else {
         out.push(at.finding(

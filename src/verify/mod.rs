@@ -172,7 +172,7 @@ pub fn verify(
     // window of entries at a time so that memory stays bounded on long logs; each window's
     // git cross-check objects are prefetched in one batch while its signatures are checked.
     entries.windows(PREFETCH, &mut |window: &[StoredEntry]| {
-        let decoded = decode_all(window, &walk.keyring, trust.keyless.as_ref(), |parsed| {
+        let decoded = decode_all(window, trust, |parsed| {
             let specs: Vec<(String, String)> = parsed
                 .iter()
                 .flat_map(|p| {
