@@ -9,7 +9,8 @@ use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::client;
 use super::fresh::{self, Judged};
-use super::verify::{trust, verify_log};
+use super::trust::trust;
+use super::verified::verify_log;
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::{
     AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyInForce,

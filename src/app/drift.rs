@@ -55,7 +55,7 @@ pub fn run(dir: &Path, args: &DriftArgs) -> Result<Outcome> {
         ("manifest", served_manifest(&args.path, &env)?)
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = super::verify::verified_statements(&ws, &branch, &args.trust, "drift")?;
+    let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "drift")?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let live = ledger.active(&env, Utc::now(), true);
     let files = compare(&ledger, &env, &served, &live);

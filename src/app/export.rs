@@ -13,7 +13,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::Utc;
 
-use super::verify::{trust, verify_listed};
+use super::trust::trust;
+use super::verified::verify_listed;
 use super::{ListedLog, Outcome, Workspace};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::report::export::{self, DiffSource, ExportModel, Filter, PromptTimeline, Timelines};

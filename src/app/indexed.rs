@@ -5,7 +5,8 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::{DecodedEntry, Workspace, read_statements, signed_by};
+use super::audit_log::signed_by;
+use super::{DecodedEntry, Workspace, read_statements};
 use crate::store::StoredEntry;
 use crate::summary::StateView;
 use crate::types::{EntryIndex, PromptPath};
@@ -24,7 +25,7 @@ pub(crate) fn believed(ws: &Workspace, branch: &str) -> Result<Option<StateView>
             return Ok(None);
         }
     };
-    let trust = match super::verify::trust(ws, &crate::cli::TrustArgs::default()) {
+    let trust = match super::trust::trust(ws, &crate::cli::TrustArgs::default()) {
         Ok(t) => t,
         Err(e) => {
             disbelieve(&format!("the trusted keys cannot be read ({e:#})"));

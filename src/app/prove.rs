@@ -82,7 +82,7 @@ pub fn verify_entry(args: &VerifyEntryArgs) -> Result<Outcome> {
     let proof: Proof = serde_json::from_str(&text)
         .with_context(|| format!("{} is not a promptrail proof", args.file.display()))?;
     // No repository needed: what is trusted comes from the command line only.
-    let trust = super::verify::trust_from_flags(&args.trust)?;
+    let trust = super::trust::trust_from_flags(&args.trust)?;
     if trust.is_empty() {
         bail!("nothing to check the proof with: pass --key PUB or --certificate-identity");
     }

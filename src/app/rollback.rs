@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::deploy::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
-use super::verify::verify_log;
+use super::verified::verify_log;
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};

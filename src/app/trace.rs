@@ -25,7 +25,7 @@ pub fn run(dir: &Path, args: &TraceArgs) -> Result<Outcome> {
     let export = otlp::parse(&data, &args.attribute)
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = super::verify::verified_statements(&ws, &branch, &args.trust, "trace")?;
+    let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "trace")?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let known: Vec<&str> = ws
         .config

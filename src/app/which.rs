@@ -23,7 +23,7 @@ pub fn run(dir: &Path, args: &WhichArgs) -> Result<Outcome> {
         ),
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let statements = super::verify::verified_statements(&ws, &branch, &args.trust, "which")?;
+    let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "which")?;
     let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
     let mut matches = ledger.by_digest(&query);
     if matches.len() > 1 {

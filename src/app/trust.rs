@@ -1,0 +1,211 @@
+//! What a command trusts and signs with: trusted keys and keyless identities from the
+//! configuration and flags, the signing key, and the signer (key or keyless).
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use super::Workspace;
+use crate::cli::TrustArgs;
+use crate::config::SigningMode;
+use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
+use crate::signing::{Trust, TrustedKey};
+
+/// What verification trusts: `--key` files, else `signing.public_keys` (with their validity
+/// windows); for keyless entries, the identities, issuer and trusted root from the flags,
+/// else from `signing`. Keyless trust exists when identities are given or the mode is keyless.
+pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
+    let signing = &ws.config.signing;
+    let keys = if !args.keys.is_empty() {
+        load_keys(&args.keys)?
+    } else {
+        signing
+            .public_keys
+            .iter()
+            .map(|k| {
+                let mut key = TrustedKey::load(&ws.git.root().join(k.path()))?;
+                (key.not_before, key.not_after) = k.window();
+                Ok::<_, anyhow::Error>(key)
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let flagged = !args.identities.is_empty() || !args.identity_regexps.is_empty();
+    let (exact, patterns) = if flagged {
+        (args.identities.clone(), args.identity_regexps.clone())
+    } else {
+        (
+            signing.identities.clone(),
+            signing
+                .identity_regexps
+                .iter()
+                .map(|p| p.0.clone())
+                .collect(),
+        )
+    };
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| signing.issuer.clone());
+    let root = args
+        .trusted_root
+        .clone()
+        .or_else(|| signing.trusted_root.as_ref().map(|p| ws.git.root().join(p)));
+    let keyless = keyless_trust(
+        (exact, &patterns, issuer),
+        root.as_deref(),
+        !signing.transparency,
+        signing.mode == SigningMode::Keyless,
+    )?;
+    Ok(Trust { keys, keyless })
+}
+
+/// What the flags alone trust (no repository, no config): for checking a proof anywhere.
+pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned());
+    Ok(Trust {
+        keys: load_keys(&args.keys)?,
+        // A proof names no transparency setting: entries without a Rekor entry are checked
+        // at their own time, as verify does for such logs.
+        keyless: keyless_trust(
+            (args.identities.clone(), &args.identity_regexps, issuer),
+            args.trusted_root.as_deref(),
+            true,
+            false,
+        )?,
+    })
+}
+
+fn load_keys(paths: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>> {
+    Ok(paths
+        .iter()
+        .map(|p| TrustedKey::load(p))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Keyless trust for `(identities, patterns, issuer)` and a trusted-root file (default:
+/// Sigstore's public-good root); none when no identity is given, unless `required`.
+fn keyless_trust(
+    (exact, patterns, issuer): (Vec<String>, &[String], String),
+    root_file: Option<&Path>,
+    allow_unlogged: bool,
+    required: bool,
+) -> Result<Option<KeylessTrust>> {
+    let policy = IdentityPolicy {
+        exact,
+        patterns: patterns
+            .iter()
+            .map(|p| IdentityPolicy::compile(p))
+            .collect::<Result<_>>()?,
+        issuer,
+    };
+    if policy.is_empty() && !required {
+        return Ok(None);
+    }
+    let root = match root_file {
+        Some(p) => Some((
+            crate::fsread::read_text(
+                p,
+                crate::fsread::TRUSTED_ROOT_LIMIT,
+                "a trusted root",
+                crate::fsread::Symlinks::Follow,
+            )?,
+            p.display().to_string(),
+        )),
+        None => None,
+    };
+    Ok(Some(KeylessTrust::new(root, policy, allow_unlogged)?))
+}
+
+/// A private key file: a regular file of at most 64 KiB.
+fn read_key(path: &Path) -> Result<Vec<u8>> {
+    Ok(crate::fsread::read_regular(
+        path,
+        crate::fsread::KEY_LIMIT,
+        "a signing key",
+        crate::fsread::Symlinks::Follow,
+    )?)
+}
+
+/// The signing key: `--key PATH`, else `PROMPTRAIL_SIGNING_KEY` (PEM text), else
+/// `signing.key` from the config. The password comes from `PROMPTRAIL_KEY_PASSWORD` or a
+/// terminal prompt.
+pub fn load_signing_key(ws: &Workspace, flag: Option<&Path>) -> Result<crate::signing::SigningKey> {
+    use crate::signing::{KEY_ENV, SigningKey, read_password};
+    let (pem, source) = if let Some(path) = flag {
+        let pem = read_key(path)?;
+        (pem, path.display().to_string())
+    } else if let Some(pem) = std::env::var_os(KEY_ENV).filter(|v| !v.is_empty()) {
+        (pem.into_encoded_bytes(), format!("${KEY_ENV}"))
+    } else if let Some(rel) = &ws.config.signing.key {
+        let path = ws.git.root().join(rel);
+        let pem = read_key(&path)?;
+        (pem, path.display().to_string())
+    } else {
+        bail!(
+            "no signing key: pass --key PATH, set {KEY_ENV} to the private key's PEM text,              or set `signing.key` in .promptrail.yml (create one with `promptrail keygen`)"
+        );
+    };
+    let password = read_password(&format!("Password for {source}: "), false)?;
+    Ok(SigningKey::from_encrypted_pem(
+        &pem,
+        password.as_bytes(),
+        &source,
+    )?)
+}
+
+/// The signer for `record`, `deploy` and `rollback` (`--keyless` or `signing.mode`), and what
+/// they trust when reading the log back: the configured trust, plus the signing key itself in
+/// key mode (refused when its configured window excludes now).
+pub fn load_signer(
+    ws: &Workspace,
+    args: &crate::cli::KeyArg,
+) -> Result<(crate::signing::Signer, crate::signing::Trust)> {
+    use crate::config::SigningMode;
+    use crate::keyless::{KeylessSigner, PUBLIC_FULCIO, PUBLIC_REKOR, Services};
+    use crate::signing::{Signer, TrustedKey};
+    let signing = &ws.config.signing;
+    let mut trust = self::trust(
+        ws,
+        &crate::cli::TrustArgs {
+            trusted_root: args.trusted_root.clone(),
+            ..Default::default()
+        },
+    )?;
+    if args.keyless || (signing.mode == SigningMode::Keyless && args.key.is_none()) {
+        let Some(keyless) = &trust.keyless else {
+            bail!(
+                "keyless signing needs `signing.identities` (or `identity_regexps`) in \
+                 .promptrail.yml: the workflows whose certificates verify will trust"
+            );
+        };
+        let url = |flag: &Option<String>, config: &Option<String>, public: &str| {
+            flag.clone()
+                .or_else(|| config.clone())
+                .unwrap_or_else(|| public.to_owned())
+        };
+        let signer = KeylessSigner::new(Services {
+            fulcio_url: url(&args.fulcio_url, &signing.fulcio_url, PUBLIC_FULCIO),
+            rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR),
+            transparency: signing.transparency,
+            policy: keyless.policy.clone(),
+        })?;
+        return Ok((Signer::Keyless(signer), trust));
+    }
+    let key = load_signing_key(ws, args.key.as_deref())?;
+    match trust.keys.iter().find(|k| &k.key_id == key.key_id()) {
+        Some(k) if !k.valid_at(chrono::Utc::now()) => bail!(
+            "the signing key {} is outside its validity window in .promptrail.yml (retired or \
+             not yet valid): sign with the current key",
+            key.key_id()
+        ),
+        Some(_) => {}
+        None => trust.keys.push(TrustedKey::from_pem(
+            key.public_pem().as_bytes(),
+            "the signing key",
+        )?),
+    }
+    Ok((Signer::Key(key), trust))
+}
