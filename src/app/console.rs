@@ -1,6 +1,9 @@
-//! The terminal: progress and warnings on stderr, JSON on stdout, time flags parsed.
+//! The terminal: progress and warnings on stderr, JSON on stdout, time flags and
+//! `PROMPT@vN` targets parsed.
 
 use anyhow::{Context, Result};
+
+use crate::types::Version;
 
 /// Progress and warnings on stderr.
 pub struct Progress {
@@ -40,4 +43,36 @@ pub(crate) fn parse_time(
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// Parses `path@vN` (or `path@N`).
+pub fn parse_target(s: &str) -> Result<(String, Version)> {
+    let (path, v) = s
+        .rsplit_once('@')
+        .with_context(|| format!("`{s}`: expected PROMPT@vN, for example prompts/intake.md@v12"))?;
+    let n: u32 = v
+        .strip_prefix('v')
+        .unwrap_or(v)
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("`{v}` is not a version: expected v1, v2, …"))?;
+    Ok((path.to_owned(), Version(n)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        assert_eq!(
+            parse_target("prompts/a@b.md@v12").unwrap(),
+            ("prompts/a@b.md".into(), Version(12))
+        );
+        assert_eq!(parse_target("p.md@3").unwrap().1, Version(3));
+        assert!(parse_target("p.md").is_err());
+        assert!(parse_target("p.md@v0").is_err());
+        assert!(parse_target("p.md@vx").is_err());
+    }
 }

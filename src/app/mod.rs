@@ -7,10 +7,13 @@ mod check;
 mod checkpoint;
 mod console;
 mod deploy;
+mod deployment;
 mod doctor;
 mod drift;
 mod export;
 mod fresh;
+mod gate;
+mod gating;
 mod generate;
 mod indexed;
 mod init;
@@ -26,6 +29,7 @@ mod trace;
 mod trust;
 mod verified;
 mod verify;
+mod verify_entry;
 mod which;
 mod workspace;
 
@@ -76,13 +80,13 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Log(a) => log::run(&cli.repo, a),
         Command::Show(a) => show::run(&cli.repo, a),
         Command::Check(a) => check::run(&cli.repo, a, &progress),
-        Command::Gate(a) => deploy::gate(&cli.repo, a, &progress),
+        Command::Gate(a) => gate::gate(&cli.repo, a, &progress),
         Command::Deploy(a) => deploy::run(&cli.repo, a, &progress),
         Command::Rollback(a) => rollback::run(&cli.repo, a, &progress),
         Command::Active(a) => active::run(&cli.repo, a),
         Command::Checkpoint(a) => checkpoint::print_checkpoint(&cli.repo, a),
         Command::Prove(a) => prove::run(&cli.repo, a),
-        Command::VerifyEntry(a) => prove::verify_entry(a),
+        Command::VerifyEntry(a) => verify_entry::verify_entry(a),
         Command::Export(a) => export::run(&cli.repo, a),
         Command::Doctor(a) => doctor::run(&cli.repo, a),
         Command::Generate(a) => generate::run(a),

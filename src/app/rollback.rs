@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use super::deploy::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
+use super::deployment::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
 use super::verified::verify_log;
 use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::EventType;
@@ -80,7 +80,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     );
     let policy = Policy::new(
         &ws.config_in_force(&in_force)?.policy,
-        &super::deploy::default_org(&ws),
+        &super::gating::default_org(&ws),
     )?;
     if let Some(rule) = policy.env_rule(&env) {
         let (ok, counted, required) = env_satisfied(rule, policy.default_org(), &version.approvals);

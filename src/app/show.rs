@@ -2,30 +2,16 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
+use super::console::parse_target;
 use super::{Outcome, Workspace, indexed, print_json};
 use crate::attestation::predicate::{ChangeType, EventType, PromptRecord};
 use crate::cli::{Format, ShowArgs};
 use crate::ledger::Lineages;
 use crate::report::plain;
 use crate::report::views::{EntryView, ShowView};
-use crate::types::{PromptPath, Version};
-
-/// Parses `path@vN` (or `path@N`).
-pub fn parse_target(s: &str) -> Result<(String, Version)> {
-    let (path, v) = s
-        .rsplit_once('@')
-        .with_context(|| format!("`{s}`: expected PROMPT@vN, for example prompts/intake.md@v12"))?;
-    let n: u32 = v
-        .strip_prefix('v')
-        .unwrap_or(v)
-        .parse()
-        .ok()
-        .filter(|n| *n > 0)
-        .with_context(|| format!("`{v}` is not a version: expected v1, v2, …"))?;
-    Ok((path.to_owned(), Version(n)))
-}
+use crate::types::PromptPath;
 
 pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
     let (path, version) = parse_target(&args.target)?;
@@ -143,21 +129,4 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
         Format::Text => print!("{}", plain::show(&view)),
     }
     Ok(Outcome::Ok)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn targets_parse() {
-        assert_eq!(
-            parse_target("prompts/a@b.md@v12").unwrap(),
-            ("prompts/a@b.md".into(), Version(12))
-        );
-        assert_eq!(parse_target("p.md@3").unwrap().1, Version(3));
-        assert!(parse_target("p.md").is_err());
-        assert!(parse_target("p.md@v0").is_err());
-        assert!(parse_target("p.md@vx").is_err());
-    }
 }
