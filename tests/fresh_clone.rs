@@ -468,3 +468,40 @@ fn a_replayed_tree_a_swapped_entry_or_a_lying_signed_summary_blocks() {
     });
     assert_falls_back_and_blocks(&r, &s, "lying-summary", &["--key", &public()]);
 }
+
+#[test]
+fn two_fresh_clones_deploying_at_once_both_land_and_the_log_verifies() {
+    let (r, s) = history();
+    let before = statements(&r).len();
+    let clones = [fresh_clone(&r, "ci-a"), fresh_clone(&r, "ci-b")];
+    let children: Vec<_> = clones
+        .iter()
+        .map(|clone| {
+            let mut cmd = r.cmd();
+            s.env(&mut cmd);
+            cmd.current_dir(clone)
+                .args(["deploy", "--env", "staging", "--key", &key()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        // Usually one push is rejected and rebuilt on the shallow branch ("the remote audit
+        // branch moved"); either way both must land.
+        assert_ok(&child.wait_with_output().unwrap());
+    }
+    git_in(
+        &r.work,
+        &[
+            "fetch",
+            "-q",
+            "origin",
+            "+promptrail/audit:promptrail/audit",
+        ],
+    );
+    assert_eq!(statements(&r).len(), before + 2, "both deployments landed");
+    let report = r.verify_json();
+    assert_eq!(report["ok"], true, "{report:#}");
+}
