@@ -327,6 +327,7 @@ pub(super) fn answer(
         .cloned()
         .ok_or_else(|| "the branch has no checkpoint".to_owned())?;
     check_last_entry(ws, &listing, parent_listing.as_ref(), &checkpoint, parent)?;
+    drop(parent_listing);
     // The shards of the paths on disk, fetched at once.
     let shards: BTreeSet<String> = found.iter().map(|f| shard_file(&f.path)).collect();
     fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
