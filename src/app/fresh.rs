@@ -571,18 +571,10 @@ fn check_entry(
             .map_err(|e| format!("its keyless signature does not verify: {e}"))?;
         return Ok(st);
     }
-    let hint = bundle.key_hint().ok_or("it names no key")?;
-    let signed = trust.keys.iter().any(|k| {
-        &k.key_id == hint
-            && k.valid_at(st.predicate.recorded_at)
-            && bundle
-                .dsse_envelope
-                .signatures
-                .first()
-                .is_some_and(|s| k.verify(&s.sig, &bundle.dsse_envelope.signed_bytes()))
-    });
-    if !signed {
-        return Err("its signature does not verify with a trusted key".into());
+    match trust.verify_key_entry(&bundle) {
+        Some(k) if k.valid_at(st.predicate.recorded_at) => {}
+        Some(_) => return Err("it was signed outside its key's validity window".into()),
+        None => return Err("its signature does not verify with a trusted key".into()),
     }
     Ok(st)
 }
