@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, Workspace, indexed, print_json};
+use super::{DecodedEntry, Outcome, Workspace, indexed, print_json};
 use crate::cli::{ActiveArgs, Format};
 use crate::ledger::Ledger;
 use crate::report::plain;
@@ -52,7 +52,11 @@ pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
         }
         Ok(Some(picked.into_iter().collect()))
     })?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let active: Vec<_> = ledger
         .active(&env, at, follow)
         .into_values()

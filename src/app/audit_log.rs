@@ -14,12 +14,29 @@ pub struct AuditLog {
     pub files: crate::store::LogFiles,
 }
 
-/// A decoded entry: its file, its key hint, its Statement.
-pub type DecodedEntry = (
-    String,
-    Option<crate::signing::SignedBy>,
-    crate::attestation::Statement,
-);
+/// An entry file decoded.
+#[derive(Debug, Clone)]
+pub struct DecodedEntry {
+    /// Its path on the audit branch.
+    pub file: String,
+    /// Who it says signed it (a key's id or a certificate's identity; `verify` checks it).
+    pub signed_by: Option<crate::signing::SignedBy>,
+    pub statement: crate::attestation::Statement,
+}
+
+impl DecodedEntry {
+    /// Decodes a stored entry file, or says which file is malformed.
+    pub fn decode(e: &crate::store::StoredEntry) -> Result<DecodedEntry> {
+        let (bundle, statement) = e
+            .decode()
+            .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
+        Ok(DecodedEntry {
+            file: e.path.clone(),
+            signed_by: signed_by(&bundle),
+            statement,
+        })
+    }
+}
 
 /// The local branch `refs/heads/<branch>`, if there is one.
 fn self_local(ws: &Workspace, branch: &str) -> Result<Option<Oid>> {
@@ -94,18 +111,13 @@ impl AuditLog {
         self.files
             .entries
             .iter()
-            .map(|e| {
-                let (bundle, st) = e.decode().map_err(|err| {
-                    anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path)
-                })?;
-                Ok((e.path.clone(), signed_by(&bundle), st))
-            })
+            .map(DecodedEntry::decode)
             .collect()
     }
 }
 
 /// Who an entry says signed it: its key hint, or its certificate's identity.
-pub(super) fn signed_by(bundle: &crate::attestation::Bundle) -> Option<crate::signing::SignedBy> {
+fn signed_by(bundle: &crate::attestation::Bundle) -> Option<crate::signing::SignedBy> {
     use crate::signing::SignedBy;
     match bundle.key_hint() {
         Some(hint) => Some(SignedBy::Key(hint.to_string())),
@@ -122,7 +134,13 @@ pub fn read_statements(ws: &Workspace, branch: &str) -> Result<Vec<DecodedEntry>
 pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views::EntryView>> {
     Ok(read_statements(ws, branch)?
         .iter()
-        .map(|(file, key, st)| crate::report::views::EntryView::new(file, key.clone(), st))
+        .map(
+            |DecodedEntry {
+                 file,
+                 signed_by: key,
+                 statement: st,
+             }| crate::report::views::EntryView::new(file, key.clone(), st),
+        )
         .collect())
 }
 
@@ -195,13 +213,5 @@ impl ListedLog {
 }
 
 fn decode_window(window: &[crate::store::StoredEntry]) -> Result<Vec<DecodedEntry>> {
-    window
-        .iter()
-        .map(|e| {
-            let (bundle, st) = e
-                .decode()
-                .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
-            Ok((e.path.clone(), signed_by(&bundle), st))
-        })
-        .collect()
+    window.iter().map(DecodedEntry::decode).collect()
 }

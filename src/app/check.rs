@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 
 use super::approvals::{Target, changed_prompts, client, judge};
 use super::merge_group::{self, MergeGroup};
-use super::{AuditLog, Outcome, Progress, Workspace, print_json};
+use super::{AuditLog, DecodedEntry, Outcome, Progress, Workspace, print_json};
 use crate::cli::{CheckArgs, Format};
 use crate::config::Config;
 use crate::github::Client;
@@ -255,7 +255,7 @@ fn in_force_policy(ws: &Workspace, base: &Config) -> Result<Option<(String, Conf
     let in_force = crate::governance::in_force_after(
         statements
             .iter()
-            .map(|(_, _, st)| (st.predicate.log.index, st)),
+            .map(|DecodedEntry { statement: st, .. }| (st.predicate.log.index, st)),
     );
     let config = ws.config_in_force(&in_force)?;
     Ok(Some((crate::governance::describe(&in_force), config)))

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::fresh;
-use super::{AuditLog, Progress, Workspace};
+use super::{AuditLog, DecodedEntry, Progress, Workspace};
 use crate::attestation::predicate::{
     AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyInForce,
     PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
@@ -201,11 +201,9 @@ pub(super) fn in_force_of_all(
         files: store.read_all(tip)?,
     };
     let statements = log.statements()?;
-    Ok(crate::governance::in_force_after(
-        statements
-            .iter()
-            .map(|(_, _, st)| (st.predicate.log.index, st)),
-    ))
+    Ok(crate::governance::in_force_after(statements.iter().map(
+        |DecodedEntry { statement: st, .. }| (st.predicate.log.index, st),
+    )))
 }
 
 /// Writes the manifest to `--manifest` and to the step outputs.

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::Utc;
 use serde::Deserialize;
 
-use super::{Outcome, Workspace, print_json};
+use super::{DecodedEntry, Outcome, Workspace, print_json};
 use crate::cli::{DriftArgs, Format};
 use crate::fsread::{MANIFEST_LIMIT, Symlinks, read_regular};
 use crate::ledger::{Deployed, Ledger, RecordedVersion};
@@ -56,7 +56,11 @@ pub fn run(dir: &Path, args: &DriftArgs) -> Result<Outcome> {
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "drift")?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let live = ledger.active(&env, Utc::now(), true);
     let files = compare(&ledger, &env, &served, &live);
     let view = DriftView {

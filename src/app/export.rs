@@ -15,7 +15,7 @@ use chrono::Utc;
 
 use super::trust::trust;
 use super::verified::verify_listed;
-use super::{ListedLog, Outcome, Workspace};
+use super::{DecodedEntry, ListedLog, Outcome, Workspace};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::report::export::{self, DiffSource, ExportModel, Filter, PromptTimeline, Timelines};
 use crate::report::views::EntryView;
@@ -121,7 +121,7 @@ fn header(
         Ok(log
             .read_at(ws, &[0])?
             .first()
-            .map(|(_, _, st)| st.predicate.log.origin.clone()))
+            .map(|DecodedEntry { statement: st, .. }| st.predicate.log.origin.clone()))
     };
     let origin = match verification.as_ref().and_then(|r| r.origin.clone()) {
         Some(o) => Some(o),
@@ -216,7 +216,14 @@ impl Run<'_> {
     fn csv(&self, out: &mut dyn Write) -> Result<()> {
         out.write_all(export::CSV_HEADER.as_bytes())?;
         self.log.for_each_window(self.ws, |window| {
-            for (file, key, st) in window.iter().filter(|(_, _, st)| self.filter.keeps(st)) {
+            for DecodedEntry {
+                file,
+                signed_by: key,
+                statement: st,
+            } in window
+                .iter()
+                .filter(|DecodedEntry { statement: st, .. }| self.filter.keeps(st))
+            {
                 let view = EntryView::new(file, key.clone(), st);
                 out.write_all(export::csv_rows(&view).as_bytes())?;
             }
@@ -226,7 +233,15 @@ impl Run<'_> {
 
     fn ocsf(&self, out: &mut dyn Write) -> Result<()> {
         self.log.for_each_stored(self.ws, |window| {
-            for (stored, (file, _, st)) in window {
+            for (
+                stored,
+                DecodedEntry {
+                    file,
+                    statement: st,
+                    ..
+                },
+            ) in window
+            {
                 if !self.filter.keeps(st) {
                     continue;
                 }
@@ -252,9 +267,9 @@ impl Run<'_> {
         let mut kept = Vec::new();
         self.log.for_each_window(self.ws, |window| {
             for e in window {
-                timelines.observe(self.filter, &e.0, &e.1, &e.2);
-                if entries && self.filter.keeps(&e.2) {
-                    kept.push(EntryView::new(&e.0, e.1.clone(), &e.2));
+                timelines.observe(self.filter, &e.file, &e.signed_by, &e.statement);
+                if entries && self.filter.keeps(&e.statement) {
+                    kept.push(EntryView::new(&e.file, e.signed_by.clone(), &e.statement));
                 }
             }
             Ok(())
@@ -290,9 +305,12 @@ impl Run<'_> {
         let mut timelines = Timelines::new(self.follow);
         self.log.for_each_window(self.ws, |window| {
             for e in window {
-                timelines.observe(self.filter, &e.0, &e.1, &e.2);
-                if self.filter.keeps(&e.2) {
-                    entries.push(out, &EntryView::new(&e.0, e.1.clone(), &e.2))?;
+                timelines.observe(self.filter, &e.file, &e.signed_by, &e.statement);
+                if self.filter.keeps(&e.statement) {
+                    entries.push(
+                        out,
+                        &EntryView::new(&e.file, e.signed_by.clone(), &e.statement),
+                    )?;
                 }
             }
             Ok(())

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 
 use super::fresh::{self, Judged};
 use super::verified::verify_log;
-use super::{AuditLog, Progress, Workspace, print_json};
+use super::{AuditLog, DecodedEntry, Progress, Workspace, print_json};
 use crate::attestation::predicate::PolicyInForce;
 use crate::cli::Format;
 use crate::ledger::Ledger;
@@ -85,11 +85,15 @@ pub(super) fn evaluate_gate(
     };
     let report = verify_log(ws, &log, trust, None)?;
     let statements = log.statements()?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let in_force = crate::governance::in_force_after(
         statements
             .iter()
-            .map(|(_, _, st)| (st.predicate.log.index, st)),
+            .map(|DecodedEntry { statement: st, .. }| (st.predicate.log.index, st)),
     );
     let on_disk = prompts_on_disk(ws, &ledger, only)?;
     let log_problem = (!report.ok).then(|| {

@@ -5,7 +5,6 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 
-use super::audit_log::signed_by;
 use super::{DecodedEntry, Workspace, read_statements};
 use crate::store::StoredEntry;
 use crate::summary::StateView;
@@ -71,15 +70,7 @@ pub(crate) fn entries(
 
 /// Decodes entry files as [`super::AuditLog::statements`] does.
 pub(crate) fn decode(entries: Vec<StoredEntry>) -> Result<Vec<DecodedEntry>> {
-    entries
-        .into_iter()
-        .map(|e| {
-            let (bundle, st) = e
-                .decode()
-                .map_err(|err| anyhow::anyhow!("{}: {err} (run `promptrail verify`)", e.path))?;
-            Ok((e.path, signed_by(&bundle), st))
-        })
-        .collect()
+    entries.iter().map(DecodedEntry::decode).collect()
 }
 
 /// Every entry naming a path of `path`'s lineage (its paths linked by renames).

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use std::io::Write as _;
 
-use super::{ListedLog, Outcome, Workspace, indexed, print_json};
+use super::{DecodedEntry, ListedLog, Outcome, Workspace, indexed, print_json};
 use crate::cli::{Format, LogArgs};
 use crate::ledger::Lineages;
 use crate::report::views::EntryView;
@@ -42,7 +42,13 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
     })?;
     let mut entries: Vec<crate::report::views::EntryView> = decoded
         .iter()
-        .map(|(file, key, st)| crate::report::views::EntryView::new(file, key.clone(), st))
+        .map(
+            |DecodedEntry {
+                 file,
+                 signed_by: key,
+                 statement: st,
+             }| crate::report::views::EntryView::new(file, key.clone(), st),
+        )
         .collect();
     if let Some(p) = &args.prompt {
         let p = PromptPath::new(p);
@@ -89,7 +95,12 @@ fn whole_log(ws: &Workspace, branch: &str, format: Format) -> Result<Outcome> {
     let mut array = stream::Array::new(0);
     let mut any = false;
     log.for_each_window(ws, |window| {
-        for (file, key, st) in window {
+        for DecodedEntry {
+            file,
+            signed_by: key,
+            statement: st,
+        } in window
+        {
             let view = EntryView::new(file, key.clone(), st);
             match format {
                 Format::Json => array.push(&mut out, &view)?,

@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 use super::console::parse_target;
-use super::{Outcome, Workspace};
+use super::{DecodedEntry, Outcome, Workspace};
 use crate::cli::ProveArgs;
 use crate::ledger::Ledger;
 use crate::merkle::{inclusion_proof, leaf_hash};
@@ -21,7 +21,11 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
     let statements = super::indexed::entries(&ws, &branch, |view| {
         Ok(Some(super::indexed::lineage_entries(view, &asked)?))
     })?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let Some(v) = ledger.version(&asked, version) else {
         bail!("{path}@{version} is not in the audit log on {branch}");
     };

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 
 use super::deployment::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
 use super::verified::verify_log;
-use super::{AuditLog, Outcome, Progress, Workspace, load_signer, print_json};
+use super::{AuditLog, DecodedEntry, Outcome, Progress, Workspace, load_signer, print_json};
 use crate::attestation::predicate::EventType;
 use crate::cli::{Format, RollbackArgs};
 use crate::ledger::{Ledger, RollbackPlan, RollbackRefusal};
@@ -40,7 +40,11 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
         return Ok(Outcome::No);
     }
     let statements = log.statements()?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     // A re-run of the same CI run restores what that run restored and appends nothing.
     let run_id = std::env::var("GITHUB_RUN_ID")
         .ok()
@@ -76,7 +80,7 @@ pub fn run(dir: &Path, args: &RollbackArgs, progress: &Progress) -> Result<Outco
     let in_force = crate::governance::in_force_after(
         statements
             .iter()
-            .map(|(_, _, st)| (st.predicate.log.index, st)),
+            .map(|DecodedEntry { statement: st, .. }| (st.predicate.log.index, st)),
     );
     let policy = Policy::new(
         &ws.config_in_force(&in_force)?.policy,

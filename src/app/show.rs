@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::console::parse_target;
-use super::{Outcome, Workspace, indexed, print_json};
+use super::{DecodedEntry, Outcome, Workspace, indexed, print_json};
 use crate::attestation::predicate::{ChangeType, EventType, PromptRecord};
 use crate::cli::{Format, ShowArgs};
 use crate::ledger::Lineages;
@@ -24,7 +24,13 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
         Ok(Some(indexed::lineage_entries(view, &asked)?))
     })?
     .iter()
-    .map(|(file, key, st)| EntryView::new(file, key.clone(), st))
+    .map(
+        |DecodedEntry {
+             file,
+             signed_by: key,
+             statement: st,
+         }| EntryView::new(file, key.clone(), st),
+    )
     .collect();
     let (lineages, ids) = Lineages::assign(entries.iter().map(|e| (e.event, e.prompts.as_slice())));
     let follow = !args.follow.no_follow;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use super::{Outcome, Workspace, print_json};
+use super::{DecodedEntry, Outcome, Workspace, print_json};
 use crate::cli::{Format, TraceArgs};
 use crate::fsread::{Symlinks, TRACE_LIMIT, read_regular};
 use crate::ledger::{Ledger, RecordedVersion};
@@ -26,7 +26,11 @@ pub fn run(dir: &Path, args: &TraceArgs) -> Result<Outcome> {
         .map_err(|e| anyhow::anyhow!("{}: {e}", args.file.display()))?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "trace")?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let known: Vec<&str> = ws
         .config
         .environments

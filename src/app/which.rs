@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 
-use super::{Outcome, Workspace, print_json};
+use super::{DecodedEntry, Outcome, Workspace, print_json};
 use crate::cli::{Format, WhichArgs};
 use crate::ledger::{DigestQuery, Ledger};
 use crate::report::which::{self, LiveAnswer, WhichVersion, WhichView};
@@ -24,7 +24,11 @@ pub fn run(dir: &Path, args: &WhichArgs) -> Result<Outcome> {
     };
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let statements = super::verified::verified_statements(&ws, &branch, &args.trust, "which")?;
-    let ledger = Ledger::new(statements.iter().map(|(_, _, st)| st));
+    let ledger = Ledger::new(
+        statements
+            .iter()
+            .map(|DecodedEntry { statement: st, .. }| st),
+    );
     let mut matches = ledger.by_digest(&query);
     if matches.len() > 1 {
         let candidates: Vec<String> = matches

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
-use super::{Outcome, Run};
+use super::{DecodedEntry, Outcome, Run};
 use crate::attestation::predicate::EventType;
 use crate::cli::ExportFormat;
 use crate::merkle::{inclusion_proof, leaf_hash};
@@ -165,7 +165,7 @@ fn proofs(run: &Run, checkpoint: &[u8]) -> Result<Vec<(String, String, Vec<u8>)>
     let mut deployed: BTreeMap<(String, u32), BTreeSet<String>> = BTreeMap::new();
     let mut last_keyless = false;
     run.log.for_each_stored(run.ws, |window| {
-        for (stored, (_, _, st)) in window {
+        for (stored, DecodedEntry { statement: st, .. }) in window {
             leaves.push(leaf_hash(&stored.bytes));
             last_keyless = crate::store::decode_entry(&stored.bytes)
                 .is_ok_and(|(bundle, _)| bundle.is_keyless());
