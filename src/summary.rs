@@ -98,12 +98,18 @@ impl StateView {
     }
 
     /// Whether the summary may be believed: see the module docs. `Err` says why not.
+    /// With nothing trusted the summary is never believed: its binding alone (hashes and
+    /// extension lines) is something anyone with push access can recompute.
     pub fn check(&mut self, trust: &Trust) -> Result<(), String> {
-        self.check_binding()?;
-        if !trust.is_empty() {
-            self.check_signature(trust)?;
+        if trust.is_empty() {
+            return Err(
+                "no key or identity is configured to check its checkpoint's signature \
+                        (`signing.public_keys` or `signing.identities` in .promptrail.yml)"
+                    .into(),
+            );
         }
-        Ok(())
+        self.check_binding()?;
+        self.check_signature(trust)
     }
 
     /// The binding alone (index hash, sizes, tip): what an append checks before it builds on

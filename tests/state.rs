@@ -615,3 +615,134 @@ fn runtime_questions_refuse_an_entry_signed_by_an_untrusted_key() {
         stderr(&out)
     );
 }
+
+/// The same as [`history`], but `.promptrail.yml` names no public key: the workflow passes
+/// `--key` to `record`/`deploy`/`rollback` (README: "pass the public key with `--key` from a
+/// source you hold"). The readers (`active`, `log`, `show`, `status`, `prove`) take no
+/// `--key`, so they have nothing to check the summary's signature with.
+fn history_without_configured_keys() -> (Repo, StandIn) {
+    let r = Repo::new();
+    let s = StandIn::start();
+    r.write(
+        ".promptrail.yml",
+        "environments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n",
+    );
+    land(&r, &s, "adopt promptrail");
+    r.write(OLD, "You are an intake assistant.\n");
+    r.write(OTHER, "Triage by urgency.\n");
+    land(&r, &s, "intake v1");
+    r.write(OLD, "You are an intake assistant.\nAsk about allergies.\n");
+    land(&r, &s, "intake v2");
+    record(&r, &s);
+    deploy(&r, &s, "production");
+    std::fs::create_dir_all(r.work.join("prompts/clinical")).unwrap();
+    r.git(&["mv", OLD, NEW]);
+    land(&r, &s, "move the clinical prompts");
+    r.write(
+        NEW,
+        "You are an intake assistant.\nAsk about allergies.\nEscalate chest pain.\n",
+    );
+    r.write(OTHER, "Triage by urgency.\nAsk for vitals.\n");
+    land(&r, &s, "intake v3");
+    record(&r, &s);
+    deploy(&r, &s, "production");
+    deploy(&r, &s, "staging");
+    (r, s)
+}
+
+fn hex_sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// With no public key configured, the summary's binding is all a reader could check, and every
+/// part of it (the index's file hashes, the checkpoint's `promptrail-state` and
+/// `promptrail-parent` lines) can be recomputed by anyone with push access, no key needed.
+/// One commit on top of the genuine tip, the entries untouched, rewrites the production live
+/// set to name the deployment before the rollback: `active` must answer as the entries do,
+/// saying why the summary is not believed. (Found by the red-team review.)
+#[test]
+fn a_summary_is_not_believed_when_nothing_is_trusted_to_check_its_signature() {
+    let (r, s) = history_without_configured_keys();
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    let ask = |r: &Repo| {
+        let o = r.run(&["active", "--env", "production", "--format", "json"]);
+        assert_ok(&o);
+        let mut v: Value = serde_json::from_slice(&o.stdout).unwrap();
+        v.as_object_mut().unwrap().remove("at");
+        (v, stderr(&o))
+    };
+    let (genuine, err) = ask(&r);
+    assert!(
+        err.contains("not believed") && err.contains("no key or identity is configured"),
+        "{err}"
+    );
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    // The deployment entry that made OTHER v2 live before the rollback.
+    let before_rollback: u64 = {
+        let v: Value =
+            serde_json::from_slice(&show(&r, "promptrail/audit:state/env/production.json"))
+                .unwrap();
+        let live = v["live"][OTHER]["entry"].as_u64().unwrap();
+        let shard = format!(
+            "promptrail/audit:state/prompts/{:02x}.json",
+            Sha256::digest(OTHER.as_bytes())[0]
+        );
+        let p: Value = serde_json::from_slice(&show(&r, &shard)).unwrap();
+        p["prompts"][OTHER]["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["environment"] == "production")
+            .map(|d| d["entry"].as_u64().unwrap())
+            .filter(|e| *e < live)
+            .max()
+            .unwrap()
+    };
+    tamper(&r, |files| {
+        let env = "state/env/production.json";
+        let old_env = files[env].clone();
+        let mut v: Value = serde_json::from_slice(&old_env).unwrap();
+        v["live"][OTHER]["entry"] = before_rollback.into();
+        let new_env = serde_json::to_vec(&v).unwrap();
+        files.insert(env.into(), new_env.clone());
+        let old_index = files["state/index.json"].clone();
+        let new_index = String::from_utf8(old_index.clone())
+            .unwrap()
+            .replace(&hex_sha256(&old_env), &hex_sha256(&new_env));
+        files.insert("state/index.json".into(), new_index.clone().into_bytes());
+        let cp = String::from_utf8(files["checkpoint"].clone()).unwrap();
+        let cp: String = cp
+            .replace(&hex_sha256(&old_index), &hex_sha256(new_index.as_bytes()))
+            .lines()
+            .map(|l| {
+                if l.starts_with("promptrail-parent ") {
+                    format!("promptrail-parent {tip}\n")
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        files.insert("checkpoint".into(), cp.into_bytes());
+    });
+    let (forged, err) = ask(&r);
+    assert!(
+        forged == genuine && err.contains("not believed"),
+        "active answered from a summary nobody signed, without a warning:\n\
+         genuine: {genuine:#}\nforged: {forged:#}\nstderr: {err}"
+    );
+}
