@@ -2,11 +2,12 @@
 //! repository ships.
 //!
 //! The dependencies point one way, `cli` → `app` → domain: `app/` holds one module per
-//! command; the domain modules (`history`, `policy`, `ledger`, `state`, `attestation`,
-//! `merkle`, `checkpoint`, `proof`, `verify`, `layout`, `otlp`) are pure; only `git` runs
-//! git, only `github` talks to GitHub, only `store` writes the audit branch and only
-//! `keyless` talks to Fulcio and Rekor. README's "Project layout" gives each room in one
-//! sentence.
+//! command and the shared wiring rooms (workspace, trust, audit log, verification, gating,
+//! deployment), and no command module imports another; the domain modules (`history`,
+//! `policy`, `ledger`, `state`, `attestation`, `merkle`, `checkpoint`, `proof`, `verify`,
+//! `layout`, `otlp`) are pure; only `git` runs git, only `github` talks to GitHub, only
+//! `store` writes the audit branch and only `keyless` talks to Fulcio and Rekor. README's
+//! "Project layout" gives each room in one sentence.
 
 pub mod app;
 pub mod attestation;
