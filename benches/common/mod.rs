@@ -52,10 +52,14 @@ pub fn generate(repo: &Path, prompts: usize, versions: usize) {
         writeln!(stream, "M 100644 inline prompts/d{:03}/p{p:05}.md", p / 100).unwrap();
         writeln!(stream, "data {}\n{content}", content.len()).unwrap();
         if i % 10 == 0 {
+            // In directories of 100 too: one flat `src/` of 100,000 files (at 1,000,000
+            // commits) made every tenth commit rewrite a tree of megabytes, and generating
+            // the repository quadratic.
             let other = format!("code {i}\n");
             writeln!(
                 stream,
-                "M 100644 inline src/f{i}.rs\ndata {}\n{other}",
+                "M 100644 inline src/d{:04}/f{i}.rs\ndata {}\n{other}",
+                i / 1000,
                 other.len()
             )
             .unwrap();

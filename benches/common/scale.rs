@@ -26,7 +26,7 @@ use serde_json::json;
 use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated.
-const FORMAT: u32 = 4;
+const FORMAT: u32 = 5;
 /// The generated log's origin.
 pub const ORIGIN: &str = "github.com/acme/bench";
 /// A deployment after this many versions.
@@ -137,7 +137,13 @@ fn write_log(data: &Scale) {
     let git = Git::open(&data.repo).unwrap();
     let tip = git.resolve_commit("main").unwrap().unwrap();
     let matcher = PromptMatcher::new(&Default::default()).unwrap();
+    let started = std::time::Instant::now();
     let history = History::scan(&git, &tip, &matcher).unwrap();
+    eprintln!(
+        "scanned {} commits in {:?}",
+        history.commits.len(),
+        started.elapsed()
+    );
     let oids: Vec<_> = history.events.iter().map(|e| e.blob.clone()).collect();
     let shas: Vec<Sha256Hex> = git
         .object_reader()
@@ -352,6 +358,9 @@ impl LogWriter {
         writeln!(out).unwrap();
         self.summary.apply(EntryIndex(self.index), &statement);
         self.index += 1;
+        if self.index.is_multiple_of(100_000) {
+            eprintln!("signed {} of {} entries", self.index, self.total);
+        }
         if self.index + 1 >= self.total {
             let mut extensions = Vec::new();
             if last {
