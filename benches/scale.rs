@@ -13,7 +13,8 @@
 //! `PROMPTRAIL_BENCH_VERIFY_BEFORE=PATH` adds another build's `verify` beside it;
 //! `PROMPTRAIL_BENCH_ONLY=fresh` times only `gate` and `deploy` on a fresh clone (the
 //! protected branch cloned over `file://` before each run, outside the timing; the audit
-//! branch fetched by the command, inside it); `PROMPTRAIL_BENCH_ONLY=generate` only generates the data set.
+//! branch fetched by the command, inside it); `PROMPTRAIL_BENCH_ONLY=generate` only
+//! generates the data set.
 
 mod common;
 
