@@ -139,15 +139,21 @@ fn main() -> Res<()> {
         keys.join("promptrail.pub"),
         work.join("keys/promptrail.pub"),
     )?;
+    // The key file lives in the repository: .promptrail.yml pins it by its id.
+    let key_id = promptrail::signing::TrustedKey::load(&keys.join("promptrail.pub"))?.key_id;
+    let pinned = CONFIG.replace(
+        "public_keys: [keys/promptrail.pub]",
+        &format!("public_keys:\n    - {{ path: keys/promptrail.pub, key_id: {key_id} }}"),
+    );
     let config = if keyless {
-        CONFIG.replace(
+        pinned.replace(
             "signing:\n",
             &format!(
                 "signing:\n  mode: keyless\n  identities: [\"{identity}\"]\n  github_attestations: true\n"
             ),
         )
     } else {
-        CONFIG.to_owned()
+        pinned
     };
     write(&work, ".promptrail.yml", &config);
     commit(&work, AUTHORS[0], "Set up promptrail");

@@ -195,6 +195,10 @@ pub struct WindowedKey {
     /// Entries recorded after this time must not be signed by this key (it was retired).
     #[serde(default)]
     pub not_after: Option<chrono::DateTime<chrono::Utc>>,
+    /// The key's id (SHA-256 of its SubjectPublicKeyInfo, as `keygen` prints it): required
+    /// for a key file inside the repository, whose bytes the policy does not otherwise pin.
+    #[serde(default)]
+    pub key_id: Option<String>,
 }
 
 impl PublicKeyRef {
@@ -202,6 +206,14 @@ impl PublicKeyRef {
         match self {
             PublicKeyRef::Path(p) => p,
             PublicKeyRef::Windowed(w) => &w.path,
+        }
+    }
+
+    /// The key id `.promptrail.yml` pins the file to, if any.
+    pub fn key_id(&self) -> Option<&str> {
+        match self {
+            PublicKeyRef::Path(_) => None,
+            PublicKeyRef::Windowed(w) => w.key_id.as_deref(),
         }
     }
 
@@ -655,12 +667,16 @@ signing:
   # Encrypted private key (from `promptrail keygen`). Prefer the PROMPTRAIL_SIGNING_KEY
   # secret in CI; never commit the private key.
   # key: .promptrail/promptrail.key
-  # Public keys that `promptrail verify` trusts when no --key is given. Commit these.
+  # Public keys that `promptrail verify` trusts when no --key is given. Commit these, each
+  # pinned by the key id `promptrail keygen` printed (a key file inside the repository is
+  # refused unpinned: this file is governed, the key file's bytes are not).
   # To rotate a key, give each its window: entries must be recorded inside the window of
   # the key that signed them.
   #   - path: keys/2025.pub
+  #     key_id: <64 hex digits>
   #     not_after: 2026-03-01T00:00:00Z
   #   - path: keys/2026.pub
+  #     key_id: <64 hex digits>
   #     not_before: 2026-02-15T00:00:00Z
   public_keys: []
   # Keyless signing instead (Sigstore, GitHub Actions only; the job needs

@@ -426,17 +426,23 @@ fn a_log_migrated_from_a_key_to_keyless_verifies_both_kinds() {
         keys().private.to_str().unwrap(),
     ]));
     // The migration: keyless from now on, the old key still trusted for old entries.
+    let key_id = promptrail::signing::TrustedKey::load(&keys().public)
+        .unwrap()
+        .key_id;
     k.r.write(
         ".promptrail.yml",
-        "signing:
+        &format!(
+            "signing:
   mode: keyless
-  public_keys: [keys/promptrail.pub]
+  public_keys:
+    - {{ path: keys/promptrail.pub, key_id: {key_id} }}
   identities:
     - https://github.com/octo-org/prompts/.github/workflows/promptrail-record.yml@refs/heads/main
 policy:
   default:
     approvals: 0
-",
+"
+        ),
     );
     k.r.write("prompts/intake.md", "v3, signed keylessly\n");
     k.r.commit("go keyless");

@@ -746,3 +746,41 @@ fn a_summary_is_not_believed_when_nothing_is_trusted_to_check_its_signature() {
          genuine: {genuine:#}\nforged: {forged:#}\nstderr: {err}"
     );
 }
+
+/// `.promptrail.yml` is governed (an edit counts only once approved), a key file it names is
+/// not: someone with push access could swap a key of their own into it and have their
+/// entries and checkpoints trusted. A key file inside the repository is trusted only with
+/// the key id the policy pins it to. (Found by the red-team review.)
+#[test]
+fn a_key_file_in_the_repository_is_trusted_only_as_pinned() {
+    let (r, _s) = history();
+    let id = |p: &std::path::Path| promptrail::signing::TrustedKey::load(p).unwrap().key_id;
+    std::fs::create_dir_all(r.work.join("keys")).unwrap();
+    std::fs::copy(&keys().public, r.work.join("keys/ci.pub")).unwrap();
+    let config = |keys: &str| {
+        r.write(
+            ".promptrail.yml",
+            &format!(
+                "signing:\n  public_keys:\n{keys}environments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n"
+            ),
+        );
+    };
+    config("    - keys/ci.pub\n");
+    let out = r.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("must be pinned"), "{}", stderr(&out));
+    config(&format!(
+        "    - {{ path: keys/ci.pub, key_id: {} }}\n",
+        id(&keys().public)
+    ));
+    assert_ok(&r.run(&["verify"]));
+    // The same policy bytes, another key in the file: refused, not trusted.
+    std::fs::copy(&other_keys().public, r.work.join("keys/ci.pub")).unwrap();
+    for args in [&["verify"][..], &["active", "--env", "production"][..]] {
+        let out = r.run(args);
+        let err = stderr(&out);
+        assert!(err.contains("but .promptrail.yml pins"), "{args:?}: {err}");
+    }
+    let out = r.run(&["verify"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

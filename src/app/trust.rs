@@ -23,7 +23,9 @@ pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
             .public_keys
             .iter()
             .map(|k| {
-                let mut key = TrustedKey::load(&ws.git.root().join(k.path()))?;
+                let path = ws.git.root().join(k.path());
+                let mut key = TrustedKey::load(&path)?;
+                pinned(ws, k, &path, &key)?;
                 (key.not_before, key.not_after) = k.window();
                 Ok::<_, anyhow::Error>(key)
             })
@@ -208,4 +210,39 @@ pub fn load_signer(
         )?),
     }
     Ok((Signer::Key(key), trust))
+}
+
+/// A configured key file inside the repository is trusted only with the key id
+/// `.promptrail.yml` pins it to: the policy file is governed (an edit takes effect only once
+/// approved), the key file's bytes are not, so anyone with push access could otherwise swap
+/// in a key of their own and have their entries and checkpoints trusted.
+fn pinned(
+    ws: &Workspace,
+    k: &crate::config::PublicKeyRef,
+    path: &std::path::Path,
+    key: &TrustedKey,
+) -> Result<()> {
+    let found = key.key_id.to_string();
+    match k.key_id() {
+        Some(want) if want.eq_ignore_ascii_case(&found) => Ok(()),
+        Some(want) => bail!(
+            "{}: its key id is {found}, but .promptrail.yml pins {want} (`signing.public_keys`): \
+             not trusting it",
+            path.display()
+        ),
+        None => {
+            let root = std::fs::canonicalize(ws.git.root())?;
+            let inside = std::fs::canonicalize(path).is_ok_and(|p| p.starts_with(&root));
+            if inside {
+                bail!(
+                    "{}: a key file inside the repository must be pinned by its id in \
+                     .promptrail.yml, or anyone who can push could replace it: write \
+                     `- {{ path: {}, key_id: {found} }}` under `signing.public_keys`",
+                    path.display(),
+                    k.path().display()
+                );
+            }
+            Ok(())
+        }
+    }
 }
