@@ -96,3 +96,45 @@ fn html_report_renders_in_a_headless_browser() {
     let img = b.screenshot(&page, 1200, 1600);
     assert!(img.ink() > 0.01 && img.colours(32) >= 8, "a rendered page");
 }
+
+/// `--out` naming something that is not a regular file (a FIFO here; `/dev/null` or
+/// `/dev/stdout` alike) is written into, never replaced: renaming a finished temporary file
+/// over it, as for a regular file, would have put a file where the pipe (or device) was.
+#[cfg(unix)]
+#[test]
+fn export_into_a_fifo_writes_through_it_and_leaves_it_a_fifo() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let r = recorded_repo();
+    let fifo = r.dir.path().join("report.pipe");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The reader reports through a channel, so a broken export fails the test, never hangs it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap()));
+    }
+    let out = r.run(&[
+        "export",
+        "--format",
+        "csv",
+        "--key",
+        keys().public.to_str().unwrap(),
+        "--out",
+        fifo.to_str().unwrap(),
+    ]);
+    assert_ok(&out);
+    let csv = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the export wrote into the FIFO");
+    assert!(
+        csv.starts_with("entry,recorded_at,event,prompt,version"),
+        "{csv}"
+    );
+    assert_eq!(csv, export(&r, "csv"));
+    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
+    assert!(kind.is_fifo(), "{kind:?}");
+}

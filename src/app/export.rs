@@ -82,8 +82,21 @@ fn write_output(
     Ok(())
 }
 
-/// `render` into `f`, atomically: a temporary sibling renamed over `f` when complete.
+/// `render` into `f`, atomically: a temporary sibling renamed over `f` when complete. A
+/// target that exists and is not a regular file (`/dev/stdout`, `/dev/null`, a FIFO) is
+/// written into as it is: renaming over it would replace the device or pipe with a file.
 fn write_file(f: &Path, render: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if std::fs::metadata(f).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(f)
+            .with_context(|| format!("opening {}", f.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        render(&mut out)?;
+        return out
+            .flush()
+            .with_context(|| format!("writing {}", f.display()));
+    }
     let name = f
         .file_name()
         .with_context(|| format!("{} names no file", f.display()))?;
