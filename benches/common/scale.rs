@@ -26,7 +26,7 @@ use serde_json::json;
 use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated.
-const FORMAT: u32 = 5;
+const FORMAT: u32 = 6;
 /// The generated log's origin.
 pub const ORIGIN: &str = "github.com/acme/bench";
 /// A deployment after this many versions.
@@ -127,6 +127,16 @@ pub fn scale(versions: usize, prompts: usize) -> Scale {
     run(Command::new("git")
         .current_dir(&data.repo)
         .args(["fetch", "-q", "origin"]));
+    // The readers believe the state summary only when a configured key checks its signature:
+    // an untracked `.promptrail.yml` trusting the key (outside the repository, so unpinned).
+    std::fs::write(
+        data.repo.join(".promptrail.yml"),
+        format!(
+            "signing:\n  public_keys: [{:?}]\n",
+            data.keys.join("promptrail.pub").display().to_string()
+        ),
+    )
+    .unwrap();
     std::fs::write(root.join("done"), b"").unwrap();
     eprintln!("data set ready in {:?}", started.elapsed());
     data
