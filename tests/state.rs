@@ -41,13 +41,20 @@ fn deploy(r: &Repo, s: &StandIn, env: &str) {
 /// Two prompts; intake v1, v2 deployed, renamed, v3 deployed to production, staging has v3
 /// too; then production rolled back.
 fn history() -> (Repo, StandIn) {
+    history_with(&format!(
+        "signing:\n  public_keys: [\"{}\"]\n",
+        keys().public.display()
+    ))
+}
+
+/// [`history`] under `.promptrail.yml`'s `signing` section `signing`.
+fn history_with(signing: &str) -> (Repo, StandIn) {
     let r = Repo::new();
     let s = StandIn::start();
     r.write(
         ".promptrail.yml",
         &format!(
-            "signing:\n  public_keys: [\"{}\"]\nenvironments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n",
-            keys().public.display()
+            "{signing}environments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n"
         ),
     );
     land(&r, &s, "adopt promptrail");
@@ -621,33 +628,7 @@ fn runtime_questions_refuse_an_entry_signed_by_an_untrusted_key() {
 /// source you hold"). The readers (`active`, `log`, `show`, `status`, `prove`) take no
 /// `--key`, so they have nothing to check the summary's signature with.
 fn history_without_configured_keys() -> (Repo, StandIn) {
-    let r = Repo::new();
-    let s = StandIn::start();
-    r.write(
-        ".promptrail.yml",
-        "environments: [production, staging]\npolicy:\n  default:\n    approvals: 0\n",
-    );
-    land(&r, &s, "adopt promptrail");
-    r.write(OLD, "You are an intake assistant.\n");
-    r.write(OTHER, "Triage by urgency.\n");
-    land(&r, &s, "intake v1");
-    r.write(OLD, "You are an intake assistant.\nAsk about allergies.\n");
-    land(&r, &s, "intake v2");
-    record(&r, &s);
-    deploy(&r, &s, "production");
-    std::fs::create_dir_all(r.work.join("prompts/clinical")).unwrap();
-    r.git(&["mv", OLD, NEW]);
-    land(&r, &s, "move the clinical prompts");
-    r.write(
-        NEW,
-        "You are an intake assistant.\nAsk about allergies.\nEscalate chest pain.\n",
-    );
-    r.write(OTHER, "Triage by urgency.\nAsk for vitals.\n");
-    land(&r, &s, "intake v3");
-    record(&r, &s);
-    deploy(&r, &s, "production");
-    deploy(&r, &s, "staging");
-    (r, s)
+    history_with("")
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {

@@ -565,20 +565,11 @@ impl Git {
         if path.chars().any(char::is_control) {
             bail!("{path:?}: file name contains control characters; rename it");
         }
-        let mut child = self
-            .cmd()
-            .args(["hash-object", "--stdin"])
+        let mut cmd = self.cmd();
+        cmd.args(["hash-object", "--stdin"])
             .arg(format!("--path={path}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("could not run `git hash-object`")?;
-        let mut stdin = child.stdin.take().context("no stdin")?;
-        let input = bytes.to_vec();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let out = child.wait_with_output()?;
-        let _ = writer.join();
+            .stderr(Stdio::piped());
+        let out = output_with_input(cmd, bytes.to_vec(), "git hash-object")?;
         if !out.status.success() {
             bail!(
                 "`git hash-object` failed: {}",
@@ -685,6 +676,25 @@ impl Git {
 }
 
 /// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
+/// Runs `cmd` with `input` on its stdin (written from a thread, so a child that answers
+/// while it reads cannot deadlock) and its stdout collected; stderr as `cmd` set it.
+pub(crate) fn output_with_input(
+    mut cmd: Command,
+    input: Vec<u8>,
+    what: &str,
+) -> Result<std::process::Output> {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("could not run `{what}`"))?;
+    let mut stdin = child.stdin.take().context("no stdin")?;
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output()?;
+    let _ = writer.join();
+    Ok(out)
+}
+
 fn scratch_ref() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

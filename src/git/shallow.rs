@@ -6,12 +6,11 @@
 //! `remote.<r>.partialclonefilter`; that filter is put back to what it was afterwards, so
 //! that later plain fetches (of the protected branch, say) still bring every blob.
 
-use std::io::Write as _;
 use std::process::Stdio;
 
 use anyhow::{Context, Result, bail};
 
-use super::{Git, redact};
+use super::{Git, output_with_input, redact};
 use crate::types::Oid;
 
 impl Git {
@@ -54,23 +53,11 @@ impl Git {
         if oids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut child = self
-            .cmd()
-            .env("GIT_NO_LAZY_FETCH", "1")
+        let mut cmd = self.cmd();
+        cmd.env("GIT_NO_LAZY_FETCH", "1")
             .args(["cat-file", "--batch-check=%(objectname)"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("could not run `git cat-file`")?;
-        let mut stdin = child.stdin.take().context("no stdin")?;
-        let input: Vec<u8> = oids
-            .iter()
-            .flat_map(|o| format!("{o}\n").into_bytes())
-            .collect();
-        let writer = std::thread::spawn(move || stdin.write_all(&input));
-        let out = child.wait_with_output()?;
-        let _ = writer.join();
+            .stderr(Stdio::null());
+        let out = output_with_input(cmd, lines(oids), "git cat-file")?;
         let text = String::from_utf8_lossy(&out.stdout);
         Ok(text
             .lines()
@@ -87,34 +74,21 @@ impl Git {
             return Ok(0);
         }
         let out = self.keeping_filter(remote, || {
-            let mut child = self
-                .cmd()
-                .args([
-                    "-c",
-                    "fetch.negotiationAlgorithm=noop",
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
-                    "--recurse-submodules=no",
-                    "--filter=blob:none",
-                    "--stdin",
-                    remote,
-                ])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("could not run `git fetch`")?;
-            let mut stdin = child.stdin.take().context("no stdin")?;
-            let input: Vec<u8> = wanted
-                .iter()
-                .flat_map(|o| format!("{o}\n").into_bytes())
-                .collect();
-            let writer = std::thread::spawn(move || stdin.write_all(&input));
-            let out = child.wait_with_output()?;
-            let _ = writer.join();
-            Ok(out)
+            let mut cmd = self.cmd();
+            cmd.args([
+                "-c",
+                "fetch.negotiationAlgorithm=noop",
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--recurse-submodules=no",
+                "--filter=blob:none",
+                "--stdin",
+                remote,
+            ])
+            .stderr(Stdio::piped());
+            output_with_input(cmd, lines(&wanted), "git fetch")
         })?;
         if !out.status.success() {
             bail!(
@@ -193,4 +167,11 @@ impl Git {
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_owned()))
     }
+}
+
+/// One object id a line, as `--stdin` readers take them.
+fn lines(oids: &[Oid]) -> Vec<u8> {
+    oids.iter()
+        .flat_map(|o| format!("{o}\n").into_bytes())
+        .collect()
 }
