@@ -13,6 +13,7 @@ use std::time::Instant;
 use common::{Sample, best_of, env_size, generate, measure, run};
 
 fn main() {
+    common::reap_if_asked();
     let versions = env_size("PROMPTRAIL_BENCH_VERSIONS", 1000);
     let prompts = env_size("PROMPTRAIL_BENCH_PROMPTS", 50);
     let dir = tempfile::TempDir::new().unwrap();

@@ -34,6 +34,7 @@ struct Row {
 }
 
 fn main() {
+    common::reap_if_asked();
     let versions = env_size("PROMPTRAIL_BENCH_SCALE", 100_000);
     let prompts = (versions / 100).max(1);
     let data = scale(versions, prompts);

@@ -18,6 +18,7 @@ use promptrail::signing::TrustedKey;
 use promptrail::store::Store;
 
 fn main() {
+    common::reap_if_asked();
     let entries = env_size("PROMPTRAIL_BENCH_VERIFY_ENTRIES", 100_000);
     let prompts = env_size("PROMPTRAIL_BENCH_PROMPTS", 1_000);
     let dir = tempfile::TempDir::new().unwrap();

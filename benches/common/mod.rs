@@ -82,8 +82,8 @@ pub fn generate(repo: &Path, prompts: usize, versions: usize) {
 #[derive(Debug, Clone, Copy)]
 pub struct Sample {
     pub time: Duration,
-    /// Max RSS in KiB as `wait4` reports it: the largest of the process and of the
-    /// processes it waited for (git children), not their sum.
+    /// Max RSS in KiB as `wait4` reports it for the command: the largest of its process and
+    /// of the processes it waited for (git children), not their sum.
     pub max_rss_kib: u64,
 }
 
@@ -97,18 +97,70 @@ impl Sample {
     }
 }
 
+/// The variable that makes a bench binary a reaper (see [`reap_if_asked`]): the file to write
+/// the reaped command's max RSS to.
+const REAP: &str = "PROMPTRAIL_BENCH_REAP";
+
 /// Runs `cmd` (which must succeed) and measures it.
+///
+/// Linux carries a process's peak RSS across `fork` and `exec`: a command spawned straight
+/// from this process reports at least this process's own peak (hundreds of MiB once a
+/// bench holds a data set), whatever it used itself. So the command is started by a reaper —
+/// this bench binary run again, small after its `exec` — that forks it from its own small
+/// memory and reports what `wait4` says. Every bench's `main` calls [`reap_if_asked`] first.
 pub fn measure(cmd: &mut Command) -> Sample {
     let mut stderr = tempfile::tempfile().unwrap();
-    let started = Instant::now();
-    // Reaped by `wait4` below, which also returns its resource usage (`Child::wait` does not).
-    #[allow(clippy::zombie_processes)]
-    let child = cmd
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut reaper = Command::new(std::env::current_exe().unwrap());
+    reaper
+        .env(REAP, report.path())
+        .arg("--")
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        reaper.current_dir(dir);
+    }
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => reaper.env(k, v),
+            None => reaper.env_remove(k),
+        };
+    }
+    let status = reaper
         .env("PROMPTRAIL_KEY_PASSWORD", PASSWORD)
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr.try_clone().unwrap())
+        .status()
+        .unwrap();
+    let mut err = String::new();
+    stderr.rewind().unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+    assert!(status.success(), "{cmd:?}: {status}: {err}");
+    let said = std::fs::read_to_string(report.path()).unwrap();
+    let (rss, nanos) = said.trim().split_once(' ').unwrap();
+    Sample {
+        time: Duration::from_nanos(nanos.parse().unwrap()),
+        max_rss_kib: rss.parse().unwrap(),
+    }
+}
+
+/// When this bench binary was started by [`measure`] as a reaper: runs the command after
+/// `--`, writes its max RSS (KiB) and wall time (ns, from spawn to reaping) to the file `PROMPTRAIL_BENCH_REAP` names, and exits with
+/// its status. Otherwise returns at once.
+pub fn reap_if_asked() {
+    let Some(report) = std::env::var_os(REAP) else {
+        return;
+    };
+    let mut args = std::env::args_os().skip_while(|a| a != "--").skip(1);
+    let program = args.next().expect("the reaper needs a command after --");
+    // Reaped by `wait4` below, which also returns its resource usage (`Child::wait` does not).
+    let started = Instant::now();
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(program)
+        .args(args)
+        .env_remove(REAP)
         .spawn()
         .unwrap();
     let pid = child.id() as libc::pid_t;
@@ -120,15 +172,9 @@ pub fn measure(cmd: &mut Command) -> Sample {
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let time = started.elapsed();
     assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    std::fs::write(report, format!("{} {}", usage.ru_maxrss, time.as_nanos())).unwrap();
     let status = std::process::ExitStatus::from_raw(status);
-    let mut err = String::new();
-    stderr.rewind().unwrap();
-    stderr.read_to_string(&mut err).unwrap();
-    assert!(status.success(), "{cmd:?}: {status}: {err}");
-    Sample {
-        time,
-        max_rss_kib: usage.ru_maxrss as u64,
-    }
+    std::process::exit(status.code().unwrap_or(1));
 }
 
 /// Runs `cmd`, which must succeed.
