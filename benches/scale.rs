@@ -14,7 +14,8 @@
 //! `PROMPTRAIL_BENCH_ONLY=fresh` times only `gate` and `deploy` on a fresh clone (the
 //! protected branch cloned over `file://` before each run, outside the timing; the audit
 //! branch fetched by the command, inside it); `PROMPTRAIL_BENCH_ONLY=generate` only
-//! generates the data set.
+//! generates the data set, and `PROMPTRAIL_BENCH_ONLY=repo` only its repository of prompt
+//! commits (cached apart from the log, so a new log format does not regenerate it).
 
 mod common;
 
@@ -37,6 +38,13 @@ fn main() {
     common::reap_if_asked();
     let versions = env_size("PROMPTRAIL_BENCH_SCALE", 100_000);
     let prompts = (versions / 100).max(1);
+    // PROMPTRAIL_BENCH_ONLY=repo: only the repository of prompt commits (cached apart from
+    // the log, which a change of the log's format regenerates), e.g. ahead of a long run.
+    if std::env::var("PROMPTRAIL_BENCH_ONLY").is_ok_and(|o| o == "repo") {
+        let repo = common::scale::repository(versions, prompts);
+        println!("repository ready under {}", repo.display());
+        return;
+    }
     let data = scale(versions, prompts);
     // PROMPTRAIL_BENCH_ONLY=generate: build (or check) the cached data set and stop, so that
     // the long 1,000,000-entry generation can run on its own, ahead of the measurements.

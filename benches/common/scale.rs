@@ -27,6 +27,10 @@ use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated.
 const FORMAT: u32 = 6;
+/// Bump when the generated repository (the prompt commits, before any audit entry) changes
+/// shape: it is cached apart from the data set, so a change of the log's format does not
+/// regenerate it (at 1,000,000 commits that takes tens of minutes).
+const REPO_FORMAT: u32 = 1;
 /// The generated log's origin.
 pub const ORIGIN: &str = "github.com/acme/bench";
 /// A deployment after this many versions.
@@ -99,8 +103,15 @@ pub fn scale(versions: usize, prompts: usize) -> Scale {
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
     let started = std::time::Instant::now();
-    generate(&data.repo, prompts, versions);
-    eprintln!("generated {versions} commits in {:?}", started.elapsed());
+    let generated = repository(versions, prompts);
+    // A local clone hard-links the cached objects; the remote it names is dropped again.
+    run(Command::new("git")
+        .args(["clone", "-q", "--local", "-o", "generated"])
+        .arg(&generated)
+        .arg(&data.repo));
+    run(Command::new("git")
+        .current_dir(&data.repo)
+        .args(["remote", "remove", "generated"]));
     run(Command::new(env!("CARGO_BIN_EXE_promptrail"))
         .args(["keygen", "--out"])
         .arg(&data.keys));
@@ -140,6 +151,25 @@ pub fn scale(versions: usize, prompts: usize) -> Scale {
     std::fs::write(root.join("done"), b"").unwrap();
     eprintln!("data set ready in {:?}", started.elapsed());
     data
+}
+
+/// The generated repository of `versions` commits over `prompts` prompts (no audit log),
+/// cached under `target/bench-data/` apart from the data sets built on it.
+pub fn repository(versions: usize, prompts: usize) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/bench-data")
+        .join(format!("repo-v{REPO_FORMAT}-{versions}x{prompts}"));
+    let repo = root.join("repo");
+    if root.join("done").exists() {
+        return repo;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let started = std::time::Instant::now();
+    generate(&repo, prompts, versions);
+    eprintln!("generated {versions} commits in {:?}", started.elapsed());
+    std::fs::write(root.join("done"), b"").unwrap();
+    repo
 }
 
 /// Signs every entry and writes the audit branch with one `git fast-import`.
