@@ -197,6 +197,25 @@ fn missing_signing_key() {
 }
 
 #[test]
+fn missing_signing_key_message_reads_as_one_sentence() {
+    let r = one_prompt();
+    let out = r.run(&["record", "--offline"]);
+    refused(
+        &r,
+        &out,
+        &[
+            "no signing key: pass --key PATH, set PROMPTRAIL_SIGNING_KEY to the private key's \
+             PEM text, or set `signing.key` in .promptrail.yml (create one with `promptrail keygen`)",
+        ],
+    );
+    assert!(
+        !stderr(&out).contains("  "),
+        "no run of spaces in the message: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn public_key_that_matches_no_entry() {
     let r = recorded_repo();
     let out = r.run(&["verify", "--key", other_keys().public.to_str().unwrap()]);

@@ -147,7 +147,8 @@ pub fn load_signing_key(ws: &Workspace, flag: Option<&Path>) -> Result<crate::si
         (pem, path.display().to_string())
     } else {
         bail!(
-            "no signing key: pass --key PATH, set {KEY_ENV} to the private key's PEM text,              or set `signing.key` in .promptrail.yml (create one with `promptrail keygen`)"
+            "no signing key: pass --key PATH, set {KEY_ENV} to the private key's PEM text, \
+             or set `signing.key` in .promptrail.yml (create one with `promptrail keygen`)"
         );
     };
     let password = read_password(&format!("Password for {source}: "), false)?;
