@@ -202,6 +202,75 @@ fn record_after_the_protected_branch_was_rewritten_is_refused() {
     assert_eq!(r.log_json().len(), n);
 }
 
+/// Someone with push access (not the key) rewrites the tip in place with a state summary
+/// that claims a commit nobody recorded was recorded, and another summary whose policy file
+/// is edited: neither is believed (the checkpoint binds another index), and record falls back
+/// to reading the log's end, so the unrecorded commit is still recorded.
+#[test]
+fn record_does_not_resume_from_a_tampered_summary() {
+    for edit in ["lastVersionCommit", "policy"] {
+        let r = recorded_repo();
+        let n = r.log_json().len();
+        r.write("prompts/clinical/intake.md", "Not yet recorded.\n");
+        let skipped = r.commit("unrecorded change");
+        r.push();
+        let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+        tamper_onto(&r, &parent, |files| {
+            if edit == "policy" {
+                let policy = files.get_mut("state/policy.json").unwrap();
+                let mut v: serde_json::Value = serde_json::from_slice(policy).unwrap();
+                v["inForce"]["sha256"] = serde_json::json!("0".repeat(64));
+                *policy = serde_json::to_vec(&v).unwrap();
+            }
+            let index = files.get_mut("state/index.json").unwrap();
+            let mut v: serde_json::Value = serde_json::from_slice(index).unwrap();
+            if edit == "lastVersionCommit" {
+                v["lastVersionCommit"] = serde_json::json!(skipped);
+            }
+            *index = serde_json::to_vec(&v).unwrap();
+        });
+        r.git(&["push", "-q", "--force", "origin", "promptrail/audit"]);
+        let out = r.record();
+        assert!(
+            stderr(&out).contains("not believed to resume from"),
+            "{edit}: {}",
+            stderr(&out)
+        );
+        let log = r.log_json();
+        assert_eq!(
+            log.len(),
+            n + 1,
+            "{edit}: the unrecorded commit was skipped"
+        );
+        assert_eq!(log[n]["prompts"][0]["commit"], skipped.as_str());
+        assert_eq!(log[n]["prompts"][0]["version"], 3);
+        // Judged by the policy actually in force, not the edited one.
+        assert_eq!(
+            log[n]["policy"]["inForce"]["sha256"],
+            log[n - 1]["policy"]["inForce"]["sha256"]
+        );
+    }
+}
+
+/// With a believed summary record resumes from it: nothing new costs no walk of the log,
+/// and what comes next is judged by the policy the log replays to (verify agrees).
+#[test]
+fn record_resumes_from_a_believed_summary() {
+    let r = recorded_repo();
+    let out = r.record();
+    assert!(!stderr(&out).contains("not believed"), "{}", stderr(&out));
+    r.write("prompts/welcome.md", "Welcome!\n");
+    r.commit("welcome v2");
+    r.push();
+    let out = r.record();
+    assert!(!stderr(&out).contains("not believed"), "{}", stderr(&out));
+    let log = r.log_json();
+    let last = log.last().unwrap();
+    assert_eq!(last["prompts"][0]["path"], "prompts/welcome.md");
+    assert_eq!(last["policy"].get("adoption"), None, "the baseline is over");
+    assert_ok(&r.verify());
+}
+
 #[test]
 fn record_for_an_older_commit_adds_nothing() {
     let r = recorded_repo();

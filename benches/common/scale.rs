@@ -25,8 +25,9 @@ use serde_json::json;
 
 use super::{PASSWORD, generate, run};
 
-/// Bump when the generated data changes shape, so that stale caches are regenerated.
-const FORMAT: u32 = 6;
+/// Bump when the generated data changes shape, so that stale caches are regenerated
+/// (7: every entry names `policy.inForce`, as entries written since policy governance do).
+const FORMAT: u32 = 7;
 /// Bump when the generated repository (the prompt commits, before any audit entry) changes
 /// shape: it is cached apart from the data set, so a change of the log's format does not
 /// regenerate it (at 1,000,000 commits that takes tens of minutes).
@@ -210,6 +211,9 @@ fn write_log(data: &Scale) {
     let mut since_deploy: Vec<serde_json::Value> = Vec::new();
     let mut rules: Vec<serde_json::Value> = Vec::new();
     let mut round = 0usize;
+    // Every entry names the policy that judged it, as `record` and `deploy` write them: the
+    // repository has no `.promptrail.yml` in its history, so the built-in default.
+    let in_force = serde_json::to_value(promptrail::governance::default_policy()).unwrap();
     let rfc =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for (ev, sha) in history.events.iter().zip(&shas) {
@@ -260,7 +264,7 @@ fn write_log(data: &Scale) {
                     "path": ev.path.as_str(), "counted": true, "reason": "approved by a writer",
                     "permission": "write",
                 }],
-                "policy": {"configDigest": {"sha256": Sha256Hex::of(b"").to_string()}, "rules": [rule]},
+                "policy": {"configDigest": {"sha256": Sha256Hex::of(b"").to_string()}, "rules": [rule], "inForce": in_force},
                 "recordedAt": landed,
                 "tool": {"name": "promptrail", "version": "bench"},
             }
@@ -293,7 +297,7 @@ fn write_log(data: &Scale) {
                     "log": {"index": w.index, "previous": w.previous.as_ref().map(|p| p.to_string()), "origin": ORIGIN},
                     "prompts": since_deploy,
                     "authors": [], "approvals": [],
-                    "policy": {"configDigest": {"sha256": Sha256Hex::of(b"").to_string()}, "rules": rules},
+                    "policy": {"configDigest": {"sha256": Sha256Hex::of(b"").to_string()}, "rules": rules, "inForce": in_force},
                     "deployment": {"environment": env, "actor": "ci", "runId": format!("bench-{round}"),
                                    "ref": "refs/heads/main", "sha": c.oid.to_string(), "deployedAt": at},
                     "recordedAt": at,

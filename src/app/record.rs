@@ -73,7 +73,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     mut policy,
                     adoption,
                 },
-            ) = last_recorded_commit(&store, tip, &trusted)?;
+            ) = last_recorded_commit(&store, tip, &trusted, progress)?;
             if args.commit.is_none() && last.as_ref() == Some(&target) {
                 return Ok(Vec::new());
             }
@@ -223,12 +223,15 @@ struct Resume {
 }
 
 /// The commit of the log's newest `version` entry (`None` for a log without one), and the
-/// policy that judges what comes next: read from the log's end back to the first entry of
-/// the newest commit that names its policy; every entry passed must be signed by a trusted key.
+/// policy that judges what comes next: from the checked state summary when it is believed
+/// (its cost does not grow with the log), else read from the log's end back to the first
+/// entry of the newest commit that names its policy. Every entry passed must be signed by a
+/// trusted key.
 fn last_recorded_commit(
     store: &Store,
     tip: &Tip,
     trusted: &Trust,
+    progress: &Progress,
 ) -> Result<(Option<Oid>, Resume)> {
     let Some(commit) = &tip.commit else {
         let fresh = Resume {
@@ -237,34 +240,105 @@ fn last_recorded_commit(
         };
         return Ok((None, fresh));
     };
+    match from_summary(store, commit, trusted) {
+        Ok(Some(found)) => return Ok(found),
+        Ok(None) => {}
+        // Not believed: read the log instead (which judges every entry it passes).
+        Err(why) => progress.say(&format!(
+            "the state summary is not believed to resume from ({why:#}): reading the log's end"
+        )),
+    }
+    walk_back(store, commit, trusted)
+}
+
+/// An entry decoded, refused unless a trusted key (or keyless identity) signed it. Recording
+/// never builds on an entry nobody trusted signed: someone with push access alone could
+/// otherwise steer where recording resumes.
+fn trusted_entry(trusted: &Trust, entry: &crate::store::StoredEntry) -> Result<Statement> {
+    let (bundle, st) = decode_entry(&entry.bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
+    let keyless_ok = || {
+        trusted
+            .keyless
+            .as_ref()
+            .is_some_and(|k| k.verify_entry(&entry.bytes, &st).is_ok())
+    };
+    let signed =
+        (bundle.is_keyless() && keyless_ok()) || trusted.verify_key_entry(&bundle).is_some();
+    if !signed {
+        bail!(
+            "{} on the audit branch is not signed by a trusted key: run `promptrail verify`; \
+             refusing to append after it",
+            entry.path
+        );
+    }
+    Ok(st)
+}
+
+/// The commit a `version` entry is about (`None` for deployments and rollbacks).
+fn commit_of(st: &Statement) -> Option<Oid> {
+    match st.predicate.event {
+        EventType::Version => st.predicate.prompts.first().map(|p| p.commit.clone()),
+        EventType::Deployment | EventType::Rollback => None,
+    }
+}
+
+/// [`last_recorded_commit`] from the state summary at `commit`: `Ok(None)` when the branch
+/// has none, `Err` when it is not believed. Believed only when its checkpoint is signed by a
+/// trusted key, it covers the tip, and the newest `version` entry (read back from the end,
+/// each entry passed signature-checked) is about the commit the summary names.
+fn from_summary(
+    store: &Store,
+    commit: &Oid,
+    trusted: &Trust,
+) -> Result<Option<(Option<Oid>, Resume)>> {
+    let Some(mut view) = crate::summary::StateView::open(store, commit)? else {
+        return Ok(None);
+    };
+    view.check(trusted).map_err(anyhow::Error::msg)?;
+    let named = view.index().last_version_commit.clone();
+    let policy = view.policy()?;
+    // The newest version entry: the summary's claim is checked against it, and whether it
+    // names its policy says if the log has left its adoption baseline (a log recorded
+    // before the policy was governed names none, and its next run is its baseline).
+    let mut newest: Option<Statement> = None;
+    store.entries_backwards(commit, |entry| {
+        let st = trusted_entry(trusted, entry)?;
+        if commit_of(&st).is_some() {
+            newest = Some(st);
+            return Ok(false);
+        }
+        Ok(true)
+    })?;
+    let found = newest.as_ref().and_then(commit_of);
+    if found != named {
+        bail!(
+            "it names {} as the last recorded commit, the newest version entry {}",
+            named.as_ref().map_or("none", Oid::as_str),
+            found.as_ref().map_or("none", Oid::as_str)
+        );
+    }
+    let adoption = !policy.past_adoption
+        && newest
+            .as_ref()
+            .is_none_or(|st| st.predicate.policy.in_force.is_none());
+    Ok(Some((
+        found,
+        Resume {
+            policy: policy.tracker(),
+            adoption,
+        },
+    )))
+}
+
+/// [`last_recorded_commit`] without a believed summary: the log read from its end.
+fn walk_back(store: &Store, commit: &Oid, trusted: &Trust) -> Result<(Option<Oid>, Resume)> {
     let mut last: Option<Oid> = None;
     let mut anchor: Option<Oid> = None;
     // Newest first, back to the first entry of the newest commit that names its policy.
     let mut walked: Vec<(EntryIndex, Statement)> = Vec::new();
     store.entries_backwards(commit, |entry| {
-        let (bundle, st) = decode_entry(&entry.bytes)
-            .map_err(|e| anyhow::anyhow!("{}: {e}; run `promptrail verify`", entry.path))?;
-        // Never build on an entry nobody trusted signed (someone with push access alone
-        // could otherwise steer where recording resumes).
-        let keyless_ok = || {
-            trusted
-                .keyless
-                .as_ref()
-                .is_some_and(|k| k.verify_entry(&entry.bytes, &st).is_ok())
-        };
-        let signed =
-            (bundle.is_keyless() && keyless_ok()) || trusted.verify_key_entry(&bundle).is_some();
-        if !signed {
-            bail!(
-                "{} on the audit branch is not signed by a trusted key: run `promptrail verify`; \
-                 refusing to append after it",
-                entry.path
-            );
-        }
-        let commit_of = |st: &Statement| match st.predicate.event {
-            EventType::Version => st.predicate.prompts.first().map(|p| p.commit.clone()),
-            EventType::Deployment | EventType::Rollback => None,
-        };
+        let st = trusted_entry(trusted, entry)?;
         // Replay starts at the oldest entry of the newest commit whose entries name the
         // policy in force for them: all of that commit's entries are replayed, so that a
         // policy change it made (its entry sorts first) is known.
