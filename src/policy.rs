@@ -17,7 +17,7 @@ use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::Serialize;
 
 use crate::config::{EnvRule, PolicyConfig, RuleConfig};
-use crate::review::{AccountKind, Permission, Review, ReviewState};
+use crate::review::{Account, AccountKind, Permission, Review, ReviewState};
 use crate::types::{Oid, PromptPath};
 
 /// The policy, compiled.
@@ -346,110 +346,128 @@ impl Policy {
             .commit
             .as_ref()
             .map_or_else(|| "an unknown commit".to_owned(), |c| c.short().to_owned());
-        match &review.state {
-            ReviewState::Approved => {}
-            ReviewState::ChangesRequested => {
-                return (
-                    false,
-                    format!("requested changes at {short} (latest verdict)"),
+        let counts = || -> Result<(), String> {
+            verdict_approves(review, &short)?;
+            // GitHub documents `commit_id` as null once the reviewed commit was force-pushed
+            // away or garbage-collected: what was approved cannot be compared with the content.
+            let Some(reviewed) = &review.commit else {
+                return Err(
+                    "the reviewed commit is unknown (GitHub reports none: force-pushed away or \
+                     garbage-collected), so the approval cannot be checked against the content"
+                        .into(),
                 );
-            }
-            ReviewState::Dismissed => return (false, "review was dismissed".into()),
-            ReviewState::Commented | ReviewState::Pending => {
-                return (false, "not a verdict".into());
-            }
-            ReviewState::Unknown(state) => {
-                return (
-                    false,
-                    format!(
-                        "unknown review state {state}: treated as a verdict that does not approve"
-                    ),
-                );
-            }
-        }
-        // GitHub documents `commit_id` as null once the reviewed commit was force-pushed
-        // away or garbage-collected: what was approved cannot be compared with the content.
-        let Some(reviewed) = &review.commit else {
-            return (
-                false,
-                "the reviewed commit is unknown (GitHub reports none: force-pushed away or \
-                 garbage-collected), so the approval cannot be checked against the content"
-                    .into(),
-            );
+            };
+            let listed = rule.users.iter().any(|u| review.reviewer.is(u));
+            self.reviewer_may_count(&review.reviewer, listed, prompt)?;
+            content_unchanged(input, reviewed, prompt, &short)?;
+            self.reviewer_is_allowed(rule, facts, listed)?;
+            permission_suffices(rule, facts)
         };
-        let who = &review.reviewer;
-        let listed = rule.users.iter().any(|u| who.is(u));
+        match counts() {
+            Ok(()) => (true, format!("approved {short}; content unchanged since")),
+            Err(why) => (false, why),
+        }
+    }
+
+    /// The reviewer's account may count at all: not deleted, not an unlisted bot, not an
+    /// author of the change (unless the policy allows it).
+    fn reviewer_may_count(
+        &self,
+        who: &Account,
+        listed: bool,
+        prompt: &PromptChange,
+    ) -> Result<(), String> {
         match who.kind {
-            AccountKind::Ghost => return (false, "the reviewer's account was deleted".into()),
+            AccountKind::Ghost => return Err("the reviewer's account was deleted".into()),
             AccountKind::Bot if !listed => {
-                return (
-                    false,
-                    "bot accounts do not count unless listed in `users`".into(),
-                );
+                return Err("bot accounts do not count unless listed in `users`".into());
             }
             _ => {}
         }
         if !self.config.allow_author_approval && prompt.authors.iter().any(|a| who.is(a)) {
-            return (
-                false,
-                "author of this change (policy.allow_author_approval is false)".into(),
-            );
+            return Err("author of this change (policy.allow_author_approval is false)".into());
         }
-        match (input.content)(reviewed, &prompt.path) {
-            Content::Same => {}
-            Content::Changed => {
-                return (
-                    false,
-                    format!(
-                        "stale: {} changed after the approved commit {short}",
-                        prompt.path
-                    ),
-                );
-            }
-            Content::Unknown(why) => {
-                return (
-                    false,
-                    format!("content at the approved commit {short} could not be checked: {why}"),
-                );
-            }
+        Ok(())
+    }
+
+    /// When the rule names users or teams, the reviewer is one of them.
+    fn reviewer_is_allowed(
+        &self,
+        rule: &RuleConfig,
+        facts: &ReviewerFacts,
+        listed: bool,
+    ) -> Result<(), String> {
+        if rule.users.is_empty() && rule.teams.is_empty() {
+            return Ok(());
         }
-        if !rule.users.is_empty() || !rule.teams.is_empty() {
-            let in_team = rule
-                .teams
+        let in_team = rule
+            .teams
+            .iter()
+            .any(|t| facts.teams.contains(&t.qualified(&self.default_org)));
+        if listed || in_team {
+            return Ok(());
+        }
+        let mut allowed: Vec<String> = rule.users.iter().map(|u| format!("@{u}")).collect();
+        allowed.extend(
+            rule.teams
                 .iter()
-                .any(|t| facts.teams.contains(&t.qualified(&self.default_org)));
-            if !listed && !in_team {
-                let mut allowed: Vec<String> = rule.users.iter().map(|u| format!("@{u}")).collect();
-                allowed.extend(
-                    rule.teams
-                        .iter()
-                        .map(|t| format!("team {}", t.qualified(&self.default_org))),
-                );
-                let hint = facts
-                    .error
-                    .as_deref()
-                    .map(|e| format!(" ({e})"))
-                    .unwrap_or_default();
-                return (false, format!("not one of {}{hint}", allowed.join(", ")));
-            }
+                .map(|t| format!("team {}", t.qualified(&self.default_org))),
+        );
+        let hint = facts
+            .error
+            .as_deref()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        Err(format!("not one of {}{hint}", allowed.join(", ")))
+    }
+}
+
+/// The review is an approval (any other state, known or not, does not approve).
+fn verdict_approves(review: &Review, short: &str) -> Result<(), String> {
+    match &review.state {
+        ReviewState::Approved => Ok(()),
+        ReviewState::ChangesRequested => {
+            Err(format!("requested changes at {short} (latest verdict)"))
         }
-        match facts.permission {
-            Some(p) if p >= rule.permission.0 => {}
-            Some(p) => {
-                return (
-                    false,
-                    format!(
-                        "repository permission {p} is below the required {}",
-                        rule.permission.0
-                    ),
-                );
-            }
-            None => {
-                let why = facts.error.as_deref().unwrap_or("not a collaborator");
-                return (false, format!("repository permission unknown: {why}"));
-            }
+        ReviewState::Dismissed => Err("review was dismissed".into()),
+        ReviewState::Commented | ReviewState::Pending => Err("not a verdict".into()),
+        ReviewState::Unknown(state) => Err(format!(
+            "unknown review state {state}: treated as a verdict that does not approve"
+        )),
+    }
+}
+
+/// The prompt's content at the reviewed commit is the content being judged.
+fn content_unchanged(
+    input: &Input,
+    reviewed: &Oid,
+    prompt: &PromptChange,
+    short: &str,
+) -> Result<(), String> {
+    match (input.content)(reviewed, &prompt.path) {
+        Content::Same => Ok(()),
+        Content::Changed => Err(format!(
+            "stale: {} changed after the approved commit {short}",
+            prompt.path
+        )),
+        Content::Unknown(why) => Err(format!(
+            "content at the approved commit {short} could not be checked: {why}"
+        )),
+    }
+}
+
+/// The reviewer's repository permission is known and at least the rule's.
+fn permission_suffices(rule: &RuleConfig, facts: &ReviewerFacts) -> Result<(), String> {
+    match facts.permission {
+        Some(p) if p >= rule.permission.0 => Ok(()),
+        Some(p) => Err(format!(
+            "repository permission {p} is below the required {}",
+            rule.permission.0
+        )),
+        None => {
+            let why = facts.error.as_deref().unwrap_or("not a collaborator");
+            Err(format!("repository permission unknown: {why}"))
         }
-        (true, format!("approved {short}; content unchanged since"))
     }
 }
 
