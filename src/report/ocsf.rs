@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::attestation::Statement;
 use crate::attestation::predicate::{
-    AuthorRecord, AuthorRole, ChangeType, EventType, PromptRecord,
+    AuthorRecord, AuthorRole, ChangeType, DeploymentRecord, EventType, PromptRecord,
 };
 use crate::types::Sha256Hex;
 
@@ -58,128 +58,153 @@ pub fn events(entry: &EntryRef, st: &Statement) -> Vec<Value> {
     for (n, pr) in p.prompts.iter().enumerate() {
         match p.event {
             EventType::Version => {
-                let activity = match pr.change {
-                    Some(ChangeType::Added | ChangeType::Readded) | None => Activity::Create,
-                    Some(ChangeType::Modified | ChangeType::Reverted) => Activity::Update,
-                    Some(ChangeType::Renamed) => Activity::Move,
-                    Some(ChangeType::Deleted) => Activity::Delete,
-                };
-                let author = p
-                    .authors
-                    .iter()
-                    .find(|a| a.role == AuthorRole::Author)
-                    .or_else(|| p.authors.first());
-                let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
-                let approved = rule.is_some_and(|r| {
-                    r.approved
-                        && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
-                });
-                let mut ev = base(
-                    entry,
-                    st,
-                    n,
-                    activity,
-                    None,
-                    pr.landed_at.timestamp_millis(),
-                );
-                ev["entity"] = entity(pr);
-                ev["entity_result"] = entity(pr);
-                if let Some(a) = author {
-                    ev["actor"] =
-                        json!({ "user": user(a.name.as_str(), &a.email, a.login.as_deref()) });
-                }
-                ev["message"] = json!(format!(
-                    "{} v{} {}{}",
-                    pr.path,
-                    pr.version.0,
-                    pr.change.map_or("recorded", |c| c.as_str()),
-                    if approved {
-                        ", approved"
-                    } else {
-                        ", not approved"
-                    }
-                ));
-                ev["unmapped"]["promptrail"]["approved"] = json!(approved);
-                ev["unmapped"]["promptrail"]["authors"] = json!(
-                    p.authors
-                        .iter()
-                        .map(|a: &AuthorRecord| json!({
-                            "name": a.name, "email": a.email, "login": a.login,
-                            "role": a.role,
-                        }))
-                        .collect::<Vec<_>>()
-                );
-                if let Some(r) = rule {
-                    ev["unmapped"]["promptrail"]["rule"] = json!({
-                        "name": r.rule, "required": r.required, "counted": r.counted,
-                    });
-                }
-                out.push(ev);
-                for a in p
-                    .approvals
-                    .iter()
-                    .filter(|a| a.counted && a.path == pr.path)
-                {
-                    let time = a
-                        .submitted_at
-                        .map_or(pr.landed_at.timestamp_millis(), |t| t.timestamp_millis());
-                    let mut ev = base(entry, st, n, Activity::Other, Some("Approve"), time);
-                    ev["entity"] = entity(pr);
-                    ev["actor"] = json!({
-                        "user": user(&a.reviewer, "", Some(&a.reviewer)),
-                    });
-                    ev["comment"] = json!(format!(
-                        "review {} ({}) on pull request #{}",
-                        a.review_id, a.state, a.pull_request
-                    ));
-                    ev["message"] = json!(format!(
-                        "{} v{} approved by @{}",
-                        pr.path, pr.version.0, a.reviewer
-                    ));
-                    ev["unmapped"]["promptrail"]["approval"] = json!({
-                        "reviewer": a.reviewer, "reviewerId": a.reviewer_id,
-                        "reviewId": a.review_id, "state": a.state,
-                        "pullRequest": a.pull_request, "url": a.url,
-                    });
-                    out.push(ev);
-                }
+                out.push(version_event(entry, st, n, pr));
+                out.extend(approval_events(entry, st, n, pr));
             }
             EventType::Deployment | EventType::Rollback => {
                 let Some(d) = &p.deployment else { continue };
-                let mut ev = base(
-                    entry,
-                    st,
-                    n,
-                    Activity::Activate,
-                    None,
-                    d.deployed_at.timestamp_millis(),
-                );
-                ev["entity"] = entity(pr);
-                ev["actor"] = json!({ "user": { "name": d.actor } });
-                ev["message"] = json!(format!(
-                    "{} v{} {} {}{}",
-                    pr.path,
-                    pr.version.0,
-                    if p.event == EventType::Rollback {
-                        "rolled back in"
-                    } else {
-                        "deployed to"
-                    },
-                    d.environment,
-                    d.replaces
-                        .map(|v| format!(" (replacing v{})", v.0))
-                        .unwrap_or_default()
-                ));
-                ev["unmapped"]["promptrail"]["deployment"] = json!({
-                    "environment": d.environment, "actor": d.actor, "workflow": d.workflow,
-                    "runId": d.run_id, "runUrl": d.run_url, "ref": d.git_ref,
-                    "sha": d.sha, "replaces": d.replaces,
-                });
-                out.push(ev);
+                out.push(activation_event(entry, st, n, pr, d));
             }
         }
     }
     out
+}
+
+/// A landed version: the prompt created, updated, moved or deleted, by its author.
+fn version_event(entry: &EntryRef, st: &Statement, n: usize, pr: &PromptRecord) -> Value {
+    let p = &st.predicate;
+    let activity = match pr.change {
+        Some(ChangeType::Added | ChangeType::Readded) | None => Activity::Create,
+        Some(ChangeType::Modified | ChangeType::Reverted) => Activity::Update,
+        Some(ChangeType::Renamed) => Activity::Move,
+        Some(ChangeType::Deleted) => Activity::Delete,
+    };
+    let author = p
+        .authors
+        .iter()
+        .find(|a| a.role == AuthorRole::Author)
+        .or_else(|| p.authors.first());
+    let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
+    let approved = rule.is_some_and(|r| {
+        r.approved && r.status == crate::attestation::predicate::ApprovalStatus::Evaluated
+    });
+    let mut ev = base(
+        entry,
+        st,
+        n,
+        activity,
+        None,
+        pr.landed_at.timestamp_millis(),
+    );
+    ev["entity"] = entity(pr);
+    ev["entity_result"] = entity(pr);
+    if let Some(a) = author {
+        ev["actor"] = json!({ "user": user(a.name.as_str(), &a.email, a.login.as_deref()) });
+    }
+    ev["message"] = json!(format!(
+        "{} v{} {}{}",
+        pr.path,
+        pr.version.0,
+        pr.change.map_or("recorded", |c| c.as_str()),
+        if approved {
+            ", approved"
+        } else {
+            ", not approved"
+        }
+    ));
+    ev["unmapped"]["promptrail"]["approved"] = json!(approved);
+    ev["unmapped"]["promptrail"]["authors"] = json!(
+        p.authors
+            .iter()
+            .map(|a: &AuthorRecord| json!({
+                "name": a.name, "email": a.email, "login": a.login,
+                "role": a.role,
+            }))
+            .collect::<Vec<_>>()
+    );
+    if let Some(r) = rule {
+        ev["unmapped"]["promptrail"]["rule"] = json!({
+            "name": r.rule, "required": r.required, "counted": r.counted,
+        });
+    }
+    ev
+}
+
+/// The approvals counted for one landed version, each an "Approve" by its reviewer.
+fn approval_events<'a>(
+    entry: &'a EntryRef,
+    st: &'a Statement,
+    n: usize,
+    pr: &'a PromptRecord,
+) -> impl Iterator<Item = Value> + 'a {
+    st.predicate
+        .approvals
+        .iter()
+        .filter(|a| a.counted && a.path == pr.path)
+        .map(move |a| {
+            let time = a
+                .submitted_at
+                .map_or(pr.landed_at.timestamp_millis(), |t| t.timestamp_millis());
+            let mut ev = base(entry, st, n, Activity::Other, Some("Approve"), time);
+            ev["entity"] = entity(pr);
+            ev["actor"] = json!({
+                "user": user(&a.reviewer, "", Some(&a.reviewer)),
+            });
+            ev["comment"] = json!(format!(
+                "review {} ({}) on pull request #{}",
+                a.review_id, a.state, a.pull_request
+            ));
+            ev["message"] = json!(format!(
+                "{} v{} approved by @{}",
+                pr.path, pr.version.0, a.reviewer
+            ));
+            ev["unmapped"]["promptrail"]["approval"] = json!({
+                "reviewer": a.reviewer, "reviewerId": a.reviewer_id,
+                "reviewId": a.review_id, "state": a.state,
+                "pullRequest": a.pull_request, "url": a.url,
+            });
+            ev
+        })
+}
+
+/// A deployment or a rollback: the version activated in an environment.
+fn activation_event(
+    entry: &EntryRef,
+    st: &Statement,
+    n: usize,
+    pr: &PromptRecord,
+    d: &DeploymentRecord,
+) -> Value {
+    let mut ev = base(
+        entry,
+        st,
+        n,
+        Activity::Activate,
+        None,
+        d.deployed_at.timestamp_millis(),
+    );
+    ev["entity"] = entity(pr);
+    ev["actor"] = json!({ "user": { "name": d.actor } });
+    ev["message"] = json!(format!(
+        "{} v{} {} {}{}",
+        pr.path,
+        pr.version.0,
+        if st.predicate.event == EventType::Rollback {
+            "rolled back in"
+        } else {
+            "deployed to"
+        },
+        d.environment,
+        d.replaces
+            .map(|v| format!(" (replacing v{})", v.0))
+            .unwrap_or_default()
+    ));
+    ev["unmapped"]["promptrail"]["deployment"] = json!({
+        "environment": d.environment, "actor": d.actor, "workflow": d.workflow,
+        "runId": d.run_id, "runUrl": d.run_url, "ref": d.git_ref,
+        "sha": d.sha, "replaces": d.replaces,
+    });
+    ev
 }
 
 fn base(
