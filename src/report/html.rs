@@ -207,6 +207,14 @@ fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
         m.entries.len(),
         m.verified()
     );
+    overview_figures(o, m, f);
+    overview_verification(o, m);
+    overview_unapproved(o, f);
+    o.push_str("</section>");
+}
+
+/// The overview's figures: prompts, versions, approval, and deployments per environment.
+fn overview_figures(o: &mut String, m: &ExportModel, f: &Figures) {
     let mut deploys: BTreeMap<&str, usize> = BTreeMap::new();
     for t in m.prompts.values() {
         for d in &t.deployments {
@@ -250,7 +258,10 @@ fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
         );
     }
     o.push_str("</dl>");
+}
 
+/// The trusted keys, who signed how many entries, the findings and the signed checkpoint.
+fn overview_verification(o: &mut String, m: &ExportModel) {
     o.push_str("<h2>Verification</h2><ul id=\"keys\">");
     for k in &m.trusted_keys {
         let _ = write!(o, "<li>trusted key <code>{}</code></li>", esc(k));
@@ -285,6 +296,10 @@ fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
             esc(cp)
         );
     }
+}
+
+/// Links to the unapproved versions (the first [`UNAPPROVED_LISTED`] of them).
+fn overview_unapproved(o: &mut String, f: &Figures) {
     if !f.unapproved.is_empty() {
         let _ = write!(o, "<h2>Unapproved versions</h2><ul id=\"unapproved\">");
         for (i, j, key, version) in f.unapproved.iter().take(UNAPPROVED_LISTED) {
@@ -303,7 +318,6 @@ fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
             );
         }
     }
-    o.push_str("</section>");
 }
 
 /// A span to draw: from, until (now when open), and the span.
@@ -319,100 +333,117 @@ fn charts(o: &mut String, m: &ExportModel, f: &Figures) {
         .collect();
     let now = time(&m.generated_at).unwrap_or_else(Utc::now);
     for (env, spans) in &m.live {
-        let mut rows: BTreeMap<&str, Vec<Drawn>> = BTreeMap::new();
-        for s in spans {
-            let (Some(from), until) = (time(&s.from), s.until.as_deref().map(time)) else {
-                continue;
-            };
-            let until = until.flatten().unwrap_or(now).max(from);
-            let key = lineage_of.get(s.path.as_str()).copied().unwrap_or(&s.path);
-            rows.entry(key).or_default().push((from, until, s));
-        }
-        let total = rows.len();
-        let mut drawn: Vec<_> = rows.into_iter().collect();
-        if drawn.len() > TIMELINE_ROWS {
-            drawn.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-            drawn.truncate(TIMELINE_ROWS);
-            drawn.sort_by(|a, b| a.0.cmp(b.0));
-        }
-        let start = drawn
-            .iter()
-            .flat_map(|r| r.1.iter().map(|s| s.0))
-            .min()
-            .unwrap_or(now);
-        let end = drawn
-            .iter()
-            .flat_map(|r| r.1.iter().map(|s| s.1))
-            .max()
-            .unwrap_or(now)
-            .max(now);
-        let span_secs = (end - start).num_seconds().max(1) as f64;
-        let (label_w, plot_w, row_h) = (260.0, 640.0, 16.0);
-        let height = drawn.len() as f64 * row_h + 24.0;
+        timeline(o, env, spans, &lineage_of, now);
+    }
+    versions_per_month(o, m);
+    approval_coverage(o, f);
+    o.push_str("</section>");
+}
+
+/// One environment's timeline: a row per lineage (the [`TIMELINE_ROWS`] deployed most
+/// often), a bar per span a version was live.
+fn timeline(
+    o: &mut String,
+    env: &str,
+    spans: &[LiveSpan],
+    lineage_of: &HashMap<&str, &str>,
+    now: DateTime<Utc>,
+) {
+    let mut rows: BTreeMap<&str, Vec<Drawn>> = BTreeMap::new();
+    for s in spans {
+        let (Some(from), until) = (time(&s.from), s.until.as_deref().map(time)) else {
+            continue;
+        };
+        let until = until.flatten().unwrap_or(now).max(from);
+        let key = lineage_of.get(s.path.as_str()).copied().unwrap_or(&s.path);
+        rows.entry(key).or_default().push((from, until, s));
+    }
+    let total = rows.len();
+    let mut drawn: Vec<_> = rows.into_iter().collect();
+    if drawn.len() > TIMELINE_ROWS {
+        drawn.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
+        drawn.truncate(TIMELINE_ROWS);
+        drawn.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    let start = drawn
+        .iter()
+        .flat_map(|r| r.1.iter().map(|s| s.0))
+        .min()
+        .unwrap_or(now);
+    let end = drawn
+        .iter()
+        .flat_map(|r| r.1.iter().map(|s| s.1))
+        .max()
+        .unwrap_or(now)
+        .max(now);
+    let span_secs = (end - start).num_seconds().max(1) as f64;
+    let (label_w, plot_w, row_h) = (260.0, 640.0, 16.0);
+    let height = drawn.len() as f64 * row_h + 24.0;
+    let _ = write!(
+        o,
+        "<h3>Live in {}</h3><svg class=\"timeline\" data-env=\"{}\" viewBox=\"0 0 {} {height}\" role=\"img\" aria-label=\"which version of each prompt was live in {} over time\">",
+        esc(env),
+        esc(env),
+        label_w + plot_w + 10.0,
+        esc(env)
+    );
+    for (r, (key, spans)) in drawn.iter().enumerate() {
+        let y = r as f64 * row_h;
         let _ = write!(
             o,
-            "<h3>Live in {}</h3><svg class=\"timeline\" data-env=\"{}\" viewBox=\"0 0 {} {height}\" role=\"img\" aria-label=\"which version of each prompt was live in {} over time\">",
-            esc(env),
-            esc(env),
-            label_w + plot_w + 10.0,
-            esc(env)
+            "<text x=\"0\" y=\"{}\">{}</text>",
+            y + 12.0,
+            esc(&clip(key, 40))
         );
-        for (r, (key, spans)) in drawn.iter().enumerate() {
-            let y = r as f64 * row_h;
+        for (n, (from, until, s)) in spans.iter().enumerate() {
+            let x = label_w + (*from - start).num_seconds() as f64 / span_secs * plot_w;
+            let w = ((*until - *from).num_seconds() as f64 / span_secs * plot_w).max(1.5);
             let _ = write!(
                 o,
-                "<text x=\"0\" y=\"{}\">{}</text>",
-                y + 12.0,
-                esc(&clip(key, 40))
+                "<rect class=\"live{}\" x=\"{x:.1}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\"><title>{} v{} from {} until {} (entry #{})</title></rect>",
+                if n % 2 == 1 { " alt" } else { "" },
+                y + 2.0,
+                row_h - 4.0,
+                esc(&s.path),
+                s.version,
+                esc(&s.from),
+                esc(s.until.as_deref().unwrap_or("now")),
+                s.entry
             );
-            for (n, (from, until, s)) in spans.iter().enumerate() {
-                let x = label_w + (*from - start).num_seconds() as f64 / span_secs * plot_w;
-                let w = ((*until - *from).num_seconds() as f64 / span_secs * plot_w).max(1.5);
+            if w >= 26.0 {
                 let _ = write!(
                     o,
-                    "<rect class=\"live{}\" x=\"{x:.1}\" y=\"{}\" width=\"{w:.1}\" height=\"{}\"><title>{} v{} from {} until {} (entry #{})</title></rect>",
-                    if n % 2 == 1 { " alt" } else { "" },
-                    y + 2.0,
-                    row_h - 4.0,
-                    esc(&s.path),
-                    s.version,
-                    esc(&s.from),
-                    esc(s.until.as_deref().unwrap_or("now")),
-                    s.entry
+                    "<text class=\"v\" x=\"{:.1}\" y=\"{}\">v{}</text>",
+                    x + 3.0,
+                    y + 12.0,
+                    s.version
                 );
-                if w >= 26.0 {
-                    let _ = write!(
-                        o,
-                        "<text class=\"v\" x=\"{:.1}\" y=\"{}\">v{}</text>",
-                        x + 3.0,
-                        y + 12.0,
-                        s.version
-                    );
-                }
             }
         }
-        let axis_y = drawn.len() as f64 * row_h + 4.0;
+    }
+    let axis_y = drawn.len() as f64 * row_h + 4.0;
+    let _ = write!(
+        o,
+        "<line class=\"axis\" x1=\"{label_w}\" x2=\"{}\" y1=\"{axis_y}\" y2=\"{axis_y}\"/><text x=\"{label_w}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></svg>",
+        label_w + plot_w,
+        axis_y + 14.0,
+        start.format("%Y-%m-%d"),
+        label_w + plot_w,
+        axis_y + 14.0,
+        end.format("%Y-%m-%d")
+    );
+    if total > drawn.len() {
         let _ = write!(
             o,
-            "<line class=\"axis\" x1=\"{label_w}\" x2=\"{}\" y1=\"{axis_y}\" y2=\"{axis_y}\"/><text x=\"{label_w}\" y=\"{}\">{}</text><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></svg>",
-            label_w + plot_w,
-            axis_y + 14.0,
-            start.format("%Y-%m-%d"),
-            label_w + plot_w,
-            axis_y + 14.0,
-            end.format("%Y-%m-%d")
+            "<p class=\"muted\">The {} prompts deployed most often to {} of {total}; the index and each prompt's section have the rest.</p>",
+            drawn.len(),
+            esc(env)
         );
-        if total > drawn.len() {
-            let _ = write!(
-                o,
-                "<p class=\"muted\">The {} prompts deployed most often to {} of {total}; the index and each prompt's section have the rest.</p>",
-                drawn.len(),
-                esc(env)
-            );
-        }
     }
+}
 
-    // Versions per month, every month from the first to the last (empty ones too).
+/// Versions per month, every month from the first to the last (empty ones too).
+fn versions_per_month(o: &mut String, m: &ExportModel) {
     let mut months: BTreeMap<(i32, u32), usize> = BTreeMap::new();
     for t in m.prompts.values() {
         for v in &t.versions {
@@ -458,8 +489,10 @@ fn charts(o: &mut String, m: &ExportModel, f: &Figures) {
             last.1
         );
     }
+}
 
-    // Approval coverage: one bar, approved against not.
+/// Approval coverage: one bar, approved against not.
+fn approval_coverage(o: &mut String, f: &Figures) {
     if f.versions > 0 {
         let w = 900.0;
         let aw = f.approved as f64 / f.versions as f64 * w;
@@ -477,7 +510,6 @@ fn charts(o: &mut String, m: &ExportModel, f: &Figures) {
             percent(f.approved, f.versions)
         );
     }
-    o.push_str("</section>");
 }
 
 /// The environments a lineage is live in now.
