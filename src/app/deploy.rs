@@ -7,16 +7,16 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::approvals::client;
-use super::deployment::{DeploymentEvent, append_deployment, deployment_record, publish_manifest};
+use super::deployment::{DeploymentEvent, append_deployment, deployment_record, emit_manifest};
 use super::fresh::Judged;
 use super::gating::{evaluate_gate, print_gate};
-use super::{Outcome, Progress, Workspace, load_signer, print_json};
-use crate::attestation::predicate::EventType;
-use crate::cli::{DeployArgs, Format};
+use super::{Outcome, Progress, Workspace, load_signer};
+use crate::attestation::predicate::{EventType, PromptRecord, RuleRecord};
+use crate::cli::DeployArgs;
 use crate::policy::is_policy_file;
-use crate::report::plain;
-use crate::report::views::{Manifest, ManifestPrompt};
-use crate::types::{PromptPath, Sha256Hex, Version};
+use crate::report::views::{GateView, Manifest, ManifestPrompt};
+use crate::signing::Trust;
+use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
 
 pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -36,48 +36,20 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         progress.say(&format!("deploy to {env} blocked: nothing was recorded"));
         return Ok(Outcome::No);
     }
-    let mut prompts = Vec::new();
-    let mut version_entries = Vec::new();
-    let mut rules = Vec::new();
-    // The policy file is not deployed: the entry names the policy in force instead.
-    for row in view.prompts.iter().filter(|r| !is_policy_file(&r.path)) {
-        // Exactly the bytes the gate read: the version whose SHA-256 they have.
-        let checked = row.sha256.as_deref().and_then(Sha256Hex::parse);
-        let Some(v) = checked.and_then(|sha| judged.by_sha256(&row.path, &sha)) else {
-            bail!(
-                "{}: the gate passed it but it is not a recorded version",
-                row.path
-            );
-        };
-        let mut p = v.prompt.clone();
-        p.change = None;
-        prompts.push(p);
-        version_entries.push(v.entry);
-        rules.extend(v.rule.clone());
-    }
+    let Deployed {
+        prompts,
+        version_entries,
+        rules,
+    } = deployed_versions(&view, &judged)?;
     let deployment = deployment_record(&ws, &env, None)?;
     let sha = deployment.sha.clone();
-    // A re-run of the same CI run that deploys the same versions adds nothing.
-    let want: BTreeSet<(PromptPath, Version)> = prompts
-        .iter()
-        .map(|p| (p.path.clone(), p.version))
-        .collect();
-    let already = match (deployment.run_id.as_deref(), &mut judged) {
-        (None, _) => None,
-        (Some(run), Judged::Full(ledger)) => {
-            let done: BTreeSet<(PromptPath, Version)> = ledger
-                .by_run(&env, run)
-                .iter()
-                .map(|d| (d.path.clone(), d.version))
-                .collect();
-            (!done.is_empty() && done == want)
-                .then(|| ledger.by_run(&env, run).first().map(|d| d.entry))
-                .flatten()
-        }
-        (Some(run), Judged::Summary(answers)) => answers
-            .already_deployed(&env, run, &want, &trust)
-            .map_err(|e| anyhow::anyhow!("{}", e.0))?,
-    };
+    let already = already_recorded(
+        &env,
+        deployment.run_id.as_deref(),
+        &prompts,
+        &mut judged,
+        &trust,
+    )?;
     let entry = match already {
         Some(e) => {
             progress.say(&format!(
@@ -135,13 +107,74 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
             .collect(),
         already_recorded: already.is_some(),
     };
-    publish_manifest(&manifest, args.manifest.as_deref())?;
-    match args.format.format {
-        Format::Json => print_json(&manifest)?,
-        Format::Text => print!("{}", plain::manifest(&manifest)),
-    }
+    emit_manifest(&manifest, args.manifest.as_deref(), args.format.format)?;
     if let Some(gh) = attestations.as_ref().filter(|_| already.is_none()) {
         super::attest::upload(&ws, gh, [entry], progress)?;
     }
     Ok(Outcome::Ok)
+}
+
+/// What a deployment entry names: the versions deployed, the entries that recorded them,
+/// and their approval decisions.
+struct Deployed {
+    prompts: Vec<PromptRecord>,
+    version_entries: Vec<EntryIndex>,
+    rules: Vec<RuleRecord>,
+}
+
+/// The recorded versions of exactly the bytes the gate passed. The policy file is not
+/// deployed: the entry names the policy in force instead.
+fn deployed_versions(view: &GateView, judged: &Judged) -> Result<Deployed> {
+    let mut deployed = Deployed {
+        prompts: Vec::new(),
+        version_entries: Vec::new(),
+        rules: Vec::new(),
+    };
+    for row in view.prompts.iter().filter(|r| !is_policy_file(&r.path)) {
+        // Exactly the bytes the gate read: the version whose SHA-256 they have.
+        let checked = row.sha256.as_deref().and_then(Sha256Hex::parse);
+        let Some(v) = checked.and_then(|sha| judged.by_sha256(&row.path, &sha)) else {
+            bail!(
+                "{}: the gate passed it but it is not a recorded version",
+                row.path
+            );
+        };
+        let mut p = v.prompt.clone();
+        p.change = None;
+        deployed.prompts.push(p);
+        deployed.version_entries.push(v.entry);
+        deployed.rules.extend(v.rule.clone());
+    }
+    Ok(deployed)
+}
+
+/// The entry this CI run already recorded deploying exactly these versions, if it did: a
+/// re-run of the same CI run that deploys the same versions adds nothing.
+fn already_recorded(
+    env: &str,
+    run_id: Option<&str>,
+    prompts: &[PromptRecord],
+    judged: &mut Judged,
+    trust: &Trust,
+) -> Result<Option<EntryIndex>> {
+    let want: BTreeSet<(PromptPath, Version)> = prompts
+        .iter()
+        .map(|p| (p.path.clone(), p.version))
+        .collect();
+    Ok(match (run_id, judged) {
+        (None, _) => None,
+        (Some(run), Judged::Full(ledger)) => {
+            let done: BTreeSet<(PromptPath, Version)> = ledger
+                .by_run(env, run)
+                .iter()
+                .map(|d| (d.path.clone(), d.version))
+                .collect();
+            (!done.is_empty() && done == want)
+                .then(|| ledger.by_run(env, run).first().map(|d| d.entry))
+                .flatten()
+        }
+        (Some(run), Judged::Summary(answers)) => answers
+            .already_deployed(env, run, &want, trust)
+            .map_err(|e| anyhow::anyhow!("{}", e.0))?,
+    })
 }

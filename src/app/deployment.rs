@@ -7,14 +7,15 @@ use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::fresh;
-use super::{AuditLog, DecodedEntry, Progress, Workspace};
+use super::{AuditLog, DecodedEntry, Progress, Workspace, print_json};
 use crate::attestation::predicate::{
     AuditEvent, ConfigDigest, DeploymentRecord, EventType, LogPosition, PolicyInForce,
     PolicyRecord, PromptRecord, RuleRecord, ToolRecord,
 };
 use crate::attestation::{ResourceDescriptor, Statement};
-use crate::report::github;
+use crate::cli::Format;
 use crate::report::views::Manifest;
+use crate::report::{github, plain};
 use crate::signing::{Signer, Trust};
 use crate::store::NewEntry;
 use crate::types::{EntryIndex, Oid, Version};
@@ -220,4 +221,21 @@ pub(super) fn publish_manifest(manifest: &Manifest, file: Option<&Path>) -> Resu
         }
     }
     Ok(())
+}
+
+/// Publishes the manifest ([`publish_manifest`]) and prints it in the chosen format: what
+/// `deploy` and `rollback` end with.
+pub(super) fn emit_manifest(
+    manifest: &Manifest,
+    file: Option<&Path>,
+    format: Format,
+) -> Result<()> {
+    publish_manifest(manifest, file)?;
+    match format {
+        Format::Json => print_json(manifest),
+        Format::Text => {
+            print!("{}", plain::manifest(manifest));
+            Ok(())
+        }
+    }
 }
