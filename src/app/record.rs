@@ -26,8 +26,8 @@ use crate::prompt::{PromptMatcher, check_symlink};
 use crate::report::plain;
 use crate::report::views::{EntryView, RecordView};
 use crate::review::PullRequest;
-use crate::signing::Trust;
-use crate::store::{NewEntry, Store, Tip, decode_entry};
+use crate::signing::{Signer, Trust};
+use crate::store::{Appended, NewEntry, Store, Tip, decode_entry};
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
@@ -41,7 +41,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         !args.no_push,
         &args.github.github_token_env,
     )?;
-    let mut approvals = Approvals::open(&ws, args, progress)?;
+    let approvals = Approvals::open(&ws, args, progress)?;
     // What landed on the remote's protected branch, not local commits nobody pushed.
     let (target_name, tip_commit, target) = if args.no_push {
         let (name, t) = ws.target_commit(args.commit.as_deref())?;
@@ -54,8 +54,12 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     let branch = ws.config.audit.branch.0.clone();
     let store = ws.store(&branch).trusting(&trusted);
     let origin = ws.origin()?;
-    let config_digest = ws.config_digest();
-    let mut contents = ContentCache::new(&ws, &matcher)?;
+    let mut entries = EntryMaker {
+        signer: &signer,
+        config_digest: ws.config_digest(),
+        contents: ContentCache::new(&ws, &matcher)?,
+        approvals,
+    };
     let mut made: Vec<(String, Statement)> = Vec::new();
     // The protected branch's history is read only when the log has not recorded its tip yet:
     // "nothing new" costs a few reads at the log's end, whatever the history's length.
@@ -67,13 +71,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &signer,
         |tip| {
             made.clear();
-            let (
-                last,
-                Resume {
-                    mut policy,
-                    adoption,
-                },
-            ) = last_recorded_commit(&store, tip, &trusted, progress)?;
+            let (last, resume) = last_recorded_commit(&store, tip, &trusted, progress)?;
             if args.commit.is_none() && last.as_ref() == Some(&target) {
                 return Ok(Vec::new());
             }
@@ -104,76 +102,17 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     tip.next_index
                 ));
             }
-            let mut previous = tip.previous.clone();
-            let mut out = Vec::with_capacity(pending.len());
-            for (i, ev) in pending.into_iter().enumerate() {
-                let index = EntryIndex(tip.next_index.0 + i as u64);
-                let sha = contents.sha256(ev)?;
-                let in_force = policy
-                    .for_commit(Some(&history.commits[ev.commit].oid))
-                    .clone();
-                let (approval_records, rule) = approvals.for_event(history, ev, &in_force)?;
-                let statement = version_statement(
-                    ev,
-                    history,
-                    LogPosition {
-                        index,
-                        previous: previous.clone(),
-                        origin: tip.meta.origin.clone(),
-                    },
-                    sha,
-                    PolicyRecord {
-                        config_digest: ConfigDigest {
-                            sha256: config_digest.clone(),
-                        },
-                        rules: vec![rule],
-                        in_force: Some(in_force),
-                        adoption,
-                    },
-                    approval_records,
-                );
-                policy.observe(index, &statement);
-                let payload = statement
-                    .to_payload()
-                    .context("serialising the version statement")?;
-                let bytes = signer.sign_entry(payload)?;
-                previous = Some(Sha256Hex::of(&bytes));
-                let summary = format!(
-                    "version {} {} {}",
-                    ev.path,
-                    ev.kind.version(),
-                    ev.kind.name()
-                );
-                made.push((crate::store::entry_path(index), statement.clone()));
-                out.push(NewEntry {
-                    bytes,
-                    summary,
-                    recorded_at: statement.predicate.recorded_at,
-                });
-            }
-            Ok(out)
+            entries.sign(&pending, history, tip, resume, &mut made)
         },
         |msg| progress.say(msg),
     )?;
 
     if progress.verbose
-        && let Some(n) = approvals.requests()
+        && let Some(n) = entries.approvals.requests()
     {
         progress.say(&format!("GitHub API requests: {n}"));
     }
-    let view = RecordView {
-        audit_branch: branch,
-        commit: target,
-        appended: match &appended {
-            Some(_) => made
-                .iter()
-                .map(|(file, st)| EntryView::new(file, signer.signed_by(), st))
-                .collect(),
-            None => Vec::new(),
-        },
-        pushed: appended.as_ref().is_some_and(|a| a.pushed),
-        retries: appended.as_ref().map_or(0, |a| a.retries),
-    };
+    let view = record_view(branch, target, appended.as_ref(), &made, &signer);
     match args.format.format {
         Format::Json => print_json(&view)?,
         Format::Text => print!("{}", plain::record(&view)),
@@ -187,6 +126,104 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         )?;
     }
     Ok(Outcome::Ok)
+}
+
+/// What `record` reports: the entries it appended (none when nothing was new), whether they
+/// were pushed, and after how many rejected pushes.
+fn record_view(
+    audit_branch: String,
+    commit: Oid,
+    appended: Option<&Appended>,
+    made: &[(String, Statement)],
+    signer: &Signer,
+) -> RecordView {
+    RecordView {
+        audit_branch,
+        commit,
+        appended: match appended {
+            Some(_) => made
+                .iter()
+                .map(|(file, st)| EntryView::new(file, signer.signed_by(), st))
+                .collect(),
+            None => Vec::new(),
+        },
+        pushed: appended.is_some_and(|a| a.pushed),
+        retries: appended.map_or(0, |a| a.retries),
+    }
+}
+
+/// What turns pending prompt events into signed `version` entries: each event's content
+/// checked, its approvals judged, the policy in force tracked entry by entry.
+struct EntryMaker<'a> {
+    signer: &'a Signer,
+    config_digest: Sha256Hex,
+    contents: ContentCache<'a>,
+    approvals: Approvals<'a>,
+}
+
+impl EntryMaker<'_> {
+    /// One signed entry per pending event, in order, chained from the tip; `made` gets each
+    /// entry's file and statement.
+    fn sign(
+        &mut self,
+        pending: &[&PromptEvent],
+        history: &History,
+        tip: &Tip,
+        Resume {
+            mut policy,
+            adoption,
+        }: Resume,
+        made: &mut Vec<(String, Statement)>,
+    ) -> Result<Vec<NewEntry>> {
+        let mut previous = tip.previous.clone();
+        let mut out = Vec::with_capacity(pending.len());
+        for (i, ev) in pending.iter().enumerate() {
+            let index = EntryIndex(tip.next_index.0 + i as u64);
+            let sha = self.contents.sha256(ev)?;
+            let in_force = policy
+                .for_commit(Some(&history.commits[ev.commit].oid))
+                .clone();
+            let (approval_records, rule) = self.approvals.for_event(history, ev, &in_force)?;
+            let statement = version_statement(
+                ev,
+                history,
+                LogPosition {
+                    index,
+                    previous: previous.clone(),
+                    origin: tip.meta.origin.clone(),
+                },
+                sha,
+                PolicyRecord {
+                    config_digest: ConfigDigest {
+                        sha256: self.config_digest.clone(),
+                    },
+                    rules: vec![rule],
+                    in_force: Some(in_force),
+                    adoption,
+                },
+                approval_records,
+            );
+            policy.observe(index, &statement);
+            let payload = statement
+                .to_payload()
+                .context("serialising the version statement")?;
+            let bytes = self.signer.sign_entry(payload)?;
+            previous = Some(Sha256Hex::of(&bytes));
+            let summary = format!(
+                "version {} {} {}",
+                ev.path,
+                ev.kind.version(),
+                ev.kind.name()
+            );
+            made.push((crate::store::entry_path(index), statement.clone()));
+            out.push(NewEntry {
+                bytes,
+                summary,
+                recorded_at: statement.predicate.recorded_at,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// The protected branch's first-parent history up to `tip`, and `target`'s position on it.
@@ -684,96 +721,128 @@ impl<'a> Approvals<'a> {
         };
         let key = (ev.commit, in_force.sha256.clone());
         if !self.cache.contains_key(&key) {
-            let commit = &history.commits[ev.commit];
-            let paths: Vec<PromptPath> = history
-                .events
-                .iter()
-                .filter(|e| e.commit == ev.commit)
-                .map(|e| e.path.clone())
-                .collect();
-            let pulls = gh.pulls_for_commit(&commit.oid)?;
-            let pr = pulls
-                .iter()
-                .find(|p| p.merged && p.merge_commit.as_ref() == Some(&commit.oid))
-                .or_else(|| {
-                    pulls.iter().find(|p| {
-                        p.merged && self.protected.as_deref().is_none_or(|b| b == p.base_ref)
-                    })
-                })
-                .cloned();
-            let landed = match pr {
-                None => Landed {
-                    pr: None,
-                    decisions: HashMap::new(),
-                },
-                Some(pr) => {
-                    let decisions = judge(
-                        self.ws,
-                        gh,
-                        policy,
-                        &pr,
-                        &paths,
-                        &Target::Landed(commit.oid.clone()),
-                        self.progress,
-                    )?;
-                    Landed {
-                        pr: Some(pr),
-                        decisions: decisions.into_iter().map(|d| (d.path.clone(), d)).collect(),
-                    }
-                }
-            };
+            let landed = Landed::read(
+                self.ws,
+                gh,
+                self.protected.as_deref(),
+                policy,
+                history,
+                ev,
+                self.progress,
+            )?;
             self.cache.insert(key.clone(), landed);
         }
         let landed = &self.cache[&key];
         let (Some(pr), Some(decision)) = (&landed.pr, landed.decisions.get(&ev.path)) else {
             return Ok((Vec::new(), unjudged(ApprovalStatus::NoPullRequest)));
         };
-        let records = decision
-            .verdicts
-            .iter()
-            .map(|v| ApprovalRecord {
-                reviewer: v.review.reviewer.login.clone(),
-                reviewer_id: v.review.reviewer.id,
-                review_id: v.review.id,
-                state: v.review.state.to_string(),
-                reviewed_commit: v.review.commit.clone(),
-                submitted_at: v.review.submitted_at,
-                pull_request: pr.number,
-                url: v.review.url.clone(),
-                head_commit: pr.head.clone(),
-                merge_commit: pr.merge_commit.clone(),
-                path: ev.path.clone(),
-                counted: v.counted,
-                reason: v.reason.clone(),
-                permission: v.permission.map(|p| p.to_string()),
-                teams: v.teams.clone(),
-            })
-            .collect();
-        Ok((
-            records,
-            RuleRecord {
-                path: ev.path.clone(),
-                rule: decision.rule.clone(),
-                required: decision.required,
-                counted: decision.counted,
-                approved: decision.approved,
-                status: ApprovalStatus::Evaluated,
-                pull_request: Some(pr.number),
-                parts: decision
-                    .parts
-                    .iter()
-                    .map(|p| RulePart {
-                        rule: p.rule.clone(),
-                        required: p.required,
-                        counted: p.counted,
-                        approved: p.approved,
-                    })
-                    .collect(),
-            },
-        ))
+        Ok(evaluated(pr, decision, &ev.path))
     }
 
     fn requests(&self) -> Option<u32> {
         self.gh.as_ref().map(Client::requests)
     }
+}
+
+impl Landed {
+    /// The pull request that landed the event's commit (the one whose merge commit it is,
+    /// else a merged one into the protected branch) and the policy's decisions for every
+    /// prompt the commit changed, judged against the content that landed.
+    fn read(
+        ws: &Workspace,
+        gh: &Client,
+        protected: Option<&str>,
+        policy: &Policy,
+        history: &History,
+        ev: &PromptEvent,
+        progress: &Progress,
+    ) -> Result<Landed> {
+        let commit = &history.commits[ev.commit];
+        let paths: Vec<PromptPath> = history
+            .events
+            .iter()
+            .filter(|e| e.commit == ev.commit)
+            .map(|e| e.path.clone())
+            .collect();
+        let pulls = gh.pulls_for_commit(&commit.oid)?;
+        let pr = pulls
+            .iter()
+            .find(|p| p.merged && p.merge_commit.as_ref() == Some(&commit.oid))
+            .or_else(|| {
+                pulls
+                    .iter()
+                    .find(|p| p.merged && protected.is_none_or(|b| b == p.base_ref))
+            })
+            .cloned();
+        Ok(match pr {
+            None => Landed {
+                pr: None,
+                decisions: HashMap::new(),
+            },
+            Some(pr) => {
+                let decisions = judge(
+                    ws,
+                    gh,
+                    policy,
+                    &pr,
+                    &paths,
+                    &Target::Landed(commit.oid.clone()),
+                    progress,
+                )?;
+                Landed {
+                    pr: Some(pr),
+                    decisions: decisions.into_iter().map(|d| (d.path.clone(), d)).collect(),
+                }
+            }
+        })
+    }
+}
+
+/// The verdicts and the rule's decision for one prompt of a landed pull request.
+fn evaluated(
+    pr: &PullRequest,
+    decision: &Decision,
+    path: &PromptPath,
+) -> (Vec<ApprovalRecord>, RuleRecord) {
+    let records = decision
+        .verdicts
+        .iter()
+        .map(|v| ApprovalRecord {
+            reviewer: v.review.reviewer.login.clone(),
+            reviewer_id: v.review.reviewer.id,
+            review_id: v.review.id,
+            state: v.review.state.to_string(),
+            reviewed_commit: v.review.commit.clone(),
+            submitted_at: v.review.submitted_at,
+            pull_request: pr.number,
+            url: v.review.url.clone(),
+            head_commit: pr.head.clone(),
+            merge_commit: pr.merge_commit.clone(),
+            path: path.clone(),
+            counted: v.counted,
+            reason: v.reason.clone(),
+            permission: v.permission.map(|p| p.to_string()),
+            teams: v.teams.clone(),
+        })
+        .collect();
+    let rule = RuleRecord {
+        path: path.clone(),
+        rule: decision.rule.clone(),
+        required: decision.required,
+        counted: decision.counted,
+        approved: decision.approved,
+        status: ApprovalStatus::Evaluated,
+        pull_request: Some(pr.number),
+        parts: decision
+            .parts
+            .iter()
+            .map(|p| RulePart {
+                rule: p.rule.clone(),
+                required: p.required,
+                counted: p.counted,
+                approved: p.approved,
+            })
+            .collect(),
+    };
+    (records, rule)
 }
