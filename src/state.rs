@@ -3,20 +3,30 @@
 //! signed checkpoint.
 //!
 //! ```text
-//! state/index.json           format, tree size, SHA-256 of every other state file
-//! state/policy.json          the policy in force (and a change waiting to take effect)
-//! state/renames.json         every path a rename linked to another
-//! state/prompts/<xx>.json    prompts by the first byte of SHA-256(path): 256 shards
-//! state/env/<env>.json       each environment's live set
+//! state/index.json                          format, tree size, SHA-256 of every other file
+//! state/policy.json                         the policy in force (and a change waiting)
+//! state/renames.json                        every path a rename linked to another
+//! state/heads/<hh>.json                     each path's head: present, newest version, links
+//! state/prompts/<hh>/<h>.json               one path's version records and version entries
+//! state/deployments/<hh>/<h>/<nnnnnn>.json  one path's deployments, 32 a chunk
+//! state/env/<env>.json                      each environment's live set
+//! state/env-log/<env>/<nnnnnn>.json         its deployment entries, 1,024 a chunk
 //! ```
+//! `<h>` is the hex SHA-256 of the path and `<hh>` its first byte. The layout (format 2)
+//! splits what is small and current from what grows with history, so that a reader reads,
+//! and an append writes, only what its answer or its entries need: a version entry rewrites
+//! its paths' heads shards and history files; a deployment only the last chunk of each
+//! deployed path's deployments, the environment's live set and the last chunk of its
+//! entry list (never a head or a history).
+//!
 //! The checkpoint that closes the append carries the extension line
 //! `promptrail-state sha256:<hex of SHA-256(state/index.json)>`, so the one signed note binds
 //! the summary to the tree size and root. Every file is compact JSON of the types below
 //! (maps sorted by key), so that a summary recomputed from the entries is byte-equal to a
-//! correct one: `verify` recomputes it (PT017), an append updates only the files its
-//! entries touch ([`Summary::files_for`]), and a log without `state/` gets the whole summary
-//! with its next append. Nothing here is believed unless the caller checked the binding
-//! (see `crate::summary::StateView`).
+//! correct one: `verify` recomputes it (PT017), an append loads (through a [`Source`]) and
+//! rewrites only the files its entries touch, and a log without a format-2 `state/` gets
+//! the whole summary with its next append. Nothing here is believed unless the caller
+//! checked the binding (see `crate::summary::StateView`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -30,7 +40,7 @@ use crate::governance::PolicyTracker;
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
 
 /// The summary's layout version.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 /// The directory of the summary on the audit branch.
 pub const DIR: &str = "state";
 /// The index of the summary's files.
@@ -41,42 +51,122 @@ pub const POLICY_FILE: &str = "state/policy.json";
 pub const RENAMES_FILE: &str = "state/renames.json";
 /// The checkpoint extension line's prefix; the hex SHA-256 of `state/index.json` follows.
 pub const EXTENSION: &str = "promptrail-state sha256:";
+/// Deployment records per chunk of one path's deployments.
+pub const DEPLOYMENT_CHUNK: usize = 32;
+/// Entries per chunk of one environment's entry list.
+pub const ENV_CHUNK: usize = 1024;
 
-/// The shard holding `path`: `state/prompts/<first byte of SHA-256(path), hex>.json`.
-pub fn shard_file(path: &PromptPath) -> String {
-    let d = Sha256::digest(path.as_str().as_bytes());
-    format!("{DIR}/prompts/{:02x}.json", d[0])
+fn path_hex(path: &PromptPath) -> String {
+    Sha256Hex::of(path.as_str().as_bytes()).to_string()
 }
 
-/// The file of environment `env`: its name when that is a plain name (letters, digits, `-`,
-/// `_`, at most 64), else `~` and the SHA-256 of the name (no name can become a path).
-pub fn env_file(env: &str) -> String {
+/// The heads shard holding `path`: `state/heads/<first byte of SHA-256(path), hex>.json`.
+pub fn heads_file(path: &PromptPath) -> String {
+    let d = Sha256::digest(path.as_str().as_bytes());
+    format!("{DIR}/heads/{:02x}.json", d[0])
+}
+
+/// The history file of `path`: `state/prompts/<hh>/<SHA-256(path), hex>.json`.
+pub fn history_file(path: &PromptPath) -> String {
+    let h = path_hex(path);
+    format!("{DIR}/prompts/{}/{h}.json", &h[..2])
+}
+
+/// The directory of `path`'s deployment chunks (with a trailing `/`).
+pub fn deployments_dir(path: &PromptPath) -> String {
+    let h = path_hex(path);
+    format!("{DIR}/deployments/{}/{h}/", &h[..2])
+}
+
+/// The stem naming environment `env` in file names: its name when that is a plain name
+/// (letters, digits, `-`, `_`, at most 64), else `~` and the SHA-256 of the name (no name
+/// can become a path).
+fn env_stem(env: &str) -> String {
     let plain = !env.is_empty()
         && env.len() <= 64
         && env
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if plain {
-        format!("{DIR}/env/{env}.json")
+        env.to_owned()
     } else {
-        format!("{DIR}/env/~{}.json", Sha256Hex::of(env.as_bytes()))
+        format!("~{}", Sha256Hex::of(env.as_bytes()))
     }
 }
 
-/// Whether `path` is a file of the summary's layout (index, policy, a shard, an env file).
-pub fn is_state_file(path: &str) -> bool {
+/// The live set file of environment `env`: `state/env/<stem>.json`.
+pub fn env_file(env: &str) -> String {
+    format!("{DIR}/env/{}.json", env_stem(env))
+}
+
+/// The directory of environment `env`'s entry list chunks (with a trailing `/`).
+pub fn env_log_dir(env: &str) -> String {
+    format!("{DIR}/env-log/{}/", env_stem(env))
+}
+
+/// Chunk `n` of a chunked list in `dir`.
+pub fn chunk_file(dir: &str, n: u64) -> String {
+    format!("{dir}{n:06}.json")
+}
+
+/// The chunk number of a chunk file in `dir`, if `file` is one.
+pub fn chunk_number(dir: &str, file: &str) -> Option<u64> {
+    let n = file.strip_prefix(dir)?.strip_suffix(".json")?;
+    (n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn is_env_stem(s: &str) -> bool {
+    !s.is_empty() && !s.contains('/') && s != "." && s != ".."
+}
+
+/// Whether `path` is a file of this format's layout (what an index may list).
+pub fn is_format_file(path: &str) -> bool {
     if path == INDEX_FILE || path == POLICY_FILE || path == RENAMES_FILE {
         return true;
     }
-    if let Some(name) = path
-        .strip_prefix("state/prompts/")
+    let Some(rest) = path.strip_prefix("state/") else {
+        return false;
+    };
+    if let Some(n) = rest
+        .strip_prefix("heads/")
         .and_then(|n| n.strip_suffix(".json"))
     {
-        return name.len() == 2 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        return is_hex(n, 2);
     }
-    path.strip_prefix("state/env/")
+    if let Some(n) = rest
+        .strip_prefix("prompts/")
         .and_then(|n| n.strip_suffix(".json"))
-        .is_some_and(|n| !n.is_empty() && !n.contains('/'))
+    {
+        return matches!(n.split_once('/'), Some((hh, h)) if is_hex(hh, 2) && is_hex(h, 64) && h.starts_with(hh));
+    }
+    if let Some(n) = rest.strip_prefix("deployments/") {
+        let parts: Vec<&str> = n.split('/').collect();
+        return matches!(parts.as_slice(), [hh, h, c] if is_hex(hh, 2) && is_hex(h, 64)
+            && h.starts_with(hh) && chunk_number("", c).is_some());
+    }
+    if let Some(n) = rest.strip_prefix("env-log/") {
+        return matches!(n.split_once('/'), Some((stem, c)) if is_env_stem(stem) && chunk_number("", c).is_some());
+    }
+    rest.strip_prefix("env/")
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(is_env_stem)
+}
+
+/// Whether `path` is a file of the summary's layout, this format's or format 1's (its
+/// shards `state/prompts/<hh>.json`): what an append may change beside its entry.
+pub fn is_state_file(path: &str) -> bool {
+    if is_format_file(path) {
+        return true;
+    }
+    path.strip_prefix("state/prompts/")
+        .and_then(|n| n.strip_suffix(".json"))
+        .is_some_and(|n| is_hex(n, 2))
 }
 
 /// The checkpoint extension line binding an index with this SHA-256.
@@ -129,14 +219,71 @@ pub struct DeploymentState {
     pub deployed_at: DateTime<Utc>,
 }
 
-/// Everything the log says about one path.
+/// A path's head (constant size): what the gate, `status` and a deployment ask first.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Head {
+    /// Whether its newest version event left it in the tree (not deleted, not renamed away).
+    pub present: bool,
+    /// Its newest version record that is not a deletion.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest: Option<VersionState>,
+    /// The paths a rename linked it to (either way): its lineage is the closure.
+    pub links: BTreeSet<PromptPath>,
+}
+
+/// `state/heads/<hh>.json`: the heads of the paths whose SHA-256 starts with that byte.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Heads {
+    pub prompts: BTreeMap<PromptPath, Head>,
+}
+
+/// `state/prompts/<hh>/<h>.json`: one path's version records and version entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct History {
+    pub path: PromptPath,
+    /// Its version records in log order (a deletion or rename of a version already recorded
+    /// here adds none, as in the ledger).
+    pub versions: Vec<VersionState>,
+    /// Every version entry that names it (as `path` or as `previousPath`), in log order.
+    pub entries: Vec<EntryIndex>,
+}
+
+impl History {
+    fn new(path: PromptPath) -> History {
+        History {
+            path,
+            versions: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
+/// `state/deployments/<hh>/<h>/<n>.json`: deployments `32n..32n+32` of one path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentChunk {
+    pub path: PromptPath,
+    pub deployments: Vec<DeploymentState>,
+}
+
+/// `state/env-log/<env>/<n>.json`: deployment entries `1024n..1024n+1024` of one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvChunk {
+    pub environment: String,
+    pub entries: Vec<EntryIndex>,
+}
+
+/// Everything the log says about one path (assembled by readers from its head, history
+/// and deployment chunks; not a file).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PromptState {
     /// Whether its newest version event left it in the tree (not deleted, not renamed away).
     pub present: bool,
-    /// Its version records in log order (a deletion or rename of a version already recorded
-    /// here adds none, as in the ledger).
+    /// Its version records in log order.
     pub versions: Vec<VersionState>,
     /// Its deployments and rollbacks in log order.
     pub deployments: Vec<DeploymentState>,
@@ -147,12 +294,29 @@ pub struct PromptState {
 }
 
 impl PromptState {
+    /// The state from its parts (entries: the history's and the deployments', merged).
+    pub fn assemble(
+        head: Head,
+        history: Option<History>,
+        deployments: Vec<DeploymentState>,
+    ) -> PromptState {
+        let (versions, mut entries) =
+            history.map_or((Vec::new(), Vec::new()), |h| (h.versions, h.entries));
+        entries.extend(deployments.iter().map(|d| d.entry));
+        entries.sort();
+        entries.dedup();
+        PromptState {
+            present: head.present,
+            versions,
+            deployments,
+            entries,
+            links: head.links,
+        }
+    }
+
     /// The newest version record of this content (not a deletion): what the gate looks up.
     pub fn by_sha256(&self, sha256: &Sha256Hex) -> Option<&VersionState> {
-        self.versions
-            .iter()
-            .rev()
-            .find(|v| &v.sha256 == sha256 && v.change != Some(ChangeType::Deleted))
+        by_sha256(&self.versions, sha256)
     }
 
     /// The version `n` recorded here.
@@ -161,11 +325,12 @@ impl PromptState {
     }
 }
 
-/// One shard of prompts.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Shard {
-    pub prompts: BTreeMap<PromptPath, PromptState>,
+/// The newest record of `versions` with this content that is not a deletion.
+pub fn by_sha256<'a>(versions: &'a [VersionState], sha256: &Sha256Hex) -> Option<&'a VersionState> {
+    versions
+        .iter()
+        .rev()
+        .find(|v| &v.sha256 == sha256 && v.change != Some(ChangeType::Deleted))
 }
 
 /// What is live at one path in one environment: its newest deployment or rollback.
@@ -190,8 +355,6 @@ pub struct LiveState {
 pub struct EnvState {
     pub environment: String,
     pub live: BTreeMap<PromptPath, LiveState>,
-    /// Every deployment and rollback entry into this environment, in log order.
-    pub entries: Vec<EntryIndex>,
 }
 
 /// A policy change waiting for the log to move past the commit that made it.
@@ -263,31 +426,113 @@ pub struct StateIndex {
     pub files: BTreeMap<String, Sha256Hex>,
 }
 
+impl StateIndex {
+    /// The chunk files the index lists in `dir`, in chunk order.
+    pub fn chunks(&self, dir: &str) -> Vec<(u64, &str)> {
+        self.files
+            .range::<str, _>((std::ops::Bound::Included(dir), std::ops::Bound::Unbounded))
+            .map(|(f, _)| f.as_str())
+            .take_while(|f| f.starts_with(dir))
+            .filter_map(|f| chunk_number(dir, f).map(|n| (n, f)))
+            .collect()
+    }
+
+    /// The last chunk listed in `dir`, checked to be the last of `0..=n`.
+    pub fn last_chunk(&self, dir: &str) -> Result<Option<u64>, String> {
+        let chunks = self.chunks(dir);
+        for (i, (n, f)) in chunks.iter().enumerate() {
+            if *n != i as u64 {
+                return Err(format!("{INDEX_FILE} lists {f}, not chunk {i} of {dir}"));
+            }
+        }
+        Ok(chunks.last().map(|(n, _)| *n))
+    }
+}
+
 /// The encoded files of a summary, to be written in one commit.
 #[derive(Debug, Clone)]
 pub struct Encoded {
     /// Changed files (path, bytes), index last.
     pub files: Vec<(String, Vec<u8>)>,
+    /// Every file of the summary is here: remove the branch's `state/` before writing them
+    /// (a summary rebuilt from every entry, e.g. over a format-1 one).
+    pub replace_all: bool,
     /// SHA-256 of the index's bytes: what the checkpoint binds.
     pub index_sha256: Sha256Hex,
     pub index: StateIndex,
 }
 
+/// Where a resumed summary reads the files it did not load yet: the checked state files at
+/// the tip (`None`: the index lists no such file).
+pub trait Source {
+    fn read(&mut self, file: &str) -> anyhow::Result<Option<Vec<u8>>>;
+}
+
+/// A list kept in chunks of a fixed size, loaded from its last chunk.
+#[derive(Debug, Clone)]
+struct Chunked<T> {
+    /// The chunk number of `items[0]` (a chunk boundary).
+    first: u64,
+    items: Vec<T>,
+}
+
 /// The summary being computed: from the first entry (every file), or resumed at a tip with
-/// only the files that the new entries touch loaded.
-#[derive(Debug, Clone, Default)]
+/// files loaded from it as the new entries need them.
+#[derive(Default)]
 pub struct Summary {
-    shards: BTreeMap<String, Shard>,
+    heads: BTreeMap<String, Heads>,
+    histories: BTreeMap<PromptPath, History>,
+    deployments: BTreeMap<PromptPath, Chunked<DeploymentState>>,
     envs: BTreeMap<String, EnvState>,
+    env_logs: BTreeMap<String, Chunked<EntryIndex>>,
     /// `None` until loaded (or created by a rename).
     renames: Option<Renames>,
     policy: PolicyTracker,
     size: u64,
     last_version_commit: Option<Oid>,
-    /// Files changed since the summary was resumed (all, for one built from scratch).
+    /// Files changed since the summary was resumed (heads, env, policy, renames files).
     touched: BTreeSet<String>,
+    touched_histories: BTreeSet<PromptPath>,
+    touched_deployments: BTreeSet<PromptPath>,
+    touched_env_logs: BTreeSet<String>,
     /// The index resumed from (`None`: built from scratch).
     base: Option<StateIndex>,
+    source: Option<Box<dyn Source>>,
+    /// The first file that could not be loaded: the summary cannot be encoded.
+    failed: Option<String>,
+}
+
+/// A clone reads nothing more from the source (a summary built from scratch needs none).
+impl Clone for Summary {
+    fn clone(&self) -> Self {
+        Summary {
+            heads: self.heads.clone(),
+            histories: self.histories.clone(),
+            deployments: self.deployments.clone(),
+            envs: self.envs.clone(),
+            env_logs: self.env_logs.clone(),
+            renames: self.renames.clone(),
+            policy: self.policy.clone(),
+            size: self.size,
+            last_version_commit: self.last_version_commit.clone(),
+            touched: self.touched.clone(),
+            touched_histories: self.touched_histories.clone(),
+            touched_deployments: self.touched_deployments.clone(),
+            touched_env_logs: self.touched_env_logs.clone(),
+            base: self.base.clone(),
+            source: None,
+            failed: self.failed.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Summary")
+            .field("size", &self.size)
+            .field("resumed", &self.base.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Summary {
@@ -298,21 +543,16 @@ impl Summary {
         s
     }
 
-    /// A summary resumed at a tip whose (checked) index and policy are given; load the
-    /// files [`Summary::files_for`] names before applying entries.
-    pub fn resume(index: StateIndex, policy: &PolicyState) -> Summary {
-        let mut touched = BTreeSet::new();
-        touched.insert(POLICY_FILE.to_owned());
-        Summary {
-            shards: BTreeMap::new(),
-            envs: BTreeMap::new(),
-            renames: None,
-            policy: policy.tracker(),
-            size: index.size,
-            last_version_commit: index.last_version_commit.clone(),
-            touched,
-            base: Some(index),
-        }
+    /// A summary resumed at a tip whose (checked) index and policy are given; the files the
+    /// entries applied next touch are read from `source` when first needed.
+    pub fn resume(index: StateIndex, policy: &PolicyState, source: Box<dyn Source>) -> Summary {
+        let mut s = Summary::new();
+        s.policy = policy.tracker();
+        s.size = index.size;
+        s.last_version_commit = index.last_version_commit.clone();
+        s.base = Some(index);
+        s.source = Some(source);
+        s
     }
 
     /// Entries covered.
@@ -320,53 +560,206 @@ impl Summary {
         self.size
     }
 
-    /// The state files (other than the index and the policy) that applying `st` changes.
-    pub fn files_for(st: &Statement) -> BTreeSet<String> {
-        let p = &st.predicate;
-        let mut out = BTreeSet::new();
-        for pr in &p.prompts {
-            out.insert(shard_file(&pr.path));
-            if let Some(from) = &pr.previous_path {
-                out.insert(shard_file(from));
-                if from != &pr.path && p.event == EventType::Version {
-                    out.insert(RENAMES_FILE.to_owned());
-                }
+    /// Why a file the entries needed could not be read from the source (`None`: all were).
+    pub fn failure(&self) -> Option<&str> {
+        self.failed.as_deref()
+    }
+
+    /// Reads and parses a file from the source (`None`: not there, or nothing to read from).
+    fn load<T: serde::de::DeserializeOwned>(&mut self, file: &str) -> Option<T> {
+        if self.failed.is_some() {
+            return None;
+        }
+        let source = self.source.as_mut()?;
+        match source.read(file).and_then(|b| {
+            b.map(|b| parse(file, &b).map_err(anyhow::Error::msg))
+                .transpose()
+        }) {
+            Ok(v) => v,
+            Err(e) => {
+                self.failed = Some(format!("{e:#}"));
+                None
             }
         }
-        if p.event != EventType::Version
-            && let Some(d) = &p.deployment
-        {
-            out.insert(env_file(&d.environment));
+    }
+
+    fn fail(&mut self, why: String) {
+        self.failed.get_or_insert(why);
+    }
+
+    /// Loads the heads shard of `path` (once).
+    fn load_heads(&mut self, path: &PromptPath) -> String {
+        let file = heads_file(path);
+        if !self.heads.contains_key(&file) {
+            let heads: Heads = self.load(&file).unwrap_or_default();
+            if heads.prompts.keys().any(|p| heads_file(p) != file) {
+                self.fail(format!("{file} holds a path of another shard"));
+            }
+            self.heads.insert(file.clone(), heads);
         }
-        out
+        file
     }
 
-    /// Whether a file is loaded (or was created by an applied entry).
-    pub fn is_loaded(&self, file: &str) -> bool {
-        self.shards.contains_key(file) || self.envs.contains_key(file)
-    }
-
-    pub fn load_shard(&mut self, file: String, shard: Shard) {
-        self.shards.insert(file, shard);
-    }
-
-    pub fn load_env(&mut self, file: String, env: EnvState) {
-        self.envs.insert(file, env);
-    }
-
-    pub fn load_renames(&mut self, renames: Renames) {
-        self.renames = Some(renames);
-    }
-
-    fn prompt_mut(&mut self, path: &PromptPath) -> &mut PromptState {
-        let file = shard_file(path);
-        self.touched.insert(file.clone());
-        self.shards
+    fn head_mut(&mut self, path: &PromptPath) -> &mut Head {
+        let file = self.load_heads(path);
+        self.heads
             .entry(file)
             .or_default()
             .prompts
             .entry(path.clone())
             .or_default()
+    }
+
+    fn history_mut(&mut self, path: &PromptPath) -> &mut History {
+        if !self.histories.contains_key(path) {
+            let file = history_file(path);
+            let h: History = self
+                .load(&file)
+                .unwrap_or_else(|| History::new(path.clone()));
+            if &h.path != path {
+                self.fail(format!("{file} is about {}", h.path));
+            }
+            self.histories.insert(path.clone(), h);
+        }
+        self.histories
+            .entry(path.clone())
+            .or_insert_with(|| History::new(path.clone()))
+    }
+
+    /// The last chunk of the list in `dir`, as loaded: `(first, items)`.
+    fn load_chunk<T, C: serde::de::DeserializeOwned>(
+        &mut self,
+        dir: &str,
+        size: usize,
+        items: impl FnOnce(C) -> Result<Vec<T>, String>,
+    ) -> Chunked<T> {
+        let last = match self.base.as_ref().map(|b| b.last_chunk(dir)) {
+            None | Some(Ok(None)) => return Chunked::default_with(0),
+            Some(Err(e)) => {
+                self.fail(e);
+                return Chunked::default_with(0);
+            }
+            Some(Ok(Some(n))) => n,
+        };
+        let file = chunk_file(dir, last);
+        let Some(chunk) = self.load::<C>(&file) else {
+            self.fail(format!("{file} is listed but cannot be read"));
+            return Chunked::default_with(0);
+        };
+        match items(chunk) {
+            Ok(v) if v.is_empty() || v.len() > size => {
+                self.fail(format!(
+                    "{file} holds {} items, a chunk 1 to {size}",
+                    v.len()
+                ));
+                Chunked::default_with(0)
+            }
+            Ok(v) if v.len() == size => Chunked::default_with(last + 1),
+            Ok(v) => Chunked {
+                first: last,
+                items: v,
+            },
+            Err(e) => {
+                self.fail(format!("{file}: {e}"));
+                Chunked::default_with(0)
+            }
+        }
+    }
+
+    fn deployments_mut(&mut self, path: &PromptPath) -> &mut Chunked<DeploymentState> {
+        if !self.deployments.contains_key(path) {
+            let c = self.load_chunk(
+                &deployments_dir(path),
+                DEPLOYMENT_CHUNK,
+                |c: DeploymentChunk| {
+                    if &c.path == path {
+                        Ok(c.deployments)
+                    } else {
+                        Err(format!("it is about {}", c.path))
+                    }
+                },
+            );
+            self.deployments.insert(path.clone(), c);
+        }
+        self.touched_deployments.insert(path.clone());
+        self.deployments.entry(path.clone()).or_default()
+    }
+
+    fn env_mut(&mut self, env: &str) -> &mut EnvState {
+        let file = env_file(env);
+        if !self.envs.contains_key(&file) {
+            let e: EnvState = self.load(&file).unwrap_or_else(|| EnvState {
+                environment: env.to_owned(),
+                live: BTreeMap::new(),
+            });
+            if e.environment != env {
+                self.fail(format!("{file} is about environment `{}`", e.environment));
+            }
+            self.envs.insert(file.clone(), e);
+        }
+        self.touched.insert(file.clone());
+        self.envs.entry(file).or_insert_with(|| EnvState {
+            environment: env.to_owned(),
+            live: BTreeMap::new(),
+        })
+    }
+
+    fn env_log_mut(&mut self, env: &str) -> &mut Chunked<EntryIndex> {
+        if !self.env_logs.contains_key(env) {
+            let c = self.load_chunk(&env_log_dir(env), ENV_CHUNK, |c: EnvChunk| {
+                if c.environment == env {
+                    Ok(c.entries)
+                } else {
+                    Err(format!("it is about environment `{}`", c.environment))
+                }
+            });
+            self.env_logs.insert(env.to_owned(), c);
+        }
+        self.touched_env_logs.insert(env.to_owned());
+        self.env_logs.entry(env.to_owned()).or_default()
+    }
+
+    fn renames_mut(&mut self) -> &mut Renames {
+        if self.renames.is_none() {
+            let r = self.load(RENAMES_FILE).unwrap_or_default();
+            self.renames = Some(r);
+        }
+        self.touched.insert(RENAMES_FILE.to_owned());
+        self.renames.get_or_insert_with(Renames::default)
+    }
+
+    /// The entry that recorded version `version` with these bytes at `path` (not a
+    /// deletion): the head's newest record when it is that one, else the path's history.
+    fn version_entry(
+        &mut self,
+        path: &PromptPath,
+        version: Version,
+        sha256: &Sha256Hex,
+    ) -> Option<EntryIndex> {
+        let matches = |v: &VersionState| {
+            v.version == version && &v.sha256 == sha256 && v.change != Some(ChangeType::Deleted)
+        };
+        let file = self.load_heads(path);
+        if let Some(l) = self
+            .heads
+            .get(&file)
+            .and_then(|h| h.prompts.get(path))
+            .and_then(|h| h.latest.as_ref())
+            .filter(|l| matches(l))
+        {
+            return Some(l.entry);
+        }
+        self.history_mut(path)
+            .versions
+            .iter()
+            .rev()
+            .find(|v| matches(v))
+            .map(|v| v.entry)
+    }
+
+    fn touch_prompt(&mut self, path: &PromptPath) {
+        self.touched.insert(heads_file(path));
+        self.touched_histories.insert(path.clone());
     }
 
     /// Takes entry `index` into account (entries in log order, from [`Summary::size`]).
@@ -382,14 +775,14 @@ impl Summary {
                 }
                 for pr in &p.prompts {
                     if let Some(from) = &pr.previous_path {
-                        let away = self.prompt_mut(from);
-                        away.present = false;
-                        push_entry(&mut away.entries, index);
+                        self.touch_prompt(from);
+                        self.head_mut(from).present = false;
+                        push_entry(&mut self.history_mut(from).entries, index);
                         if from != &pr.path {
-                            away.links.insert(pr.path.clone());
-                            self.prompt_mut(&pr.path).links.insert(from.clone());
-                            self.touched.insert(RENAMES_FILE.to_owned());
-                            let renames = self.renames.get_or_insert_with(Renames::default);
+                            self.touch_prompt(&pr.path);
+                            self.head_mut(from).links.insert(pr.path.clone());
+                            self.head_mut(&pr.path).links.insert(from.clone());
+                            let renames = self.renames_mut();
                             renames.paths.insert(from.clone());
                             renames.paths.insert(pr.path.clone());
                         }
@@ -399,31 +792,37 @@ impl Summary {
                         .rules
                         .iter()
                         .any(|r| r.path == pr.path && r.is_approved());
-                    let s = self.prompt_mut(&pr.path);
-                    s.present = pr.change != Some(ChangeType::Deleted);
-                    push_entry(&mut s.entries, index);
+                    self.touch_prompt(&pr.path);
+                    let history = self.history_mut(&pr.path);
+                    push_entry(&mut history.entries, index);
                     let again =
                         matches!(pr.change, Some(ChangeType::Deleted | ChangeType::Renamed))
-                            && s.versions.iter().any(|v| v.version == pr.version);
-                    if !again {
-                        s.versions.push(VersionState {
-                            version: pr.version,
-                            change: pr.change,
-                            sha256: pr.digest.sha256.clone(),
-                            git_blob: pr.digest.git_blob.clone(),
-                            entry: index,
-                            commit: pr.commit.clone(),
-                            approved,
-                        });
+                            && history.versions.iter().any(|v| v.version == pr.version);
+                    let record = (!again).then(|| VersionState {
+                        version: pr.version,
+                        change: pr.change,
+                        sha256: pr.digest.sha256.clone(),
+                        git_blob: pr.digest.git_blob.clone(),
+                        entry: index,
+                        commit: pr.commit.clone(),
+                        approved,
+                    });
+                    if let Some(r) = &record {
+                        history.versions.push(r.clone());
+                    }
+                    let head = self.head_mut(&pr.path);
+                    head.present = pr.change != Some(ChangeType::Deleted);
+                    if let Some(r) = record.filter(|r| r.change != Some(ChangeType::Deleted)) {
+                        head.latest = Some(r);
                     }
                 }
             }
             EventType::Deployment | EventType::Rollback => {
+                let Some(d) = &p.deployment else {
+                    return;
+                };
                 for pr in &p.prompts {
-                    let s = self.prompt_mut(&pr.path);
-                    push_entry(&mut s.entries, index);
-                    let Some(d) = &p.deployment else { continue };
-                    s.deployments.push(DeploymentState {
+                    self.deployments_mut(&pr.path).items.push(DeploymentState {
                         entry: index,
                         environment: d.environment.clone(),
                         event: p.event,
@@ -431,25 +830,8 @@ impl Summary {
                         sha256: pr.digest.sha256.clone(),
                         deployed_at: d.deployed_at,
                     });
-                    let version_entry = s
-                        .versions
-                        .iter()
-                        .rev()
-                        .find(|v| {
-                            v.version == pr.version
-                                && v.sha256 == pr.digest.sha256
-                                && v.change != Some(ChangeType::Deleted)
-                        })
-                        .map(|v| v.entry);
-                    let file = env_file(&d.environment);
-                    self.touched.insert(file.clone());
-                    let env = self.envs.entry(file).or_insert_with(|| EnvState {
-                        environment: d.environment.clone(),
-                        live: BTreeMap::new(),
-                        entries: Vec::new(),
-                    });
-                    push_entry(&mut env.entries, index);
-                    env.live.insert(
+                    let version_entry = self.version_entry(&pr.path, pr.version, &pr.digest.sha256);
+                    self.env_mut(&d.environment).live.insert(
                         pr.path.clone(),
                         LiveState {
                             version: pr.version,
@@ -461,13 +843,19 @@ impl Summary {
                         },
                     );
                 }
+                if !p.prompts.is_empty() {
+                    push_entry(&mut self.env_log_mut(&d.environment).items, index);
+                }
             }
         }
     }
 
     /// The changed files and the new index. The index keeps the hashes of files not
     /// loaded (unchanged) from the one resumed from.
-    pub fn encode(&self) -> Result<Encoded, serde_json::Error> {
+    pub fn encode(&self) -> anyhow::Result<Encoded> {
+        if let Some(why) = &self.failed {
+            anyhow::bail!("the state summary could not be read: {why}");
+        }
         let mut files = Vec::new();
         let mut index = StateIndex {
             format: FORMAT,
@@ -479,6 +867,10 @@ impl Summary {
                 .map(|b| b.files.clone())
                 .unwrap_or_default(),
         };
+        let mut put = |file: String, bytes: Vec<u8>| {
+            index.files.insert(file.clone(), Sha256Hex::of(&bytes));
+            files.push((file, bytes));
+        };
         for file in &self.touched {
             let bytes = if file == POLICY_FILE {
                 serde_json::to_vec(&PolicyState::of(&self.policy))?
@@ -487,24 +879,75 @@ impl Summary {
                     Some(r) => serde_json::to_vec(r)?,
                     None => continue,
                 }
-            } else if let Some(shard) = self.shards.get(file) {
-                serde_json::to_vec(shard)?
+            } else if let Some(heads) = self.heads.get(file) {
+                serde_json::to_vec(heads)?
             } else if let Some(env) = self.envs.get(file) {
                 serde_json::to_vec(env)?
             } else {
                 continue;
             };
-            index.files.insert(file.clone(), Sha256Hex::of(&bytes));
-            files.push((file.clone(), bytes));
+            put(file.clone(), bytes);
         }
+        for path in &self.touched_histories {
+            if let Some(h) = self.histories.get(path) {
+                put(history_file(path), serde_json::to_vec(h)?);
+            }
+        }
+        for path in &self.touched_deployments {
+            if let Some(c) = self.deployments.get(path) {
+                let dir = deployments_dir(path);
+                for (k, part) in c.items.chunks(DEPLOYMENT_CHUNK).enumerate() {
+                    let chunk = DeploymentChunk {
+                        path: path.clone(),
+                        deployments: part.to_vec(),
+                    };
+                    put(
+                        chunk_file(&dir, c.first + k as u64),
+                        serde_json::to_vec(&chunk)?,
+                    );
+                }
+            }
+        }
+        for env in &self.touched_env_logs {
+            if let Some(c) = self.env_logs.get(env) {
+                let dir = env_log_dir(env);
+                for (k, part) in c.items.chunks(ENV_CHUNK).enumerate() {
+                    let chunk = EnvChunk {
+                        environment: env.clone(),
+                        entries: part.to_vec(),
+                    };
+                    put(
+                        chunk_file(&dir, c.first + k as u64),
+                        serde_json::to_vec(&chunk)?,
+                    );
+                }
+            }
+        }
+        files.sort_by(|a, b| a.0.cmp(&b.0));
         let bytes = serde_json::to_vec(&index)?;
         let index_sha256 = Sha256Hex::of(&bytes);
         files.push((INDEX_FILE.to_owned(), bytes));
         Ok(Encoded {
             files,
+            replace_all: self.base.is_none(),
             index_sha256,
             index,
         })
+    }
+}
+
+impl<T> Default for Chunked<T> {
+    fn default() -> Self {
+        Chunked::default_with(0)
+    }
+}
+
+impl<T> Chunked<T> {
+    fn default_with(first: u64) -> Chunked<T> {
+        Chunked {
+            first,
+            items: Vec::new(),
+        }
     }
 }
 
@@ -513,7 +956,6 @@ fn push_entry(entries: &mut Vec<EntryIndex>, index: EntryIndex) {
         entries.push(index);
     }
 }
-
 /// Parses a state file's bytes as `T`, naming the file when they are not one.
 pub fn parse<T: serde::de::DeserializeOwned>(file: &str, bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("{file} is not a valid state file: {e}"))
@@ -593,18 +1035,35 @@ mod tests {
 
     #[test]
     fn file_names_are_fixed_and_safe() {
-        let f = shard_file(&PromptPath::new("prompts/a.md"));
-        assert!(f.starts_with("state/prompts/") && f.len() == "state/prompts/xx.json".len());
-        assert!(is_state_file(&f));
+        let p = PromptPath::new("prompts/a.md");
+        let f = heads_file(&p);
+        assert!(f.starts_with("state/heads/") && f.len() == "state/heads/xx.json".len());
+        let h = history_file(&p);
+        assert!(is_format_file(&f) && is_format_file(&h), "{h}");
+        assert!(is_format_file(&chunk_file(&deployments_dir(&p), 3)));
+        assert!(is_format_file(&chunk_file(&env_log_dir("production"), 0)));
         assert_eq!(env_file("production"), "state/env/production.json");
         let odd = env_file("../../entries/x");
         assert!(
             odd.starts_with("state/env/~") && !odd[10..].contains('/'),
             "{odd}"
         );
-        assert!(is_state_file(&odd));
-        assert!(!is_state_file("state/prompts/zz.json"));
-        assert!(!is_state_file("state/other.json"));
+        assert!(is_format_file(&odd));
+        let odd_log = chunk_file(&env_log_dir("../x"), 0);
+        assert!(
+            is_format_file(&odd_log) && odd_log.matches('/').count() == 3,
+            "{odd_log}"
+        );
+        assert!(!is_format_file("state/heads/zz.json"));
+        assert!(!is_format_file("state/other.json"));
+        assert!(!is_format_file("state/env-log/production/1.json"));
+        assert!(!is_format_file("state/env-log/../000000.json"));
+        // Format 1's shards are state files (an append replaces them) but not this format's.
+        assert!(is_state_file("state/prompts/ab.json"));
+        assert!(!is_format_file("state/prompts/ab.json"));
+        // A history file whose directory is not its name's first byte.
+        let wrong = format!("state/prompts/00/{}.json", "f".repeat(64));
+        assert!(!is_format_file(&wrong));
     }
 
     #[test]
@@ -631,5 +1090,307 @@ mod tests {
             )
         );
         assert_eq!(d[1].0, "/prompts/p.md/versions");
+    }
+
+    fn statement(index: u64, event: &str, prompts: Vec<serde_json::Value>, env: &str) -> Statement {
+        let mut v = serde_json::json!({
+            "_type": crate::attestation::statement::STATEMENT_TYPE,
+            "subject": [],
+            "predicateType": crate::attestation::statement::PREDICATE_TYPE,
+            "predicate": {
+                "event": event,
+                "log": { "index": index, "previous": null, "origin": "github.com/acme/clinic" },
+                "prompts": prompts,
+                "authors": [],
+                "approvals": [],
+                "policy": { "configDigest": { "sha256": "0".repeat(64) } },
+                "recordedAt": "2026-11-20T14:00:00Z",
+                "tool": { "name": "promptrail", "version": "0.1.0" }
+            }
+        });
+        if event != "version" {
+            v["predicate"]["deployment"] = serde_json::json!({
+                "environment": env, "actor": "ci", "ref": "refs/heads/main",
+                "sha": "1".repeat(40),
+                "deployedAt": format!("2026-11-20T14:{:02}:{:02}Z", (index / 60) % 60, index % 60),
+            });
+        }
+        serde_json::from_value(v).expect("a statement")
+    }
+
+    fn record(
+        path: &str,
+        change: &str,
+        version: u32,
+        from: Option<&str>,
+        content: u32,
+    ) -> serde_json::Value {
+        let mut p = serde_json::json!({
+            "path": path,
+            "change": change,
+            "version": version,
+            "commit": "1".repeat(40),
+            "landedAt": "2026-11-20T14:00:00Z",
+            "digest": {
+                "sha256": Sha256Hex::of(content.to_string().as_bytes()).to_string(),
+                "gitBlob": format!("{:040x}", content),
+            }
+        });
+        if let Some(f) = from {
+            p["previousPath"] = f.into();
+        }
+        p
+    }
+
+    /// A log of versions, a deletion, renames and many deployments (past chunk boundaries).
+    fn log() -> Vec<Statement> {
+        let mut out = Vec::new();
+        let mut push = |event: &str, prompts: Vec<serde_json::Value>, env: &str| {
+            let i = out.len() as u64;
+            out.push(statement(i, event, prompts, env));
+        };
+        push(
+            "version",
+            vec![
+                record("a.md", "added", 1, None, 1),
+                record("b.md", "added", 1, None, 2),
+            ],
+            "",
+        );
+        for round in 0..40u32 {
+            let env = if round % 3 == 0 {
+                "staging"
+            } else {
+                "production"
+            };
+            push(
+                "deployment",
+                vec![record(
+                    "a.md",
+                    "added",
+                    1 + round / 10,
+                    None,
+                    1 + round / 10,
+                )],
+                env,
+            );
+            if round % 10 == 9 {
+                let v = 2 + round / 10;
+                push("version", vec![record("a.md", "modified", v, None, v)], "");
+            }
+            if round == 20 {
+                push(
+                    "version",
+                    vec![record("c.md", "renamed", 1, Some("b.md"), 2)],
+                    "",
+                );
+            }
+            if round == 25 {
+                push("version", vec![record("c.md", "deleted", 1, None, 2)], "");
+            }
+            if round % 7 == 0 {
+                push(
+                    "rollback",
+                    vec![
+                        record("a.md", "added", 1, None, 1),
+                        record("c.md", "renamed", 1, None, 2),
+                    ],
+                    env,
+                );
+            }
+        }
+        for k in 0..1100u64 {
+            // Past one environment chunk.
+            let _ = k;
+            push(
+                "deployment",
+                vec![record("a.md", "added", 5, None, 5)],
+                "qa",
+            );
+        }
+        out
+    }
+
+    struct Files(BTreeMap<String, Vec<u8>>);
+
+    impl Source for Files {
+        fn read(&mut self, file: &str) -> anyhow::Result<Option<Vec<u8>>> {
+            Ok(self.0.get(file).cloned())
+        }
+    }
+
+    fn write(tree: &mut BTreeMap<String, Vec<u8>>, e: &Encoded) {
+        if e.replace_all {
+            tree.clear();
+        }
+        tree.extend(e.files.iter().cloned());
+    }
+
+    /// Appends in batches, each resumed from the files the previous ones wrote, write the
+    /// very files a summary built from every entry has: byte for byte, and no other.
+    #[test]
+    fn a_resumed_summary_writes_what_a_rebuilt_one_has() {
+        let log = log();
+        let mut whole = Summary::new();
+        for (i, st) in log.iter().enumerate() {
+            whole.apply(EntryIndex(i as u64), st);
+        }
+        let whole = whole.encode().expect("encodes");
+        let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        let mut pos = 0usize;
+        for batch in [1usize, 2, 5, 1, 30, 1, 3, 700, 1, 500] {
+            let end = (pos + batch).min(log.len());
+            let mut s = if pos == 0 {
+                Summary::new()
+            } else {
+                let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
+                let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+                Summary::resume(index, &policy, Box::new(Files(tree.clone())))
+            };
+            for (i, st) in log[pos..end].iter().enumerate() {
+                s.apply(EntryIndex((pos + i) as u64), st);
+            }
+            assert_eq!(s.failure(), None);
+            let e = s.encode().expect("encodes");
+            if batch == 1 && pos > 10 {
+                // Only what the entry touched is rewritten.
+                assert!(
+                    e.files.len() < tree.len(),
+                    "{} of {}",
+                    e.files.len(),
+                    tree.len()
+                );
+            }
+            write(&mut tree, &e);
+            pos = end;
+        }
+        assert_eq!(pos, log.len());
+        let rebuilt: BTreeMap<String, Vec<u8>> = whole.files.iter().cloned().collect();
+        assert_eq!(
+            tree.keys().collect::<Vec<_>>(),
+            rebuilt.keys().collect::<Vec<_>>()
+        );
+        for (f, b) in &rebuilt {
+            assert!(&tree[f] == b, "{f} differs");
+        }
+        // Chunks were cut as the layout says.
+        let a = deployments_dir(&PromptPath::new("a.md"));
+        assert!(tree.contains_key(&chunk_file(&a, 1)), "{:?}", tree.keys());
+        assert!(tree.contains_key(&chunk_file(&env_log_dir("qa"), 1)));
+    }
+
+    /// A deployment resumed on a log of many versions reads the path's head only, when
+    /// the deployed version is its newest; and writes no head and no history.
+    #[test]
+    fn a_deployment_writes_no_head_and_no_history() {
+        let log = log();
+        let mut s = Summary::new();
+        for (i, st) in log.iter().enumerate() {
+            s.apply(EntryIndex(i as u64), st);
+        }
+        let e = s.encode().expect("encodes");
+        let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        write(&mut tree, &e);
+        let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
+        let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+        let mut files = tree.clone();
+        files.remove(&history_file(&PromptPath::new("a.md")));
+        let mut s = Summary::resume(index, &policy, Box::new(Files(files)));
+        let n = log.len() as u64;
+        s.apply(
+            EntryIndex(n),
+            &statement(
+                n,
+                "deployment",
+                vec![record("a.md", "modified", 5, None, 5)],
+                "production",
+            ),
+        );
+        assert_eq!(s.failure(), None, "the history was not needed");
+        let written: Vec<String> = s
+            .encode()
+            .expect("encodes")
+            .files
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        assert!(
+            written
+                .iter()
+                .all(|f| !f.starts_with("state/heads/") && !f.starts_with("state/prompts/")),
+            "{written:?}"
+        );
+        assert_eq!(written.len(), 5, "{written:?}");
+    }
+
+    /// What a resumed summary reads and cannot believe makes it fail, never half-apply:
+    /// a heads shard holding a path of another shard, a chunk of the wrong size or path.
+    #[test]
+    fn files_that_do_not_fit_the_layout_fail_the_resume() {
+        let log = log();
+        let mut s = Summary::new();
+        for (i, st) in log.iter().enumerate() {
+            s.apply(EntryIndex(i as u64), st);
+        }
+        let e = s.encode().expect("encodes");
+        let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        write(&mut tree, &e);
+        let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
+        let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+        let a = PromptPath::new("a.md");
+        let n = log.len() as u64;
+        let version = statement(
+            n,
+            "version",
+            vec![record("a.md", "modified", 6, None, 6)],
+            "",
+        );
+        let deployment = statement(
+            n,
+            "deployment",
+            vec![record("a.md", "modified", 5, None, 5)],
+            "qa",
+        );
+        type Edit<'a> = Box<dyn Fn(&mut BTreeMap<String, Vec<u8>>) + 'a>;
+        let cases: Vec<(&str, Edit, &Statement)> = vec![
+            (
+                "another shard",
+                Box::new(|t| {
+                    let mut h: Heads = parse("h", &t[&heads_file(&a)]).expect("heads");
+                    let head = h.prompts.remove(&a).expect("a's head");
+                    h.prompts.insert(PromptPath::new("not-this-shard.md"), head);
+                    t.insert(heads_file(&a), serde_json::to_vec(&h).expect("json"));
+                }),
+                &version,
+            ),
+            (
+                "is about",
+                Box::new(|t| {
+                    let mut h: History = parse("h", &t[&history_file(&a)]).expect("history");
+                    h.path = PromptPath::new("b.md");
+                    t.insert(history_file(&a), serde_json::to_vec(&h).expect("json"));
+                }),
+                &version,
+            ),
+            (
+                "items",
+                Box::new(|t| {
+                    let f = chunk_file(&env_log_dir("qa"), 1);
+                    let mut c: EnvChunk = parse("c", &t[&f]).expect("chunk");
+                    c.entries.clear();
+                    t.insert(f, serde_json::to_vec(&c).expect("json"));
+                }),
+                &deployment,
+            ),
+        ];
+        for (why, edit, st) in cases {
+            let mut files = tree.clone();
+            edit(&mut files);
+            let mut s = Summary::resume(index.clone(), &policy, Box::new(Files(files)));
+            s.apply(EntryIndex(n), st);
+            let failure = s.failure().map(str::to_owned).unwrap_or_default();
+            assert!(failure.contains(why), "{why}: {failure}");
+            assert!(s.encode().is_err(), "{why}");
+        }
     }
 }

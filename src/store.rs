@@ -19,7 +19,6 @@
 
 use std::time::Duration;
 
-use crate::attestation::Statement;
 use crate::checkpoint::Checkpoint;
 use crate::git::{Git, PushOutcome};
 use crate::merkle::{CompactRange, leaf_hash};
@@ -523,44 +522,71 @@ impl<'a> Store<'a> {
             .map(|e| decode_entry(&e.bytes).map(|(_, st)| st))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("a new entry does not decode: {e}"))?;
+        let apply = |summary: &mut crate::state::Summary| {
+            for (i, st) in statements.iter().enumerate() {
+                summary.apply(EntryIndex(tip.next_index.0 + i as u64), st);
+            }
+        };
         let mut summary = match &tip.commit {
             None => crate::state::Summary::new(),
-            Some(commit) => match self.resume_summary(commit, &statements, key) {
-                Ok(Some(s)) if s.size() == tip.next_index.0 => s,
-                outcome => {
-                    match outcome {
-                        Ok(None) => progress(
-                            "the audit branch has no state summary yet: writing it from every entry (once)",
-                        ),
-                        Ok(Some(_)) => progress(
-                            "the state summary does not cover the log: rebuilding it from every entry",
-                        ),
-                        Err(e) => progress(&format!(
-                            "the state summary is not believed ({e:#}): rebuilding it from every entry"
-                        )),
+            Some(commit) => {
+                let resumed = match self.resume_summary(commit, key) {
+                    Ok(Some(s)) if s.size() == tip.next_index.0 => {
+                        let mut s = s;
+                        apply(&mut s);
+                        match s.failure() {
+                            None => Ok(s),
+                            Some(why) => Err(format!(
+                                "the state summary is not believed ({why}): rebuilding it from \
+                                 every entry"
+                            )),
+                        }
                     }
-                    self.rebuild_summary(commit)?
+                    Ok(None) => Err(
+                        "the audit branch has no state summary yet: writing it from every entry \
+                         (once)"
+                            .to_owned(),
+                    ),
+                    Ok(Some(_)) => Err(
+                        "the state summary does not cover the log: rebuilding it from every entry"
+                            .to_owned(),
+                    ),
+                    Err(e) => Err(format!(
+                        "the state summary is not believed ({e:#}): rebuilding it from every entry"
+                    )),
+                };
+                match resumed {
+                    Ok(s) => s,
+                    Err(why) => {
+                        progress(&why);
+                        let mut s = self.rebuild_summary(commit)?;
+                        apply(&mut s);
+                        s
+                    }
                 }
-            },
+            }
         };
-        for (i, st) in statements.iter().enumerate() {
-            summary.apply(EntryIndex(tip.next_index.0 + i as u64), st);
+        if tip.commit.is_none() {
+            apply(&mut summary);
         }
         summary
             .encode()
-            .map_err(|e| anyhow::anyhow!("serialising the state summary: {e}"))
+            .map_err(|e| anyhow::anyhow!("serialising the state summary: {e:#}"))
     }
 
-    /// The tip's summary with the files `statements` touch loaded; `None` without one.
-    fn resume_summary(
-        &self,
-        commit: &Oid,
-        statements: &[Statement],
-        key: &Signer,
-    ) -> Result<Option<crate::state::Summary>> {
+    /// The tip's summary, reading the files the next entries touch from the tip; `None`
+    /// without one.
+    fn resume_summary(&self, commit: &Oid, key: &Signer) -> Result<Option<crate::state::Summary>> {
         let Some(mut view) = crate::summary::StateView::open(self, commit)? else {
             return Ok(None);
         };
+        if view.index().format < crate::state::FORMAT {
+            anyhow::bail!(
+                "it is format {}, this promptrail writes format {}",
+                view.index().format,
+                crate::state::FORMAT
+            );
+        }
         view.check_binding().map_err(anyhow::Error::msg)?;
         if let Signer::Key(k) = key {
             let own = crate::signing::TrustedKey::from_spki_der(
@@ -570,30 +596,13 @@ impl<'a> Store<'a> {
             view.check_signed_by(std::slice::from_ref(&own))
                 .map_err(anyhow::Error::msg)?;
         }
-        let mut summary = crate::state::Summary::resume(view.index().clone(), &view.policy()?);
-        let files: std::collections::BTreeSet<String> = statements
-            .iter()
-            .flat_map(crate::state::Summary::files_for)
-            .collect();
-        for file in files {
-            if file == crate::state::RENAMES_FILE {
-                let renames = match view.file(&file)? {
-                    Some(bytes) => {
-                        crate::state::parse(&file, &bytes).map_err(anyhow::Error::msg)?
-                    }
-                    None => crate::state::Renames::default(),
-                };
-                summary.load_renames(renames);
-            } else if file.starts_with("state/env/") {
-                if let Some(bytes) = view.file(&file)? {
-                    let env = crate::state::parse(&file, &bytes).map_err(anyhow::Error::msg)?;
-                    summary.load_env(file, env);
-                }
-            } else if let Some(shard) = view.shard(&file)? {
-                summary.load_shard(file, shard);
-            }
-        }
-        Ok(Some(summary))
+        let index = view.index().clone();
+        let policy = view.policy()?;
+        Ok(Some(crate::state::Summary::resume(
+            index,
+            &policy,
+            Box::new(view),
+        )))
     }
 
     /// The summary of every entry at `commit`, read a window at a time.
@@ -821,7 +830,11 @@ fn fast_import_stream(
         if i == last
             && let Some(state) = state
         {
-            // The summary after the last entry, bound by this commit's checkpoint.
+            // The summary after the last entry, bound by this commit's checkpoint; rebuilt
+            // whole, it replaces every state file (an older format's too).
+            if state.replace_all && tip.commit.is_some() {
+                out.extend_from_slice(format!("D {}\n", crate::state::DIR).as_bytes());
+            }
             for (path, bytes) in &state.files {
                 out.extend_from_slice(format!("M 100644 inline {path}\n").as_bytes());
                 data(&mut out, bytes);

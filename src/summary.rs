@@ -6,9 +6,13 @@
 //! checkpoint's `promptrail-state` extension line is the SHA-256 of the index, the index's
 //! tree size is the checkpoint's and the tip's last entry index + 1, and the checkpoint is
 //! signed by a trusted key (or, keyless, by the certificate key of the entry it closes) when
-//! `trust` is not empty. Then [`StateView::prompt`]`(&path)` gives one path's versions
-//! (sha256, approved, entry), deployments, entries and rename links, [`StateView::lineage`]
-//! the prompt across renames, [`StateView::env`]`(name)` an environment's live set,
+//! `trust` is not empty, and the index is of this format and lists only files of its layout.
+//! Then [`StateView::head`]`(&path)` gives one path's head (present, newest version, links),
+//! [`StateView::history`] its version records, [`StateView::deployments`] its deployments
+//! (from their chunks), [`StateView::prompt`] all of these as one [`PromptState`]
+//! (versions, deployments, entries, links), [`StateView::lineage`]
+//! the prompt across renames, [`StateView::env`]`(name)` an environment's live set and
+//! [`StateView::env_entries`] its entries,
 //! [`StateView::policy`] the policy in force, and [`StateView::entries`] reads the few entry
 //! files a caller needs by path. Every state file read is checked against the SHA-256 the
 //! index lists; any error means "not believed": warn (run `promptrail verify`) and fall back
@@ -22,8 +26,10 @@ use crate::checkpoint::Checkpoint;
 use crate::git::ObjectReader;
 use crate::signing::{Trust, TrustedKey};
 use crate::state::{
-    EnvState, FORMAT, INDEX_FILE, POLICY_FILE, PolicyState, PromptState, Shard, StateIndex,
-    bound_index, env_file, parse, shard_file,
+    DEPLOYMENT_CHUNK, DeploymentChunk, DeploymentState, ENV_CHUNK, EnvChunk, EnvState, FORMAT,
+    Head, Heads, History, INDEX_FILE, POLICY_FILE, PolicyState, PromptState, StateIndex,
+    bound_index, deployments_dir, env_file, env_log_dir, heads_file, history_file, is_format_file,
+    parse,
 };
 use crate::store::{CHECKPOINT_FILE, Store, StoredEntry, entry_path};
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
@@ -40,7 +46,7 @@ pub struct StateView {
     checkpoint: Option<Result<Checkpoint, String>>,
     /// The tip commit's parents, as its object lists them.
     parents: Vec<Oid>,
-    shards: HashMap<String, Option<Shard>>,
+    heads: HashMap<String, Heads>,
 }
 
 impl std::fmt::Debug for StateView {
@@ -73,7 +79,7 @@ impl StateView {
             index,
             index_sha256: Sha256Hex::of(&bytes),
             checkpoint,
-            shards: HashMap::new(),
+            heads: HashMap::new(),
         }))
     }
 
@@ -119,6 +125,11 @@ impl StateView {
             return Err(format!(
                 "{INDEX_FILE} has format {}, this promptrail reads {FORMAT}",
                 self.index.format
+            ));
+        }
+        if let Some(f) = self.index.files.keys().find(|f| !is_format_file(f)) {
+            return Err(format!(
+                "{INDEX_FILE} (format {FORMAT}) lists {f}, not a file of its layout"
             ));
         }
         let cp = match &self.checkpoint {
@@ -211,38 +222,112 @@ impl StateView {
         Ok(Some(bytes))
     }
 
-    /// A shard by file name.
-    pub fn shard(&mut self, file: &str) -> Result<Option<Shard>> {
-        if let Some(s) = self.shards.get(file) {
-            return Ok(s.clone());
+    /// The heads shard `file` (read once), every path in it checked to belong there.
+    pub fn heads(&mut self, file: &str) -> Result<&Heads> {
+        if !self.heads.contains_key(file) {
+            let heads = match self.file(file)? {
+                None => Heads::default(),
+                Some(bytes) => parse::<Heads>(file, &bytes).map_err(anyhow::Error::msg)?,
+            };
+            if let Some(p) = heads.prompts.keys().find(|p| heads_file(p) != file) {
+                bail!("{file} holds {p}, a path of another shard");
+            }
+            self.heads.insert(file.to_owned(), heads);
         }
-        let shard = match self.file(file)? {
-            None => None,
-            Some(bytes) => Some(parse::<Shard>(file, &bytes).map_err(anyhow::Error::msg)?),
-        };
-        self.shards.insert(file.to_owned(), shard.clone());
-        Ok(shard)
+        Ok(&self.heads[file])
     }
 
-    /// A shard by file name, read and not kept (for a caller that keeps only a part of it).
-    pub fn read_shard(&mut self, file: &str) -> Result<Option<Shard>> {
-        match self.file(file)? {
-            None => Ok(None),
-            Some(bytes) => Ok(Some(
-                parse::<Shard>(file, &bytes).map_err(anyhow::Error::msg)?,
-            )),
+    /// The head of `path` (`None`: no version event named it).
+    pub fn head(&mut self, path: &PromptPath) -> Result<Option<Head>> {
+        Ok(self.heads(&heads_file(path))?.prompts.get(path).cloned())
+    }
+
+    /// The version records and version entries of `path` (`None`: no version event).
+    pub fn history(&mut self, path: &PromptPath) -> Result<Option<History>> {
+        let file = history_file(path);
+        let Some(bytes) = self.file(&file)? else {
+            return Ok(None);
+        };
+        let h: History = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
+        if &h.path != path {
+            bail!("{file} is about {}, not {path}", h.path);
         }
+        Ok(Some(h))
+    }
+
+    /// Every deployment and rollback of `path`, in log order, from its chunks (each but the
+    /// last full, numbered from 0).
+    pub fn deployments(&mut self, path: &PromptPath) -> Result<Vec<DeploymentState>> {
+        let dir = deployments_dir(path);
+        let chunks: Vec<Vec<DeploymentState>> = self
+            .chunks(&dir)?
+            .into_iter()
+            .map(|(file, bytes)| {
+                let c: DeploymentChunk = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
+                if &c.path != path {
+                    bail!("{file} is about {}, not {path}", c.path);
+                }
+                Ok(c.deployments)
+            })
+            .collect::<Result<_>>()?;
+        check_chunk_sizes(&dir, &chunks, DEPLOYMENT_CHUNK)?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// Every deployment and rollback entry into environment `name`, in log order.
+    pub fn env_entries(&mut self, name: &str) -> Result<Vec<EntryIndex>> {
+        let dir = env_log_dir(name);
+        let chunks: Vec<Vec<EntryIndex>> = self
+            .chunks(&dir)?
+            .into_iter()
+            .map(|(file, bytes)| {
+                let c: EnvChunk = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
+                if c.environment != name {
+                    bail!("{file} is about environment `{}`", c.environment);
+                }
+                Ok(c.entries)
+            })
+            .collect::<Result<_>>()?;
+        check_chunk_sizes(&dir, &chunks, ENV_CHUNK)?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    /// The chunk files listed in `dir` (numbered `0..n`), read and checked.
+    fn chunks(&mut self, dir: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        self.index.last_chunk(dir).map_err(anyhow::Error::msg)?;
+        let files: Vec<String> = self
+            .index
+            .chunks(dir)
+            .into_iter()
+            .map(|(_, f)| f.to_owned())
+            .collect();
+        files
+            .into_iter()
+            .map(|f| {
+                let bytes = self
+                    .file(&f)?
+                    .with_context(|| format!("{f} is listed in {INDEX_FILE} but missing"))?;
+                Ok((f, bytes))
+            })
+            .collect()
     }
 
     /// What the log says about `path` (`None`: the log never named it).
     pub fn prompt(&mut self, path: &PromptPath) -> Result<Option<PromptState>> {
-        let file = shard_file(path);
-        if let Some(Some(s)) = self.shards.get(&file) {
-            return Ok(s.prompts.get(path).cloned());
+        let head = self.head(path)?;
+        let history = self.history(path)?;
+        let deployments = self.deployments(path)?;
+        if head.is_none() && history.is_none() && deployments.is_empty() {
+            return Ok(None);
         }
-        Ok(self
-            .shard(&file)?
-            .and_then(|s| s.prompts.get(path).cloned()))
+        if head.is_none() != history.is_none() {
+            bail!("{path} has a head without a history, or a history without a head");
+        }
+        Ok(Some(PromptState::assemble(
+            head.unwrap_or_default(),
+            history,
+            deployments,
+        )))
     }
 
     /// Every path linked to `path` by renames (transitively), with its state.
@@ -329,4 +414,29 @@ fn read_bounded(reader: &mut ObjectReader, tip: &Oid, path: &str) -> Result<Opti
         Some(Ok(o)) if o.kind == "blob" => Ok(Some(o.data)),
         Some(Ok(o)) => bail!("{path} on the audit branch is a {}, not a file", o.kind),
     }
+}
+
+impl crate::state::Source for StateView {
+    fn read(&mut self, file: &str) -> Result<Option<Vec<u8>>> {
+        self.file(file)
+    }
+}
+
+/// Every chunk but the last holds exactly `size` items, the last 1 to `size`.
+fn check_chunk_sizes<T>(dir: &str, chunks: &[Vec<T>], size: usize) -> Result<()> {
+    let n = chunks.len();
+    for (i, c) in chunks.iter().enumerate() {
+        let ok = if i + 1 == n {
+            !c.is_empty() && c.len() <= size
+        } else {
+            c.len() == size
+        };
+        if !ok {
+            bail!(
+                "chunk {i} of {dir} holds {} items, not a chunk of {size}",
+                c.len()
+            );
+        }
+    }
+    Ok(())
 }

@@ -277,13 +277,15 @@ fn sha256_of(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The shard file holding `path`.
+/// The heads shard holding `path`'s head (`state/heads/<first byte of SHA-256(path)>.json`).
 fn shard_of(path: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!(
-        "state/prompts/{:02x}.json",
-        Sha256::digest(path.as_bytes())[0]
-    )
+    format!("state/heads/{}.json", &sha256_of(path.as_bytes())[..2])
+}
+
+/// `path`'s history file (`state/prompts/<hh>/<SHA-256(path)>.json`).
+fn history_of(path: &str) -> String {
+    let h = sha256_of(path.as_bytes());
+    format!("state/prompts/{}/{h}.json", &h[..2])
 }
 
 /// Lists `file`'s new hash in the index.
@@ -342,7 +344,7 @@ fn every_edit_of_the_summary_or_the_tip_falls_back_to_the_whole_log_and_blocks()
     let (r, s) = history();
     rewrite_tip(&r, |f| {
         edit_json(f, &shard_of(INTAKE), |v| {
-            v["prompts"][INTAKE]["versions"][0]["approved"] = false.into();
+            v["prompts"][INTAKE]["latest"]["approved"] = false.into();
         });
     });
     assert_falls_back_and_blocks(&r, &s, "shard", &[]);
@@ -370,7 +372,7 @@ fn every_edit_of_the_summary_or_the_tip_falls_back_to_the_whole_log_and_blocks()
     let (r, s) = history();
     rewrite_tip(&r, |f| {
         edit_json(f, &shard_of(TRIAGE), |v| {
-            v["prompts"][TRIAGE]["versions"][0]["approved"] = false.into();
+            v["prompts"][TRIAGE]["latest"]["approved"] = false.into();
         });
         reindex(f, &shard_of(TRIAGE));
         let index = sha256_of(&f["state/index.json"]);
@@ -394,7 +396,7 @@ fn every_edit_of_the_summary_or_the_tip_falls_back_to_the_whole_log_and_blocks()
     let (r, s) = history();
     rewrite_tip(&r, |f| {
         edit_json(f, &shard_of(NOTES), |v| {
-            v["prompts"][NOTES]["versions"][0]["approved"] = false.into();
+            v["prompts"][NOTES]["latest"]["approved"] = false.into();
         });
         reindex(f, &shard_of(NOTES));
         resign(f, &other_keys().private, "another password");
@@ -427,14 +429,14 @@ fn a_replayed_tree_a_swapped_entry_or_a_lying_signed_summary_blocks() {
             .args([
                 "cat-file",
                 "blob",
-                &format!("promptrail/audit:{}", shard_of(INTAKE)),
+                &format!("promptrail/audit:{}", history_of(INTAKE)),
             ])
             .output()
             .unwrap()
             .stdout,
     )
     .unwrap();
-    let versions = shard["prompts"][INTAKE]["versions"].as_array().unwrap();
+    let versions = shard["versions"].as_array().unwrap();
     let newest = versions.last().unwrap()["entry"].as_u64().unwrap();
     let older = versions[0]["entry"].as_u64().unwrap();
     let path = |i: u64| format!("entries/{:06}/{i:09}.json", i / 1000);
@@ -460,8 +462,7 @@ fn a_replayed_tree_a_swapped_entry_or_a_lying_signed_summary_blocks() {
     assert_eq!(blocked.status.code(), Some(1), "{}", stderr(&blocked));
     rewrite_tip(&r, |f| {
         edit_json(f, &shard_of(INTAKE), |v| {
-            let versions = v["prompts"][INTAKE]["versions"].as_array_mut().unwrap();
-            versions.last_mut().unwrap()["approved"] = true.into();
+            v["prompts"][INTAKE]["latest"]["approved"] = true.into();
         });
         reindex(f, &shard_of(INTAKE));
         resign(f, &keys().private, PASSWORD);

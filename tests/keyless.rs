@@ -688,12 +688,11 @@ fn a_keyless_append_refuses_a_tip_whose_checkpoint_its_certificate_did_not_sign(
     };
     let k = Keyless::new(CONFIG);
     assert_ok(&k.record());
-    let shard = format!("state/prompts/{}.json", &sha(b"prompts/intake.md")[..2]);
+    let h = sha(b"prompts/intake.md");
+    let shard = format!("state/prompts/{}/{h}.json", &h[..2]);
     tamper(&k.r, |f| {
         let mut v: Value = serde_json::from_slice(&f[&shard]).unwrap();
-        let e = v["prompts"]["prompts/intake.md"]["entries"]
-            .as_array_mut()
-            .unwrap();
+        let e = v["entries"].as_array_mut().unwrap();
         e.remove(0);
         let bytes = serde_json::to_vec(&v).unwrap();
         let mut idx: Value = serde_json::from_slice(&f["state/index.json"]).unwrap();

@@ -80,6 +80,30 @@ fn history_with(signing: &str) -> (Repo, StandIn) {
     (r, s)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `state/heads/<first byte of SHA-256(path)>.json`.
+fn heads_file(path: &str) -> String {
+    format!("state/heads/{}.json", &hex(path.as_bytes())[..2])
+}
+
+/// `state/prompts/<hh>/<SHA-256(path)>.json`.
+fn history_file(path: &str) -> String {
+    let h = hex(path.as_bytes());
+    format!("state/prompts/{}/{h}.json", &h[..2])
+}
+
+/// `state/deployments/<hh>/<SHA-256(path)>/`.
+fn deployments_dir(path: &str) -> String {
+    let h = hex(path.as_bytes());
+    format!("state/deployments/{}/{h}/", &h[..2])
+}
+
 fn show(r: &Repo, rev: &str) -> Vec<u8> {
     git_cmd(&r.work)
         .args(["cat-file", "blob", rev])
@@ -185,7 +209,7 @@ fn every_append_writes_a_bound_summary_equal_to_a_recomputation() {
         .unwrap()
         .keys()
         .find(|f| {
-            f.starts_with("state/prompts/")
+            f.starts_with("state/heads/")
                 && serde_json::from_slice::<Value>(&show(&r, &format!("promptrail/audit:{f}")))
                     .unwrap()["prompts"]
                     .get(NEW)
@@ -193,6 +217,7 @@ fn every_append_writes_a_bound_summary_equal_to_a_recomputation() {
         })
         .unwrap()
         .clone();
+    assert_eq!(shard, heads_file(NEW));
     let shard: Value =
         serde_json::from_slice(&show(&r, &format!("promptrail/audit:{shard}"))).unwrap();
     assert_eq!(shard["prompts"][NEW]["links"], serde_json::json!([OLD]));
@@ -679,12 +704,9 @@ fn a_summary_is_not_believed_when_nothing_is_trusted_to_check_its_signature() {
             serde_json::from_slice(&show(&r, "promptrail/audit:state/env/production.json"))
                 .unwrap();
         let live = v["live"][OTHER]["entry"].as_u64().unwrap();
-        let shard = format!(
-            "promptrail/audit:state/prompts/{:02x}.json",
-            Sha256::digest(OTHER.as_bytes())[0]
-        );
-        let p: Value = serde_json::from_slice(&show(&r, &shard)).unwrap();
-        p["prompts"][OTHER]["deployments"]
+        let chunk = format!("promptrail/audit:{}000000.json", deployments_dir(OTHER));
+        let p: Value = serde_json::from_slice(&show(&r, &chunk)).unwrap();
+        p["deployments"]
             .as_array()
             .unwrap()
             .iter()
@@ -764,4 +786,213 @@ fn a_key_file_in_the_repository_is_trusted_only_as_pinned() {
     }
     let out = r.run(&["verify"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// The state files the tip commit of the audit branch changed.
+fn changed_state_files(r: &Repo) -> Vec<String> {
+    r.git(&[
+        "diff-tree",
+        "-r",
+        "--name-only",
+        "promptrail/audit^",
+        "promptrail/audit",
+        "--",
+        "state/",
+    ])
+    .lines()
+    .map(str::to_owned)
+    .collect()
+}
+
+/// A deployment rewrites the last deployment chunk of each deployed path, the environment's
+/// live set and entry list, the policy and the index: never a head or a history. A version
+/// rewrites its path's head shard and history, never a deployment chunk.
+#[test]
+fn an_append_rewrites_only_the_files_its_entries_touch() {
+    let (r, s) = history();
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    let mut want = vec![
+        "state/env-log/production/000000.json".to_owned(),
+        "state/env/production.json".to_owned(),
+        "state/index.json".to_owned(),
+        format!("{}000000.json", deployments_dir(OTHER)),
+    ];
+    want.sort();
+    assert_eq!(changed_state_files(&r), want);
+
+    r.write(
+        OTHER,
+        "Triage by urgency.\nAsk for vitals.\nAsk about pain.\n",
+    );
+    land(&r, &s, "triage v3");
+    record(&r, &s);
+    let mut want = vec![
+        heads_file(OTHER),
+        history_file(OTHER),
+        "state/index.json".to_owned(),
+    ];
+    want.sort();
+    assert_eq!(changed_state_files(&r), want);
+    assert_bound_and_verified(&r);
+
+    deploy(&r, &s, "staging");
+    let changed = changed_state_files(&r);
+    assert!(
+        changed
+            .iter()
+            .all(|f| !f.starts_with("state/heads/") && !f.starts_with("state/prompts/")),
+        "{changed:?}"
+    );
+    assert!(
+        changed.contains(&"state/env/staging.json".to_owned())
+            && changed.contains(&format!("{}000000.json", deployments_dir(OTHER))),
+        "{changed:?}"
+    );
+    assert_bound_and_verified(&r);
+}
+
+/// Each part of the layout edited (the index left listing the true hashes) is a PT017
+/// finding naming the file, and every reader answers as from the whole log, warned.
+#[test]
+fn a_tampered_head_history_or_chunk_is_found_and_not_believed() {
+    let (r, s) = history();
+    assert_ok(&run(
+        &r,
+        &s,
+        &[
+            "rollback",
+            "--env",
+            "production",
+            "--prompt",
+            OTHER,
+            "--key",
+            &key(),
+        ],
+    ));
+    let genuine = answers(&r);
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(String, Edit)> = vec![
+        // A head that says the newest version was not approved.
+        (
+            heads_file(NEW),
+            Box::new(|v| v["prompts"][NEW]["latest"]["approved"] = false.into()),
+        ),
+        // A history that dropped a version.
+        (
+            history_file(OTHER),
+            Box::new(|v| {
+                v["versions"].as_array_mut().unwrap().remove(0);
+            }),
+        ),
+        // An environment chunk that dropped an entry.
+        (
+            "state/env-log/production/000000.json".to_owned(),
+            Box::new(|v| {
+                v["entries"].as_array_mut().unwrap().pop();
+            }),
+        ),
+        // A deployment chunk that dropped the rollback.
+        (
+            format!("{}000000.json", deployments_dir(OTHER)),
+            Box::new(|v| {
+                v["deployments"].as_array_mut().unwrap().pop();
+            }),
+        ),
+    ];
+    for (file, edit) in cases {
+        r.git(&["update-ref", "refs/heads/promptrail/audit", &tip]);
+        tamper(&r, |files| {
+            let f = files.get_mut(&file).unwrap();
+            let mut v: Value = serde_json::from_slice(f).unwrap();
+            edit(&mut v);
+            *f = serde_json::to_vec(&v).unwrap();
+        });
+        let report = r.verify_json();
+        assert!(
+            state_findings(&report)
+                .iter()
+                .any(|f| f["file"] == file.as_str()),
+            "{file}: {report:#}"
+        );
+        let warned = answers(&r);
+        for ((case, a, _), (_, b, err)) in genuine.iter().zip(&warned) {
+            assert_eq!(a, b, "{file}: {case}");
+            let _ = err;
+        }
+        assert!(
+            warned
+                .iter()
+                .any(|(_, _, err)| err.contains("not believed")),
+            "{file}: no reader said the summary is not believed"
+        );
+    }
+}
+
+/// A summary of format 1 (one shard per first byte holding every version and deployment)
+/// is believed by no reader, and the next append replaces it whole with format 2: no
+/// format-1 file is left, and verify finds nothing.
+#[test]
+fn a_format_1_summary_is_replaced_by_the_next_append() {
+    let (r, s) = history();
+    // The tip rewritten in place as format 1 would have it (its layout, its format number).
+    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
+    common::tamper_onto(&r, &parent, |files| {
+        let shard = format!("state/prompts/{}.json", &hex(OTHER.as_bytes())[..2]);
+        let shard_bytes = br#"{"prompts":{}}"#.to_vec();
+        files.retain(|p, _| !p.starts_with("state/") || p == "state/policy.json");
+        files.insert(shard.clone(), shard_bytes.clone());
+        let index = serde_json::json!({
+            "format": 1,
+            "size": 6,
+            "files": {
+                shard: hex(&shard_bytes),
+                "state/policy.json": hex(&files["state/policy.json"]),
+            },
+        });
+        files.insert(
+            "state/index.json".into(),
+            serde_json::to_vec(&index).unwrap(),
+        );
+    });
+    let o = r.run(&["log", "--prompt", OTHER, "--format", "json"]);
+    assert_ok(&o);
+    assert!(
+        stderr(&o).contains("not believed") && stderr(&o).contains("format 1"),
+        "{}",
+        stderr(&o)
+    );
+    r.write(
+        OTHER,
+        "Triage by urgency.\nAsk for vitals.\nAsk about pain.\n",
+    );
+    land(&r, &s, "triage v3");
+    let out = run(&r, &s, &["record", "--no-push", "--key", &key()]);
+    assert_ok(&out);
+    assert!(stderr(&out).contains("format 1"), "{}", stderr(&out));
+    let files = state_files(&r);
+    assert!(
+        files
+            .iter()
+            .all(|f| !f.starts_with("state/prompts/") || f.matches('/').count() == 3),
+        "a format-1 shard is left: {files:?}"
+    );
+    assert!(files.contains(&heads_file(OTHER)), "{files:?}");
+    let report = r.verify_json();
+    assert!(state_findings(&report).is_empty(), "{report:#}");
+    // Readers believe the new summary.
+    let o = r.run(&["log", "--prompt", OTHER, "--format", "json"]);
+    assert!(!stderr(&o).contains("not believed"), "{}", stderr(&o));
 }

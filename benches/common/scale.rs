@@ -26,8 +26,9 @@ use serde_json::json;
 use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated
-/// (7: every entry names `policy.inForce`, as entries written since policy governance do).
-const FORMAT: u32 = 7;
+/// (7: every entry names `policy.inForce`, as entries written since policy governance do;
+/// 8: the state summary's format 2).
+const FORMAT: u32 = 8;
 /// Bump when the generated repository (the prompt commits, before any audit entry) changes
 /// shape: it is cached apart from the data set, so a change of the log's format does not
 /// regenerate it (at 1,000,000 commits that takes tens of minutes).

@@ -37,13 +37,13 @@ pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
         for (path, l) in &live.live {
             if l.deployed_at <= at {
                 picked.insert(l.entry);
-            } else if let Some(d) = view.prompt(path)?.and_then(|s| {
-                s.deployments
-                    .iter()
-                    .rev()
-                    .find(|d| d.environment == env && d.deployed_at <= at)
-                    .map(|d| d.entry)
-            }) {
+            } else if let Some(d) = view
+                .deployments(path)?
+                .iter()
+                .rev()
+                .find(|d| d.environment == env && d.deployed_at <= at)
+                .map(|d| d.entry)
+            {
                 picked.insert(d);
             }
             if renamed.contains(path) {

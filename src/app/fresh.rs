@@ -24,7 +24,7 @@ use crate::attestation::predicate::{ChangeType, EventType, PolicyInForce};
 use crate::ledger::{Ledger, LineageId, RecordedVersion};
 use crate::merkle::{CompactRange, leaf_hash};
 use crate::signing::Trust;
-use crate::state::{EnvState, PromptState, env_file, shard_file};
+use crate::state::{EnvState, Head, History, VersionState, env_file, heads_file, history_file};
 use crate::store::{
     CHECKPOINT_FILE, META_FILE, RANGE_FILE, decode_entry, entry_path, index_from_path,
 };
@@ -178,13 +178,7 @@ impl Judged {
     pub fn version_by_content(&self, path: &PromptPath, blob: &Oid) -> Option<Version> {
         match self {
             Judged::Full(l) => l.by_content(path, blob).map(|v| v.prompt.version),
-            Judged::Summary(a) => a.prompts.get(path).and_then(|s| {
-                s.versions
-                    .iter()
-                    .rev()
-                    .find(|v| &v.git_blob == blob && v.change != Some(ChangeType::Deleted))
-                    .map(|v| v.version)
-            }),
+            Judged::Summary(a) => a.newest(path, |v| &v.git_blob == blob).map(|v| v.version),
         }
     }
 
@@ -193,11 +187,7 @@ impl Judged {
     pub fn version_by_sha256(&self, path: &PromptPath, sha256: &Sha256Hex) -> Option<Version> {
         match self {
             Judged::Full(l) => l.by_sha256(path, sha256).map(|v| v.prompt.version),
-            Judged::Summary(a) => a
-                .prompts
-                .get(path)
-                .and_then(|s| s.by_sha256(sha256))
-                .map(|v| v.version),
+            Judged::Summary(a) => a.newest(path, |v| &v.sha256 == sha256).map(|v| v.version),
         }
     }
 }
@@ -205,7 +195,10 @@ impl Judged {
 /// The summary's answers for the prompts on disk, each resting on its checked entry.
 pub(super) struct Answers {
     pub in_force: PolicyInForce,
-    prompts: HashMap<PromptPath, PromptState>,
+    /// The heads of the paths on disk.
+    heads: HashMap<PromptPath, Head>,
+    /// The histories of the paths on disk whose bytes are not their newest version's.
+    histories: HashMap<PromptPath, History>,
     versions: HashMap<(PromptPath, Sha256Hex), RecordedVersion>,
     env: Option<EnvState>,
     view: StateView,
@@ -328,56 +321,75 @@ pub(super) fn answer(
         .ok_or_else(|| "the branch has no checkpoint".to_owned())?;
     check_last_entry(ws, &listing, parent_listing.as_ref(), &checkpoint, parent)?;
     drop(parent_listing);
-    // The shards of the paths on disk, fetched at once.
-    let shards: BTreeSet<String> = found.iter().map(|f| shard_file(&f.path)).collect();
+    // The heads of the paths on disk (one shard file per first byte, fetched at once), and
+    // the history of each path whose bytes are not its newest version's: a long log's
+    // history is read only where the answer needs it.
+    let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
     fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
-    // Each shard read once and only the paths on disk kept: a long log's shards hold every
-    // version of every prompt.
-    let on_disk: BTreeSet<&PromptPath> = found.iter().map(|f| &f.path).collect();
-    let mut prompts = HashMap::new();
-    for file in &shards {
-        if let Some(shard) = view.read_shard(file)? {
-            prompts.extend(
-                shard
-                    .prompts
-                    .into_iter()
-                    .filter(|(p, _)| on_disk.contains(p)),
-            );
+    let mut heads = HashMap::new();
+    for f in &found {
+        if let Some(h) = view.head(&f.path)? {
+            heads.insert(f.path.clone(), h);
+        }
+    }
+    let older: Vec<&PromptPath> = found
+        .iter()
+        .filter(|f| {
+            f.sha256().is_some_and(|sha| {
+                heads
+                    .get(&f.path)
+                    .is_some_and(|h: &Head| h.latest.as_ref().is_none_or(|l| &l.sha256 != sha))
+            })
+        })
+        .map(|f| &f.path)
+        .collect();
+    fetch(
+        older
+            .iter()
+            .filter_map(|p| listing.file(&history_file(p)))
+            .collect(),
+    )?;
+    let mut histories = HashMap::new();
+    for p in older {
+        if let Some(h) = view.history(p)? {
+            histories.insert(p.clone(), h);
         }
     }
     let policy = view.policy()?;
     let in_force = policy.for_next_change();
     // The entries the answer rests on: each version on disk, and the policy in force's.
     let mut wanted: BTreeSet<EntryIndex> = BTreeSet::new();
-    for f in &found {
-        if let (Some(sha), Some(s)) = (f.sha256(), prompts.get(&f.path))
-            && let Some(v) = s.by_sha256(sha)
-        {
-            wanted.insert(v.entry);
-        }
-    }
-    wanted.extend(in_force.entry);
-    let env_state = view.env(env)?;
     let mut answers = Answers {
         in_force,
-        prompts,
+        heads,
+        histories,
         versions: HashMap::new(),
-        env: env_state,
+        env: None,
         view,
         listing,
         remote: judged.remote.clone(),
         git: ws.git.clone(),
         origin: checkpoint.origin.clone(),
     };
+    for f in &found {
+        if let Some(v) = f
+            .sha256()
+            .and_then(|sha| answers.newest(&f.path, |v| &v.sha256 == sha))
+        {
+            wanted.insert(v.entry);
+        }
+    }
+    wanted.extend(answers.in_force.entry);
+    answers.env = answers.view.env(env)?;
     let read = answers.read_checked(&wanted.into_iter().collect::<Vec<_>>(), trust)?;
     if let Some(e) = answers.in_force.entry {
         check_policy_entry(&answers.in_force, &read[&e])?;
     }
     for f in &found {
-        let (Some(sha), Some(s)) = (f.sha256(), answers.prompts.get(&f.path)) else {
+        let Some(sha) = f.sha256() else {
             continue;
         };
-        let Some(v) = s.by_sha256(sha) else {
+        let Some(v) = answers.newest(&f.path, |v| &v.sha256 == sha) else {
             continue;
         };
         let recorded = recorded_version(&read[&v.entry], &f.path, v)?;
@@ -452,6 +464,26 @@ fn check_last_entry(
 }
 
 impl Answers {
+    /// The newest version record of `path` (not a deletion) that `pick` accepts: the head's
+    /// newest when it is one, else from the path's history (read for the paths on disk
+    /// whose bytes are not their newest version's).
+    fn newest(
+        &self,
+        path: &PromptPath,
+        pick: impl Fn(&VersionState) -> bool,
+    ) -> Option<&VersionState> {
+        let head = self.heads.get(path)?;
+        if let Some(l) = head.latest.as_ref().filter(|l| pick(l)) {
+            return Some(l);
+        }
+        self.histories.get(path).and_then(|h| {
+            h.versions
+                .iter()
+                .rev()
+                .find(|v| v.change != Some(ChangeType::Deleted) && pick(v))
+        })
+    }
+
     /// Reads entries by index (fetching the missing ones at once), each checked: signed by
     /// the trust, at the position its path gives, of this log.
     fn read_checked(

@@ -34,7 +34,7 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
             None => 0,
         };
         let picked = match &env {
-            Some(e) => view.env(e)?.map(|s| s.entries).unwrap_or_default(),
+            Some(e) => view.env_entries(e)?,
             None if since.is_some() => (start..view.size()).map(crate::types::EntryIndex).collect(),
             None => return Ok(None),
         };

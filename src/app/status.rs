@@ -145,12 +145,10 @@ fn from_summary(
         let Ok(path) = PromptPath::from_git_bytes(&e.path) else {
             return Ok(None);
         };
-        let newest = view.prompt(&path)?.and_then(|s| {
-            s.versions
-                .iter()
-                .rev()
-                .find(|v| v.change != Some(crate::attestation::predicate::ChangeType::Deleted))
-                .filter(|v| v.git_blob == e.oid && s.present)
+        // The head's newest version record that is not a deletion, read from its shard.
+        let newest = view.head(&path)?.and_then(|h| {
+            h.latest
+                .filter(|v| v.git_blob == e.oid && h.present)
                 .map(|v| v.version)
         });
         let Some(version) = newest else {

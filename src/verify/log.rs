@@ -36,10 +36,10 @@ pub fn check_branch_history(commits: &[AuditCommit]) -> Vec<Finding> {
             .changes
             .iter()
             .filter(|(s, p)| {
-                !((p == crate::layout::CHECKPOINT_FILE
-                    || p == crate::layout::RANGE_FILE
-                    || crate::state::is_state_file(p))
+                // The summary is rewritten too, and removed whole when rebuilt.
+                !(((p == crate::layout::CHECKPOINT_FILE || p == crate::layout::RANGE_FILE)
                     && matches!(s, b'A' | b'M'))
+                    || (crate::state::is_state_file(p) && matches!(s, b'A' | b'M' | b'D')))
             })
             .cloned()
             .collect();

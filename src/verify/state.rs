@@ -38,10 +38,20 @@ pub fn check_state(
         }
         return Ok(out);
     }
+    // A summary of an older format (written by an older promptrail) is believed by no
+    // reader of this one and replaced whole by the next append: its files are not compared
+    // (its binding still is).
+    let older = found
+        .iter()
+        .find(|(p, _)| p == INDEX_FILE)
+        .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .and_then(|v| v.get("format").and_then(serde_json::Value::as_u64))
+        .is_some_and(|f| f < u64::from(crate::state::FORMAT));
     let encoded = expected
         .encode()
-        .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e}"))?;
-    for (path, want) in &encoded.files {
+        .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e:#}"))?;
+    let compared: &[(String, Vec<u8>)] = if older { &[] } else { &encoded.files };
+    for (path, want) in compared {
         match found.iter().find(|(p, _)| p == path) {
             None => out.push(state_finding(
                 path,
@@ -55,7 +65,7 @@ pub fn check_state(
             Some(_) => {}
         }
     }
-    for (path, _) in found {
+    for (path, _) in found.iter().filter(|_| !older) {
         if !encoded.files.iter().any(|(p, _)| p == path) {
             out.push(state_finding(
                 path,
