@@ -43,6 +43,28 @@ fn self_local(ws: &Workspace, branch: &str) -> Result<Option<Oid>> {
     ws.git.resolve_commit(&format!("refs/heads/{branch}"))
 }
 
+/// The tip to judge once `remote`'s tip of the branch is fetched: the local branch is
+/// believed only when it extends the remote's (entries recorded with --no-push); an older
+/// or diverging one is not, and a warning says so.
+pub(super) fn believed_tip(
+    ws: &Workspace,
+    branch: &str,
+    remote: &str,
+    remote_tip: Oid,
+    progress: &Progress,
+) -> Result<Oid> {
+    Ok(match self_local(ws, branch)? {
+        Some(l) if l != remote_tip && ws.git.is_ancestor(&remote_tip, &l)? => l,
+        Some(l) if l != remote_tip => {
+            progress.warn(&format!(
+                "the local `{branch}` is not {remote}'s or ahead of it: judging {remote}'s"
+            ));
+            remote_tip
+        }
+        _ => remote_tip,
+    })
+}
+
 impl AuditLog {
     /// Reads the branch, refusing one that is not a promptrail audit branch.
     pub fn open(ws: &Workspace, branch: &str) -> Result<AuditLog> {
@@ -63,20 +85,7 @@ impl AuditLog {
         let remote = &ws.config.audit.remote.0;
         match ws.git.fetch_branch(remote, branch) {
             Ok(Some(remote_tip)) => {
-                // The local branch is believed only when it extends the remote's (entries
-                // recorded with --no-push): an older or diverging one is not.
-                let local = self_local(ws, branch)?;
-                let tip = match local {
-                    Some(l) if l != remote_tip && ws.git.is_ancestor(&remote_tip, &l)? => l,
-                    Some(l) if l != remote_tip => {
-                        progress.warn(&format!(
-                            "the local `{branch}` is not {remote}'s or ahead of it: judging \
-                             {remote}'s"
-                        ));
-                        remote_tip
-                    }
-                    _ => remote_tip,
-                };
+                let tip = believed_tip(ws, branch, remote, remote_tip, progress)?;
                 store.read_meta(&tip)?;
                 let files = store.read_all(&tip)?;
                 Ok(AuditLog {

@@ -61,18 +61,7 @@ pub(super) fn judged_tip(ws: &Workspace, branch: &str, progress: &Progress) -> R
     };
     let (tip, from) = match fetched {
         Ok(Some(remote_tip)) => {
-            let own = ws.git.resolve_commit(&format!("refs/heads/{branch}"))?;
-            let tip = match own {
-                Some(l) if l != remote_tip && ws.git.is_ancestor(&remote_tip, &l)? => l,
-                Some(l) if l != remote_tip => {
-                    progress.warn(&format!(
-                        "the local `{branch}` is not {remote}'s or ahead of it: judging \
-                         {remote}'s"
-                    ));
-                    remote_tip
-                }
-                _ => remote_tip,
-            };
+            let tip = super::audit_log::believed_tip(ws, branch, &remote, remote_tip, progress)?;
             (tip, Some(remote.clone()))
         }
         Ok(None) => (store.resolve_for_reading()?, None),

@@ -503,20 +503,7 @@ impl Git {
     /// Fetches one branch of `remote` into its remote-tracking ref. Returns the fetched tip,
     /// or `None` when the remote has no such branch (the tracking ref is then removed).
     pub fn fetch_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {
-        let tracking = format!("refs/remotes/{remote}/{branch}");
-        let refspec = format!("+refs/heads/{branch}:{tracking}");
-        let out = self
-            .cmd()
-            .args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                remote,
-                &refspec,
-            ])
-            .output()
-            .context("could not run `git fetch`")?;
+        let (tracking, out) = self.fetch_to_tracking(remote, branch, &[])?;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             if err.contains("couldn't find remote ref") {
@@ -531,6 +518,26 @@ impl Git {
             );
         }
         self.resolve_commit(&tracking)
+    }
+
+    /// Runs `git fetch` of `branch` from `remote` into its remote-tracking ref, with `extra`
+    /// options; returns the tracking ref's name and git's output, for the caller to judge.
+    fn fetch_to_tracking(
+        &self,
+        remote: &str,
+        branch: &str,
+        extra: &[&str],
+    ) -> Result<(String, std::process::Output)> {
+        let tracking = format!("refs/remotes/{remote}/{branch}");
+        let refspec = format!("+refs/heads/{branch}:{tracking}");
+        let out = self
+            .cmd()
+            .args(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"])
+            .args(extra)
+            .args([remote, refspec.as_str()])
+            .output()
+            .context("could not run `git fetch`")?;
+        Ok((tracking, out))
     }
 
     /// Fetches one ref (e.g. `refs/pull/12/head`) from `remote` into a local scratch ref;

@@ -103,22 +103,8 @@ impl Git {
     /// Completes a branch fetched by [`Git::fetch_tip_trees`]: its whole history and every
     /// blob (`--refetch`: the blobs of the trees already here were never sent).
     pub fn complete_branch(&self, remote: &str, branch: &str) -> Result<Option<Oid>> {
-        let tracking = format!("refs/remotes/{remote}/{branch}");
-        let refspec = format!("+refs/heads/{branch}:{tracking}");
-        let out = self
-            .cmd()
-            .args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--refetch",
-                "--depth=2147483647",
-                remote,
-                &refspec,
-            ])
-            .output()
-            .context("could not run `git fetch`")?;
+        let (tracking, out) =
+            self.fetch_to_tracking(remote, branch, &["--refetch", "--depth=2147483647"])?;
         if !out.status.success() {
             bail!(
                 "could not fetch all of {branch} from {remote}: {}",
