@@ -25,6 +25,11 @@ pub struct DecodedEntry {
 }
 
 impl DecodedEntry {
+    /// The entry as `log` and `show` report it.
+    pub fn view(&self) -> crate::report::views::EntryView {
+        crate::report::views::EntryView::new(&self.file, self.signed_by.clone(), &self.statement)
+    }
+
     /// Decodes a stored entry file, or says which file is malformed.
     pub fn decode(e: &crate::store::StoredEntry) -> Result<DecodedEntry> {
         let (bundle, statement) = e
@@ -143,13 +148,7 @@ pub fn read_statements(ws: &Workspace, branch: &str) -> Result<Vec<DecodedEntry>
 pub fn read_log(ws: &Workspace, branch: &str) -> Result<Vec<crate::report::views::EntryView>> {
     Ok(read_statements(ws, branch)?
         .iter()
-        .map(
-            |DecodedEntry {
-                 file,
-                 signed_by: key,
-                 statement: st,
-             }| crate::report::views::EntryView::new(file, key.clone(), st),
-        )
+        .map(DecodedEntry::view)
         .collect())
 }
 

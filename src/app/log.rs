@@ -40,16 +40,8 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
         };
         Ok(Some(picked.into_iter().filter(|i| i.0 >= start).collect()))
     })?;
-    let mut entries: Vec<crate::report::views::EntryView> = decoded
-        .iter()
-        .map(
-            |DecodedEntry {
-                 file,
-                 signed_by: key,
-                 statement: st,
-             }| crate::report::views::EntryView::new(file, key.clone(), st),
-        )
-        .collect();
+    let mut entries: Vec<crate::report::views::EntryView> =
+        decoded.iter().map(DecodedEntry::view).collect();
     if let Some(p) = &args.prompt {
         let p = PromptPath::new(p);
         if args.follow.no_follow {
