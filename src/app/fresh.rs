@@ -269,81 +269,14 @@ pub(super) fn answer(
         Some(p) if ws.git.resolve_commit(p.as_str())?.is_some() => Some(Listing::of(ws, p)?),
         _ => None,
     };
-    let mut first: Vec<Oid> = [
-        META_FILE,
-        CHECKPOINT_FILE,
-        RANGE_FILE,
-        crate::state::INDEX_FILE,
-        crate::state::POLICY_FILE,
-        crate::state::RENAMES_FILE,
-        &env_file(env),
-    ]
-    .iter()
-    .filter_map(|f| listing.file(f))
-    .collect();
-    first.extend(
-        size.checked_sub(1)
-            .map(|i| listing.entries[i as usize].clone()),
-    );
-    if let Some(pl) = &parent_listing {
-        first.extend(pl.file(RANGE_FILE));
-        first.extend(pl.file(CHECKPOINT_FILE));
-    }
-    fetch(first)?;
-    let store = ws.store(branch);
-    let Some(mut view) = StateView::open(&store, tip)? else {
-        return Err("the log has no state summary yet (it predates it)"
-            .to_owned()
-            .into());
-    };
-    view.check(trust)?;
-    if view.size() != size {
-        return Err(format!(
-            "the checkpoint covers {} entries, the branch holds {size}",
-            view.size()
-        )
-        .into());
-    }
-    let checkpoint = view
-        .checkpoint()
-        .cloned()
-        .ok_or_else(|| "the branch has no checkpoint".to_owned())?;
+    fetch(first_files(&listing, parent_listing.as_ref(), env))?;
+    let (mut view, checkpoint) = checked_view(&ws.store(branch), tip, trust, size)?;
     check_last_entry(ws, &listing, parent_listing.as_ref(), &checkpoint, parent)?;
     drop(parent_listing);
     // The heads of the paths on disk (one shard file per first byte, fetched at once), and
     // the history of each path whose bytes are not its newest version's: a long log's
     // history is read only where the answer needs it.
-    let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
-    fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
-    let mut heads = HashMap::new();
-    for f in &found {
-        if let Some(h) = view.head(&f.path)? {
-            heads.insert(f.path.clone(), h);
-        }
-    }
-    let older: Vec<&PromptPath> = found
-        .iter()
-        .filter(|f| {
-            f.sha256().is_some_and(|sha| {
-                heads
-                    .get(&f.path)
-                    .is_some_and(|h: &Head| h.latest.as_ref().is_none_or(|l| &l.sha256 != sha))
-            })
-        })
-        .map(|f| &f.path)
-        .collect();
-    fetch(
-        older
-            .iter()
-            .filter_map(|p| listing.file(&history_file(p)))
-            .collect(),
-    )?;
-    let mut histories = HashMap::new();
-    for p in older {
-        if let Some(h) = view.history(p)? {
-            histories.insert(p.clone(), h);
-        }
-    }
+    let (heads, histories) = heads_and_histories(&mut view, &listing, &found, &fetch)?;
     let policy = view.policy()?;
     let in_force = policy.for_next_change();
     // The entries the answer rests on: each version on disk, and the policy in force's.
@@ -386,7 +319,114 @@ pub(super) fn answer(
             .versions
             .insert((f.path.clone(), sha.clone()), recorded);
     }
-    // Bytes kept as the whole-log gate keeps them: the first `explained` unrecorded files.
+    keep_unrecorded_bytes(&mut found, &order, &answers, explained);
+    Ok((answers, found))
+}
+
+/// The tip's files fetched first: the branch's metadata, checkpoint and range, the state
+/// summary's index, policy, renames and environment file, the last entry, and the parent's
+/// range and checkpoint.
+fn first_files(listing: &Listing, parent_listing: Option<&Listing>, env: &str) -> Vec<Oid> {
+    let mut first: Vec<Oid> = [
+        META_FILE,
+        CHECKPOINT_FILE,
+        RANGE_FILE,
+        crate::state::INDEX_FILE,
+        crate::state::POLICY_FILE,
+        crate::state::RENAMES_FILE,
+        &env_file(env),
+    ]
+    .iter()
+    .filter_map(|f| listing.file(f))
+    .collect();
+    first.extend(listing.entries.last().cloned());
+    if let Some(pl) = parent_listing {
+        first.extend(pl.file(RANGE_FILE));
+        first.extend(pl.file(CHECKPOINT_FILE));
+    }
+    first
+}
+
+/// The tip's state summary, checked against its signed checkpoint under the trust, and
+/// covering exactly the `size` entries the branch holds; with that checkpoint.
+fn checked_view(
+    store: &crate::store::Store,
+    tip: &Oid,
+    trust: &Trust,
+    size: u64,
+) -> Result<(StateView, crate::checkpoint::Checkpoint), NotBelieved> {
+    let Some(mut view) = StateView::open(store, tip)? else {
+        return Err("the log has no state summary yet (it predates it)"
+            .to_owned()
+            .into());
+    };
+    view.check(trust)?;
+    if view.size() != size {
+        return Err(format!(
+            "the checkpoint covers {} entries, the branch holds {size}",
+            view.size()
+        )
+        .into());
+    }
+    let checkpoint = view
+        .checkpoint()
+        .cloned()
+        .ok_or_else(|| "the branch has no checkpoint".to_owned())?;
+    Ok((view, checkpoint))
+}
+
+/// A summary's records of the paths on disk.
+type ByPath<T> = HashMap<PromptPath, T>;
+
+/// The heads of the paths on disk (their shard files fetched at once), and the history of
+/// each path whose bytes are not its newest version's.
+fn heads_and_histories(
+    view: &mut StateView,
+    listing: &Listing,
+    found: &[OnDisk],
+    fetch: &dyn Fn(Vec<Oid>) -> Result<(), NotBelieved>,
+) -> Result<(ByPath<Head>, ByPath<History>), NotBelieved> {
+    let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
+    fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
+    let mut heads = HashMap::new();
+    for f in found {
+        if let Some(h) = view.head(&f.path)? {
+            heads.insert(f.path.clone(), h);
+        }
+    }
+    let older: Vec<&PromptPath> = found
+        .iter()
+        .filter(|f| {
+            f.sha256().is_some_and(|sha| {
+                heads
+                    .get(&f.path)
+                    .is_some_and(|h: &Head| h.latest.as_ref().is_none_or(|l| &l.sha256 != sha))
+            })
+        })
+        .map(|f| &f.path)
+        .collect();
+    fetch(
+        older
+            .iter()
+            .filter_map(|p| listing.file(&history_file(p)))
+            .collect(),
+    )?;
+    let mut histories = HashMap::new();
+    for p in older {
+        if let Some(h) = view.history(p)? {
+            histories.insert(p.clone(), h);
+        }
+    }
+    Ok((heads, histories))
+}
+
+/// Bytes kept as the whole-log gate keeps them: the first `explained` unrecorded files.
+fn keep_unrecorded_bytes(
+    found: &mut [OnDisk],
+    order: &[PromptPath],
+    answers: &Answers,
+    explained: usize,
+) {
     let unrecorded: BTreeSet<PromptPath> = order
         .iter()
         .filter(|p| {
@@ -399,14 +439,13 @@ pub(super) fn answer(
         .take(explained)
         .cloned()
         .collect();
-    for f in &mut found {
+    for f in found {
         if let State::File { bytes, .. } = &mut f.state
             && !unrecorded.contains(&f.path)
         {
             *bytes = None;
         }
     }
-    Ok((answers, found))
 }
 
 /// The tip's entries are its parent's and one more, and that one extends the parent's
