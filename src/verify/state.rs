@@ -51,8 +51,15 @@ pub fn check_state(
         .encode()
         .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e:#}"))?;
     let compared: &[(String, Vec<u8>)] = if older { &[] } else { &encoded.files };
+    // By path: a long log's summary has a file per prompt.
+    let by_path: std::collections::HashMap<&str, &[u8]> = found
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    let expected_paths: std::collections::HashSet<&str> =
+        encoded.files.iter().map(|(p, _)| p.as_str()).collect();
     for (path, want) in compared {
-        match found.iter().find(|(p, _)| p == path) {
+        match by_path.get(path.as_str()).map(|have| (path, *have)) {
             None => out.push(state_finding(
                 path,
                 Evidence {
@@ -61,12 +68,12 @@ pub fn check_state(
                     message: &format!("state file {path} is missing"),
                 },
             )),
-            Some((_, have)) if have != want => out.extend(describe(path, want, have)),
+            Some((_, have)) if have != want.as_slice() => out.extend(describe(path, want, have)),
             Some(_) => {}
         }
     }
     for (path, _) in found.iter().filter(|_| !older) {
-        if !encoded.files.iter().any(|(p, _)| p == path) {
+        if !expected_paths.contains(path.as_str()) {
             out.push(state_finding(
                 path,
                 Evidence {
