@@ -5,9 +5,10 @@
 //! command and the shared wiring rooms (workspace, trust, audit log, verification, gating,
 //! deployment, the fresh-clone and summary readers), and no command module imports another;
 //! the domain modules (`history`, `policy`, `governance`, `review`, `doctor`, `ledger`,
-//! `state`, `attestation`, `merkle`, `checkpoint`, `proof`, `verify`, `layout`, `otlp`) are
-//! pure, and `report` renders their views; only `git` runs git, only `github` talks to
-//! GitHub, only `store` writes the audit branch and only `keyless` talks to Fulcio and Rekor.
+//! `state`, `attestation`, `merkle`, `subtree`, `checkpoint`, `proof`, `verify`, `layout`,
+//! `otlp`) are pure, and `report` renders their views; only `git` runs git, only `github`
+//! talks to GitHub, only `store` writes the audit branch and only `keyless` talks to Fulcio
+//! and Rekor.
 //! README's "Project layout" gives each room in one sentence.
 
 pub mod app;
@@ -34,6 +35,7 @@ pub mod review;
 pub mod signing;
 pub mod state;
 pub mod store;
+pub mod subtree;
 pub mod summary;
 pub mod types;
 pub mod verify;

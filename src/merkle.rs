@@ -29,7 +29,7 @@ pub fn empty_root() -> Hash {
 }
 
 /// The largest power of two smaller than `n` (n ≥ 2).
-fn split(n: usize) -> usize {
+pub(crate) fn split(n: usize) -> usize {
     let mut k = 1;
     while k << 1 < n {
         k <<= 1;
@@ -193,16 +193,33 @@ impl CompactRange {
     }
 
     pub fn push(&mut self, leaf: Hash) {
+        self.push_completing(leaf, 0);
+    }
+
+    /// [`CompactRange::push`], returning the root of the perfect subtree of `2^height`
+    /// leaves that this leaf completes, if it completes one (the node is formed on the way,
+    /// even when it is merged into a larger peak at once).
+    pub fn push_completing(&mut self, leaf: Hash, height: u32) -> Option<Hash> {
         let mut node = (0u32, leaf);
+        let mut completed = (height == 0).then_some(leaf);
         while let Some(&(h, left)) = self.peaks.last() {
             if h != node.0 {
                 break;
             }
             self.peaks.pop();
             node = (h + 1, node_hash(&left, &node.1));
+            if node.0 == height {
+                completed = Some(node.1);
+            }
         }
         self.peaks.push(node);
         self.size += 1;
+        completed
+    }
+
+    /// The (height, hash) of its perfect subtrees, largest (leftmost) first.
+    pub fn peaks(&self) -> &[(u32, Hash)] {
+        &self.peaks
     }
 
     /// The text form stored beside the checkpoint: `size N`, then `height hexhash` per peak.

@@ -6,6 +6,7 @@
 //! state/index.json                          format, tree size, SHA-256 of every other file
 //! state/policy.json                         the policy in force (and a change waiting)
 //! state/renames.json                        every path a rename linked to another
+//! state/tree.json                           the Merkle tree's complete-chunk roots (`crate::subtree`)
 //! state/heads/<hh>.json                     each path's head: present, newest version, links
 //! state/prompts/<hh>/<h>.json               one path's version records and version entries
 //! state/deployments/<hh>/<h>/<nnnnnn>.json  one path's deployments, 32 a chunk
@@ -49,6 +50,10 @@ pub const INDEX_FILE: &str = "state/index.json";
 pub const POLICY_FILE: &str = "state/policy.json";
 /// Every path a rename linked to another (a lineage of more than one path).
 pub const RENAMES_FILE: &str = "state/renames.json";
+/// The roots of the Merkle tree's complete chunks ([`crate::subtree::Chunks`]): not computed
+/// from the statements but from the entry files' leaf hashes, so the append and `verify` add
+/// it to the encoded summary ([`Encoded::with_file`]).
+pub const TREE_FILE: &str = "state/tree.json";
 /// The checkpoint extension line's prefix; the hex SHA-256 of `state/index.json` follows.
 pub const EXTENSION: &str = "promptrail-state sha256:";
 /// Deployment records per chunk of one path's deployments.
@@ -127,7 +132,7 @@ fn is_env_stem(s: &str) -> bool {
 
 /// Whether `path` is a file of this format's layout (what an index may list).
 pub fn is_format_file(path: &str) -> bool {
-    if path == INDEX_FILE || path == POLICY_FILE || path == RENAMES_FILE {
+    if path == INDEX_FILE || path == POLICY_FILE || path == RENAMES_FILE || path == TREE_FILE {
         return true;
     }
     let Some(rest) = path.strip_prefix("state/") else {
@@ -460,6 +465,23 @@ pub struct Encoded {
     /// SHA-256 of the index's bytes: what the checkpoint binds.
     pub index_sha256: Sha256Hex,
     pub index: StateIndex,
+}
+
+impl Encoded {
+    /// The same summary with `path` (not one the statements give, e.g. [`TREE_FILE`]) set
+    /// to `bytes`: written, and listed in the index, which is encoded again. (Written even
+    /// when the index already lists these bytes: the file on the branch may not be them.)
+    pub fn with_file(mut self, path: &str, bytes: Vec<u8>) -> Result<Encoded, serde_json::Error> {
+        self.files.retain(|(p, _)| p != path && p != INDEX_FILE);
+        self.index
+            .files
+            .insert(path.to_owned(), Sha256Hex::of(&bytes));
+        self.files.push((path.to_owned(), bytes));
+        let index = serde_json::to_vec(&self.index)?;
+        self.index_sha256 = Sha256Hex::of(&index);
+        self.files.push((INDEX_FILE.to_owned(), index));
+        Ok(self)
+    }
 }
 
 /// Where a resumed summary reads the files it did not load yet: the checked state files at

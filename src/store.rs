@@ -23,6 +23,7 @@ use crate::checkpoint::Checkpoint;
 use crate::git::{Git, PushOutcome};
 use crate::merkle::{CompactRange, leaf_hash};
 use crate::signing::Signer;
+use crate::subtree::Chunks;
 use crate::types::{EntryIndex, Oid, Sha256Hex};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
@@ -398,8 +399,19 @@ impl<'a> Store<'a> {
                     _ => return Ok(None),
                 }
             } else {
-                let state = self.summary_after(&tip, &entries, key, &mut progress)?;
-                self.write(&tip, tip_checkpoint.as_ref(), &entries, key, &state)?
+                let (range, mut chunks) = match (&tip.commit, &tip_checkpoint) {
+                    (Some(commit), Some(cp)) => self.edge_at(commit, cp, &mut progress)?,
+                    _ => (CompactRange::default(), Chunks::default()),
+                };
+                let mut after = range.clone();
+                for e in &entries {
+                    chunks.push(&mut after, leaf_hash(&e.bytes));
+                }
+                let state = self
+                    .summary_after(&tip, &entries, key, &mut progress)?
+                    .with_file(crate::state::TREE_FILE, chunks.to_bytes())
+                    .map_err(|e| anyhow::anyhow!("serialising the state summary: {e}"))?;
+                self.write(&tip, range, &entries, key, &state)?
             };
             if push {
                 match self.git.push(&self.remote, &new, &self.branch)? {
@@ -451,7 +463,7 @@ impl<'a> Store<'a> {
     fn write(
         &self,
         tip: &Tip,
-        tip_checkpoint: Option<&Checkpoint>,
+        mut range: CompactRange,
         entries: &[NewEntry],
         key: &Signer,
         state: &crate::state::Encoded,
@@ -459,10 +471,6 @@ impl<'a> Store<'a> {
         let mut meta = serde_json::to_vec_pretty(&tip.meta)
             .map_err(|e| anyhow::anyhow!("serialising {META_FILE}: {e}"))?;
         meta.push(b'\n');
-        let mut range = match (&tip.commit, tip_checkpoint) {
-            (Some(commit), Some(cp)) => self.range_at(commit, cp)?,
-            _ => CompactRange::default(),
-        };
         let mut sign = |e: &NewEntry, extensions: Vec<String>| -> Result<(String, String)> {
             range.push(leaf_hash(&e.bytes));
             let cp = Checkpoint::sign_with(
@@ -623,21 +631,40 @@ impl<'a> Store<'a> {
         Ok(summary)
     }
 
-    /// The stored right edge at `commit`, believed only when it has the signed checkpoint's
-    /// size and root (O(1)); otherwise (older logs, or a range someone edited so that the
-    /// next checkpoint would sign their root) rebuilt from every entry.
-    fn range_at(&self, commit: &Oid, checkpoint: &Checkpoint) -> Result<CompactRange> {
+    /// The stored right edge at `commit` and its complete chunks' roots (`state/tree.json`),
+    /// believed only when the range has the signed checkpoint's size and root and the chunks
+    /// fold into its peaks (O(1)); otherwise (older logs, or files someone edited so that the
+    /// next checkpoint would sign their root) both rebuilt from every entry.
+    fn edge_at(
+        &self,
+        commit: &Oid,
+        checkpoint: &Checkpoint,
+        progress: &mut impl FnMut(&str),
+    ) -> Result<(CompactRange, Chunks)> {
         let mut reader = self.git.object_reader()?;
-        if let Some(obj) = reader.read(&format!("{commit}:{RANGE_FILE}"))?
-            && let Some(range) = CompactRange::parse(&String::from_utf8_lossy(&obj.data))
-            && range.size() == checkpoint.size
-            && range.root() == checkpoint.root
-        {
-            return Ok(range);
+        let range = match reader.read(&format!("{commit}:{RANGE_FILE}"))? {
+            Some(obj) => CompactRange::parse(&String::from_utf8_lossy(&obj.data))
+                .filter(|r| r.size() == checkpoint.size && r.root() == checkpoint.root),
+            None => None,
+        };
+        if let Some(range) = range {
+            let chunks = match reader.read(&format!("{commit}:{}", crate::state::TREE_FILE))? {
+                Some(obj) => Chunks::parse(&obj.data).ok().filter(|c| c.fits(&range)),
+                None => None,
+            };
+            match chunks {
+                Some(chunks) => return Ok((range, chunks)),
+                None => progress(&format!(
+                    "{} is absent or does not fit the signed checkpoint: computing it from \
+                     every entry",
+                    crate::state::TREE_FILE
+                )),
+            }
         }
         let mut range = CompactRange::default();
+        let mut chunks = Chunks::default();
         for e in self.read_all(commit)?.entries {
-            range.push(leaf_hash(&e.bytes));
+            chunks.push(&mut range, leaf_hash(&e.bytes));
         }
         if range.size() != checkpoint.size || range.root() != checkpoint.root {
             bail!(
@@ -645,7 +672,7 @@ impl<'a> Store<'a> {
                  to a log that does not verify (run `promptrail verify`)"
             );
         }
-        Ok(range)
+        Ok((range, chunks))
     }
 
     /// Refuses to build on a tip promptrail did not append: its checkpoint must cover exactly

@@ -27,8 +27,9 @@ use super::{PASSWORD, generate, run};
 
 /// Bump when the generated data changes shape, so that stale caches are regenerated
 /// (7: every entry names `policy.inForce`, as entries written since policy governance do;
-/// 8: the state summary's format 2).
-const FORMAT: u32 = 8;
+/// 8: the state summary's format 2; 9: the summary has `state/tree.json`, the Merkle
+/// tree's complete-chunk roots).
+const FORMAT: u32 = 9;
 /// Bump when the generated repository (the prompt commits, before any audit entry) changes
 /// shape: it is cached apart from the data set, so a change of the log's format does not
 /// regenerate it (at 1,000,000 commits that takes tens of minutes).
@@ -205,6 +206,7 @@ fn write_log(data: &Scale) {
         import: Some(FastImport::start(&data.repo)),
         previous: None,
         range: CompactRange::default(),
+        chunks: promptrail::subtree::Chunks::default(),
         index: 0,
         total: data.entries,
         summary: promptrail::state::Summary::new(),
@@ -352,6 +354,8 @@ struct LogWriter {
     import: Option<FastImport>,
     previous: Option<Sha256Hex>,
     range: CompactRange,
+    /// The roots of the complete chunks of 1,024 leaves (`state/tree.json`).
+    chunks: promptrail::subtree::Chunks,
     index: u64,
     total: u64,
     /// The state summary, written with the last entry as an append writes it.
@@ -366,7 +370,7 @@ impl LogWriter {
             .sign_entry(statement.to_payload().unwrap())
             .unwrap();
         self.previous = Some(Sha256Hex::of(&bytes));
-        self.range.push(leaf_hash(&bytes));
+        self.chunks.push(&mut self.range, leaf_hash(&bytes));
         let last = self.index + 1 == self.total;
         let parent = if last && self.index > 0 {
             self.import.take().unwrap().finish();
@@ -409,7 +413,13 @@ impl LogWriter {
         if self.index + 1 >= self.total {
             let mut extensions = Vec::new();
             if last {
-                let state = self.summary.encode().unwrap();
+                let state = self
+                    .summary
+                    .encode()
+                    .and_then(|e| {
+                        Ok(e.with_file(promptrail::state::TREE_FILE, self.chunks.to_bytes())?)
+                    })
+                    .unwrap();
                 for (path, bytes) in &state.files {
                     writeln!(out, "M 100644 inline {path}\ndata {}", bytes.len()).unwrap();
                     out.write_all(bytes).unwrap();

@@ -331,6 +331,7 @@ fn first_files(listing: &Listing, parent_listing: Option<&Listing>, env: &str) -
         META_FILE,
         CHECKPOINT_FILE,
         RANGE_FILE,
+        crate::state::TREE_FILE,
         crate::state::INDEX_FILE,
         crate::state::POLICY_FILE,
         crate::state::RENAMES_FILE,

@@ -247,6 +247,7 @@ fn verify_files(
     };
     history.extend(crate::verify::state::check_state(
         &report.summary,
+        &crate::subtree::Chunks::of(&leaves),
         &state_files,
         files.checkpoint,
     )?);

@@ -95,7 +95,8 @@ checks! {
         configured";
     State = "PT017", "state",
         "the state summary (`state/`) is not the one recomputed from the entries: a file's \
-        field differs (named by JSON pointer, expected vs found), a state file is missing or \
+        field differs (named by JSON pointer, expected vs found; `state/tree.json`'s chunk \
+        roots are recomputed from the entries' leaf hashes), a state file is missing or \
         extra, the index does not list the files' SHA-256 or the tree size, or the \
         checkpoint's `promptrail-state` line does not bind `state/index.json` (or binds a \
         summary the branch lacks)";

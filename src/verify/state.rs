@@ -2,7 +2,7 @@
 //! for file and byte for byte, and its index the one the checkpoint binds.
 
 use super::{Check, Evidence, Finding};
-use crate::state::{INDEX_FILE, Summary, bound_index, parse};
+use crate::state::{INDEX_FILE, Summary, TREE_FILE, bound_index, parse};
 use crate::types::Sha256Hex;
 
 /// Differences reported per state file (the first ones; one is enough to reject it).
@@ -12,11 +12,13 @@ fn state_finding(file: &str, evidence: Evidence) -> Finding {
     Finding::new(Check::State, evidence).in_file(file)
 }
 
-/// Compares the summary recomputed from every entry with the branch's state files (path,
-/// bytes) and the checkpoint's binding. A branch without any state file (a log written
-/// before the summary existed) has nothing to compare, unless its checkpoint binds one.
+/// Compares the summary recomputed from every entry (with `tree`, the chunk roots of the
+/// entries' leaf hashes, as [`TREE_FILE`]) with the branch's state files (path, bytes) and
+/// the checkpoint's binding. A branch without any state file (a log written before the
+/// summary existed) has nothing to compare, unless its checkpoint binds one.
 pub fn check_state(
     expected: &Summary,
+    tree: &crate::subtree::Chunks,
     found: &[(String, Vec<u8>)],
     checkpoint: Option<&[u8]>,
 ) -> anyhow::Result<Vec<Finding>> {
@@ -49,6 +51,7 @@ pub fn check_state(
         .is_some_and(|f| f < u64::from(crate::state::FORMAT));
     let encoded = expected
         .encode()
+        .and_then(|e| Ok(e.with_file(TREE_FILE, tree.to_bytes())?))
         .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e:#}"))?;
     let compared: &[(String, Vec<u8>)] = if older { &[] } else { &encoded.files };
     // By path: a long log's summary has a file per prompt.
