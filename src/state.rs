@@ -1248,16 +1248,36 @@ mod tests {
         tree.extend(e.files.iter().cloned());
     }
 
+    /// A summary of every entry of `log`, in order.
+    fn summarise(log: &[Statement]) -> Summary {
+        let mut s = Summary::new();
+        for (i, st) in log.iter().enumerate() {
+            s.apply(EntryIndex(i as u64), st);
+        }
+        s
+    }
+
+    /// The index and the policy a summary resumes from, read back from the files it wrote.
+    fn resume_point(tree: &BTreeMap<String, Vec<u8>>) -> (StateIndex, PolicyState) {
+        let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
+        let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+        (index, policy)
+    }
+
+    /// The files a summary of every entry of `log` writes, and its resume point.
+    fn encoded_tree(log: &[Statement]) -> (BTreeMap<String, Vec<u8>>, StateIndex, PolicyState) {
+        let mut tree = BTreeMap::new();
+        write(&mut tree, &summarise(log).encode().expect("encodes"));
+        let (index, policy) = resume_point(&tree);
+        (tree, index, policy)
+    }
+
     /// Appends in batches, each resumed from the files the previous ones wrote, write the
     /// very files a summary built from every entry has: byte for byte, and no other.
     #[test]
     fn a_resumed_summary_writes_what_a_rebuilt_one_has() {
         let log = log();
-        let mut whole = Summary::new();
-        for (i, st) in log.iter().enumerate() {
-            whole.apply(EntryIndex(i as u64), st);
-        }
-        let whole = whole.encode().expect("encodes");
+        let whole = summarise(&log).encode().expect("encodes");
         let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         let mut pos = 0usize;
         for batch in [1usize, 2, 5, 1, 30, 1, 3, 700, 1, 500] {
@@ -1265,8 +1285,7 @@ mod tests {
             let mut s = if pos == 0 {
                 Summary::new()
             } else {
-                let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
-                let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+                let (index, policy) = resume_point(&tree);
                 Summary::resume(index, &policy, Box::new(Files(tree.clone())))
             };
             for (i, st) in log[pos..end].iter().enumerate() {
@@ -1306,16 +1325,7 @@ mod tests {
     #[test]
     fn a_deployment_writes_no_head_and_no_history() {
         let log = log();
-        let mut s = Summary::new();
-        for (i, st) in log.iter().enumerate() {
-            s.apply(EntryIndex(i as u64), st);
-        }
-        let e = s.encode().expect("encodes");
-        let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        write(&mut tree, &e);
-        let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
-        let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
-        let mut files = tree.clone();
+        let (mut files, index, policy) = encoded_tree(&log);
         files.remove(&history_file(&PromptPath::new("a.md")));
         let mut s = Summary::resume(index, &policy, Box::new(Files(files)));
         let n = log.len() as u64;
@@ -1350,15 +1360,7 @@ mod tests {
     #[test]
     fn files_that_do_not_fit_the_layout_fail_the_resume() {
         let log = log();
-        let mut s = Summary::new();
-        for (i, st) in log.iter().enumerate() {
-            s.apply(EntryIndex(i as u64), st);
-        }
-        let e = s.encode().expect("encodes");
-        let mut tree: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-        write(&mut tree, &e);
-        let index: StateIndex = parse(INDEX_FILE, &tree[INDEX_FILE]).expect("index");
-        let policy: PolicyState = parse(POLICY_FILE, &tree[POLICY_FILE]).expect("policy");
+        let (tree, index, policy) = encoded_tree(&log);
         let a = PromptPath::new("a.md");
         let n = log.len() as u64;
         let version = statement(
