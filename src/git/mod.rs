@@ -22,6 +22,43 @@ pub use objects::{Object, ObjectReader, TreeEntry};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};
 
+/// Small pack windows under a small limit, for a process that reads objects all over a long
+/// log's pack: git maps pack files in windows (1 GiB each by default, up to 8 GiB) and every
+/// page it touches counts in its resident size, so a pass over all of a large pack would
+/// hold the whole pack; windows this small are unmapped as the reader moves on.
+const BOUNDED_PACK_WINDOWS: [&str; 4] = [
+    "-c",
+    "core.packedGitWindowSize=16m",
+    "-c",
+    "core.packedGitLimit=64m",
+];
+
+/// Starts a streaming `git log` (`cmd` holds its arguments but the closing `--`), its stdout
+/// to be read as it comes and its stderr kept for [`finish_log`].
+fn spawn_log(cmd: &mut Command) -> Result<(std::process::Child, std::process::ChildStdout)> {
+    let mut child = cmd
+        .arg("--")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("could not run `git log`")?;
+    let stdout = child.stdout.take().context("git log has no stdout")?;
+    Ok((child, stdout))
+}
+
+/// Waits for a `git log` from [`spawn_log`] whose stdout was read to its end; a failure
+/// carries git's message, credentials in URLs redacted.
+fn finish_log(child: std::process::Child) -> Result<()> {
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!(
+            "`git log` failed: {}",
+            redact(String::from_utf8_lossy(&out.stderr).trim())
+        );
+    }
+    Ok(())
+}
+
 /// One commit of a first-parent walk.
 #[derive(Debug, Clone)]
 pub struct FirstParent {
@@ -285,30 +322,24 @@ impl Git {
         let format = format!(
             "--format=%x1e{nonce}%x1e%H{f}%P{f}%an{f}%ae{f}%aI{f}%cn{f}%ce{f}%cI{f}%(trailers:key=Co-authored-by,valueonly,unfold,separator=%x1d){f}"
         );
-        let mut child = self
-            .cmd()
-            .args([
-                "log",
-                "--raw",
-                "-M",
-                "--no-abbrev",
-                "-z",
-                "--root",
-                "--diff-merges=first-parent",
-                "--no-use-mailmap",
-                "--no-ext-diff",
-                "--no-textconv",
-                "--no-relative",
-            ])
-            .arg(format)
-            .arg(tip.as_str())
-            .args(exclude.iter().map(|e| format!("^{e}")))
-            .arg("--")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("could not run `git log`")?;
-        let stdout = child.stdout.take().context("git log has no stdout")?;
+        let mut cmd = self.cmd();
+        cmd.args([
+            "log",
+            "--raw",
+            "-M",
+            "--no-abbrev",
+            "-z",
+            "--root",
+            "--diff-merges=first-parent",
+            "--no-use-mailmap",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-relative",
+        ])
+        .arg(format)
+        .arg(tip.as_str())
+        .args(exclude.iter().map(|e| format!("^{e}")));
+        let (child, stdout) = spawn_log(&mut cmd)?;
         let mut reader = BufReader::with_capacity(1 << 16, stdout);
         let mut buf = Vec::new();
         let mut seen = std::collections::HashSet::new();
@@ -334,14 +365,7 @@ impl Git {
             }
         }
         emit(&buf)?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "`git log` failed: {}",
-                redact(String::from_utf8_lossy(&out.stderr).trim())
-            );
-        }
-        Ok(())
+        finish_log(child)
     }
 
     /// Streams the first-parent line of `tip`, newest first: each commit's id, its number of
@@ -352,25 +376,12 @@ impl Git {
         tip: &Oid,
         mut each: impl FnMut(Oid, usize, Oid) -> Result<()>,
     ) -> Result<()> {
-        let mut child = self
-            .cmd()
-            // Commits lie all over a long log's pack: bounded windows, as `object_reader`.
-            .args([
-                "-c",
-                "core.packedGitWindowSize=16m",
-                "-c",
-                "core.packedGitLimit=64m",
-                "log",
-                "--first-parent",
-                "--format=%H %T %P",
-            ])
-            .arg(tip.as_str())
-            .arg("--")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("could not run `git log`")?;
-        let stdout = child.stdout.take().context("git log has no stdout")?;
+        let mut cmd = self.cmd();
+        // Commits lie all over a long log's pack: bounded windows, as `object_reader`.
+        cmd.args(BOUNDED_PACK_WINDOWS)
+            .args(["log", "--first-parent", "--format=%H %T %P"])
+            .arg(tip.as_str());
+        let (mut child, stdout) = spawn_log(&mut cmd)?;
         let mut failed = None;
         for line in BufReader::with_capacity(1 << 16, stdout).lines() {
             let line = line?;
@@ -391,34 +402,16 @@ impl Git {
             let _ = child.wait();
             return Err(e);
         }
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "`git log` failed: {}",
-                redact(String::from_utf8_lossy(&out.stderr).trim())
-            );
-        }
-        Ok(())
+        finish_log(child)
     }
 
     /// Starts one `git cat-file --batch` process for reading many objects.
     pub fn object_reader(&self) -> Result<ObjectReader> {
         let mut child = self
             .cmd()
-            // Bounded memory on a long log: git maps pack files in windows (1 GiB each by
-            // default, up to 8 GiB) and every page it touches counts in its resident size,
-            // so a pass over all of a large pack would hold the whole pack. Small windows
-            // under a small limit are unmapped as the reader moves on.
-            .args([
-                "-c",
-                "core.packedGitWindowSize=16m",
-                "-c",
-                "core.packedGitLimit=64m",
-                "-c",
-                "core.deltaBaseCacheLimit=32m",
-                "cat-file",
-                "--batch",
-            ])
+            // Bounded memory on a long log.
+            .args(BOUNDED_PACK_WINDOWS)
+            .args(["-c", "core.deltaBaseCacheLimit=32m", "cat-file", "--batch"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -682,7 +675,6 @@ impl Git {
     }
 }
 
-/// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
 /// Runs `cmd` with `input` on its stdin (written from a thread, so a child that answers
 /// while it reads cannot deadlock) and its stdout collected; stderr as `cmd` set it.
 pub(crate) fn output_with_input(
@@ -702,6 +694,7 @@ pub(crate) fn output_with_input(
     Ok(out)
 }
 
+/// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
 fn scratch_ref() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
