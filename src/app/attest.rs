@@ -9,14 +9,65 @@
 use anyhow::{Result, bail};
 
 use super::approvals::client;
-use super::{Progress, Workspace};
+use super::{Progress, Workspace, load_signer};
+use crate::cli::{DeployArgs, KeyArg, RecordArgs};
 use crate::github::Client;
-use crate::signing::Signer;
+use crate::signing::{Signer, Trust};
 use crate::types::EntryIndex;
+
+/// What a command that signs new entries asked for: its key (or keyless) flags,
+/// `--github-attestations`, whether it pushes (no `--no-push`), and the token's variable.
+pub struct SigningFlags<'a> {
+    pub key: &'a KeyArg,
+    pub github_attestations: bool,
+    pub push: bool,
+    pub token_env: &'a str,
+}
+
+/// The command lines that sign new entries and may upload them: record and deploy.
+pub trait SignsEntries {
+    fn signing_flags(&self) -> SigningFlags<'_>;
+}
+
+/// Implements [`SignsEntries`] for argument structs with the same four fields.
+macro_rules! signs_entries {
+    ($($args:ty),*) => {$(
+        impl SignsEntries for $args {
+            fn signing_flags(&self) -> SigningFlags<'_> {
+                SigningFlags {
+                    key: &self.key,
+                    github_attestations: self.github_attestations,
+                    push: !self.no_push,
+                    token_env: &self.github.github_token_env,
+                }
+            }
+        }
+    )*};
+}
+
+signs_entries!(RecordArgs, DeployArgs);
+
+/// What record and deploy open first: the signer, the trust it implies ([`load_signer`]), and
+/// the client to upload the new entries with when asked for ([`open`]).
+pub fn signing(
+    ws: &Workspace,
+    args: &impl SignsEntries,
+) -> Result<(Signer, Trust, Option<Client>)> {
+    let flags = args.signing_flags();
+    let (signer, trust) = load_signer(ws, flags.key)?;
+    let uploads = open(
+        ws,
+        flags.github_attestations,
+        &signer,
+        flags.push,
+        flags.token_env,
+    )?;
+    Ok((signer, trust, uploads))
+}
 
 /// The client to upload with, when `--github-attestations` or `signing.github_attestations`
 /// asks for it. Opened before anything is signed, so a missing token stops the command first.
-pub fn open(
+fn open(
     ws: &Workspace,
     flag: bool,
     signer: &Signer,

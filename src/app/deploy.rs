@@ -10,7 +10,7 @@ use super::approvals::client;
 use super::deployment::{DeploymentEvent, append_deployment, deployment_record, emit_manifest};
 use super::fresh::Judged;
 use super::gating::{evaluate_gate, print_gate};
-use super::{Outcome, Progress, Workspace, load_signer};
+use super::{Outcome, Progress, Workspace, attest};
 use crate::attestation::predicate::{EventType, PromptRecord, RuleRecord};
 use crate::cli::DeployArgs;
 use crate::policy::is_policy_file;
@@ -21,14 +21,7 @@ use crate::types::{EntryIndex, PromptPath, Sha256Hex, Version};
 pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let env = ws.environment(&args.env.env)?;
-    let (signer, trust) = load_signer(&ws, &args.key)?;
-    let attestations = super::attest::open(
-        &ws,
-        args.github_attestations,
-        &signer,
-        !args.no_push,
-        &args.github.github_token_env,
-    )?;
+    let (signer, trust, uploads) = attest::signing(&ws, args)?;
     let (view, mut judged, in_force, judged_at) =
         evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     if !view.ok {
@@ -108,8 +101,8 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         already_recorded: already.is_some(),
     };
     emit_manifest(&manifest, args.manifest.as_deref(), args.format.format)?;
-    if let Some(gh) = attestations.as_ref().filter(|_| already.is_none()) {
-        super::attest::upload(&ws, gh, [entry], progress)?;
+    if let Some(gh) = uploads.as_ref().filter(|_| already.is_none()) {
+        attest::upload(&ws, gh, [entry], progress)?;
     }
     Ok(Outcome::Ok)
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use chrono::{SubsecRound as _, Utc};
 
 use super::approvals::{Target, client, judge};
-use super::{Outcome, Progress, Workspace, load_signer, print_json};
+use super::{Outcome, Progress, Workspace, attest, print_json};
 use crate::attestation::predicate::{
     ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
     EventType, LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord,
@@ -33,14 +33,7 @@ use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let matcher = ws.matcher()?;
-    let (signer, trusted) = load_signer(&ws, &args.key)?;
-    let attestations = super::attest::open(
-        &ws,
-        args.github_attestations,
-        &signer,
-        !args.no_push,
-        &args.github.github_token_env,
-    )?;
+    let (signer, trusted, uploads) = attest::signing(&ws, args)?;
     let approvals = Approvals::open(&ws, args, progress)?;
     // What landed on the remote's protected branch, not local commits nobody pushed.
     let (target_name, tip_commit, target) = if args.no_push {
@@ -117,8 +110,8 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         Format::Json => print_json(&view)?,
         Format::Text => print!("{}", plain::record(&view)),
     }
-    if let (Some(gh), Some(a)) = (&attestations, appended.as_ref().filter(|a| a.pushed)) {
-        super::attest::upload(
+    if let (Some(gh), Some(a)) = (&uploads, appended.as_ref().filter(|a| a.pushed)) {
+        attest::upload(
             &ws,
             gh,
             (a.first.0..a.first.0 + a.count).map(crate::types::EntryIndex),
