@@ -259,36 +259,39 @@ impl StateView {
     /// last full, numbered from 0).
     pub fn deployments(&mut self, path: &PromptPath) -> Result<Vec<DeploymentState>> {
         let dir = deployments_dir(path);
-        let chunks: Vec<Vec<DeploymentState>> = self
-            .chunks(&dir)?
-            .into_iter()
-            .map(|(file, bytes)| {
-                let c: DeploymentChunk = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
-                if &c.path != path {
-                    bail!("{file} is about {}, not {path}", c.path);
-                }
-                Ok(c.deployments)
-            })
-            .collect::<Result<_>>()?;
-        check_chunk_sizes(&dir, &chunks, DEPLOYMENT_CHUNK)?;
-        Ok(chunks.into_iter().flatten().collect())
+        self.chunked(&dir, DEPLOYMENT_CHUNK, |file, c: DeploymentChunk| {
+            if &c.path != path {
+                bail!("{file} is about {}, not {path}", c.path);
+            }
+            Ok(c.deployments)
+        })
     }
 
     /// Every deployment and rollback entry into environment `name`, in log order.
     pub fn env_entries(&mut self, name: &str) -> Result<Vec<EntryIndex>> {
-        let dir = env_log_dir(name);
-        let chunks: Vec<Vec<EntryIndex>> = self
-            .chunks(&dir)?
+        self.chunked(&env_log_dir(name), ENV_CHUNK, |file, c: EnvChunk| {
+            if c.environment != name {
+                bail!("{file} is about environment `{}`", c.environment);
+            }
+            Ok(c.entries)
+        })
+    }
+
+    /// The items of the chunks listed in `dir`, in order: each chunk file parsed as a `C`,
+    /// whose items `items` takes (refusing a chunk about something else), and each chunk but
+    /// the last `size` items long.
+    fn chunked<C: serde::de::DeserializeOwned, T>(
+        &mut self,
+        dir: &str,
+        size: usize,
+        items: impl Fn(&str, C) -> Result<Vec<T>>,
+    ) -> Result<Vec<T>> {
+        let chunks: Vec<Vec<T>> = self
+            .chunks(dir)?
             .into_iter()
-            .map(|(file, bytes)| {
-                let c: EnvChunk = parse(&file, &bytes).map_err(anyhow::Error::msg)?;
-                if c.environment != name {
-                    bail!("{file} is about environment `{}`", c.environment);
-                }
-                Ok(c.entries)
-            })
+            .map(|(file, bytes)| items(&file, parse(&file, &bytes).map_err(anyhow::Error::msg)?))
             .collect::<Result<_>>()?;
-        check_chunk_sizes(&dir, &chunks, ENV_CHUNK)?;
+        check_chunk_sizes(dir, &chunks, size)?;
         Ok(chunks.into_iter().flatten().collect())
     }
 
