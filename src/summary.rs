@@ -24,6 +24,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::Checkpoint;
 use crate::git::ObjectReader;
+use crate::layout::{CHECKPOINT_FILE, StoredEntry, entry_path};
 use crate::signing::{Trust, TrustedKey};
 use crate::state::{
     DEPLOYMENT_CHUNK, DeploymentChunk, DeploymentState, ENV_CHUNK, EnvChunk, EnvState, FORMAT,
@@ -31,7 +32,7 @@ use crate::state::{
     bound_index, deployments_dir, env_file, env_log_dir, heads_file, history_file, is_format_file,
     parse,
 };
-use crate::store::{CHECKPOINT_FILE, Store, StoredEntry, entry_path};
+use crate::store::Store;
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 
 /// The largest state file read (a shard of a very long log is a few MiB).
