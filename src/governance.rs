@@ -50,8 +50,9 @@ impl Default for PolicyTracker {
 /// Whether an entry's `.promptrail.yml` change took effect, and what is in force after it.
 pub fn takes_effect(index: EntryIndex, st: &Statement) -> Option<(Oid, PolicyInForce)> {
     let p = &st.predicate;
-    if p.event != EventType::Version {
-        return None;
+    match p.event {
+        EventType::Version => {}
+        EventType::Deployment | EventType::Rollback => return None,
     }
     let prompt = p.prompts.iter().find(|pr| is_policy_file(&pr.path))?;
     let approved = p

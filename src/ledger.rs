@@ -48,15 +48,20 @@ impl Lineages {
 
     /// The lineage of the next record in log order.
     pub fn observe(&mut self, event: EventType, p: &PromptRecord) -> LineageId {
-        let moved = match (&p.previous_path, event) {
-            (Some(from), EventType::Version) if from != &p.path => self.now.remove(from),
+        // Only a version entry gives a path its name; a deployment or rollback uses it.
+        let names = match event {
+            EventType::Version => true,
+            EventType::Deployment | EventType::Rollback => false,
+        };
+        let moved = match &p.previous_path {
+            Some(from) if names && from != &p.path => self.now.remove(from),
             _ => None,
         };
         let id = moved
             .or_else(|| self.now.get(&p.path).copied())
             // A deployment of a path no version entry named (verify reports it) still
             // belongs to whatever last had the path.
-            .or_else(|| (event != EventType::Version).then(|| self.ever.get(&p.path).copied())?)
+            .or_else(|| (!names).then(|| self.ever.get(&p.path).copied())?)
             .unwrap_or_else(|| {
                 self.paths.push(Vec::new());
                 LineageId(self.paths.len() - 1)
@@ -66,7 +71,7 @@ impl Lineages {
             paths.retain(|q| q != &p.path);
             paths.push(p.path.clone());
         }
-        if event == EventType::Version {
+        if names {
             self.now.insert(p.path.clone(), id);
         }
         self.ever.insert(p.path.clone(), id);

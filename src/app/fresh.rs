@@ -653,8 +653,9 @@ fn recorded_version(
             v.entry.0, v.version
         ))
     };
-    if p.event != EventType::Version {
-        return Err(disagree("a version entry"));
+    match p.event {
+        EventType::Version => {}
+        EventType::Deployment | EventType::Rollback => return Err(disagree("a version entry")),
     }
     let prompt = p
         .prompts

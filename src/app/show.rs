@@ -71,7 +71,10 @@ struct Recorded {
 }
 
 fn is_version(e: &EntryView) -> bool {
-    e.event == EventType::Version
+    match e.event {
+        EventType::Version => true,
+        EventType::Deployment | EventType::Rollback => false,
+    }
 }
 
 /// The record made the version (a deletion or a rename only carries it on).

@@ -189,10 +189,9 @@ fn activation_event(
         "{} v{} {} {}{}",
         pr.path,
         pr.version.0,
-        if st.predicate.event == EventType::Rollback {
-            "rolled back in"
-        } else {
-            "deployed to"
+        match st.predicate.event {
+            EventType::Rollback => "rolled back in",
+            EventType::Deployment | EventType::Version => "deployed to",
         },
         d.environment,
         d.replaces

@@ -79,8 +79,15 @@ pub fn entry_row(e: &EntryView) -> String {
         None => format!("by {}", people(e)),
     };
     // A policy change says whether it took effect: an unapproved one judges nothing.
-    let effect = match e.prompts.first() {
-        Some(p) if crate::policy::is_policy_file(&p.path) && e.event == EventType::Version => {
+    let policy_change = match e.event {
+        EventType::Version => e
+            .prompts
+            .first()
+            .filter(|p| crate::policy::is_policy_file(&p.path)),
+        EventType::Deployment | EventType::Rollback => None,
+    };
+    let effect = match policy_change {
+        Some(p) => {
             let approved = e
                 .policy
                 .rules
@@ -92,7 +99,7 @@ pub fn entry_row(e: &EntryView) -> String {
                 "  (not approved: takes no effect)"
             }
         }
-        _ => "",
+        None => "",
     };
     format!(
         "#{:<5} {}  {:<10} {}  {}  {who}{effect}",

@@ -32,13 +32,18 @@ impl PolicyCheck {
     ) -> anyhow::Result<()> {
         let expected = self.tracker.for_entry(st);
         let p = &st.predicate;
+        // Only a version entry is judged by the policy's rules and may claim the baseline.
+        let version = match p.event {
+            EventType::Version => true,
+            EventType::Deployment | EventType::Rollback => false,
+        };
         let index = EntryIndex(at.entry);
         let Some(recorded) = &p.policy.in_force else {
             // Entries made before the policy was governed name none; nothing to compare.
             self.tracker.observe(index, st);
             return Ok(());
         };
-        if p.policy.adoption && (!self.tracker.adoption_open() || p.event != EventType::Version) {
+        if p.policy.adoption && (!self.tracker.adoption_open() || !version) {
             out.push(at.finding(
                 Check::Policy,
                 None,
@@ -62,7 +67,7 @@ impl PolicyCheck {
                     newest policy that landed approved before it is another",
                 },
             ));
-        } else if p.event == EventType::Version {
+        } else if version {
             self.check_rules(at, &expected, &p.policy.rules, repo, out)?;
         }
         self.tracker.observe(index, st);
