@@ -53,10 +53,73 @@ struct Case {
     changed_after_old: bool,
     /// Content at MID cannot be checked.
     mid_unknown: bool,
-    expect_approved: bool,
-    expect_counted: u32,
+    /// Whether the prompt ends approved, and how many approvals counted (every case says).
+    expect: Option<(bool, u32)>,
     /// Substring of the reason given for the first not-counted verdict.
     expect_reason: Option<&'static str>,
+}
+
+impl Case {
+    /// `reviews` of `prompts/a.md` under the default policy, content unchanged since OLD and
+    /// checkable everywhere; [`Case::approved`] or [`Case::refused`] says the outcome.
+    fn new(name: &'static str, reviews: Vec<Review>) -> Case {
+        Case {
+            name,
+            config: DEFAULT,
+            path: "prompts/a.md",
+            reviews,
+            changed_after_old: false,
+            mid_unknown: false,
+            expect: None,
+            expect_reason: None,
+        }
+    }
+
+    fn config(self, config: &'static str) -> Case {
+        Case { config, ..self }
+    }
+
+    fn path(self, path: &'static str) -> Case {
+        Case { path, ..self }
+    }
+
+    fn changed_after_old(self) -> Case {
+        Case {
+            changed_after_old: true,
+            ..self
+        }
+    }
+
+    fn mid_unknown(self) -> Case {
+        Case {
+            mid_unknown: true,
+            ..self
+        }
+    }
+
+    /// Expected approved, with `counted` approvals counted.
+    fn approved(self, counted: u32) -> Case {
+        Case {
+            expect: Some((true, counted)),
+            ..self
+        }
+    }
+
+    /// Expected not approved, with `counted` approvals counted.
+    fn refused(self, counted: u32) -> Case {
+        Case {
+            expect: Some((false, counted)),
+            ..self
+        }
+    }
+
+    /// The first not-counted verdict's reason contains `reason`.
+    fn reason(self, reason: &'static str) -> Case {
+        Case {
+            expect_reason: Some(reason),
+            ..self
+        }
+    }
 }
 
 fn run(case: &Case) {
@@ -104,8 +167,11 @@ fn run(case: &Case) {
         content: &content,
     });
     let d = &decisions[0];
-    assert_eq!(d.approved, case.expect_approved, "{}: {d:#?}", case.name);
-    assert_eq!(d.counted, case.expect_counted, "{}: {d:#?}", case.name);
+    let (approved, counted) = case
+        .expect
+        .unwrap_or_else(|| panic!("{}: say .approved(n) or .refused(n)", case.name));
+    assert_eq!(d.approved, approved, "{}: {d:#?}", case.name);
+    assert_eq!(d.counted, counted, "{}: {d:#?}", case.name);
     if let Some(reason) = case.expect_reason {
         let first = d
             .verdicts
@@ -128,272 +194,154 @@ const CLINICAL: &str = "policy:\n  rules:\n    - name: clinical\n      paths: [\
 fn approval_rules() {
     use ReviewState::*;
     let cases = vec![
-        Case {
-            name: "plain approval by a writer",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "rita", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "no reviews",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: None,
-        },
-        Case {
-            name: "self-approval by the PR opener",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "ana", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("author of this change"),
-        },
-        Case {
-            name: "self-approval by a co-author, logins compare case-insensitively",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "ben", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("author of this change"),
-        },
-        Case {
-            name: "self-approval allowed by policy",
-            config: "policy:\n  allow_author_approval: true\n",
-            path: "prompts/a.md",
-            reviews: vec![review(1, "ana", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "approval then changes requested",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![
+        Case::new(
+            "plain approval by a writer",
+            vec![review(1, "rita", Approved, HEAD)],
+        )
+        .approved(1),
+        Case::new("no reviews", vec![]).refused(0),
+        Case::new(
+            "self-approval by the PR opener",
+            vec![review(1, "ana", Approved, HEAD)],
+        )
+        .refused(0)
+        .reason("author of this change"),
+        Case::new(
+            "self-approval by a co-author, logins compare case-insensitively",
+            vec![review(1, "ben", Approved, HEAD)],
+        )
+        .refused(0)
+        .reason("author of this change"),
+        Case::new(
+            "self-approval allowed by policy",
+            vec![review(1, "ana", Approved, HEAD)],
+        )
+        .config("policy:\n  allow_author_approval: true\n")
+        .approved(1),
+        Case::new(
+            "approval then changes requested",
+            vec![
                 review(1, "rita", Approved, MID),
                 review(2, "rita", ChangesRequested, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("requested changes"),
-        },
-        Case {
-            name: "changes requested then approval",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![
+        )
+        .refused(0)
+        .reason("requested changes"),
+        Case::new(
+            "changes requested then approval",
+            vec![
                 review(1, "rita", ChangesRequested, MID),
                 review(2, "rita", Approved, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "approval then a comment keeps the approval",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![
+        )
+        .approved(1),
+        Case::new(
+            "approval then a comment keeps the approval",
+            vec![
                 review(1, "rita", Approved, MID),
                 review(2, "rita", Commented, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "approval dismissed",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![
+        )
+        .approved(1),
+        Case::new(
+            "approval dismissed",
+            vec![
                 review(1, "rita", Approved, MID),
                 review(2, "rita", Dismissed, MID),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("dismissed"),
-        },
-        Case {
-            name: "approval of an older commit, this prompt changed since: stale",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "rita", Approved, OLD)],
-            changed_after_old: true,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("stale"),
-        },
-        Case {
-            name: "approval of an older commit, only another file changed: still valid",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "rita", Approved, OLD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "content at the reviewed commit cannot be checked",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "rita", Approved, MID)],
-            changed_after_old: false,
-            mid_unknown: true,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("could not be checked"),
-        },
-        Case {
-            name: "two approvals from the team needed, one member and one writer",
-            config: CLINICAL,
-            path: "prompts/clinical/intake.md",
-            reviews: vec![
+        )
+        .refused(0)
+        .reason("dismissed"),
+        Case::new(
+            "approval of an older commit, this prompt changed since: stale",
+            vec![review(1, "rita", Approved, OLD)],
+        )
+        .changed_after_old()
+        .refused(0)
+        .reason("stale"),
+        Case::new(
+            "approval of an older commit, only another file changed: still valid",
+            vec![review(1, "rita", Approved, OLD)],
+        )
+        .approved(1),
+        Case::new(
+            "content at the reviewed commit cannot be checked",
+            vec![review(1, "rita", Approved, MID)],
+        )
+        .mid_unknown()
+        .refused(0)
+        .reason("could not be checked"),
+        Case::new(
+            "two approvals from the team needed, one member and one writer",
+            vec![
                 review(1, "nina", Approved, HEAD),
                 review(2, "rita", Approved, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 1,
-            expect_reason: Some("not one of team acme/clinical-review"),
-        },
-        Case {
-            name: "two approvals from the team",
-            config: CLINICAL,
-            path: "prompts/clinical/intake.md",
-            reviews: vec![
+        )
+        .config(CLINICAL)
+        .path("prompts/clinical/intake.md")
+        .refused(1)
+        .reason("not one of team acme/clinical-review"),
+        Case::new(
+            "two approvals from the team",
+            vec![
                 review(1, "nina", Approved, HEAD),
                 review(2, "omar", Approved, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 2,
-            expect_reason: None,
-        },
-        Case {
-            name: "path rule does not apply to other prompts",
-            config: CLINICAL,
-            path: "prompts/greeting.md",
-            reviews: vec![review(1, "rita", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: None,
-        },
-        Case {
-            name: "reader permission is below write",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "outsider", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("below the required write"),
-        },
-        Case {
-            name: "non-collaborator",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "stranger", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("not a collaborator"),
-        },
-        Case {
-            name: "bot approval",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "dependabot[bot]", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("bot accounts"),
-        },
-        Case {
-            name: "deleted account",
-            config: DEFAULT,
-            path: "prompts/a.md",
-            reviews: vec![review(1, "ghost", Approved, HEAD)],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 0,
-            expect_reason: Some("deleted"),
-        },
-        Case {
-            name: "listed user with enough permission",
-            config: "policy:\n  default:\n    users: [\"Rita\"]\n",
-            path: "prompts/a.md",
-            reviews: vec![
+        )
+        .config(CLINICAL)
+        .path("prompts/clinical/intake.md")
+        .approved(2),
+        Case::new(
+            "path rule does not apply to other prompts",
+            vec![review(1, "rita", Approved, HEAD)],
+        )
+        .config(CLINICAL)
+        .path("prompts/greeting.md")
+        .approved(1),
+        Case::new(
+            "reader permission is below write",
+            vec![review(1, "outsider", Approved, HEAD)],
+        )
+        .refused(0)
+        .reason("below the required write"),
+        Case::new(
+            "non-collaborator",
+            vec![review(1, "stranger", Approved, HEAD)],
+        )
+        .refused(0)
+        .reason("not a collaborator"),
+        Case::new(
+            "bot approval",
+            vec![review(1, "dependabot[bot]", Approved, HEAD)],
+        )
+        .refused(0)
+        .reason("bot accounts"),
+        Case::new("deleted account", vec![review(1, "ghost", Approved, HEAD)])
+            .refused(0)
+            .reason("deleted"),
+        Case::new(
+            "listed user with enough permission",
+            vec![
                 review(1, "rita", Approved, HEAD),
                 review(2, "nina", Approved, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 1,
-            expect_reason: Some("not one of @Rita"),
-        },
-        Case {
-            name: "no approval required",
-            config: "policy:\n  default:\n    approvals: 0\n",
-            path: "prompts/a.md",
-            reviews: vec![],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: true,
-            expect_counted: 0,
-            expect_reason: None,
-        },
-        Case {
-            name: "the same reviewer approving twice counts once",
-            config: "policy:\n  default:\n    approvals: 2\n",
-            path: "prompts/a.md",
-            reviews: vec![
+        )
+        .config("policy:\n  default:\n    users: [\"Rita\"]\n")
+        .approved(1)
+        .reason("not one of @Rita"),
+        Case::new("no approval required", vec![])
+            .config("policy:\n  default:\n    approvals: 0\n")
+            .approved(0),
+        Case::new(
+            "the same reviewer approving twice counts once",
+            vec![
                 review(1, "rita", Approved, MID),
                 review(2, "rita", Approved, HEAD),
             ],
-            changed_after_old: false,
-            mid_unknown: false,
-            expect_approved: false,
-            expect_counted: 1,
-            expect_reason: None,
-        },
+        )
+        .config("policy:\n  default:\n    approvals: 2\n")
+        .refused(1),
     ];
     for case in &cases {
         run(case);
