@@ -225,11 +225,7 @@ fn public_key_that_matches_no_entry() {
         "{}",
         stderr(&out)
     );
-    assert!(
-        stdout(&out).contains("PT004 untrusted-key"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["PT004 untrusted-key"]);
 }
 
 #[test]

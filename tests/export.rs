@@ -53,7 +53,7 @@ fn reports_in_every_format() {
     // Without a key the report says so rather than claiming anything.
     let out = r.run(&["export", "--format", "md"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("not verified (no trusted key given)"));
+    assert_stdout_has(&out, &["not verified (no trusted key given)"]);
 }
 
 #[test]

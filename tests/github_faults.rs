@@ -233,11 +233,7 @@ fn team_rules_need_active_membership_and_say_when_the_token_cannot_read_teams() 
     s.membership("clinical-review", "rita", "pending");
     let out = check(&r, &s);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("not one of team acme/clinical-review"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["not one of team acme/clinical-review"]);
 
     s.reset();
     let (_, s2, _, _) = (0, StandIn::start(), 0, 0);
@@ -306,11 +302,7 @@ fn a_reviewed_commit_missing_from_the_clone_is_fetched_or_not_counted() {
     s.permission("rita", "write");
     let out = check(&r, &s);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("could not be checked"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["could not be checked"]);
 
     // The PR head itself is missing locally (a fresh shallow-free clone without PR refs):
     // promptrail fetches refs/pull/5/head and counts the approval.

@@ -167,10 +167,9 @@ fn keyless_record_and_verify_end_to_end() {
     // Readers show who signed.
     let out = k.run(&["show", "prompts/intake.md@v2"]);
     assert_ok(&out);
-    assert!(
-        stdout(&out).contains(&format!("signed by  {who} (keyless certificate)")),
-        "{}",
-        stdout(&out)
+    assert_stdout_has(
+        &out,
+        &[format!("signed by  {who} (keyless certificate)").as_str()],
     );
     let out = k.run(&["log", "--format", "json"]);
     let log: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
@@ -393,11 +392,7 @@ fn transparency_off_signs_with_a_certificate_but_logs_nothing() {
     }
     let out = k.run(&["verify"]);
     assert_ok(&out);
-    assert!(
-        stdout(&out).contains("3 keyless entries not in a transparency log"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["3 keyless entries not in a transparency log"]);
 
     // A log whose policy requires Rekor refuses the same entries.
     k.r.write(".promptrail.yml", CONFIG);
@@ -514,35 +509,24 @@ fn a_keyless_proof_checks_offline_with_the_identity_alone() {
     };
     let out = check(&["--certificate-identity", &who]);
     assert_ok(&out);
-    assert!(
-        stdout(&out).contains("OK: entry 1 is in the log of size 3"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["OK: entry 1 is in the log of size 3"]);
 
     let out = check(&[
         "--certificate-identity",
         "https://github.com/octo-org/prompts/.github/workflows/other.yml@refs/heads/main",
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("FAIL entry: names identity"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stdout(&out).contains("FAIL checkpoint signer: names identity"),
-        "{}",
-        stdout(&out)
+    assert_stdout_has(
+        &out,
+        &[
+            "FAIL entry: names identity",
+            "FAIL checkpoint signer: names identity",
+        ],
     );
 
     let out = check(&["--key", keys().public.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("no identity policy"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["no identity policy"]);
 }
 
 /// GitHub's attestation store on the stand-in: `POST /repos/acme/clinic/attestations`

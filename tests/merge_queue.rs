@@ -150,7 +150,7 @@ fn an_unapproved_pull_request_blocks_the_group() {
     // --warn-only reports and passes.
     let out = check(&q, &s, &e, &["--warn-only"]);
     assert_ok(&out);
-    assert!(stdout(&out).contains("merge group not approved"));
+    assert_stdout_has(&out, &["merge group not approved"]);
 }
 
 #[test]

@@ -144,11 +144,7 @@ fn rerunning_record_adds_nothing_and_new_commits_add_only_themselves() {
     assert_eq!(first, 4);
     let tip = r.remote_audit_tip();
     let out = r.record();
-    assert!(
-        stdout(&out).contains("nothing new to record"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["nothing new to record"]);
     assert_eq!(r.remote_audit_tip(), tip, "a no-op record must not push");
     assert_eq!(r.log_json().len(), first);
 
@@ -168,7 +164,7 @@ fn record_with_nothing_new_reads_no_history() {
     // The log's newest version entry names the landed tip: nothing to scan.
     let r = recorded_repo();
     let out = r.record();
-    assert!(stdout(&out).contains("nothing new to record"));
+    assert_stdout_has(&out, &["nothing new to record"]);
     let progress = String::from_utf8_lossy(&out.stderr);
     assert!(
         !progress.contains("scanned"),

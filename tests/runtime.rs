@@ -119,7 +119,7 @@ fn which_answers_from_a_digest_a_prefix_a_blob_id_or_a_file() {
     std::fs::write(&served, V3.replace('\n', "\r\n")).unwrap();
     let out = r.run(&["which", served.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stdout(&out).contains("no recorded version has this content"));
+    assert_stdout_has(&out, &["no recorded version has this content"]);
 
     // v2's production window closed when v3 went to production.
     let out = r.run(&["which", &v2, "--format", "json"]);

@@ -66,7 +66,7 @@ fn intact_log_verifies() {
     let r = recorded_repo();
     let out = r.verify();
     assert_ok(&out);
-    assert!(stdout(&out).contains("OK:"), "{}", stdout(&out));
+    assert_stdout_has(&out, &["OK:"]);
     let v = r.verify_json();
     assert_eq!(v["ok"], true);
     assert_eq!(v["entries"], 4);
@@ -94,7 +94,10 @@ fn flipped_byte_in_a_payload() {
         has(&found, "PT002", 2),
         "the next entry's hash link breaks too: {found:?}"
     );
-    assert!(stdout(&out).contains("entry 1 (entries/000000/000000001.json) PT001 signature"));
+    assert_stdout_has(
+        &out,
+        &["entry 1 (entries/000000/000000001.json) PT001 signature"],
+    );
 }
 
 #[test]
@@ -377,16 +380,7 @@ fn rewritten_history_after_a_saved_checkpoint_is_caught() {
         saved.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("PT012 consistency"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stdout(&out).contains("history was rewritten"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["PT012 consistency", "history was rewritten"]);
 }
 
 #[test]
@@ -416,24 +410,17 @@ fn prove_and_verify_entry_offline() {
     };
     let out = check(&keys().public);
     assert_ok(&out);
-    assert!(
-        stdout(&out).contains("prompts/clinical/intake.md v2 (version)"),
-        "{}",
-        stdout(&out)
-    );
-    assert!(
-        stdout(&out).contains("OK: entry 3 is in the log of size 4"),
-        "{}",
-        stdout(&out)
+    assert_stdout_has(
+        &out,
+        &[
+            "prompts/clinical/intake.md v2 (version)",
+            "OK: entry 3 is in the log of size 4",
+        ],
     );
     // The wrong key, or a forged entry, fail.
     let out = check(&other_keys().public);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("checkpoint is not signed by a trusted key"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["checkpoint is not signed by a trusted key"]);
     let mut p: serde_json::Value = serde_json::from_slice(&std::fs::read(&proof).unwrap()).unwrap();
     let mut entry = STANDARD.decode(p["entry"].as_str().unwrap()).unwrap();
     let last = entry.len() - 3;
@@ -442,11 +429,7 @@ fn prove_and_verify_entry_offline() {
     std::fs::write(&proof, serde_json::to_vec(&p).unwrap()).unwrap();
     let out = check(&keys().public);
     assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stdout(&out).contains("inclusion proof does not lead"),
-        "{}",
-        stdout(&out)
-    );
+    assert_stdout_has(&out, &["inclusion proof does not lead"]);
 }
 
 #[test]
@@ -499,8 +482,7 @@ fn key_rotation_windows() {
     let out = r.run(&["verify"]);
     assert_ok(&out);
     // The second key also signed the policy file's change that trusts it.
-    assert!(stdout(&out).contains("4 signed by key"), "{}", stdout(&out));
-    assert!(stdout(&out).contains("2 signed by key"), "{}", stdout(&out));
+    assert_stdout_has(&out, &["4 signed by key", "2 signed by key"]);
 }
 
 #[test]

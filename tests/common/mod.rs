@@ -259,6 +259,21 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// Asserts that the command's stdout holds every one of `wanted`; a failure names the
+/// missing piece and prints the exit code, stdout and stderr.
+#[track_caller]
+pub fn assert_stdout_has(out: &Output, wanted: &[&str]) {
+    let text = stdout(out);
+    for w in wanted {
+        assert!(
+            text.contains(w),
+            "stdout lacks {w:?}\nexit {:?}\nstdout:\n{text}\nstderr:\n{}",
+            out.status.code(),
+            stderr(out)
+        );
+    }
+}
+
 /// (path, version, change) of every prompt in every entry of the log.
 pub fn versions(log: &[serde_json::Value]) -> Vec<(String, u64, String)> {
     log.iter()
