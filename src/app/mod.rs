@@ -23,7 +23,7 @@ mod merge_group;
 mod prove;
 mod record;
 mod rollback;
-pub(crate) mod show;
+mod show;
 mod status;
 mod trace;
 mod trust;
