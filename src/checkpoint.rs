@@ -197,7 +197,7 @@ impl Checkpoint {
             return Ok(());
         }
         let hex = |id: &[u8; 4]| id.iter().map(|b| format!("{b:02x}")).collect::<String>();
-        let signed: Vec<String> = self.signatures.iter().map(|(_, id, _)| hex(id)).collect();
+        let signed = self.key_ids();
         let tried: Vec<String> = trust
             .keys
             .iter()
@@ -232,6 +232,14 @@ impl Checkpoint {
                 signed.identity
             ))
         }
+    }
+
+    /// The key ids (hex) its signature lines name.
+    pub fn key_ids(&self) -> Vec<String> {
+        self.signatures
+            .iter()
+            .map(|(_, id, _)| id.iter().map(|b| format!("{b:02x}")).collect())
+            .collect()
     }
 
     /// The first trusted key with a valid signature on this checkpoint, made under the log's

@@ -33,8 +33,12 @@ pub use crate::layout::{
     decode_entry, entry_path, index_from_path,
 };
 
-/// How many times an append is rebuilt after a rejected push.
+/// How many times an append is rebuilt after a rejected push, at least: it keeps trying
+/// for [`KEEP_TRYING`] after its first attempt (a rejection means another job appended, so
+/// the branch is moving, not stuck; on a loaded runner, eight jobs at once can take long).
 const MAX_ATTEMPTS: u32 = 24;
+/// How long an append keeps rebuilding after rejected pushes, beyond [`MAX_ATTEMPTS`].
+const KEEP_TRYING: Duration = Duration::from_secs(300);
 
 /// All files of the audit branch at one commit.
 #[derive(Debug, Clone)]
@@ -155,6 +159,20 @@ pub struct Store<'a> {
     /// What besides the signer's own key an append trusts the tip's checkpoint to be signed
     /// by: configured keys (a key rotated out) and keyless identities.
     trust: Option<&'a crate::signing::Trust>,
+    /// Which keys the policy in force after a commit names (see [`SignerPolicy`]).
+    signers: Option<&'a dyn SignerPolicy>,
+}
+
+/// Which keys the policy in force after a commit of the audit branch names to sign the next
+/// one (`signing.public_keys` of the recorded, approved configuration). `None` when the
+/// commit cannot tell: it carries no believable state summary, or its policy names no key
+/// (a log that never listed its signers), and then an append trusts the configured keys.
+pub trait SignerPolicy {
+    fn keys_after(
+        &self,
+        store: &Store,
+        commit: &Oid,
+    ) -> Result<Option<Vec<crate::signing::TrustedKey>>>;
 }
 
 impl<'a> Store<'a> {
@@ -164,6 +182,7 @@ impl<'a> Store<'a> {
             branch: branch.to_owned(),
             remote: remote.to_owned(),
             trust: None,
+            signers: None,
         }
     }
 
@@ -172,6 +191,16 @@ impl<'a> Store<'a> {
     #[must_use]
     pub fn trusting(mut self, trust: &'a crate::signing::Trust) -> Self {
         self.trust = Some(trust);
+        self
+    }
+
+    /// Builds only on checkpoints each signed by the signer's own key or by a key the policy
+    /// in force before it names (walking back from the tip to one the signer's key signed):
+    /// a key added to `.promptrail.yml` by a change that did not land approved signs nothing
+    /// an append builds on.
+    #[must_use]
+    pub fn governed_by(mut self, signers: &'a dyn SignerPolicy) -> Self {
+        self.signers = Some(signers);
         self
     }
 
@@ -376,7 +405,11 @@ impl<'a> Store<'a> {
                 self.remote
             );
         }
-        for attempt in 0..MAX_ATTEMPTS {
+        let started = std::time::Instant::now();
+        for attempt in 0.. {
+            if attempt >= MAX_ATTEMPTS && started.elapsed() >= KEEP_TRYING {
+                break;
+            }
             let local = self.git.resolve_commit(&self.local_ref())?;
             let remote_tip = if push {
                 self.git.fetch_branch(&self.remote, &self.branch)?
@@ -450,8 +483,10 @@ impl<'a> Store<'a> {
             }));
         }
         bail!(
-            "gave up appending to `{}` after {MAX_ATTEMPTS} attempts: the remote kept moving",
-            self.branch
+            "gave up appending to `{}` after {MAX_ATTEMPTS} attempts and {} s: the remote kept \
+             moving",
+            self.branch,
+            KEEP_TRYING.as_secs()
         )
     }
 
@@ -763,7 +798,101 @@ impl<'a> Store<'a> {
             }
             _ => return Err(refuse("it is a merge commit".into())),
         }
+        if matches!(key, Signer::Key(_)) {
+            self.check_signers(commit, &cp, &own, &mut |at| {
+                read_checkpoint(&mut reader, at)
+            })
+            .map_err(refuse)?;
+        }
         Ok(Some(cp))
+    }
+
+    /// Walks back from the tip's checkpoint `cp` to one `own` (the signer's key) signed: each
+    /// checkpoint on the way must be signed by a key the policy in force after its parent
+    /// names ([`SignerPolicy`]); where that policy cannot tell, by a configured key, as
+    /// before. The log's first checkpoint, by a configured key. An attacker's key added to
+    /// the working tree's `.promptrail.yml` by a change that never landed approved is named
+    /// by no policy in force, so a checkpoint it signed stops the walk. The walk is as long
+    /// as the run of checkpoints other keys signed (none, as a rule; the whole log once, on
+    /// the first append after a key rotation). `Err`: why not to build on the tip.
+    fn check_signers(
+        &self,
+        tip: &Oid,
+        cp: &Checkpoint,
+        own: &[crate::signing::TrustedKey],
+        read_checkpoint: &mut dyn FnMut(&Oid) -> Result<Option<Checkpoint>>,
+    ) -> Result<(), String> {
+        let configured: &[crate::signing::TrustedKey] = self.trust.map_or(&[], |t| &t.keys);
+        let failed = |e: anyhow::Error| format!("{e:#}");
+        let (mut at, mut cp) = (tip.clone(), cp.clone());
+        loop {
+            if cp.verified_by(own).is_some() {
+                return Ok(());
+            }
+            let parent = match self.git.commit_parents(&at).map_err(failed)?.as_slice() {
+                [p] => p.clone(),
+                _ if cp.size == 1 && cp.verified_by(configured).is_some() => return Ok(()),
+                _ => {
+                    return Err(format!(
+                        "the checkpoint of the log's first commit {} is signed by none of the \
+                         configured keys",
+                        at.short()
+                    ));
+                }
+            };
+            let Some(before) = read_checkpoint(&parent).map_err(failed)? else {
+                // A parent without a checkpoint: the log's start (written before
+                // checkpoints), or a commit this clone does not hold (a shallow fetch).
+                if cp.size > 1
+                    && self
+                        .git
+                        .resolve_commit(parent.as_str())
+                        .map_err(failed)?
+                        .is_none()
+                {
+                    return Err(format!(
+                        "the checkpoint of {} is signed by another key and its parent {} is \
+                         not in this clone, so who may sign after it cannot be checked (fetch \
+                         the audit branch whole)",
+                        at.short(),
+                        parent.short()
+                    ));
+                }
+                return if cp.verified_by(configured).is_some() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the checkpoint of {} is signed by none of the configured keys",
+                        at.short()
+                    ))
+                };
+            };
+            let named = self
+                .signers
+                .map(|s| s.keys_after(self, &parent))
+                .transpose()
+                .map_err(failed)?
+                .flatten();
+            let trusted = named.as_deref().unwrap_or(configured);
+            if cp.verified_by(trusted).is_none() {
+                return Err(match named {
+                    Some(_) => format!(
+                        "the checkpoint of {} is signed by key id(s) {}, which the policy in \
+                         force before it does not name in `signing.public_keys`: a key signs \
+                         the log only once a policy that names it landed approved",
+                        at.short(),
+                        cp.key_ids().join(", ")
+                    ),
+                    None => format!(
+                        "the checkpoint of {} is signed by key id(s) {}, none of the \
+                         configured keys",
+                        at.short(),
+                        cp.key_ids().join(", ")
+                    ),
+                });
+            }
+            (at, cp) = (parent, before);
+        }
     }
 
     fn choose_base(

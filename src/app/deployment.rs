@@ -98,8 +98,10 @@ pub(super) fn append_deployment(
         );
     }
     let branch = ws.config.audit.branch.0.clone();
-    // The configured trust: a tip signed before a key rotation is still built on.
-    let store = ws.store(&branch).trusting(trust);
+    // The configured trust: a tip signed before a key rotation is still built on, when
+    // the policy in force before it names the key that signed it.
+    let signers = super::signers::PolicySigners::new(ws);
+    let store = ws.store(&branch).trusting(trust).governed_by(&signers);
     let origin = ws.origin()?;
     let config_digest = ws.config_digest();
     let appended = store.append(

@@ -24,6 +24,7 @@ mod prove;
 mod record;
 mod rollback;
 mod show;
+mod signers;
 mod status;
 mod trace;
 mod trust;

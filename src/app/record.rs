@@ -45,7 +45,8 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     warn_unmatched(&ws, &matcher, &target, progress)?;
 
     let branch = ws.config.audit.branch.0.clone();
-    let store = ws.store(&branch).trusting(&trusted);
+    let signers = super::signers::PolicySigners::new(&ws);
+    let store = ws.store(&branch).trusting(&trusted).governed_by(&signers);
     let origin = ws.origin()?;
     let mut entries = EntryMaker {
         signer: &signer,

@@ -1,0 +1,93 @@
+//! Who may sign the audit branch: the keys the policy in force names, read back from the
+//! recorded configuration ([`crate::store::SignerPolicy`] for appends), never the working
+//! tree's `.promptrail.yml`, which anyone who can push may change.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::Workspace;
+use crate::signing::TrustedKey;
+use crate::store::{SignerPolicy, Store};
+use crate::types::{Oid, Sha256Hex};
+
+/// The policy in force after a commit, from that commit's state summary (bound to its
+/// checkpoint; whether that checkpoint is trusted the append's walk decides), and its keys:
+/// `signing.public_keys` of the configuration it names, read from git at the commit it
+/// landed in (a key file inside the repository as it was there, trusted only as pinned).
+pub struct PolicySigners<'w> {
+    ws: &'w Workspace,
+    /// Keys by the SHA-256 of the configuration that names them.
+    known: RefCell<HashMap<Sha256Hex, Vec<TrustedKey>>>,
+}
+
+impl<'w> PolicySigners<'w> {
+    pub fn new(ws: &'w Workspace) -> Self {
+        PolicySigners {
+            ws,
+            known: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// The keys a recorded configuration names; a key that cannot be read or is not as
+    /// pinned is left out (trusted for nothing).
+    fn keys_of(&self, config: &crate::config::Config, at: &Oid) -> Vec<TrustedKey> {
+        config
+            .signing
+            .public_keys
+            .iter()
+            .filter_map(|k| {
+                let mut key = self.key_at(k.path(), at)?;
+                let pinned = k.key_id();
+                if pinned.is_some_and(|want| !want.eq_ignore_ascii_case(&key.key_id.to_string()))
+                    || (pinned.is_none() && k.path().is_relative())
+                {
+                    return None;
+                }
+                (key.not_before, key.not_after) = k.window();
+                Some(key)
+            })
+            .collect()
+    }
+
+    /// A key file: inside the repository as committed at `at`, else from disk.
+    fn key_at(&self, path: &Path, at: &Oid) -> Option<TrustedKey> {
+        if path.is_absolute() {
+            return TrustedKey::load(path).ok();
+        }
+        let spec = format!("{at}:{}", path.to_str()?);
+        let mut reader = self.ws.git.object_reader().ok()?;
+        match reader
+            .read_bounded(&spec, crate::fsread::KEY_LIMIT)
+            .ok()??
+        {
+            Ok(obj) => TrustedKey::from_pem(&obj.data, &spec).ok(),
+            Err(_) => None,
+        }
+    }
+}
+
+impl SignerPolicy for PolicySigners<'_> {
+    fn keys_after(&self, store: &Store, commit: &Oid) -> Result<Option<Vec<TrustedKey>>> {
+        let Some(mut view) = crate::summary::StateView::open(store, commit)? else {
+            return Ok(None);
+        };
+        if view.check_binding().is_err() {
+            return Ok(None);
+        }
+        let in_force = view.policy()?.for_next_change();
+        if let Some(keys) = self.known.borrow().get(&in_force.sha256) {
+            return Ok((!keys.is_empty()).then(|| keys.clone()));
+        }
+        let keys = match &in_force.commit {
+            None => Vec::new(),
+            Some(at) => self.keys_of(&self.ws.config_in_force(&in_force)?, at),
+        };
+        self.known
+            .borrow_mut()
+            .insert(in_force.sha256.clone(), keys.clone());
+        Ok((!keys.is_empty()).then_some(keys))
+    }
+}
