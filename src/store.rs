@@ -99,16 +99,42 @@ impl<'a> EntryWindows<'a> {
         EntryWindows { reader, listed }
     }
 
-    /// Calls `each` with consecutive windows of at most `size` entries, in path order.
+    /// Calls `each` with consecutive windows of at most `size` entries, in path order. The
+    /// next window is read from git (on a thread of its own) while `each` works on one, so
+    /// git and the caller run at once; at most two windows are held.
     pub fn for_each(
         &mut self,
         size: usize,
         mut each: impl FnMut(&[StoredEntry]) -> Result<()>,
     ) -> Result<()> {
-        for window in self.listed.chunks(size.max(1)) {
-            each(&read_entries(&mut self.reader, window)?)?;
-        }
-        Ok(())
+        let windows = self.listed.chunks(size.max(1));
+        let expected = windows.len();
+        let reader = &mut self.reader;
+        std::thread::scope(|scope| {
+            // A rendezvous channel: the reader hands over a window only when the caller
+            // takes it, and stops when the caller stops taking (an error, or the end).
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<StoredEntry>>>(0);
+            scope.spawn(move || {
+                for window in windows {
+                    let read = read_entries(reader, window);
+                    let failed = read.is_err();
+                    if tx.send(read).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            let mut seen = 0;
+            for window in rx {
+                each(&window?)?;
+                seen += 1;
+            }
+            // The reader ends its windows early only by an error it sent (returned above) or a
+            // panic: never a shorter log walked as if it were whole.
+            if seen != expected {
+                bail!("reading the audit log's entries stopped after {seen} of {expected} windows");
+            }
+            Ok(())
+        })
     }
 
     /// Reads the listed entries at `positions` (ascending or not), in the order given.

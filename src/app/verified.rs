@@ -235,20 +235,14 @@ fn verify_files(
         &leaves,
         &checkpoint_keys(trust, &report, leaves.len() as u64),
     ));
-    let state_files: Vec<(String, Vec<u8>)> = {
-        let oids: Vec<Oid> = files.state.iter().map(|(_, o)| o.clone()).collect();
-        let bytes = ws.git.object_reader()?.blobs(&oids)?;
-        files
-            .state
-            .iter()
-            .map(|(p, _)| p.clone())
-            .zip(bytes)
-            .collect()
-    };
+    // The branch's state files are compared by blob id; only the index and a file that
+    // differs are read.
+    let mut state_reader = ws.git.object_reader()?;
     history.extend(crate::verify::state::check_state(
-        &report.summary,
+        &std::mem::take(&mut report.summary),
         &crate::subtree::Chunks::of(&leaves),
-        &state_files,
+        files.state,
+        &mut |oid| state_reader.blob(oid),
         files.checkpoint,
     )?);
     history.extend(crate::verify::check_checkpoint_parent(

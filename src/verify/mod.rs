@@ -142,9 +142,15 @@ pub trait RepoObjects {
     }
 }
 
-/// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time (the
-/// streaming readers' window, [`crate::layout::READ_WINDOW`]).
-const PREFETCH: usize = crate::layout::READ_WINDOW;
+/// Entries decoded, and their blobs announced to [`RepoObjects::prefetch`], at a time: in a
+/// release build a quarter of the streaming readers' window ([`crate::layout::READ_WINDOW`]),
+/// since the next window is read while one is checked and a decoded entry is several times
+/// its bytes (a debug build keeps the small window, so that tests cross many).
+const PREFETCH: usize = if cfg!(debug_assertions) {
+    crate::layout::READ_WINDOW
+} else {
+    crate::layout::READ_WINDOW / 4
+};
 
 pub(super) struct Lineage {
     max: Version,

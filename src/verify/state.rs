@@ -3,7 +3,7 @@
 
 use super::{Check, Evidence, Finding};
 use crate::state::{INDEX_FILE, Summary, TREE_FILE, bound_index, parse};
-use crate::types::Sha256Hex;
+use crate::types::{Oid, Sha256Hex};
 
 /// Differences reported per state file (the first ones; one is enough to reject it).
 const PER_FILE: usize = 5;
@@ -13,13 +13,19 @@ fn state_finding(file: &str, evidence: Evidence) -> Finding {
 }
 
 /// Compares the summary recomputed from every entry (with `tree`, the chunk roots of the
-/// entries' leaf hashes, as [`TREE_FILE`]) with the branch's state files (path, bytes) and
+/// entries' leaf hashes, as [`TREE_FILE`]) with the branch's state files (path, blob id) and
 /// the checkpoint's binding. A branch without any state file (a log written before the
 /// summary existed) has nothing to compare, unless its checkpoint binds one.
+///
+/// A file is the recomputed one when its git blob id is the id of the recomputed bytes (the
+/// same byte-for-byte equality, without reading the branch's copy: on a long log the
+/// summary is tens of MiB); `read` fetches the bytes of the index and of any file that
+/// differs (to describe how), and of every file when the ids are not SHA-1.
 pub fn check_state(
     expected: &Summary,
     tree: &crate::subtree::Chunks,
-    found: &[(String, Vec<u8>)],
+    found: &[(String, Oid)],
+    read: &mut dyn FnMut(&Oid) -> anyhow::Result<Vec<u8>>,
     checkpoint: Option<&[u8]>,
 ) -> anyhow::Result<Vec<Finding>> {
     let mut out = Vec::new();
@@ -43,10 +49,13 @@ pub fn check_state(
     // A summary of an older format (written by an older promptrail) is believed by no
     // reader of this one and replaced whole by the next append: its files are not compared
     // (its binding still is).
-    let older = found
-        .iter()
-        .find(|(p, _)| p == INDEX_FILE)
-        .and_then(|(_, b)| serde_json::from_slice::<serde_json::Value>(b).ok())
+    let index_bytes = match found.iter().find(|(p, _)| p == INDEX_FILE) {
+        Some((_, oid)) => Some(read(oid)?),
+        None => None,
+    };
+    let older = index_bytes
+        .as_deref()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("format").and_then(serde_json::Value::as_u64))
         .is_some_and(|f| f < u64::from(crate::state::FORMAT));
     let encoded = expected
@@ -55,10 +64,8 @@ pub fn check_state(
         .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e:#}"))?;
     let compared: &[(String, Vec<u8>)] = if older { &[] } else { &encoded.files };
     // By path: a long log's summary has a file per prompt.
-    let by_path: std::collections::HashMap<&str, &[u8]> = found
-        .iter()
-        .map(|(p, b)| (p.as_str(), b.as_slice()))
-        .collect();
+    let by_path: std::collections::HashMap<&str, &Oid> =
+        found.iter().map(|(p, o)| (p.as_str(), o)).collect();
     let expected_paths: std::collections::HashSet<&str> =
         encoded.files.iter().map(|(p, _)| p.as_str()).collect();
     for (path, want) in compared {
@@ -71,8 +78,15 @@ pub fn check_state(
                     message: &format!("state file {path} is missing"),
                 },
             )),
-            Some((_, have)) if have != want.as_slice() => out.extend(describe(path, want, have)),
-            Some(_) => {}
+            Some((_, have)) => {
+                let same = match crate::verify::shape::parse_id(have.as_str()) {
+                    Some(id) => id == crate::verify::shape::blob_id(want),
+                    None => read(have)? == want.as_slice(),
+                };
+                if !same {
+                    out.extend(describe(path, want, &read(have)?));
+                }
+            }
         }
     }
     for (path, _) in found.iter().filter(|_| !older) {
@@ -87,10 +101,7 @@ pub fn check_state(
             ));
         }
     }
-    let index_found = found
-        .iter()
-        .find(|(p, _)| p == INDEX_FILE)
-        .map(|(_, b)| Sha256Hex::of(b));
+    let index_found = index_bytes.as_deref().map(Sha256Hex::of);
     match (bound, index_found) {
         (Some(Ok(Some(h))), Some(i)) if h == i => {}
         (Some(Ok(Some(h))), i) => out.push(state_finding(
