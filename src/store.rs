@@ -768,8 +768,18 @@ impl<'a> Store<'a> {
                 }
             };
         let Some(cp) = read_checkpoint(&mut reader, commit)? else {
-            if tip.next_index.0 == 0 {
+            // A new log: the branch's first commit holds no entry yet. A commit without a
+            // checkpoint on top of a log is no new log: an append there would restart the
+            // log beside the one it hides.
+            if tip.next_index.0 == 0 && self.git.commit_parents(commit)?.is_empty() {
                 return Ok(None);
+            }
+            if tip.next_index.0 == 0 {
+                return Err(refuse(
+                    "it holds no entry and no checkpoint, on top of other commits (a log \
+                     restarted on top of a log)"
+                        .into(),
+                ));
             }
             return Err(refuse("it has no checkpoint".into()));
         };
@@ -867,29 +877,28 @@ impl<'a> Store<'a> {
                 }
             };
             let Some(before) = read_checkpoint(&parent).map_err(failed)? else {
-                // A parent without a checkpoint: the log's start (written before
-                // checkpoints), or a commit this clone does not hold (a shallow fetch).
-                if cp.size > 1
+                // A parent without a checkpoint is the log's start only when this is the
+                // log's first entry and the parent is the branch's root (its metadata
+                // commit); anything else (a commit this clone does not hold, an empty commit
+                // pushed on top of the log to restart it) cannot tell who may sign.
+                let root = cp.size == 1
                     && self
                         .git
                         .resolve_commit(parent.as_str())
                         .map_err(failed)?
-                        .is_none()
-                {
-                    return Err(format!(
-                        "the checkpoint of {} is signed by another key and its parent {} is \
-                         not in this clone, so who may sign after it cannot be checked (fetch \
-                         the audit branch whole)",
-                        at.short(),
-                        parent.short()
-                    ));
-                }
-                return if cp.verified_by(configured).is_some() {
+                        .is_some()
+                    && self.git.commit_parents(&parent).map_err(failed)?.is_empty();
+                return if root && cp.verified_by(configured).is_some() {
                     Ok(())
                 } else {
                     Err(format!(
-                        "the checkpoint of {} is signed by none of the configured keys",
-                        at.short()
+                        "the checkpoint of {} is signed by key id(s) {} and its parent {} has \
+                         no checkpoint (and is not the log's first commit, or is not in this \
+                         clone: fetch the audit branch whole), so who may sign after it \
+                         cannot be checked",
+                        at.short(),
+                        cp.key_ids().join(", "),
+                        parent.short()
                     ))
                 };
             };

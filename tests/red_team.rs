@@ -159,3 +159,83 @@ fn a_key_the_policy_in_force_names_still_builds_on_the_other_keys_checkpoints() 
     let verdict = r.run(&["verify"]);
     assert_ok(&verdict);
 }
+
+/// HOLE (red6): the walk trusts the working tree's keys where a parent has no checkpoint.
+/// The attacker pushes, fast-forward on top of the honest tip, one commit with the empty
+/// tree (no entries, no checkpoint), then records with their own key: promptrail sees a new
+/// log there and writes one, whose checkpoint names that empty commit as parent. The next
+/// CI `record` walks back: the tip's parent has no checkpoint, so it checks the tip against
+/// the configured keys, which the unapproved config made include the attacker's. The
+/// secure outcome: record refuses (exit 2) and appends nothing.
+#[test]
+fn red_record_does_not_sign_on_top_of_a_log_restarted_after_an_empty_commit() {
+    let r = adopted_repo();
+    push_config_trusting_the_attackers_key(&r);
+    r.write(PROMPT, "Hello, unreviewed!\n");
+    r.commit("welcome v2, pushed straight to main");
+    r.push();
+    let honest = r.git(&["rev-parse", "promptrail/audit"]);
+    // The honest tree with only its marker file kept: no entries, no checkpoint, no summary.
+    let marker = r.git(&["rev-parse", &format!("{honest}:promptrail.json")]);
+    let tree = git_stdin(
+        &r.work,
+        &["mktree"],
+        &format!("100644 blob {marker}\tpromptrail.json\n"),
+    );
+    let wipe = r.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        &honest,
+        "-m",
+        "promptrail: append",
+    ]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &wipe]);
+    // Neither the attacker's own `record` (which would write the restarted log for them)
+    // nor CI's builds on a commit without entries or checkpoint on top of a log.
+    for (key, password) in [
+        (other_keys().private.clone(), "another password"),
+        (keys().private.clone(), PASSWORD),
+    ] {
+        let out = r
+            .cmd()
+            .env("PROMPTRAIL_KEY_PASSWORD", password)
+            .args([
+                "record",
+                "--offline",
+                "--no-push",
+                "--key",
+                key.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("a log restarted on top of a log"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(r.git(&["rev-parse", "promptrail/audit"]), wipe);
+    }
+}
+
+/// `git <args>` in `dir` with `input` on stdin; its trimmed stdout.
+fn git_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "git {args:?} failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}

@@ -34,6 +34,11 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         version_entries,
         rules,
     } = deployed_versions(&view, &judged)?;
+    if let Judged::Summary(answers) = &judged
+        && let Err(e) = answers.fetch_for_deployment(&env, prompts.iter().map(|p| &p.path))
+    {
+        progress.warn(&format!("{e:#}; the append reads the rest of the branch"));
+    }
     let deployment = deployment_record(&ws, &env, None)?;
     let sha = deployment.sha.clone();
     let already = already_recorded(

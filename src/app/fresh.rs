@@ -493,6 +493,33 @@ fn check_last_entry(
 }
 
 impl Answers {
+    /// The state files a deployment's append rewrites beyond those the gate read: each
+    /// deployed path's last deployment chunk and the environment's last entry-list chunk,
+    /// fetched by id in one request. A fresh clone holds the tip's trees, not its blobs:
+    /// without these the append finds them missing and rebuilds the summary from every entry
+    /// (the whole branch fetched). What they hold is checked by the append as ever.
+    pub(super) fn fetch_for_deployment<'p>(
+        &self,
+        env: &str,
+        paths: impl IntoIterator<Item = &'p PromptPath>,
+    ) -> Result<()> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        let index = self.view.index();
+        let oids: Vec<Oid> = paths
+            .into_iter()
+            .map(crate::state::deployments_dir)
+            .chain([crate::state::env_log_dir(env)])
+            .filter_map(|dir| {
+                let last = index.last_chunk(&dir).ok().flatten()?;
+                self.listing.file(&crate::state::chunk_file(&dir, last))
+            })
+            .collect();
+        self.git.fetch_objects(remote, &oids)?;
+        Ok(())
+    }
+
     /// The newest version record of `path` (not a deletion) that `pick` accepts: the head's
     /// newest when it is one, else from the path's history (read for the paths on disk
     /// whose bytes are not their newest version's).
