@@ -46,23 +46,27 @@ fn push_config_trusting_the_attackers_key(r: &Repo) {
     r.push();
 }
 
-/// The attacker records with their own key (`record --offline --no-push --key <theirs>`):
-/// promptrail itself writes entries, summary and checkpoint right in every way but the key,
-/// fast-forward on top of the audit branch (no force-push). Returns the forged tip.
-fn record_with_the_attackers_key(r: &Repo) -> String {
-    let before = r.git(&["rev-parse", "promptrail/audit"]);
-    let out = r
-        .cmd()
-        .env("PROMPTRAIL_KEY_PASSWORD", "another password")
+/// `record --offline --no-push` signed with the private key at `key` (password `password`).
+fn record_offline(r: &Repo, key: &std::path::Path, password: &str) -> std::process::Output {
+    r.cmd()
+        .env("PROMPTRAIL_KEY_PASSWORD", password)
         .args([
             "record",
             "--offline",
             "--no-push",
             "--key",
-            other_keys().private.to_str().unwrap(),
+            key.to_str().unwrap(),
         ])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// The attacker records with their own key (`record --offline --no-push --key <theirs>`):
+/// promptrail itself writes entries, summary and checkpoint right in every way but the key,
+/// fast-forward on top of the audit branch (no force-push). Returns the forged tip.
+fn record_with_the_attackers_key(r: &Repo) -> String {
+    let before = r.git(&["rev-parse", "promptrail/audit"]);
+    let out = record_offline(r, &other_keys().private, "another password");
     assert_ok(&out);
     let forged = r.git(&["rev-parse", "promptrail/audit"]);
     assert_ne!(forged, before, "the attacker's record appended nothing");
@@ -88,17 +92,7 @@ fn red_record_does_not_sign_on_top_of_a_tip_signed_by_a_key_an_unapproved_config
     r.write(PROMPT, "Hello again!\n");
     r.commit("welcome v3");
     r.push();
-    let out = r
-        .cmd()
-        .args([
-            "record",
-            "--offline",
-            "--no-push",
-            "--key",
-            keys().private.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = record_offline(&r, &keys().private, PASSWORD);
     let tip = r.git(&["rev-parse", "promptrail/audit"]);
     // What the CI key alone says of the branch record left behind.
     let verdict = r.run(&["verify", "--key", keys().public.to_str().unwrap()]);
@@ -142,18 +136,7 @@ fn a_key_the_policy_in_force_names_still_builds_on_the_other_keys_checkpoints() 
     r.commit("welcome v2");
     r.push();
     let before = r.git(&["rev-parse", "promptrail/audit"]);
-    let out = r
-        .cmd()
-        .env("PROMPTRAIL_KEY_PASSWORD", "another password")
-        .args([
-            "record",
-            "--offline",
-            "--no-push",
-            "--key",
-            other_keys().private.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = record_offline(&r, &other_keys().private, "another password");
     assert_ok(&out);
     assert_ne!(r.git(&["rev-parse", "promptrail/audit"]), before);
     let verdict = r.run(&["verify"]);
@@ -197,18 +180,7 @@ fn red_record_does_not_sign_on_top_of_a_log_restarted_after_an_empty_commit() {
         (other_keys().private.clone(), "another password"),
         (keys().private.clone(), PASSWORD),
     ] {
-        let out = r
-            .cmd()
-            .env("PROMPTRAIL_KEY_PASSWORD", password)
-            .args([
-                "record",
-                "--offline",
-                "--no-push",
-                "--key",
-                key.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
+        let out = record_offline(&r, &key, password);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(
             stderr(&out).contains("a log restarted on top of a log"),
