@@ -862,19 +862,37 @@ impl<'a> Store<'a> {
         let failed = |e: anyhow::Error| format!("{e:#}");
         let (mut at, mut cp) = (tip.clone(), cp.clone());
         loop {
+            // Every step is a commit an append made: one parent (none at the root), named by
+            // its checkpoint, and one entry more than that parent's checkpoint. A checkpoint
+            // copied onto another commit, a merge or a root inside the history stops the walk.
+            let parent = match self.git.commit_parents(&at).map_err(failed)?.as_slice() {
+                [p] => Some(p.clone()),
+                [] => None,
+                _ => return Err(format!("{} in the branch's history is a merge", at.short())),
+            };
+            if let Some(named) = cp.parent()
+                && named != parent.as_ref().map(Oid::as_str)
+            {
+                return Err(format!(
+                    "the checkpoint of {} was signed for a commit on top of {}, not on its \
+                     parent",
+                    at.short(),
+                    named.unwrap_or("nothing")
+                ));
+            }
             if cp.verified_by(own).is_some() {
                 return Ok(());
             }
-            let parent = match self.git.commit_parents(&at).map_err(failed)?.as_slice() {
-                [p] => p.clone(),
-                _ if cp.size == 1 && cp.verified_by(configured).is_some() => return Ok(()),
-                _ => {
-                    return Err(format!(
-                        "the checkpoint of the log's first commit {} is signed by none of the \
-                         configured keys",
+            let Some(parent) = parent else {
+                return if cp.size == 1 && cp.verified_by(configured).is_some() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the checkpoint of the branch's first commit {} is signed by none of \
+                         the configured keys",
                         at.short()
-                    ));
-                }
+                    ))
+                };
             };
             let Some(before) = read_checkpoint(&parent).map_err(failed)? else {
                 // A parent without a checkpoint is the log's start only when this is the
@@ -902,6 +920,34 @@ impl<'a> Store<'a> {
                     ))
                 };
             };
+            if before.size + 1 != cp.size {
+                return Err(format!(
+                    "the checkpoint of {} covers {} entries and its parent's {}",
+                    at.short(),
+                    cp.size,
+                    before.size
+                ));
+            }
+            // The commits of one append before its last bind no state summary (their
+            // checkpoint has no `promptrail-state` line): such a parent's child is the same
+            // append's, signed by the same key.
+            let summarised = !matches!(crate::state::bound_index(&before.extensions), Ok(None));
+            if !summarised {
+                if configured.iter().chain(own).any(|k| {
+                    cp.verified_by(std::slice::from_ref(k)).is_some()
+                        && before.verified_by(std::slice::from_ref(k)).is_some()
+                }) {
+                    (at, cp) = (parent, before);
+                    continue;
+                }
+                return Err(format!(
+                    "the checkpoint of {} is signed by key id(s) {}, and its parent {} (no \
+                     state summary: within one append) by another key",
+                    at.short(),
+                    cp.key_ids().join(", "),
+                    parent.short()
+                ));
+            }
             let named = self
                 .signers
                 .map(|s| s.keys_after(self, &parent))

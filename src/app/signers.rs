@@ -31,23 +31,31 @@ impl<'w> PolicySigners<'w> {
         }
     }
 
-    /// The keys a recorded configuration names; a key that cannot be read or is not as
-    /// pinned is left out (trusted for nothing).
-    fn keys_of(&self, config: &crate::config::Config, at: &Oid) -> Vec<TrustedKey> {
+    /// The keys a recorded configuration names, each as pinned; one that cannot be read or
+    /// is not as pinned refuses (a policy's keys are never quietly fewer).
+    fn keys_of(&self, config: &crate::config::Config, at: &Oid) -> Result<Vec<TrustedKey>> {
         config
             .signing
             .public_keys
             .iter()
-            .filter_map(|k| {
-                let mut key = self.key_at(k.path(), at)?;
+            .map(|k| {
+                let unusable = || {
+                    anyhow::anyhow!(
+                        "the policy in force at {} names the key {}, which cannot be read \
+                         there or is not as pinned",
+                        at.short(),
+                        k.path().display()
+                    )
+                };
+                let mut key = self.key_at(k.path(), at).ok_or_else(unusable)?;
                 let pinned = k.key_id();
                 if pinned.is_some_and(|want| !want.eq_ignore_ascii_case(&key.key_id.to_string()))
                     || (pinned.is_none() && k.path().is_relative())
                 {
-                    return None;
+                    return Err(unusable());
                 }
                 (key.not_before, key.not_after) = k.window();
-                Some(key)
+                Ok(key)
             })
             .collect()
     }
@@ -71,19 +79,27 @@ impl<'w> PolicySigners<'w> {
 
 impl SignerPolicy for PolicySigners<'_> {
     fn keys_after(&self, store: &Store, commit: &Oid) -> Result<Option<Vec<TrustedKey>>> {
+        // A commit whose summary is missing or not bound to its checkpoint cannot say who
+        // may sign after it: refused, never the working tree's keys instead.
         let Some(mut view) = crate::summary::StateView::open(store, commit)? else {
-            return Ok(None);
+            anyhow::bail!(
+                "{} carries no state summary, so the keys its policy names cannot be read",
+                commit.short()
+            );
         };
-        if view.check_binding().is_err() {
-            return Ok(None);
-        }
+        view.check_binding().map_err(|e| {
+            anyhow::anyhow!(
+                "the state summary of {} is not believed: {e}",
+                commit.short()
+            )
+        })?;
         let in_force = view.policy()?.for_next_change();
         if let Some(keys) = self.known.borrow().get(&in_force.sha256) {
             return Ok((!keys.is_empty()).then(|| keys.clone()));
         }
         let keys = match &in_force.commit {
             None => Vec::new(),
-            Some(at) => self.keys_of(&self.ws.config_in_force(&in_force)?, at),
+            Some(at) => self.keys_of(&self.ws.config_in_force(&in_force)?, at)?,
         };
         self.known
             .borrow_mut()
