@@ -34,11 +34,6 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         version_entries,
         rules,
     } = deployed_versions(&view, &judged)?;
-    if let Judged::Summary(answers) = &judged
-        && let Err(e) = answers.fetch_for_deployment(&env, prompts.iter().map(|p| &p.path))
-    {
-        progress.warn(&format!("{e:#}; the append reads the rest of the branch"));
-    }
     let deployment = deployment_record(&ws, &env, None)?;
     let sha = deployment.sha.clone();
     let already = already_recorded(
@@ -57,21 +52,29 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
             ));
             e
         }
-        None => append_deployment(
-            &ws,
-            &signer,
-            &trust,
-            !args.no_push,
-            DeploymentEvent {
-                event: EventType::Deployment,
-                prompts: prompts.clone(),
-                rules,
-                deployment,
-                in_force,
-                judged_at,
-            },
-            progress,
-        )?,
+        None => {
+            // Only when an entry is appended: the state chunks the append rewrites.
+            if let Judged::Summary(answers) = &judged
+                && let Err(e) = answers.fetch_for_deployment(&env, prompts.iter().map(|p| &p.path))
+            {
+                progress.warn(&format!("{e:#}; the append reads the rest of the branch"));
+            }
+            append_deployment(
+                &ws,
+                &signer,
+                &trust,
+                !args.no_push,
+                DeploymentEvent {
+                    event: EventType::Deployment,
+                    prompts: prompts.clone(),
+                    rules,
+                    deployment,
+                    in_force,
+                    judged_at,
+                },
+                progress,
+            )?
+        }
     };
     if args.github_deployment && already.is_none() {
         let gh = client(&ws, &args.github.github_token_env)?;

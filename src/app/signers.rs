@@ -13,14 +13,17 @@ use crate::signing::TrustedKey;
 use crate::store::{SignerPolicy, Store};
 use crate::types::{Oid, Sha256Hex};
 
+/// A recorded configuration (its SHA-256) and the commit its key files are read at.
+type ConfigAt = (Sha256Hex, Option<Oid>);
+
 /// The policy in force after a commit, from that commit's state summary (bound to its
 /// checkpoint; whether that checkpoint is trusted the append's walk decides), and its keys:
 /// `signing.public_keys` of the configuration it names, read from git at the commit it
 /// landed in (a key file inside the repository as it was there, trusted only as pinned).
 pub struct PolicySigners<'w> {
     ws: &'w Workspace,
-    /// Keys by the SHA-256 of the configuration that names them.
-    known: RefCell<HashMap<Sha256Hex, Vec<TrustedKey>>>,
+    /// Keys by the configuration that names them (its SHA-256) and the commit read at.
+    known: RefCell<HashMap<ConfigAt, Vec<TrustedKey>>>,
 }
 
 impl<'w> PolicySigners<'w> {
@@ -94,16 +97,21 @@ impl SignerPolicy for PolicySigners<'_> {
             )
         })?;
         let in_force = view.policy()?.for_next_change();
-        if let Some(keys) = self.known.borrow().get(&in_force.sha256) {
+        if let Some(keys) = self
+            .known
+            .borrow()
+            .get(&(in_force.sha256.clone(), in_force.commit.clone()))
+        {
             return Ok((!keys.is_empty()).then(|| keys.clone()));
         }
         let keys = match &in_force.commit {
             None => Vec::new(),
             Some(at) => self.keys_of(&self.ws.config_in_force(&in_force)?, at)?,
         };
-        self.known
-            .borrow_mut()
-            .insert(in_force.sha256.clone(), keys.clone());
+        self.known.borrow_mut().insert(
+            (in_force.sha256.clone(), in_force.commit.clone()),
+            keys.clone(),
+        );
         Ok((!keys.is_empty()).then_some(keys))
     }
 }
