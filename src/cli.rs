@@ -177,7 +177,8 @@ pub struct StatusArgs {
 pub struct KeyArg {
     /// Encrypted private key file. Default: the PROMPTRAIL_SIGNING_KEY variable (the PEM
     /// text, as a CI secret holds it), then `signing.key` from .promptrail.yml. The password
-    /// comes from PROMPTRAIL_KEY_PASSWORD, or is asked for on a terminal.
+    /// comes from PROMPTRAIL_KEY_PASSWORD, or is asked for on a terminal. When
+    /// PROMPTRAIL_TRUSTED_KEY_IDS is set, the key must be one it lists.
     #[arg(long, value_name = "PATH")]
     pub key: Option<PathBuf>,
     /// Sign keylessly (Sigstore), as `signing.mode: keyless` does: the job's GitHub OIDC
@@ -203,7 +204,9 @@ pub struct KeyArg {
 #[derive(Debug, Args, Default)]
 pub struct TrustArgs {
     /// Trusted public key (PEM) for key-mode entries; repeat for several. Default:
-    /// `signing.public_keys`.
+    /// `signing.public_keys`. When PROMPTRAIL_TRUSTED_KEY_IDS is set (comma-separated key
+    /// ids, from outside the repository), only the keys it lists are trusted: a key it does
+    /// not list is refused, and each id it lists must be given.
     #[arg(long = "key", value_name = "PUB")]
     pub keys: Vec<PathBuf>,
     /// Keyless entries: a certificate identity allowed to sign (for GitHub, the workflow:

@@ -11,6 +11,7 @@
 //! and Rekor.
 //! README's "Project layout" gives each room in one sentence.
 
+pub mod anchor;
 pub mod app;
 pub mod attestation;
 pub mod checkpoint;

@@ -239,11 +239,19 @@ impl Signer {
 pub struct Trust {
     pub keys: Vec<TrustedKey>,
     pub keyless: Option<crate::keyless::verify::KeylessTrust>,
+    /// The external trust anchor, when CI set one: `keys` are already only the ones it
+    /// lists, and an append's signer walk trusts only those of the keys a policy names.
+    pub anchor: Option<crate::anchor::KeyAnchor>,
 }
 
 impl Trust {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty() && self.keyless.is_none()
+    }
+
+    /// Whether the external anchor (if any) admits `key`: without one, every key does.
+    pub fn admits(&self, key: &TrustedKey) -> bool {
+        self.anchor.as_ref().is_none_or(|a| a.lists(&key.key_id))
     }
 
     /// Key mode's signature check of one entry, beside keyless mode's

@@ -953,10 +953,24 @@ impl<'a> Store<'a> {
                 .map(|s| s.keys_after(self, &parent))
                 .transpose()
                 .map_err(failed)?
-                .flatten();
+                .flatten()
+                // Under an external anchor, only the named keys it lists (none may be left).
+                .map(|keys| {
+                    keys.into_iter()
+                        .filter(|k| self.trust.is_none_or(|t| t.admits(k)))
+                        .collect::<Vec<_>>()
+                });
             let trusted = named.as_deref().unwrap_or(configured);
             if cp.verified_by(trusted).is_none() {
                 return Err(match named {
+                    Some(_) if self.trust.is_some_and(|t| t.anchor.is_some()) => format!(
+                        "the checkpoint of {} is signed by key id(s) {}, which the policy in \
+                         force before it does not name in `signing.public_keys` among the keys \
+                         {} lists",
+                        at.short(),
+                        cp.key_ids().join(", "),
+                        crate::anchor::TRUSTED_KEY_IDS_ENV
+                    ),
                     Some(_) => format!(
                         "the checkpoint of {} is signed by key id(s) {}, which the policy in \
                          force before it does not name in `signing.public_keys`: a key signs \

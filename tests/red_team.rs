@@ -211,3 +211,365 @@ fn git_stdin(dir: &std::path::Path, args: &[&str], input: &str) -> String {
     assert!(out.status.success(), "git {args:?} failed");
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+// ---------------------------------------------------------------------------------------
+// The external trust anchor (`PROMPTRAIL_TRUSTED_KEY_IDS`): the gate's trust set from
+// outside the branch under review.
+
+use common::github::StandIn;
+
+const ANCHOR: &str = "PROMPTRAIL_TRUSTED_KEY_IDS";
+
+fn key_id(public: &std::path::Path) -> String {
+    TrustedKey::load(public).unwrap().key_id.to_string()
+}
+
+/// `promptrail <args>` in `dir` against the stand-in `s`, with the anchor set to `anchor`
+/// when given.
+fn run_anchored(
+    r: &Repo,
+    s: &StandIn,
+    dir: &std::path::Path,
+    anchor: Option<&str>,
+    args: &[&str],
+) -> std::process::Output {
+    let mut cmd = r.cmd();
+    s.env(&mut cmd).current_dir(dir).args(args);
+    if let Some(a) = anchor {
+        cmd.env(ANCHOR, a);
+    }
+    cmd.output().unwrap()
+}
+
+const GATE: &[&str] = &["gate", "--env", "production", "--format", "json"];
+
+/// The honest history: [`adopted_config`] (the CI key) and the prompt adopted by the first
+/// record, then the prompt's second version landed through pull request #12, approved by a
+/// writer, recorded by CI against GitHub (the stand-in) and pushed.
+/// The CI key is named by a copy outside the repository (`ci.pub` beside it), so that a test
+/// can replace that file.
+fn honest_repo() -> (Repo, StandIn) {
+    let r = Repo::new();
+    let ci_pub = r.dir.path().join("ci.pub");
+    std::fs::copy(&keys().public, &ci_pub).unwrap();
+    r.write(
+        ".promptrail.yml",
+        &adopted_config().replace(keys().public.to_str().unwrap(), ci_pub.to_str().unwrap()),
+    );
+    r.write(PROMPT, "Hello!\n");
+    let base = r.commit("adopt promptrail");
+    r.push();
+    let s = StandIn::start();
+    s.commit_pulls(&base, None);
+    record_with(&r, &s);
+    land_approved(&r, &s, 12, &[(PROMPT, "Hello, reviewed!\n")]);
+    record_with(&r, &s);
+    (r, s)
+}
+
+/// The attack: an insider who can push to main and to the audit branch (no signing key, no
+/// approval) lands their own public key in `.promptrail.yml` (pinned, as the README asks)
+/// and an unreviewed prompt edit, then runs promptrail's own `record` with *their* key
+/// against a GitHub of their own (a loopback stand-in that says rita approved pull request
+/// #13): the entries, the state summary (policy in force: their config; the prompt:
+/// approved) and the checkpoint are right in every way but the key, and are pushed
+/// fast-forward on top of the audit branch.
+fn forge_an_approved_tip(r: &Repo) {
+    let evil = StandIn::start();
+    let id = key_id(&other_keys().public);
+    let theirs = std::fs::read_to_string(&other_keys().public).unwrap();
+    let config = format!(
+        "signing:\n  public_keys:\n    - \"{}\"\n    - {{ path: keys/ops.pub, key_id: {id} }}\n\
+         policy:\n  default:\n    approvals: 1\n",
+        keys().public.display()
+    );
+    land_approved(
+        r,
+        &evil,
+        13,
+        &[
+            (".promptrail.yml", &config),
+            ("keys/ops.pub", &theirs),
+            (PROMPT, "Hello, unreviewed!\n"),
+        ],
+    );
+    let before = r.remote_audit_tip();
+    let mut cmd = r.cmd();
+    evil.env(&mut cmd)
+        .env("PROMPTRAIL_KEY_PASSWORD", "another password")
+        .args(["record", "--key", other_keys().private.to_str().unwrap()]);
+    assert_ok(&cmd.output().unwrap());
+    assert_ne!(
+        r.remote_audit_tip(),
+        before,
+        "the forged tip was not pushed"
+    );
+}
+
+/// CI's checkout of main: cloned over the wire, the audit branch not fetched.
+fn ci_clone(r: &Repo, name: &str) -> std::path::PathBuf {
+    let url = format!("file://{}", r.remote.display());
+    git_in(
+        r.dir.path(),
+        &["clone", "-q", "--single-branch", "-b", "main", &url, name],
+    );
+    r.dir.path().join(name)
+}
+
+/// HOLE (the premise, asserted so that the test shows what the anchor changes): without
+/// `--key` and without the anchor, `gate` trusts the keys the working tree's
+/// `.promptrail.yml` names, which the attacker wrote, so after [`forge_an_approved_tip`]
+/// the gate in CI passes the unreviewed prompt (exit 0), from a fresh clone (the state
+/// summary) and from a clone with the whole audit branch alike; it warns that nothing
+/// anchors its trust. With `PROMPTRAIL_TRUSTED_KEY_IDS` set to the CI key's id (a repository
+/// variable the branch cannot change), the attacker's key is not trusted whatever the
+/// config says: the gate refuses (exit 2) on both clones. Before the attack, the honest
+/// path passes with the anchor set, and no warning is printed then.
+#[test]
+fn the_anchor_refuses_a_tip_signed_by_a_key_the_pushed_config_added() {
+    let (r, s) = honest_repo();
+    let ci = key_id(&keys().public);
+    let honest = run_anchored(&r, &s, &ci_clone(&r, "honest"), Some(&ci), GATE);
+    assert_ok(&honest);
+    assert!(
+        !stderr(&honest).contains("no trust anchor"),
+        "{}",
+        stderr(&honest)
+    );
+
+    forge_an_approved_tip(&r);
+    // The readers believed the attacker's key too; anchored, verify finds its entries.
+    let verify = |anchor| run_anchored(&r, &s, &r.work, anchor, &["verify"]);
+    assert_eq!(
+        verify(None).status.code(),
+        Some(0),
+        "premise: verify believes it"
+    );
+    let found = verify(Some(&ci));
+    assert_eq!(found.status.code(), Some(1), "{}", stdout(&found));
+    assert!(stdout(&found).contains("PT004"), "{}", stdout(&found));
+    let fresh = ci_clone(&r, "ci");
+    for dir in [&fresh, &r.work] {
+        let premise = run_anchored(&r, &s, dir, None, GATE);
+        assert_eq!(
+            premise.status.code(),
+            Some(0),
+            "the premise no longer holds (the gate without an anchor refused the forged \
+             tip): {}\n{}",
+            stdout(&premise),
+            stderr(&premise)
+        );
+        assert!(
+            stderr(&premise).contains("warning: no trust anchor"),
+            "{}",
+            stderr(&premise)
+        );
+        let anchored = run_anchored(&r, &s, dir, Some(&ci), GATE);
+        let report: serde_json::Value = serde_json::from_slice(&anchored.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", stderr(&anchored)));
+        assert_eq!(
+            anchored.status.code(),
+            Some(1),
+            "the anchored gate let the forged tip through: {report:#}\n{}",
+            stderr(&anchored)
+        );
+        assert_eq!(report["ok"], false, "{report:#}");
+        assert!(
+            report["logProblem"]
+                .as_str()
+                .is_some_and(|p| p.contains("failed verification")),
+            "{report:#}"
+        );
+        assert!(
+            !stderr(&anchored).contains("no trust anchor"),
+            "{}",
+            stderr(&anchored)
+        );
+    }
+}
+
+/// Hostile anchors and keys, each refused (exit 2, the gate's refusal of a trust it cannot
+/// establish), never read as "no anchor" or as "trust what is at hand": an empty or blank
+/// value, an id in uppercase, ids separated by spaces, the id of a key that is not at
+/// hand, a `--key` the anchor does not list (`--key` does not win over the anchor), a key
+/// file replaced under the same path (given with `--key`, or named by `.promptrail.yml`).
+#[test]
+fn hostile_anchors_and_swapped_keys_fail_closed() {
+    let (r, s) = honest_repo();
+    let ci = key_id(&keys().public);
+    let other = key_id(&other_keys().public);
+    let ci_pub = r.dir.path().join("ci.pub");
+    let gate = |anchor: &str, extra: &[&str]| {
+        let mut args = GATE.to_vec();
+        args.extend_from_slice(extra);
+        run_anchored(&r, &s, &r.work, Some(anchor), &args)
+    };
+    let flag = ["--key", ci_pub.to_str().unwrap()];
+    let cases: Vec<(String, Vec<&str>, String)> = vec![
+        (String::new(), vec![], "names no key id".into()),
+        ("  \n".into(), vec![], "names no key id".into()),
+        (format!("{ci},"), vec![], "item 2 is empty".into()),
+        (ci.to_uppercase(), vec![], "(in lowercase)".into()),
+        (
+            format!("{ci} {other}"),
+            vec![],
+            "separate ids with commas".into(),
+        ),
+        (
+            other.clone(),
+            vec![],
+            format!("lists key id(s) {other} that no"),
+        ),
+        (
+            format!("{ci},{other}"),
+            vec![],
+            format!("lists key id(s) {other} that no"),
+        ),
+        (
+            ci.clone(),
+            vec!["--key", other_keys().public.to_str().unwrap()],
+            format!("its key id is {other}, which PROMPTRAIL_TRUSTED_KEY_IDS does not list"),
+        ),
+    ];
+    for (anchor, extra, want) in &cases {
+        let out = gate(anchor, extra);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{anchor:?} {extra:?}: {}",
+            stdout(&out)
+        );
+        assert!(
+            stderr(&out).contains(want.as_str()),
+            "{anchor:?}: {}",
+            stderr(&out)
+        );
+    }
+    // The honest keys, named by the config or given with --key, pass.
+    assert_ok(&gate(&ci, &[]));
+    assert_ok(&gate(&ci, &flag));
+    // The file at the path the config names (and the workflow passes) replaced by the
+    // attacker's key: the key id decides, not the path.
+    std::fs::copy(&other_keys().public, &ci_pub).unwrap();
+    let out = gate(&ci, &flag);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("its key id is {other}")),
+        "{}",
+        stderr(&out)
+    );
+    let out = gate(&ci, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("lists key id(s) {ci} that no")),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Appends under the anchor: `deploy` signs with the CI key when the anchor lists it, and
+/// refuses (exit 2, nothing appended) to sign with a key it does not list, whose entries
+/// the anchored gate would then reject.
+#[test]
+fn an_anchored_deploy_signs_only_with_a_listed_key() {
+    let (r, s) = honest_repo();
+    let ci = key_id(&keys().public);
+    let other = key_id(&other_keys().public);
+    let deploy = [
+        "deploy",
+        "--env",
+        "production",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ];
+    let before = r.remote_audit_tip();
+    let out = run_anchored(&r, &s, &r.work, Some(&other), &deploy);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains(&format!("the signing key {ci} is not one")),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(r.remote_audit_tip(), before);
+    assert_ok(&run_anchored(&r, &s, &r.work, Some(&ci), &deploy));
+    assert_ne!(r.remote_audit_tip(), before);
+    assert_ok(&run_anchored(&r, &s, &r.work, Some(&ci), &["verify"]));
+}
+
+/// The signer walk under the anchor: a key the policy in force names, but the anchor does
+/// not list, signs nothing an append builds on, even inside the walk (the tip signed by a
+/// listed key, its parent by the unlisted one). With the anchor listing every key the
+/// walk meets, the append builds on them, as without an anchor
+/// ([`a_key_the_policy_in_force_names_still_builds_on_the_other_keys_checkpoints`]).
+#[test]
+fn the_signer_walk_trusts_only_the_named_keys_the_anchor_lists() {
+    let r = Repo::new();
+    let third = r.dir.path().join("third");
+    let made = r
+        .cmd()
+        .env("PROMPTRAIL_KEY_PASSWORD", "a third password")
+        .args(["keygen", "--out", third.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_ok(&made);
+    let third_pub = third.join("promptrail.pub");
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "signing:\n  public_keys: [\"{}\", \"{}\", \"{}\"]\npolicy:\n  default:\n    \
+             approvals: 1\n",
+            keys().public.display(),
+            other_keys().public.display(),
+            third_pub.display()
+        ),
+    );
+    r.write(PROMPT, "Hello!\n");
+    r.commit("adopt promptrail, three keys");
+    r.push();
+    r.record();
+    for (text, key, password) in [
+        (
+            "Hello, third!\n",
+            third.join("promptrail.key"),
+            "a third password",
+        ),
+        (
+            "Hello, other!\n",
+            other_keys().private.clone(),
+            "another password",
+        ),
+    ] {
+        r.write(PROMPT, text);
+        r.commit(text);
+        r.push();
+        assert_ok(&record_offline(&r, &key, password));
+    }
+    r.write(PROMPT, "Hello, CI again!\n");
+    r.commit("welcome v4");
+    r.push();
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    let (ci, other) = (key_id(&keys().public), key_id(&other_keys().public));
+    let record = |anchor: &str| {
+        r.cmd()
+            .env(ANCHOR, anchor)
+            .args([
+                "record",
+                "--offline",
+                "--no-push",
+                "--key",
+                keys().private.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = record(&format!("{ci},{other}"));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("among the keys PROMPTRAIL_TRUSTED_KEY_IDS lists"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(r.git(&["rev-parse", "promptrail/audit"]), tip);
+    assert_ok(&record(&format!("{ci},{other},{}", key_id(&third_pub))));
+    assert_ne!(r.git(&["rev-parse", "promptrail/audit"]), tip);
+}

@@ -21,7 +21,31 @@ pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome>
              `signing.identities`) in .promptrail.yml"
         );
     }
+    if trust.anchor.is_none() && args.trust.keys.is_empty() {
+        warn_unanchored(progress);
+    }
     let (view, _, _, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
     print_gate(&view, args.format.format)?;
     Ok(if view.ok { Outcome::Ok } else { Outcome::No })
+}
+
+/// Without the external anchor or `--key`, the trust comes from the working tree, which is
+/// whoever pushed it: say so (as an annotation inside GitHub Actions).
+fn warn_unanchored(progress: &Progress) {
+    let msg = format!(
+        "no trust anchor: the gate trusts the keys this checkout's .promptrail.yml names, and \
+         whoever can push the branch and the audit branch can add a key of their own there \
+         and sign an audit branch that approves anything; set {} to the key ids CI trusts \
+         (the Action's `trusted-key-ids` input, from a repository variable), or pass --key \
+         with a public key from outside the checkout",
+        crate::anchor::TRUSTED_KEY_IDS_ENV
+    );
+    if crate::report::github::in_actions() {
+        eprintln!(
+            "{}",
+            crate::report::github::warning_annotation("promptrail: no trust anchor", &msg)
+        );
+    } else {
+        progress.warn(&msg);
+    }
 }

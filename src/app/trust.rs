@@ -1,11 +1,13 @@
 //! What a command trusts and signs with: trusted keys and keyless identities from the
-//! configuration and flags, the signing key, and the signer (key or keyless).
+//! configuration and flags, narrowed to the external trust anchor when CI sets one, the
+//! signing key, and the signer (key or keyless).
 
 use std::path::Path;
 
 use anyhow::{Result, bail};
 
 use super::Workspace;
+use crate::anchor::{KeyAnchor, TRUSTED_KEY_IDS_ENV};
 use crate::cli::TrustArgs;
 use crate::config::SigningMode;
 use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
@@ -14,7 +16,19 @@ use crate::signing::{Trust, TrustedKey};
 /// What verification trusts: `--key` files, else `signing.public_keys` (with their validity
 /// windows); for keyless entries, the identities, issuer and trusted root from the flags,
 /// else from `signing`. Keyless trust exists when identities are given or the mode is keyless.
+/// With the external anchor set ([`KeyAnchor`]), only the keys it lists ([`anchored`]).
 pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
+    let anchor = KeyAnchor::from_env()?;
+    let mut trust = configured(ws, args, anchor.is_some())?;
+    if let Some(anchor) = anchor {
+        anchored(&mut trust, anchor, !args.keys.is_empty())?;
+    }
+    Ok(trust)
+}
+
+/// [`trust`] before the anchor narrows it; keyless trust is not built under an anchor (it
+/// would rest on identities, an issuer and a trusted root the working tree names).
+fn configured(ws: &Workspace, args: &TrustArgs, under_anchor: bool) -> Result<Trust> {
     let signing = &ws.config.signing;
     let keys = if !args.keys.is_empty() {
         load_keys(&args.keys)?
@@ -32,6 +46,19 @@ pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
             .collect::<Result<Vec<_>>>()?
     };
     let flagged = !args.identities.is_empty() || !args.identity_regexps.is_empty();
+    if under_anchor {
+        if flagged {
+            bail!(
+                "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only, and keyless trust \
+                 (--certificate-identity) under an external anchor is not supported; unset \
+                 {TRUSTED_KEY_IDS_ENV} to verify keyless entries"
+            );
+        }
+        return Ok(Trust {
+            keys,
+            ..Default::default()
+        });
+    }
     let (exact, patterns) = if flagged {
         (args.identities.clone(), args.identity_regexps.clone())
     } else {
@@ -58,7 +85,47 @@ pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
         !signing.transparency,
         signing.mode == SigningMode::Keyless,
     )?;
-    Ok(Trust { keys, keyless })
+    Ok(Trust {
+        keys,
+        keyless,
+        anchor: None,
+    })
+}
+
+/// Narrows `trust` to the anchor: a `--key` (`flagged`) the anchor does not list is refused
+/// (the user asked to trust it; silently dropping it would look like trust); a configured key
+/// it does not list is dropped (the working tree may name anything); and every listed id must
+/// be among the keys left, or the keys at hand are not the ones CI trusts and nothing is.
+fn anchored(trust: &mut Trust, anchor: KeyAnchor, flagged: bool) -> Result<()> {
+    if flagged && let Some(k) = trust.keys.iter().find(|k| !anchor.lists(&k.key_id)) {
+        bail!(
+            "{}: its key id is {}, which {TRUSTED_KEY_IDS_ENV} does not list: not trusting it \
+             (the external anchor decides, whatever --key says)",
+            k.source,
+            k.key_id
+        );
+    }
+    trust.keys.retain(|k| anchor.lists(&k.key_id));
+    let missing: Vec<&str> = anchor
+        .ids()
+        .filter(|id| !trust.keys.iter().any(|k| k.key_id.as_str() == *id))
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "{TRUSTED_KEY_IDS_ENV} lists key id(s) {} that no {} has: the keys at hand are not \
+             the ones CI trusts, so nothing is trusted (give the listed keys, or correct the \
+             variable)",
+            missing.join(", "),
+            if flagged {
+                "--key file"
+            } else {
+                "key at hand (`signing.public_keys`, or the signing key)"
+            }
+        );
+    }
+    trust.keyless = None;
+    trust.anchor = Some(anchor);
+    Ok(())
 }
 
 /// What the flags alone trust (no repository, no config): for checking a proof anywhere.
@@ -67,7 +134,14 @@ pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
         .issuer
         .clone()
         .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned());
-    Ok(Trust {
+    let anchor = KeyAnchor::from_env()?;
+    if anchor.is_some() && (!args.identities.is_empty() || !args.identity_regexps.is_empty()) {
+        bail!(
+            "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only; unset it to check a \
+             keyless proof"
+        );
+    }
+    let mut trust = Trust {
         keys: load_keys(&args.keys)?,
         // A proof names no transparency setting: entries without a Rekor entry are checked
         // at their own time, as verify does for such logs.
@@ -77,7 +151,12 @@ pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
             true,
             false,
         )?,
-    })
+        anchor: None,
+    };
+    if let Some(anchor) = anchor {
+        anchored(&mut trust, anchor, true)?;
+    }
+    Ok(trust)
 }
 
 fn load_keys(paths: &[std::path::PathBuf]) -> Result<Vec<TrustedKey>> {
@@ -170,14 +249,23 @@ pub fn load_signer(
     use crate::keyless::{KeylessSigner, PUBLIC_FULCIO, PUBLIC_REKOR, Services};
     use crate::signing::{Signer, TrustedKey};
     let signing = &ws.config.signing;
-    let mut trust = self::trust(
+    let anchor = KeyAnchor::from_env()?;
+    let mut trust = configured(
         ws,
         &crate::cli::TrustArgs {
             trusted_root: args.trusted_root.clone(),
             ..Default::default()
         },
+        anchor.is_some(),
     )?;
     if args.keyless || (signing.mode == SigningMode::Keyless && args.key.is_none()) {
+        if anchor.is_some() {
+            bail!(
+                "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only, and keyless signing \
+                 under an external anchor is not supported; sign with a listed key \
+                 (--key or PROMPTRAIL_SIGNING_KEY), or unset {TRUSTED_KEY_IDS_ENV}"
+            );
+        }
         let Some(keyless) = &trust.keyless else {
             bail!(
                 "keyless signing needs `signing.identities` (or `identity_regexps`) in \
@@ -198,6 +286,16 @@ pub fn load_signer(
         return Ok((Signer::Keyless(signer), trust));
     }
     let key = load_signing_key(ws, args.key.as_deref())?;
+    if let Some(anchor) = &anchor
+        && !anchor.lists(key.key_id())
+    {
+        bail!(
+            "the signing key {} is not one {TRUSTED_KEY_IDS_ENV} lists: the entries and \
+             checkpoints it signed would not be trusted; sign with a listed key, or add its id \
+             to the variable",
+            key.key_id()
+        );
+    }
     match trust.keys.iter().find(|k| &k.key_id == key.key_id()) {
         Some(k) if !k.valid_at(chrono::Utc::now()) => bail!(
             "the signing key {} is outside its validity window in .promptrail.yml (retired or \
@@ -209,6 +307,9 @@ pub fn load_signer(
             key.public_pem().as_bytes(),
             "the signing key",
         )?),
+    }
+    if let Some(anchor) = anchor {
+        anchored(&mut trust, anchor, false)?;
     }
     Ok((Signer::Key(key), trust))
 }

@@ -54,6 +54,15 @@ pub fn error_annotation(file: &str, title: &str, message: &str) -> String {
     )
 }
 
+/// A `::warning` workflow command (no file).
+pub fn warning_annotation(title: &str, message: &str) -> String {
+    format!(
+        "::warning title={}::{}",
+        escape_property(title),
+        escape_data(message)
+    )
+}
+
 fn escape_data(s: &str) -> String {
     s.replace('%', "%25")
         .replace('\r', "%0D")

@@ -174,7 +174,9 @@ impl Repo {
             .env_remove("SIGSTORE_ID_TOKEN")
             .env_remove("PROMPTRAIL_FULCIO_URL")
             .env_remove("PROMPTRAIL_REKOR_URL")
-            .env_remove("PROMPTRAIL_TRUSTED_ROOT");
+            .env_remove("PROMPTRAIL_TRUSTED_ROOT")
+            // The external trust anchor only where a test sets it.
+            .env_remove("PROMPTRAIL_TRUSTED_KEY_IDS");
         c
     }
 

@@ -1,0 +1,202 @@
+//! The external trust anchor: the key ids CI trusts, set from outside the branch under review
+//! (`PROMPTRAIL_TRUSTED_KEY_IDS`, fed from a repository variable only admins can change).
+//!
+//! Without it, the readers and `gate` trust the keys the working tree's `.promptrail.yml`
+//! names, and on a branch an insider pushed that file is theirs: their own key, pinned,
+//! signs a forged audit branch tip the gate then believes. With it, only keys whose id it
+//! lists are trusted, whatever `.promptrail.yml` or `--key` says. Parsing is strict: a value
+//! that is set but names nothing, or an item that is not exactly a key id as `keygen` prints
+//! it, is an error, never "no anchor".
+
+use std::collections::BTreeSet;
+
+use crate::types::{KeyId, Sha256Hex};
+
+/// The environment variable CI sets: comma-separated key ids.
+pub const TRUSTED_KEY_IDS_ENV: &str = "PROMPTRAIL_TRUSTED_KEY_IDS";
+
+/// The key ids trusted from outside the repository (at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAnchor {
+    ids: BTreeSet<String>,
+}
+
+/// Why a `PROMPTRAIL_TRUSTED_KEY_IDS` value is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AnchorError {
+    #[error(
+        "{TRUSTED_KEY_IDS_ENV} is set but names no key id: set it to the comma-separated key \
+         ids to trust (what `promptrail keygen` prints), or unset it"
+    )]
+    Empty,
+    #[error(
+        "{TRUSTED_KEY_IDS_ENV}: item {position} is empty (two commas, or one at an end): list \
+         the key ids separated by single commas"
+    )]
+    EmptyItem { position: usize },
+    #[error(
+        "{TRUSTED_KEY_IDS_ENV}: item {position} ({shown}) is not a key id: expected the 64 \
+         lowercase hex digits `promptrail keygen` prints{hint}"
+    )]
+    NotAKeyId {
+        position: usize,
+        shown: String,
+        hint: &'static str,
+    },
+    #[error("{TRUSTED_KEY_IDS_ENV} is not valid UTF-8")]
+    NotUtf8,
+}
+
+impl KeyAnchor {
+    /// Parses the variable's value. Items are separated by commas, with spaces (or a
+    /// newline, as a pasted variable may end) around an item ignored; each must be 64
+    /// lowercase hex digits. An uppercase id is refused rather than folded: the anchor is
+    /// compared byte for byte, as the ids are printed.
+    pub fn parse(value: &str) -> Result<KeyAnchor, AnchorError> {
+        if value.trim().is_empty() {
+            return Err(AnchorError::Empty);
+        }
+        let mut ids = BTreeSet::new();
+        for (i, item) in value.split(',').enumerate() {
+            let position = i + 1;
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(AnchorError::EmptyItem { position });
+            }
+            if Sha256Hex::parse(item).is_none() {
+                let hint = if Sha256Hex::parse(&item.to_ascii_lowercase()).is_some() {
+                    " (in lowercase)"
+                } else if item.contains(char::is_whitespace) {
+                    " (separate ids with commas)"
+                } else {
+                    ""
+                };
+                return Err(AnchorError::NotAKeyId {
+                    position,
+                    shown: shown(item),
+                    hint,
+                });
+            }
+            ids.insert(item.to_owned());
+        }
+        Ok(KeyAnchor { ids })
+    }
+
+    /// The anchor from the environment: `None` when the variable is unset; set, it must
+    /// parse (an empty value is an error, not "no anchor").
+    pub fn from_env() -> Result<Option<KeyAnchor>, AnchorError> {
+        match std::env::var_os(TRUSTED_KEY_IDS_ENV) {
+            None => Ok(None),
+            Some(v) => KeyAnchor::parse(v.to_str().ok_or(AnchorError::NotUtf8)?).map(Some),
+        }
+    }
+
+    /// Whether `id` is one of the anchored key ids (byte for byte).
+    pub fn lists(&self, id: &KeyId) -> bool {
+        self.ids.contains(id.as_str())
+    }
+
+    /// The anchored key ids, sorted.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.ids.iter().map(String::as_str)
+    }
+}
+
+/// An item as an error shows it: at most 80 characters, control characters escaped.
+fn shown(item: &str) -> String {
+    let mut s: String = item.chars().take(80).flat_map(char::escape_debug).collect();
+    if item.chars().count() > 80 {
+        s.push('…');
+    }
+    format!("`{s}`")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str = "3f0c1c9a0a1b2c3d4e5f60718293a4b5c6d7e8f9001122334455667788990011";
+    const B: &str = "aa0c1c9a0a1b2c3d4e5f60718293a4b5c6d7e8f9001122334455667788990011";
+
+    #[test]
+    fn lists_exactly_the_ids_given() {
+        let anchor = KeyAnchor::parse(&format!(" {A} ,{B}\n")).unwrap();
+        assert!(anchor.lists(&KeyId::new(A)));
+        assert!(anchor.lists(&KeyId::new(B)));
+        assert!(!anchor.lists(&KeyId::new(A.replace('3', "4"))));
+        assert_eq!(anchor.ids().collect::<Vec<_>>(), vec![A, B]);
+        assert_eq!(
+            KeyAnchor::parse(&format!("{A},{A}")).unwrap().ids().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn hostile_values_are_refused_never_taken_for_no_anchor() {
+        let upper = A.to_ascii_uppercase();
+        let cases: Vec<(String, AnchorError)> = vec![
+            (String::new(), AnchorError::Empty),
+            ("   ".into(), AnchorError::Empty),
+            ("\n".into(), AnchorError::Empty),
+            (",".into(), AnchorError::EmptyItem { position: 1 }),
+            (format!("{A},"), AnchorError::EmptyItem { position: 2 }),
+            (format!("{A},,{B}"), AnchorError::EmptyItem { position: 2 }),
+            (
+                upper.clone(),
+                AnchorError::NotAKeyId {
+                    position: 1,
+                    shown: format!("`{upper}`"),
+                    hint: " (in lowercase)",
+                },
+            ),
+            (
+                format!("{A} {B}"),
+                AnchorError::NotAKeyId {
+                    position: 1,
+                    shown: shown(&format!("{A} {B}")),
+                    hint: " (separate ids with commas)",
+                },
+            ),
+            (
+                A[..63].to_owned(),
+                AnchorError::NotAKeyId {
+                    position: 1,
+                    shown: format!("`{}`", &A[..63]),
+                    hint: "",
+                },
+            ),
+            (
+                format!("sha256:{A}"),
+                AnchorError::NotAKeyId {
+                    position: 1,
+                    shown: format!("`sha256:{A}`"),
+                    hint: "",
+                },
+            ),
+            (
+                format!("{B},*"),
+                AnchorError::NotAKeyId {
+                    position: 2,
+                    shown: "`*`".into(),
+                    hint: "",
+                },
+            ),
+        ];
+        for (value, want) in cases {
+            assert_eq!(KeyAnchor::parse(&value), Err(want), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn an_error_shows_a_long_or_odd_item_bounded_and_escaped() {
+        let long = "x".repeat(500);
+        let Err(AnchorError::NotAKeyId { shown, .. }) = KeyAnchor::parse(&long) else {
+            panic!("accepted");
+        };
+        assert_eq!(shown.chars().count(), 83);
+        let Err(AnchorError::NotAKeyId { shown, .. }) = KeyAnchor::parse("a\u{1b}[2Jb") else {
+            panic!("accepted");
+        };
+        assert_eq!(shown, "`a\\u{1b}[2Jb`");
+    }
+}
