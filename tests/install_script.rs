@@ -443,3 +443,86 @@ async fn a_binary_that_reports_another_version_is_refused() {
     );
     assert_eq!(run.github_output, "");
 }
+
+/// The Action's "Run promptrail" step as action.yml has it: its script run by bash with the
+/// step's `env:`, each `${{ inputs.NAME }}` replaced by `inputs` (default: empty), plus
+/// `job_env`, and a stand-in binary that prints the anchor it was given.
+fn run_step(inputs: &[(&str, &str)], job_env: &[(&str, &str)]) -> String {
+    let action: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("action.yml")).unwrap(),
+    )
+    .unwrap();
+    let step = action["runs"]["steps"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "run")
+        .expect("the run step");
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("promptrail");
+    write_script(
+        &bin,
+        "#!/bin/sh\nprintf 'anchor=%s internal=%s\\n' \"${PROMPTRAIL_TRUSTED_KEY_IDS-unset}\" \
+         \"${TRUSTED_KEY_IDS-unset}\"\n",
+    );
+    let mut cmd = Command::new("bash");
+    cmd.arg("-c")
+        .arg(step["run"].as_str().unwrap())
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap());
+    for (name, value) in step["env"].as_mapping().unwrap() {
+        let (name, value) = (name.as_str().unwrap(), value.as_str().unwrap());
+        let value = match value.strip_prefix("${{ inputs.") {
+            Some(rest) => {
+                let input = rest.trim_end_matches(" }}");
+                inputs
+                    .iter()
+                    .find(|(n, _)| *n == input)
+                    .map_or("", |(_, v)| *v)
+            }
+            None => "",
+        };
+        cmd.env(name, value);
+    }
+    cmd.env("PROMPTRAIL_BIN", &bin)
+        .env("PROMPTRAIL_COMMAND", "gate");
+    for (name, value) in job_env {
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `trusted-key-ids` reaches promptrail as `PROMPTRAIL_TRUSTED_KEY_IDS`, verbatim (never
+/// run as shell code); empty, it leaves the job's own environment as it is.
+#[test]
+fn the_actions_trusted_key_ids_input_becomes_the_anchor_only_when_given() {
+    let id = "3f0c1c9a0a1b2c3d4e5f60718293a4b5c6d7e8f9001122334455667788990011";
+    let out = run_step(&[("command", "gate"), ("trusted-key-ids", id)], &[]);
+    assert!(
+        out.ends_with(&format!("anchor={id} internal=unset\n")),
+        "{out}"
+    );
+    let out = run_step(&[("command", "gate")], &[]);
+    assert!(out.ends_with("anchor=unset internal=unset\n"), "{out}");
+    let out = run_step(
+        &[("command", "gate")],
+        &[("PROMPTRAIL_TRUSTED_KEY_IDS", id)],
+    );
+    assert!(
+        out.ends_with(&format!("anchor={id} internal=unset\n")),
+        "{out}"
+    );
+    let hostile = "$(touch pwned); `touch pwned`";
+    let out = run_step(&[("command", "gate"), ("trusted-key-ids", hostile)], &[]);
+    assert!(
+        out.ends_with(&format!("anchor={hostile} internal=unset\n")),
+        "{out}"
+    );
+}
