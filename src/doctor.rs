@@ -90,6 +90,18 @@ pub enum Signing {
     Key(SecretScope),
 }
 
+/// The external trust anchor as the repository variable holds it, beside the key ids the
+/// configuration names, to compare them.
+#[derive(Debug, Clone)]
+pub struct AnchorVariable {
+    /// The variable's name (`PROMPTRAIL_TRUSTED_KEY_IDS`).
+    pub name: String,
+    /// Its value; `None` when the repository has no such variable.
+    pub value: Read<Option<String>>,
+    /// The ids of the keys `signing.public_keys` names (those that could be read).
+    pub configured: Vec<String>,
+}
+
 /// Everything `doctor` read.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -103,6 +115,8 @@ pub struct Settings {
     /// The environments promptrail deploys to (`.promptrail.yml`).
     pub wanted_environments: Vec<String>,
     pub signing: Signing,
+    /// Key mode: the trust anchor variable (keyless: `None`, no finding).
+    pub anchor: Option<AnchorVariable>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -225,7 +239,66 @@ pub fn diagnose(s: &Settings) -> Vec<Finding> {
         out.push(environment_finding(env, main, &s.environments));
     }
     out.push(secret_finding(&s.signing, &s.wanted_environments));
+    if let Some(anchor) = &s.anchor {
+        out.push(anchor_finding(anchor));
+    }
     out
+}
+
+/// `trust-anchor.key-ids`: the repository variable CI feeds the Action's `trusted-key-ids`
+/// exists, parses as promptrail parses the anchor, and names only keys the configuration
+/// names (else every anchored command would refuse).
+fn anchor_finding(a: &AnchorVariable) -> Finding {
+    const ID: &str = "trust-anchor.key-ids";
+    const PERMISSION: &str = "`variables: read`";
+    let name = &a.name;
+    let set_it = format!(
+        "Settings → Secrets and variables → Actions → Variables: set the repository variable `{name}` to the comma-separated ids of the keys you trust (what `promptrail keygen` prints), and pass it to the Action as `trusted-key-ids: ${{{{ vars.{name} }}}}`"
+    );
+    let missing = |detail: String, fix: String| Finding {
+        id: ID.into(),
+        status: Status::Missing,
+        detail,
+        fix: Some(fix),
+        permission: PERMISSION,
+    };
+    let value = match &a.value {
+        Read::Unreadable(why) => return cannot_read(ID, why.clone(), PERMISSION),
+        Read::Ok(None) => {
+            return missing(
+                format!(
+                    "no repository variable `{name}`: without the anchor, `gate` trusts the keys the checked-out .promptrail.yml names, and whoever can push the branch and the audit branch can add a key of their own there"
+                ),
+                set_it,
+            );
+        }
+        Read::Ok(Some(v)) => v,
+    };
+    let anchor = match crate::anchor::KeyAnchor::parse(value) {
+        Ok(anchor) => anchor,
+        Err(e) => return missing(format!("the repository variable is refused: {e}"), set_it),
+    };
+    let unknown: Vec<&str> = anchor
+        .ids()
+        .filter(|id| !a.configured.iter().any(|c| c == id))
+        .collect();
+    if !unknown.is_empty() {
+        return missing(
+            format!(
+                "`{name}` lists key id(s) {} that `signing.public_keys` does not name: every command would refuse to run under it",
+                unknown.join(", ")
+            ),
+            "name those keys under `signing.public_keys` (pinned by their `key_id`), or correct the variable".into(),
+        );
+    }
+    ok(
+        ID,
+        format!(
+            "the repository variable `{name}` lists {} key id(s), each named by `signing.public_keys` (the workflows must pass it as `trusted-key-ids`; an environment variable of the same name would override it in a job of that environment)",
+            anchor.ids().count()
+        ),
+        PERMISSION,
+    )
 }
 
 fn branch_finding(
@@ -476,6 +549,7 @@ mod tests {
             }]),
             wanted_environments: vec!["production".into()],
             signing: Signing::Keyless,
+            anchor: None,
         }
     }
 

@@ -116,6 +116,30 @@ fn secrets(s: &StandIn, route: &str, names: &[&str]) {
     answer(s, route, 200, body);
 }
 
+/// `GET /actions/variables` listing `vars` (name, value).
+fn variables(s: &StandIn, vars: &[(&str, &str)]) {
+    let mut body = fixture("variables.json");
+    let one = body["variables"][0].clone();
+    body["variables"] = vars
+        .iter()
+        .map(|(n, v)| {
+            let mut x = one.clone();
+            x["name"] = (*n).into();
+            x["value"] = (*v).into();
+            x
+        })
+        .collect();
+    body["total_count"] = vars.len().into();
+    answer(s, "/actions/variables", 200, body);
+}
+
+fn ci_key_id() -> String {
+    promptrail::signing::TrustedKey::load(&keys().public)
+        .unwrap()
+        .key_id
+        .to_string()
+}
+
 fn workflow(s: &StandIn, default: &str) {
     let mut body = fixture("workflow_permissions.json");
     body["default_workflow_permissions"] = default.into();
@@ -166,12 +190,10 @@ fn status_of<'a>(f: &'a [(String, String)], id: &str) -> &'a str {
         .1
 }
 
-#[test]
-fn every_setting_in_place_is_ok() {
-    let r = repo();
-    let s = StandIn::start();
+/// Every setting in place, the trust anchor variable listing exactly the configured key.
+fn all_in_place(s: &StandIn) {
     answer(
-        &s,
+        s,
         "/rules/branches/main",
         200,
         json!([
@@ -180,28 +202,56 @@ fn every_setting_in_place_is_ok() {
         ]),
     );
     answer(
-        &s,
+        s,
         "/rules/branches/promptrail/audit",
         200,
         json!([rule("non_fast_forward", None), rule("deletion", None)]),
     );
-    not_protected(&s, "main");
-    not_protected(&s, "promptrail/audit");
-    workflow(&s, "read");
-    environments(&s, &[("staging", &["main"]), ("production", &["main"])]);
-    secrets(&s, "/actions/secrets", &["GH_TOKEN"]);
-    secrets(&s, "/environments/staging/secrets", &[]);
+    not_protected(s, "main");
+    not_protected(s, "promptrail/audit");
+    workflow(s, "read");
+    environments(s, &[("staging", &["main"]), ("production", &["main"])]);
+    secrets(s, "/actions/secrets", &["GH_TOKEN"]);
+    secrets(s, "/environments/staging/secrets", &[]);
     secrets(
-        &s,
+        s,
         "/environments/production/secrets",
         &["PROMPTRAIL_SIGNING_KEY"],
+    );
+}
+
+/// [`repo`] whose `.promptrail.yml` also names the CI key.
+fn repo_with_key() -> Repo {
+    let r = repo();
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "environments: [staging, production]\nsigning:\n  public_keys: [\"{}\"]\n",
+            keys().public.display()
+        ),
+    );
+    r.commit("name the key");
+    r
+}
+
+#[test]
+fn every_setting_in_place_is_ok() {
+    let r = repo_with_key();
+    let s = StandIn::start();
+    all_in_place(&s);
+    variables(
+        &s,
+        &[
+            ("USERNAME", "octocat"),
+            ("PROMPTRAIL_TRUSTED_KEY_IDS", &ci_key_id()),
+        ],
     );
 
     let out = doctor(&r, &s, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     let f = findings(&out);
     assert!(f.iter().all(|(_, st)| st == "ok"), "{f:?}");
-    assert_eq!(f.len(), 9, "{f:?}");
+    assert_eq!(f.len(), 10, "{f:?}");
 
     let out = doctor(&r, &s, &[]);
     assert_eq!(out.status.code(), Some(0));
@@ -240,6 +290,7 @@ fn missing_settings_name_the_fix_and_exit_1() {
     secrets(&s, "/actions/secrets", &["PROMPTRAIL_SIGNING_KEY"]);
     secrets(&s, "/environments/staging/secrets", &[]);
     secrets(&s, "/environments/production/secrets", &[]);
+    variables(&s, &[("USERNAME", "octocat")]);
 
     let out = doctor(&r, &s, &["--format", "json"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
@@ -254,11 +305,12 @@ fn missing_settings_name_the_fix_and_exit_1() {
         "environment.staging",
         "environment.production",
         "signing-key.secret-scope",
+        "trust-anchor.key-ids",
     ] {
         assert_eq!(status_of(&f, id), "missing", "{id}");
     }
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["missing"], 8);
+    assert_eq!(v["missing"], 9);
     assert_eq!(v["ok"], false);
 
     let text = stdout(&doctor(&r, &s, &[]));
@@ -270,7 +322,9 @@ fn missing_settings_name_the_fix_and_exit_1() {
         "`staging` also accepts deployments from branch `release/*`",
         "environment `production` does not exist on GitHub",
         "`PROMPTRAIL_SIGNING_KEY` is a repository secret",
-        "8 missing, 0 could not be read: change the settings marked MISSING",
+        "MISSING      trust-anchor.key-ids: no repository variable `PROMPTRAIL_TRUSTED_KEY_IDS`",
+        "pass it to the Action as `trusted-key-ids: ${{ vars.PROMPTRAIL_TRUSTED_KEY_IDS }}`",
+        "9 missing, 0 could not be read: change the settings marked MISSING",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
@@ -394,5 +448,71 @@ fn a_rejected_token_is_an_error_not_a_finding() {
         stderr(&out).contains("GitHub rejected the token"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// The trust anchor variable is judged as promptrail parses it and against the keys the
+/// configuration names: absent, blank, in uppercase, or listing a key the config does not
+/// name, it is missing (with the fix); unreadable (403), it cannot be read, never missing.
+#[test]
+fn the_trust_anchor_variable_is_checked_against_the_configured_keys() {
+    let r = repo_with_key();
+    let s = StandIn::start();
+    let ci = ci_key_id();
+    let other = promptrail::signing::TrustedKey::load(&other_keys().public)
+        .unwrap()
+        .key_id
+        .to_string();
+    let finding = |vars: Option<&[(&str, &str)]>| {
+        s.reset();
+        all_in_place(&s);
+        match vars {
+            Some(v) => variables(&s, v),
+            None => answer(
+                &s,
+                "/actions/variables",
+                403,
+                fixture("error_forbidden_integration.json"),
+            ),
+        }
+        let out = doctor(&r, &s, &["--format", "json"]);
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        let f = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == "trust-anchor.key-ids")
+            .unwrap()
+            .clone();
+        (out.status.code(), f)
+    };
+    let name = "PROMPTRAIL_TRUSTED_KEY_IDS";
+    let upper = ci.to_uppercase();
+    let both = format!("{ci},{other}");
+    for (value, want) in [
+        ("", "names no key id"),
+        ("  ", "names no key id"),
+        (upper.as_str(), "(in lowercase)"),
+        (both.as_str(), "that `signing.public_keys` does not name"),
+    ] {
+        let (code, f) = finding(Some(&[(name, value)]));
+        assert_eq!(code, Some(1), "{value:?}: {f:#}");
+        assert_eq!(f["status"], "missing", "{value:?}: {f:#}");
+        assert!(
+            f["detail"].as_str().unwrap().contains(want),
+            "{value:?}: {f:#}"
+        );
+    }
+    // GitHub stores variable names in uppercase and compares them without case.
+    let (code, f) = finding(Some(&[("promptrail_trusted_key_ids", &ci)]));
+    assert_eq!((code, &f["status"]), (Some(0), &Value::from("ok")), "{f:#}");
+    let (code, f) = finding(None);
+    assert_eq!(code, Some(0), "{f:#}");
+    assert_eq!(f["status"], "cannotRead", "{f:#}");
+    assert_eq!(f["permission"], "`variables: read`", "{f:#}");
+    assert!(
+        f["detail"].as_str().unwrap().contains("variables: read"),
+        "{f:#}"
     );
 }

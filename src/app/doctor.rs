@@ -6,11 +6,13 @@ use anyhow::Result;
 
 use super::approvals::client;
 use super::{Outcome, Workspace, print_json};
+use crate::anchor::TRUSTED_KEY_IDS_ENV;
 use crate::cli::{DoctorArgs, Format};
 use crate::config::SigningMode;
-use crate::doctor::{Settings, Signing, Status, diagnose};
+use crate::doctor::{AnchorVariable, Settings, Signing, Status, diagnose};
 use crate::report::plain;
 use crate::report::views::DoctorView;
+use crate::signing::TrustedKey;
 
 pub fn run(dir: &Path, args: &DoctorArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -29,6 +31,22 @@ pub fn run(dir: &Path, args: &DoctorArgs) -> Result<Outcome> {
             Signing::Key(gh.secret_scope(crate::signing::KEY_ENV, &wanted_environments)?)
         }
     };
+    let anchor = match ws.config.signing.mode {
+        SigningMode::Keyless => None,
+        SigningMode::Key => Some(AnchorVariable {
+            name: TRUSTED_KEY_IDS_ENV.into(),
+            value: gh.repository_variable(TRUSTED_KEY_IDS_ENV)?,
+            // A key that cannot be read has no id to compare; `gate` reports it itself.
+            configured: ws
+                .config
+                .signing
+                .public_keys
+                .iter()
+                .filter_map(|k| TrustedKey::load(&ws.git.root().join(k.path())).ok())
+                .map(|k| k.key_id.to_string())
+                .collect(),
+        }),
+    };
     let settings = Settings {
         repository: gh.repo().to_string(),
         protected,
@@ -38,6 +56,7 @@ pub fn run(dir: &Path, args: &DoctorArgs) -> Result<Outcome> {
         environments,
         wanted_environments,
         signing,
+        anchor,
     };
     let findings = diagnose(&settings);
     let count = |s: Status| findings.iter().filter(|f| f.status == s).count();

@@ -394,6 +394,8 @@ fn permission_hint(endpoint: &str) -> String {
         "uploading attestations needs `attestations: write` on the repository".into()
     } else if endpoint.contains("/secrets") {
         format!("listing secret names needs `secrets: read` {settings}")
+    } else if endpoint.contains("/actions/variables") {
+        format!("reading repository variables needs `variables: read` {settings}")
     } else if endpoint.contains("/protection") || endpoint.contains("/actions/permissions") {
         format!("reading repository settings needs `administration: read` {settings}")
     } else if endpoint.contains("/environments") {

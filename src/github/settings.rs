@@ -97,6 +97,14 @@ mod wire {
     pub struct Secret {
         pub name: String,
     }
+
+    /// `GET /repos/{owner}/{repo}/actions/variables` → `variables[]` (values are not
+    /// secret: GitHub returns them).
+    #[derive(Debug, Deserialize)]
+    pub struct Variable {
+        pub name: String,
+        pub value: String,
+    }
 }
 
 /// 403 and 404 become "cannot read"; other failures (401, rate limits, 5xx, transport) are
@@ -255,6 +263,25 @@ impl Client {
             });
         }
         Ok(Read::Ok(out))
+    }
+
+    /// The value of the repository's Actions variable `name` (GitHub stores names in
+    /// uppercase and compares them without case); `None` when the listing has none. Listed
+    /// rather than fetched by name, so that "no such variable" is never a 404 that might
+    /// also mean "may not read".
+    pub fn repository_variable(&self, name: &str) -> Result<Read<Option<String>>, GitHubError> {
+        let repo = self.repo();
+        readable(
+            self.get_pages_in::<wire::Variable>(
+                &format!("/repos/{repo}/actions/variables"),
+                "variables",
+            )
+            .map(|vs| {
+                vs.into_iter()
+                    .find(|v| v.name.eq_ignore_ascii_case(name))
+                    .map(|v| v.value)
+            }),
+        )
     }
 
     /// Whether a secret named `name` exists in the repository and in each of `environments`
