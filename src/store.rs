@@ -884,7 +884,14 @@ impl<'a> Store<'a> {
                 return Ok(());
             }
             let Some(parent) = parent else {
-                return if cp.size == 1 && cp.verified_by(configured).is_some() {
+                return if cp.size != 1 {
+                    Err(format!(
+                        "{} is a root commit inside the log's history: its checkpoint covers \
+                         {} entries, and a log's first commit holds one",
+                        at.short(),
+                        cp.size
+                    ))
+                } else if cp.verified_by(configured).is_some() {
                     Ok(())
                 } else {
                     Err(format!(

@@ -573,3 +573,152 @@ fn the_signer_walk_trusts_only_the_named_keys_the_anchor_lists() {
     assert_ok(&record(&format!("{ci},{other},{}", key_id(&third_pub))));
     assert_ne!(r.git(&["rev-parse", "promptrail/audit"]), tip);
 }
+
+// ---------------------------------------------------------------------------------------
+// Round 3 of the red-team review, played directly: commits on the signer walk that no
+// append made, each with a checkpoint signed by hand (`forge_append`).
+
+use promptrail::checkpoint::{Checkpoint, parent_extension};
+use promptrail::signing::{Signer, SigningKey};
+
+/// The attacker's key as a signer (they hold its private key; CI does not trust it, but the
+/// unapproved config of [`push_config_trusting_the_attackers_key`] names it).
+fn attackers_signer() -> Signer {
+    let pem = std::fs::read(&other_keys().private).unwrap();
+    Signer::Key(SigningKey::from_encrypted_pem(&pem, b"another password", "attacker").unwrap())
+}
+
+/// An append made by hand on the files of the audit branch's tip: one more entry (the last
+/// one's statement at the next index, signed by `signer`), `checkpoint.range`, and a
+/// checkpoint over all entries signed by `signer` whose only extension names `parent`
+/// (no state line: like an inner commit of one append). `state/` is kept as it was.
+fn forge_append(f: &mut Files, signer: &Signer, parent: Option<&str>) {
+    use promptrail::attestation::{Bundle, Statement};
+    use promptrail::merkle::{CompactRange, leaf_hash};
+    let mut entries: Vec<String> = f
+        .keys()
+        .filter(|k| k.starts_with("entries/"))
+        .cloned()
+        .collect();
+    entries.sort();
+    let n = entries.len();
+    let bundle: Bundle = serde_json::from_slice(&f[entries.last().unwrap()]).unwrap();
+    let mut st: serde_json::Value = serde_json::from_slice(&bundle.dsse_envelope.payload).unwrap();
+    st["predicate"]["log"]["index"] = n.into();
+    let st: Statement = serde_json::from_value(st).unwrap();
+    let path = format!("entries/000000/{n:09}.json");
+    f.insert(
+        path.clone(),
+        signer.sign_entry(st.to_payload().unwrap()).unwrap(),
+    );
+    entries.push(path);
+    let mut range = CompactRange::default();
+    for e in &entries {
+        range.push(leaf_hash(&f[e]));
+    }
+    let old = Checkpoint::parse(std::str::from_utf8(&f["checkpoint"]).unwrap()).unwrap();
+    let cp = Checkpoint::sign_with(
+        &old.origin,
+        range.size(),
+        range.root(),
+        vec![parent_extension(parent)],
+        signer,
+    )
+    .unwrap();
+    f.insert("checkpoint".into(), cp.to_text().into_bytes());
+    f.insert("checkpoint.range".into(), range.to_text().into_bytes());
+}
+
+/// The local audit branch's tip.
+fn audit_tip(r: &Repo) -> String {
+    r.git(&["rev-parse", "promptrail/audit"])
+}
+
+/// The tree of `commit` committed again with `parents` (none: a root commit); the local
+/// audit branch moved there.
+fn recommit(r: &Repo, commit: &str, parents: &[&str]) -> String {
+    let tree = r.git(&["rev-parse", &format!("{commit}^{{tree}}")]);
+    let mut args = vec!["commit-tree", tree.as_str(), "-m", "promptrail: append"];
+    for p in parents {
+        args.extend(["-p", p]);
+    }
+    let made = r.git(&args);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &made]);
+    made
+}
+
+/// An adopted repository whose working tree trusts the attacker's key (their unapproved
+/// direct push), with a prompt edit for CI's next `record` to append.
+fn attacked_repo() -> Repo {
+    let r = adopted_repo();
+    push_config_trusting_the_attackers_key(&r);
+    r.record();
+    r.write(PROMPT, "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    r
+}
+
+/// CI's `record` (its key, local branch) on the forged tip: refused (exit 2) naming `why`,
+/// and nothing appended.
+fn assert_ci_refuses(r: &Repo, why: &str) {
+    let tip = audit_tip(r);
+    let out = record_offline(r, &keys().private, PASSWORD);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "CI signed on top: {}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains(why), "{}", stderr(&out));
+    assert_eq!(audit_tip(r), tip);
+}
+
+/// Round 3, a copied honest checkpoint on a commit whose state summary was deleted: on top
+/// of CI's honest tip, a commit holding the same entries and CI's own checkpoint copied
+/// verbatim (so its signature is CI's), with `state/` deleted; on top of that, an entry and
+/// checkpoint signed by the attacker. The walk asks the policy in force after the copy who
+/// may sign the attacker's checkpoint; the copy has no summary to say it, and an answer
+/// from the working tree's keys (which trust the attacker's) would let CI sign on top.
+#[test]
+fn red_the_walk_refuses_a_parent_whose_state_summary_was_deleted() {
+    let r = attacked_repo();
+    let honest = audit_tip(&r);
+    tamper_onto(&r, &honest, |f| f.retain(|p, _| !p.starts_with("state/")));
+    let copy = audit_tip(&r);
+    tamper_onto(&r, &copy, |f| {
+        forge_append(f, &attackers_signer(), Some(&copy))
+    });
+    assert_ci_refuses(&r, "carries no state summary");
+}
+
+/// Round 3, a merge inside the walk: the attacker's two commits on top of CI's tip, both
+/// signed by their key (an append's inner commit and its last), the inner one a merge of
+/// CI's tip and its parent. Each checkpoint names its first parent and grows by one entry,
+/// so only the walk's check of every commit's shape, as the tip's, stops it.
+#[test]
+fn red_the_walk_refuses_a_merge_inside_the_branch() {
+    let r = attacked_repo();
+    let honest = audit_tip(&r);
+    let evil = attackers_signer();
+    tamper_onto(&r, &honest, |f| forge_append(f, &evil, Some(&honest)));
+    let inner = audit_tip(&r);
+    let merge = recommit(&r, &inner, &[&honest, &format!("{honest}~1")]);
+    tamper_onto(&r, &merge, |f| forge_append(f, &evil, Some(&merge)));
+    assert_ci_refuses(&r, "in the branch's history is a merge");
+}
+
+/// Round 3, a root inside the walk: the attacker's inner commit holds every entry plus
+/// theirs but has no parent (its checkpoint says so), and their tip sits on it. The log's
+/// first commit holds one entry; a root holding more is not where a log starts.
+#[test]
+fn red_the_walk_refuses_a_root_inside_the_branch() {
+    let r = attacked_repo();
+    let honest = audit_tip(&r);
+    let evil = attackers_signer();
+    tamper_onto(&r, &honest, |f| forge_append(f, &evil, None));
+    let inner = audit_tip(&r);
+    let root = recommit(&r, &inner, &[]);
+    tamper_onto(&r, &root, |f| forge_append(f, &evil, Some(&root)));
+    assert_ci_refuses(&r, "a root commit inside the log's history");
+}
