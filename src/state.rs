@@ -875,10 +875,32 @@ impl Summary {
     /// The changed files and the new index. The index keeps the hashes of files not
     /// loaded (unchanged) from the one resumed from.
     pub fn encode(&self) -> anyhow::Result<Encoded> {
+        let mut files = Vec::new();
+        let (index, index_sha256) = self.encode_each(&[], &mut |path, bytes| {
+            files.push((path.to_owned(), bytes.to_vec()));
+            Ok(())
+        })?;
+        Ok(Encoded {
+            files,
+            replace_all: self.base.is_none(),
+            index_sha256,
+            index,
+        })
+    }
+
+    /// What [`Summary::encode`] writes, one file at a time in path order and the index last,
+    /// without holding the encodings at once (`verify` compares a long log's summary, tens
+    /// of MiB, file by file). `extra` are files the statements do not give (e.g.
+    /// [`TREE_FILE`]), written and listed like the others. Returns the index and the
+    /// SHA-256 of its bytes.
+    pub fn encode_each(
+        &self,
+        extra: &[(&str, &[u8])],
+        each: &mut dyn FnMut(&str, &[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<(StateIndex, Sha256Hex)> {
         if let Some(why) = &self.failed {
             anyhow::bail!("the state summary could not be read: {why}");
         }
-        let mut files = Vec::new();
         let mut index = StateIndex {
             format: FORMAT,
             size: self.size,
@@ -889,44 +911,35 @@ impl Summary {
                 .map(|b| b.files.clone())
                 .unwrap_or_default(),
         };
-        let mut put = |file: String, bytes: Vec<u8>| {
-            index.files.insert(file.clone(), Sha256Hex::of(&bytes));
-            files.push((file, bytes));
-        };
+        let mut files: Vec<(String, Part)> = Vec::new();
         for file in &self.touched {
-            let bytes = if file == POLICY_FILE {
-                serde_json::to_vec(&PolicyState::of(&self.policy))?
+            let part = if file == POLICY_FILE {
+                Part::Policy
             } else if file == RENAMES_FILE {
                 match &self.renames {
-                    Some(r) => serde_json::to_vec(r)?,
+                    Some(r) => Part::Renames(r),
                     None => continue,
                 }
             } else if let Some(heads) = self.heads.get(file) {
-                serde_json::to_vec(heads)?
+                Part::Heads(heads)
             } else if let Some(env) = self.envs.get(file) {
-                serde_json::to_vec(env)?
+                Part::Env(env)
             } else {
                 continue;
             };
-            put(file.clone(), bytes);
+            files.push((file.clone(), part));
         }
         for path in &self.touched_histories {
             if let Some(h) = self.histories.get(path) {
-                put(history_file(path), serde_json::to_vec(h)?);
+                files.push((history_file(path), Part::History(h)));
             }
         }
         for path in &self.touched_deployments {
             if let Some(c) = self.deployments.get(path) {
                 let dir = deployments_dir(path);
                 for (k, part) in c.items.chunks(DEPLOYMENT_CHUNK).enumerate() {
-                    let chunk = DeploymentChunk {
-                        path: path.clone(),
-                        deployments: part.to_vec(),
-                    };
-                    put(
-                        chunk_file(&dir, c.first + k as u64),
-                        serde_json::to_vec(&chunk)?,
-                    );
+                    let file = chunk_file(&dir, c.first + k as u64);
+                    files.push((file, Part::Deployments(path, part)));
                 }
             }
         }
@@ -934,27 +947,59 @@ impl Summary {
             if let Some(c) = self.env_logs.get(env) {
                 let dir = env_log_dir(env);
                 for (k, part) in c.items.chunks(ENV_CHUNK).enumerate() {
-                    let chunk = EnvChunk {
-                        environment: env.clone(),
-                        entries: part.to_vec(),
-                    };
-                    put(
-                        chunk_file(&dir, c.first + k as u64),
-                        serde_json::to_vec(&chunk)?,
-                    );
+                    let file = chunk_file(&dir, c.first + k as u64);
+                    files.push((file, Part::EnvLog(env, part)));
                 }
             }
         }
+        for (path, bytes) in extra {
+            files.retain(|(p, _)| p != path);
+            files.push(((*path).to_owned(), Part::Bytes(bytes)));
+        }
+        files.retain(|(p, _)| p != INDEX_FILE);
         files.sort_by(|a, b| a.0.cmp(&b.0));
+        for (file, part) in &files {
+            let bytes = part.encode(&self.policy)?;
+            index.files.insert(file.clone(), Sha256Hex::of(&bytes));
+            each(file, &bytes)?;
+        }
         let bytes = serde_json::to_vec(&index)?;
         let index_sha256 = Sha256Hex::of(&bytes);
-        files.push((INDEX_FILE.to_owned(), bytes));
-        Ok(Encoded {
-            files,
-            replace_all: self.base.is_none(),
-            index_sha256,
-            index,
-        })
+        each(INDEX_FILE, &bytes)?;
+        Ok((index, index_sha256))
+    }
+}
+
+/// One file of an encoded summary, not yet encoded.
+enum Part<'a> {
+    Policy,
+    Renames(&'a Renames),
+    Heads(&'a Heads),
+    Env(&'a EnvState),
+    History(&'a History),
+    Deployments(&'a PromptPath, &'a [DeploymentState]),
+    EnvLog(&'a String, &'a [EntryIndex]),
+    Bytes(&'a [u8]),
+}
+
+impl Part<'_> {
+    fn encode(&self, policy: &PolicyTracker) -> serde_json::Result<Vec<u8>> {
+        match self {
+            Part::Policy => serde_json::to_vec(&PolicyState::of(policy)),
+            Part::Renames(r) => serde_json::to_vec(r),
+            Part::Heads(h) => serde_json::to_vec(h),
+            Part::Env(e) => serde_json::to_vec(e),
+            Part::History(h) => serde_json::to_vec(h),
+            Part::Deployments(path, part) => serde_json::to_vec(&DeploymentChunk {
+                path: (*path).clone(),
+                deployments: part.to_vec(),
+            }),
+            Part::EnvLog(env, part) => serde_json::to_vec(&EnvChunk {
+                environment: (*env).clone(),
+                entries: part.to_vec(),
+            }),
+            Part::Bytes(b) => Ok(b.to_vec()),
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! PT017: the state summary on the branch must be the one recomputed from the entries, file
 //! for file and byte for byte, and its index the one the checkpoint binds.
 
+use anyhow::Context as _;
+
 use super::{Check, Evidence, Finding};
 use crate::state::{INDEX_FILE, Summary, TREE_FILE, bound_index, parse};
 use crate::types::{Oid, Sha256Hex};
@@ -58,39 +60,43 @@ pub fn check_state(
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
         .and_then(|v| v.get("format").and_then(serde_json::Value::as_u64))
         .is_some_and(|f| f < u64::from(crate::state::FORMAT));
-    let encoded = expected
-        .encode()
-        .and_then(|e| Ok(e.with_file(TREE_FILE, tree.to_bytes())?))
-        .map_err(|e| anyhow::anyhow!("serialising the recomputed state summary: {e:#}"))?;
-    let compared: &[(String, Vec<u8>)] = if older { &[] } else { &encoded.files };
     // By path: a long log's summary has a file per prompt.
     let by_path: std::collections::HashMap<&str, &Oid> =
         found.iter().map(|(p, o)| (p.as_str(), o)).collect();
-    let expected_paths: std::collections::HashSet<&str> =
-        encoded.files.iter().map(|(p, _)| p.as_str()).collect();
-    for (path, want) in compared {
-        match by_path.get(path.as_str()).map(|have| (path, *have)) {
-            None => out.push(state_finding(
-                path,
-                Evidence {
-                    expected: &format!("{path} (recomputed from the entries)"),
-                    found: "no such file",
-                    message: &format!("state file {path} is missing"),
-                },
-            )),
-            Some((_, have)) => {
-                let same = match crate::verify::shape::parse_id(have.as_str()) {
-                    Some(id) => id == crate::verify::shape::blob_id(want),
-                    None => read(have)? == want.as_slice(),
-                };
-                if !same {
-                    out.extend(describe(path, want, &read(have)?));
+    let mut expected_paths: std::collections::HashSet<String> = std::collections::HashSet::new();
+    // File by file: the recomputed summary's encoding (tens of MiB on a long log) is never
+    // held whole.
+    let tree = tree.to_bytes();
+    expected
+        .encode_each(&[(TREE_FILE, &tree)], &mut |path, want| {
+            expected_paths.insert(path.to_owned());
+            if older {
+                return Ok(());
+            }
+            match by_path.get(path) {
+                None => out.push(state_finding(
+                    path,
+                    Evidence {
+                        expected: &format!("{path} (recomputed from the entries)"),
+                        found: "no such file",
+                        message: &format!("state file {path} is missing"),
+                    },
+                )),
+                Some(have) => {
+                    let same = match crate::verify::shape::parse_id(have.as_str()) {
+                        Some(id) => id == crate::verify::shape::blob_id(want),
+                        None => read(have)? == want,
+                    };
+                    if !same {
+                        out.extend(describe(path, want, &read(have)?));
+                    }
                 }
             }
-        }
-    }
+            Ok(())
+        })
+        .context("comparing the state summary recomputed from the entries with the branch's")?;
     for (path, _) in found.iter().filter(|_| !older) {
-        if !expected_paths.contains(path.as_str()) {
+        if !expected_paths.contains(path) {
             out.push(state_finding(
                 path,
                 Evidence {
