@@ -722,3 +722,42 @@ fn red_the_walk_refuses_a_root_inside_the_branch() {
     tamper_onto(&r, &root, |f| forge_append(f, &evil, Some(&root)));
     assert_ci_refuses(&r, "a root commit inside the log's history");
 }
+
+/// A log replaced wholesale (a force push, where branch protection does not stop one): the
+/// attacker deletes the audit branch and records the whole history again with their own key
+/// (the history already holds their unapproved config naming it). CI's `record` refuses to
+/// build on it (exit 2), with the anchor and without: the walk meets a checkpoint of theirs
+/// that the recorded policy in force before it does not name (their config never landed
+/// approved), whatever the working tree's config trusts.
+#[test]
+fn red_a_log_replaced_wholesale_is_not_built_on() {
+    let r = adopted_repo();
+    push_config_trusting_the_attackers_key(&r);
+    r.git(&["update-ref", "-d", "refs/heads/promptrail/audit"]);
+    assert_ok(&record_offline(
+        &r,
+        &other_keys().private,
+        "another password",
+    ));
+    r.write(PROMPT, "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    let forged = audit_tip(&r);
+    let ci = key_id(&keys().public);
+    for anchor in [Some(ci.as_str()), None] {
+        let mut cmd = r.cmd();
+        cmd.args(["record", "--offline", "--no-push", "--key"])
+            .arg(&keys().private);
+        if let Some(a) = anchor {
+            cmd.env(ANCHOR, a);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{anchor:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("is not a commit promptrail appended"),
+            "{}",
+            stderr(&out)
+        );
+        assert_eq!(audit_tip(&r), forged);
+    }
+}
