@@ -1317,6 +1317,32 @@ mod tests {
         (tree, index, policy)
     }
 
+    /// The files one at a time are exactly what `encode` and `with_file` make together:
+    /// the same paths and bytes in the same order (the index last), so PT017 compares what
+    /// an append writes.
+    #[test]
+    fn encode_each_hands_over_what_encode_writes() {
+        let summary = summarise(&log());
+        let tree = b"[]".to_vec();
+        let whole = summary
+            .encode()
+            .and_then(|e| Ok(e.with_file(TREE_FILE, tree.clone())?))
+            .expect("encodes");
+        let mut seen: Vec<(String, Vec<u8>)> = Vec::new();
+        let (index, sha) = summary
+            .encode_each(&[(TREE_FILE, &tree)], &mut |p, b| {
+                seen.push((p.to_owned(), b.to_vec()));
+                Ok(())
+            })
+            .expect("encodes");
+        assert_eq!(seen, whole.files);
+        assert_eq!(seen.last().map(|(p, _)| p.as_str()), Some(INDEX_FILE));
+        assert_eq!((index, sha), (whole.index, whole.index_sha256));
+        // A failing visitor stops the encoding with its error.
+        let stopped = summary.encode_each(&[], &mut |_, _| anyhow::bail!("stop"));
+        assert!(stopped.is_err_and(|e| e.to_string() == "stop"));
+    }
+
     /// Appends in batches, each resumed from the files the previous ones wrote, write the
     /// very files a summary built from every entry has: byte for byte, and no other.
     #[test]
