@@ -17,7 +17,9 @@ use super::trust::trust;
 use super::verified::verify_listed;
 use super::{DecodedEntry, ListedLog, Outcome, Workspace};
 use crate::cli::{ExportArgs, ExportFormat};
-use crate::report::export::{self, DiffSource, ExportModel, Filter, PromptTimeline, Timelines};
+use crate::report::export::{
+    self, DiffSource, ExportModel, Filter, Gathered, PromptTimeline, Timelines, VersionRow,
+};
 use crate::report::views::EntryView;
 use crate::report::{ocsf, stream};
 use crate::signing::Trust;
@@ -176,34 +178,30 @@ struct Run<'a> {
     header: ExportModel,
 }
 
-/// Fills a timeline's diffs from git.
-fn fill_diffs(
+/// A version's unified diff from git: `None` when either text is not in this clone.
+fn diff_of(
     reader: &mut crate::git::ObjectReader,
-    t: &mut PromptTimeline,
-    diffs: &[Option<DiffSource>],
-) -> Result<()> {
-    for (v, d) in t.versions.iter_mut().zip(diffs) {
-        let Some(d) = d else { continue };
-        let new_text = reader
-            .read(d.new.as_str())?
-            .map(|o| String::from_utf8_lossy(&o.data).into_owned());
-        let old_text = match &d.old {
-            Some(o) => reader
-                .read(o.as_str())?
-                .map(|o| String::from_utf8_lossy(&o.data).into_owned()),
-            None => Some(String::new()),
-        };
-        v.diff = match (old_text, new_text) {
-            (Some(a), Some(b)) => Some(
-                similar::TextDiff::from_lines(&a, &b)
-                    .unified_diff()
-                    .header(&d.before, &v.path)
-                    .to_string(),
-            ),
-            _ => None,
-        };
-    }
-    Ok(())
+    v: &VersionRow,
+    d: &DiffSource,
+) -> Result<Option<String>> {
+    let new_text = reader
+        .read(&d.new)?
+        .map(|o| String::from_utf8_lossy(&o.data).into_owned());
+    let old_text = match &d.old {
+        Some(o) => reader
+            .read(o)?
+            .map(|o| String::from_utf8_lossy(&o.data).into_owned()),
+        None => Some(String::new()),
+    };
+    Ok(match (old_text, new_text) {
+        (Some(a), Some(b)) => Some(
+            similar::TextDiff::from_lines(&a, &b)
+                .unified_diff()
+                .header(&d.before, &v.path)
+                .to_string(),
+        ),
+        _ => None,
+    })
 }
 
 impl Run<'_> {
@@ -212,14 +210,10 @@ impl Run<'_> {
             ExportFormat::Csv => self.csv(out),
             ExportFormat::Ocsf => self.ocsf(out),
             ExportFormat::Json => self.json(out),
-            ExportFormat::Md => {
-                let (model, count) = self.model(false)?;
-                out.write_all(export::markdown_counted(&model, count).as_bytes())?;
-                Ok(())
-            }
+            ExportFormat::Md => self.markdown(out),
             ExportFormat::Html => {
-                let (model, _) = self.model(true)?;
-                out.write_all(crate::report::html::html(&model).as_bytes())?;
+                let (model, count) = self.model()?;
+                out.write_all(crate::report::html::html_counted(&model, count).as_bytes())?;
                 Ok(())
             }
             ExportFormat::Pack => anyhow::bail!("a pack is a directory, not a stream"),
@@ -273,37 +267,87 @@ impl Run<'_> {
         })
     }
 
-    /// The model with its timelines and live spans, and the count of entries it covers;
-    /// with `entries` (the HTML page) also those entries and every version's diff.
-    fn model(&self, entries: bool) -> Result<(ExportModel, usize)> {
+    /// One pass over the log: every row set aside by prompt and environment.
+    fn gather(&self, mut each: impl FnMut(&DecodedEntry) -> Result<()>) -> Result<Gathered> {
         let mut timelines = Timelines::new(self.follow);
-        let mut kept = Vec::new();
         self.log.for_each_window(self.ws, |window| {
             for e in window {
-                timelines.observe(self.filter, &e.file, &e.signed_by, &e.statement);
-                if entries && self.filter.keeps(&e.statement) {
-                    kept.push(EntryView::new(&e.file, e.signed_by.clone(), &e.statement));
-                }
+                timelines.observe(self.filter, &e.statement)?;
+                each(e)?;
             }
             Ok(())
         })?;
-        let count = timelines.count;
-        let (prompts, live) = timelines.finish(self.filter);
+        Ok(timelines.finish(self.filter))
+    }
+
+    /// The HTML page's model, and the count of entries it covers: every prompt's rows and
+    /// the live spans held, the diffs made only for the versions the page lists (each
+    /// lineage's newest [`crate::report::html::rows_per_lineage`]).
+    fn model(&self) -> Result<(ExportModel, usize)> {
+        let mut count = 0;
+        let gathered = self.gather(|e| {
+            count += usize::from(self.filter.keeps(&e.statement));
+            Ok(())
+        })?;
+        let shown = crate::report::html::rows_per_lineage(gathered.prompts.len());
         let mut reader = self.ws.git.object_reader()?;
         let mut model = self.header.clone();
-        for (name, (mut t, diffs)) in prompts {
-            if entries {
-                fill_diffs(&mut reader, &mut t, &diffs)?;
+        for (name, p) in &gathered.prompts {
+            let mut rows = gathered.versions(p)?.collect::<Result<Vec<_>>>()?;
+            let skip = rows.len().saturating_sub(shown);
+            for (v, d) in rows.iter_mut().skip(skip) {
+                if let Some(d) = d {
+                    v.diff = diff_of(&mut reader, v, d)?;
+                }
             }
-            model.prompts.insert(name, t);
+            let t = PromptTimeline {
+                names: p.names(),
+                versions: rows.into_iter().map(|(v, _)| v).collect(),
+                deployments: gathered.deployments(p)?.collect::<Result<_>>()?,
+            };
+            model.prompts.insert(name.clone(), t);
         }
-        model.entries = kept;
-        model.live = live;
+        model.live = gathered.live.collect()?;
         Ok((model, count))
     }
 
+    /// The Markdown summary, its sections written from the rows set aside.
+    fn markdown(&self, out: &mut dyn Write) -> Result<()> {
+        {
+            let mut count = 0;
+            let gathered = self.gather(|e| {
+                count += usize::from(self.filter.keeps(&e.statement));
+                Ok(())
+            })?;
+            out.write_all(export::markdown_head(&self.header, count).as_bytes())?;
+            for env in gathered.live.environments() {
+                let mut any = false;
+                for s in gathered.live.spans(env)? {
+                    if !any {
+                        out.write_all(export::markdown_live_head(env).as_bytes())?;
+                        any = true;
+                    }
+                    out.write_all(export::markdown_span(&s?).as_bytes())?;
+                }
+                if any {
+                    out.write_all(b"\n")?;
+                }
+            }
+            for (path, p) in &gathered.prompts {
+                out.write_all(export::markdown_prompt_head(path).as_bytes())?;
+                for row in gathered.versions(p)? {
+                    out.write_all(export::markdown_version(&row?.0).as_bytes())?;
+                }
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        }
+    }
+
     /// The JSON document, byte for byte `serde_json`'s pretty form of the whole model
-    /// (plus a newline), written as it is read.
+    /// (plus a newline), written as it is read: `entries` as the log is read, then each
+    /// prompt's rows (each diff made as its row is written) and the live spans from where
+    /// they were set aside.
     fn json(&self, out: &mut dyn Write) -> Result<()> {
         let h = &self.header;
         let mut doc = stream::Object::new(0);
@@ -315,30 +359,62 @@ impl Run<'_> {
         doc.member(out, "checkpoint", &h.checkpoint)?;
         doc.key(out, "entries")?;
         let mut entries = stream::Array::new(1);
-        let mut timelines = Timelines::new(self.follow);
-        self.log.for_each_window(self.ws, |window| {
-            for e in window {
-                timelines.observe(self.filter, &e.file, &e.signed_by, &e.statement);
-                if self.filter.keeps(&e.statement) {
-                    entries.push(
-                        out,
-                        &EntryView::new(&e.file, e.signed_by.clone(), &e.statement),
-                    )?;
-                }
+        let gathered = self.gather(|e| {
+            if self.filter.keeps(&e.statement) {
+                entries.push(
+                    &mut *out,
+                    &EntryView::new(&e.file, e.signed_by.clone(), &e.statement),
+                )?;
             }
             Ok(())
         })?;
         entries.finish(out)?;
-        let (prompts, live) = timelines.finish(self.filter);
         doc.key(out, "prompts")?;
         let mut map = stream::Object::new(1);
         let mut reader = self.ws.git.object_reader()?;
-        for (name, (mut t, diffs)) in prompts {
-            fill_diffs(&mut reader, &mut t, &diffs)?;
-            map.member(out, &name, &t)?;
+        for (name, p) in &gathered.prompts {
+            map.key(out, name)?;
+            let mut t = stream::Object::new(2);
+            t.member(out, "names", &p.names())?;
+            t.key(out, "versions")?;
+            let mut versions = stream::Array::new(3);
+            for row in gathered.versions(p)? {
+                let (mut v, d) = row?;
+                if let Some(d) = &d {
+                    v.diff = diff_of(&mut reader, &v, d)?;
+                }
+                versions.push(out, &v)?;
+            }
+            versions.finish(out)?;
+            t.key(out, "deployments")?;
+            let mut deployments = stream::Array::new(3);
+            for d in gathered.deployments(p)? {
+                deployments.push(out, &d?)?;
+            }
+            deployments.finish(out)?;
+            t.finish(out)?;
         }
         map.finish(out)?;
-        doc.member(out, "live", &live)?;
+        doc.key(out, "live")?;
+        let mut live = stream::Object::new(1);
+        for env in gathered.live.environments() {
+            let mut spans: Option<stream::Array> = None;
+            for s in gathered.live.spans(env)? {
+                let s = s?;
+                let arr = match &mut spans {
+                    Some(a) => a,
+                    None => {
+                        live.key(out, env)?;
+                        spans.insert(stream::Array::new(2))
+                    }
+                };
+                arr.push(out, &s)?;
+            }
+            if let Some(a) = spans {
+                a.finish(out)?;
+            }
+        }
+        live.finish(out)?;
         doc.finish(out)?;
         out.write_all(b"\n")?;
         Ok(())

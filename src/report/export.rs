@@ -4,15 +4,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use anyhow::{Context as _, Result};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::spool::{Group, Slots, Spool};
 use super::views::EntryView;
 use crate::attestation::Statement;
 use crate::attestation::predicate::{ApprovalStatus, AuthorRole, ChangeType, EventType};
 use crate::ledger::{LineageId, Lineages};
-use crate::signing::SignedBy;
-use crate::types::Oid;
 use crate::verify::Report;
 
 /// Everything a report shows.
@@ -50,7 +50,7 @@ impl PromptTimeline {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VersionRow {
     /// The path the prompt had at this version.
@@ -66,7 +66,7 @@ pub struct VersionRow {
     pub diff: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeployRow {
     /// The path it was deployed under.
@@ -80,7 +80,7 @@ pub struct DeployRow {
     pub replaces: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveSpan {
     pub path: String,
@@ -175,6 +175,26 @@ pub fn markdown(m: &ExportModel) -> String {
 
 /// [`markdown`] of a model whose entries were streamed rather than kept: `entries` of them.
 pub fn markdown_counted(m: &ExportModel, entries: usize) -> String {
+    let mut out = markdown_head(m, entries);
+    for (env, spans) in &m.live {
+        out.push_str(&markdown_live_head(env));
+        for s in spans {
+            out.push_str(&markdown_span(s));
+        }
+        out.push('\n');
+    }
+    for (path, t) in &m.prompts {
+        out.push_str(&markdown_prompt_head(path));
+        for v in &t.versions {
+            out.push_str(&markdown_version(v));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The Markdown report's title, figures and verification result, before its sections.
+pub fn markdown_head(m: &ExportModel, entries: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -205,153 +225,214 @@ pub fn markdown_counted(m: &ExportModel, entries: usize) -> String {
         }
         out.push('\n');
     }
-    for (env, spans) in &m.live {
-        let _ = writeln!(out, "## Live in {env}\n");
-        let _ = writeln!(
-            out,
-            "| prompt | version | from | until | entry |\n|---|---|---|---|---|"
-        );
-        for s in spans {
-            let _ = writeln!(
-                out,
-                "| `{}` | v{} | {} | {} | #{} |",
-                s.path,
-                s.version,
-                s.from,
-                s.until.as_deref().unwrap_or("now"),
-                s.entry
-            );
-        }
-        out.push('\n');
-    }
-    for (path, t) in &m.prompts {
-        let _ = writeln!(out, "## `{path}`\n");
-        let _ = writeln!(
-            out,
-            "| version | change | landed | commit | authors | approved by | entry |\n|---|---|---|---|---|---|---|"
-        );
-        for v in &t.versions {
-            let _ = writeln!(
-                out,
-                "| v{} | {} | {} | `{}` | {} | {} | #{} |",
-                v.version,
-                v.change,
-                v.landed_at,
-                &v.commit[..7.min(v.commit.len())],
-                v.authors.join(", "),
-                if v.approved {
-                    v.approvers.join(", ")
-                } else {
-                    "**not approved**".into()
-                },
-                v.entry
-            );
-        }
-        out.push('\n');
-    }
     out
 }
 
-/// The spans of what was live in each environment, from all deployment entries in order,
-/// keeping those that overlap `[since, until]`.
-/// With `follow`, a deployment under a prompt's new name ends the span of its old name.
-pub fn live_spans(
-    entries: &[EntryView],
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    until: Option<chrono::DateTime<chrono::Utc>>,
-    follow: bool,
-) -> BTreeMap<String, Vec<LiveSpan>> {
-    let mut spans = LiveSpans::new(follow);
-    for e in entries {
-        spans.observe(e);
-    }
-    spans.finish(since, until)
+/// The heading and table head of an environment's live spans (the section ends with a
+/// blank line after its rows).
+pub fn markdown_live_head(env: &str) -> String {
+    format!(
+        "## Live in {env}\n\n| prompt | version | from | until | entry |\n|---|---|---|---|---|\n"
+    )
+}
+
+/// One live span's table row.
+pub fn markdown_span(s: &LiveSpan) -> String {
+    format!(
+        "| `{}` | v{} | {} | {} | #{} |\n",
+        s.path,
+        s.version,
+        s.from,
+        s.until.as_deref().unwrap_or("now"),
+        s.entry
+    )
+}
+
+/// The heading and table head of a prompt's versions (the section ends with a blank line
+/// after its rows).
+pub fn markdown_prompt_head(path: &str) -> String {
+    format!(
+        "## `{path}`\n\n| version | change | landed | commit | authors | approved by | entry |\n|---|---|---|---|---|---|---|\n"
+    )
+}
+
+/// One version's table row.
+pub fn markdown_version(v: &VersionRow) -> String {
+    format!(
+        "| v{} | {} | {} | `{}` | {} | {} | #{} |\n",
+        v.version,
+        v.change,
+        v.landed_at,
+        &v.commit[..7.min(v.commit.len())],
+        v.authors.join(", "),
+        if v.approved {
+            v.approvers.join(", ")
+        } else {
+            "**not approved**".into()
+        },
+        v.entry
+    )
 }
 
 /// What was live where, built one entry at a time in log order (every entry, versions too:
-/// they carry the renames that link a prompt's names).
+/// they carry the renames that link a prompt's names). Each span is set aside as it starts
+/// ([`Spool`]); its end, known when the next deployment of its prompt to its environment is
+/// read, goes into a slot of its own ([`Slots`]): what is held grows with the prompts and
+/// environments, not with the deployments.
 pub struct LiveSpans {
     follow: bool,
-    lineages: crate::ledger::Lineages,
-    out: BTreeMap<String, Vec<LiveSpan>>,
-    /// The lineage of each span, parallel to the spans of its environment.
-    span_lineage: BTreeMap<String, Vec<crate::ledger::LineageId>>,
+    lineages: Lineages,
+    spool: Spool,
+    envs: BTreeMap<String, Group>,
+    /// The slot of the open span of each prompt (lineage, or path without `follow`) per
+    /// environment: a new span there ends it.
+    open: HashMap<(String, SpanOf), u64>,
+    ends: Slots<END>,
+}
+
+#[derive(PartialEq, Eq, Hash)]
+enum SpanOf {
+    Lineage(LineageId),
+    Path(String),
+}
+
+/// A span's end in its slot: a flag, then the time's seconds and nanoseconds.
+const END: usize = 13;
+
+fn end_slot(at: Option<DateTime<Utc>>) -> [u8; END] {
+    let mut slot = [0u8; END];
+    if let Some(t) = at {
+        slot[0] = 1;
+        slot[1..9].copy_from_slice(&t.timestamp().to_le_bytes());
+        slot[9..].copy_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+    }
+    slot
+}
+
+fn slot_end(slot: [u8; END]) -> Result<Option<String>> {
+    if slot[0] == 0 {
+        return Ok(None);
+    }
+    let secs = i64::from_le_bytes(slot[1..9].try_into()?);
+    let nanos = u32::from_le_bytes(slot[9..].try_into()?);
+    let t = DateTime::from_timestamp(secs, nanos).context("a span's end out of range")?;
+    Ok(Some(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
 }
 
 impl LiveSpans {
     pub fn new(follow: bool) -> Self {
         LiveSpans {
             follow,
-            lineages: crate::ledger::Lineages::default(),
-            out: BTreeMap::new(),
-            span_lineage: BTreeMap::new(),
+            lineages: Lineages::default(),
+            spool: Spool::default(),
+            envs: BTreeMap::new(),
+            open: HashMap::new(),
+            ends: Slots::default(),
         }
     }
 
-    pub fn observe(&mut self, e: &EntryView) {
-        let ids: Vec<_> = e
+    pub fn observe(&mut self, st: &Statement) -> Result<()> {
+        let p = &st.predicate;
+        let ids: Vec<_> = p
             .prompts
             .iter()
-            .map(|p| self.lineages.observe(e.event, p))
+            .map(|pr| self.lineages.observe(p.event, pr))
             .collect();
-        let d = match (e.event, &e.deployment) {
+        let d = match (p.event, &p.deployment) {
             (EventType::Deployment | EventType::Rollback, Some(d)) => d,
             (EventType::Deployment | EventType::Rollback, None) | (EventType::Version, _) => {
-                return;
+                return Ok(());
             }
         };
         let at = d
             .deployed_at
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let spans = self.out.entry(d.environment.clone()).or_default();
-        let lineage_of = self.span_lineage.entry(d.environment.clone()).or_default();
-        let follow = self.follow;
-        for (p, &id) in e.prompts.iter().zip(&ids) {
-            let same = |s: &LiveSpan, l: crate::ledger::LineageId| {
-                if follow {
-                    l == id
-                } else {
-                    s.path == p.path.as_str()
-                }
-            };
-            if let Some(open) = spans
-                .iter_mut()
-                .zip(lineage_of.iter())
-                .rev()
-                .find(|(s, l)| same(s, **l) && s.until.is_none())
-                .map(|(s, _)| s)
-            {
-                open.until = Some(at.clone());
+        let group = match self.envs.get(&d.environment) {
+            Some(&g) => g,
+            None => {
+                let g = self.spool.group();
+                self.envs.insert(d.environment.clone(), g);
+                g
             }
-            lineage_of.push(id);
-            spans.push(LiveSpan {
-                path: p.path.to_string(),
-                version: p.version.0,
+        };
+        for (pr, &id) in p.prompts.iter().zip(&ids) {
+            let of = if self.follow {
+                SpanOf::Lineage(id)
+            } else {
+                SpanOf::Path(pr.path.to_string())
+            };
+            let slot = self.ends.push(end_slot(None))?;
+            if let Some(ended) = self.open.insert((d.environment.clone(), of), slot) {
+                self.ends.set(ended, end_slot(Some(d.deployed_at)))?;
+            }
+            let span = LiveSpan {
+                path: pr.path.to_string(),
+                version: pr.version.0,
                 from: at.clone(),
                 until: None,
-                entry: e.index.0,
-            });
+                entry: p.log.index.0,
+            };
+            self.spool.push(group, slot, &span)?;
         }
+        Ok(())
     }
 
     /// The spans that overlap `since..until`, per environment that has any.
-    pub fn finish(
-        self,
-        since: Option<chrono::DateTime<chrono::Utc>>,
-        until: Option<chrono::DateTime<chrono::Utc>>,
-    ) -> BTreeMap<String, Vec<LiveSpan>> {
-        let mut out = self.out;
-        // RFC 3339 UTC strings with whole seconds compare like the times they name.
-        let fmt =
-            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        for spans in out.values_mut() {
-            spans.retain(|s| {
-                until.is_none_or(|u| s.from <= fmt(u))
-                    && since.is_none_or(|b| s.until.as_ref().is_none_or(|end| *end >= fmt(b)))
-            });
+    pub fn finish(self, since: Option<DateTime<Utc>>, until: Option<DateTime<Utc>>) -> LiveReport {
+        LiveReport {
+            spans: self,
+            since,
+            until,
         }
-        out.retain(|_, spans| !spans.is_empty());
-        out
+    }
+}
+
+/// Every environment's spans, read back in the order they started.
+pub struct LiveReport {
+    spans: LiveSpans,
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+}
+
+impl LiveReport {
+    /// The environments that had a deployment, in order (some may have no span in range).
+    pub fn environments(&self) -> impl Iterator<Item = &str> {
+        self.spans.envs.keys().map(String::as_str)
+    }
+
+    /// `env`'s spans that overlap the report's range, in the order they started.
+    pub fn spans(&self, env: &str) -> Result<impl Iterator<Item = Result<LiveSpan>> + '_> {
+        let groups: Vec<Group> = self.spans.envs.get(env).copied().into_iter().collect();
+        // RFC 3339 UTC strings with whole seconds compare like the times they name.
+        let fmt = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (since, until) = (self.since.map(fmt), self.until.map(fmt));
+        let read = self.spans.spool.read::<LiveSpan>(&groups)?;
+        Ok(read
+            .map(move |r| {
+                let (slot, mut s) = r?;
+                s.until = slot_end(self.spans.ends.get(slot)?)?;
+                Ok(s)
+            })
+            .filter(move |s: &Result<LiveSpan>| {
+                s.as_ref().map_or(true, |s| {
+                    until.as_ref().is_none_or(|u| s.from <= *u)
+                        && since
+                            .as_ref()
+                            .is_none_or(|b| s.until.as_ref().is_none_or(|end| end >= b))
+                })
+            }))
+    }
+
+    /// Every environment's spans in range, held (what the HTML page draws from).
+    pub fn collect(&self) -> Result<BTreeMap<String, Vec<LiveSpan>>> {
+        let mut out = BTreeMap::new();
+        for env in self.environments() {
+            let spans = self.spans(env)?.collect::<Result<Vec<_>>>()?;
+            if !spans.is_empty() {
+                out.insert(env.to_owned(), spans);
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -383,29 +464,49 @@ impl Filter {
 }
 
 /// A version row's diff, made when its prompt is written: the text before (under its
-/// former name after a rename) and after.
-#[derive(Clone)]
+/// former name after a rename) and after, as blob ids.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct DiffSource {
     pub before: String,
-    pub old: Option<Oid>,
-    pub new: Oid,
+    pub old: Option<String>,
+    pub new: String,
 }
 
-/// A prompt's timeline and, parallel to its versions, where their diffs come from.
-pub type Pending = (PromptTimeline, Vec<Option<DiffSource>>);
-
-/// One row of a prompt's timeline, as the log is read.
-enum Row {
-    Version(VersionRow, Option<DiffSource>),
-    Deploy(DeployRow),
+/// A version row as set aside: the row and where its diff comes from.
+#[derive(Serialize, Deserialize)]
+struct VersionRecord {
+    row: VersionRow,
+    diff: Option<DiffSource>,
 }
 
-/// The per-prompt rows and live spans, gathered in one pass over the log.
+/// Rows of one timeline key: a lineage with `follow`, else a path.
+#[derive(PartialEq, Eq, Hash)]
+enum RowsOf {
+    Lineage(LineageId),
+    Path(String),
+}
+
+/// One timeline key's rows in the spool, and the paths they name with the row that first
+/// named each.
+struct Sections {
+    of: LineageId,
+    path: String,
+    names: Vec<(u64, String)>,
+    versions: Group,
+    deployments: Group,
+}
+
+/// The per-prompt rows and live spans, gathered in one pass over the log: the rows are set
+/// aside ([`Spool`]) as they are read, and only what later rows need is held (each
+/// lineage's last blob, the lineages, the open spans).
 pub struct Timelines {
     follow: bool,
     lineages: Lineages,
-    last_blob: HashMap<LineageId, (String, Oid)>,
-    rows: Vec<(LineageId, Row)>,
+    last_blob: HashMap<LineageId, (String, String)>,
+    keys: HashMap<RowsOf, usize>,
+    sections: Vec<Sections>,
+    spool: Spool,
+    seq: u64,
     live: LiveSpans,
     /// Entries the report covers.
     pub count: usize,
@@ -417,14 +518,46 @@ impl Timelines {
             follow,
             lineages: Lineages::default(),
             last_blob: HashMap::new(),
-            rows: Vec::new(),
+            keys: HashMap::new(),
+            sections: Vec::new(),
+            spool: Spool::default(),
+            seq: 0,
             live: LiveSpans::new(follow),
             count: 0,
         }
     }
 
-    /// Takes in the next entry of the log (its file, who it says signed it, its statement).
-    pub fn observe(&mut self, filter: &Filter, file: &str, key: &Option<SignedBy>, st: &Statement) {
+    /// The sections of the next row of lineage `id` at `path`, with the path noted.
+    fn sections(&mut self, id: LineageId, path: &str) -> &mut Sections {
+        let of = if self.follow {
+            RowsOf::Lineage(id)
+        } else {
+            RowsOf::Path(path.to_owned())
+        };
+        let i = match self.keys.get(&of) {
+            Some(&i) => i,
+            None => {
+                let (versions, deployments) = (self.spool.group(), self.spool.group());
+                self.sections.push(Sections {
+                    of: id,
+                    path: path.to_owned(),
+                    names: Vec::new(),
+                    versions,
+                    deployments,
+                });
+                self.keys.insert(of, self.sections.len() - 1);
+                self.sections.len() - 1
+            }
+        };
+        let s = &mut self.sections[i];
+        if !s.names.iter().any(|(_, n)| n == path) {
+            s.names.push((self.seq, path.to_owned()));
+        }
+        s
+    }
+
+    /// Takes in the next entry of the log (its statement).
+    pub fn observe(&mut self, filter: &Filter, st: &Statement) -> Result<()> {
         let p = &st.predicate;
         let ids: Vec<LineageId> = p
             .prompts
@@ -432,7 +565,7 @@ impl Timelines {
             .map(|pr| self.lineages.observe(p.event, pr))
             .collect();
         if filter.env_ok(st) {
-            self.live.observe(&EntryView::new(file, key.clone(), st));
+            self.live.observe(st)?;
         }
         if filter.keeps(st) {
             self.count += 1;
@@ -447,8 +580,10 @@ impl Timelines {
                     Some((path, blob)) => (path, Some(blob)),
                     None => (pr.path.to_string(), None),
                 };
-                self.last_blob
-                    .insert(id, (pr.path.to_string(), pr.digest.git_blob.clone()));
+                self.last_blob.insert(
+                    id,
+                    (pr.path.to_string(), pr.digest.git_blob.as_str().to_owned()),
+                );
                 if !filter.in_range(p.recorded_at) {
                     continue;
                 }
@@ -457,7 +592,7 @@ impl Timelines {
                     _ => Some(DiffSource {
                         before,
                         old,
-                        new: pr.digest.git_blob.clone(),
+                        new: pr.digest.git_blob.as_str().to_owned(),
                     }),
                 };
                 let rule = p.policy.rules.iter().find(|r| r.path == pr.path);
@@ -486,58 +621,104 @@ impl Timelines {
                         .is_some_and(|r| r.approved && r.status == ApprovalStatus::Evaluated),
                     diff: None,
                 };
-                self.rows.push((id, Row::Version(row, diff)));
+                let group = self.sections(id, pr.path.as_str()).versions;
+                self.spool
+                    .push(group, self.seq, &VersionRecord { row, diff })?;
+                self.seq += 1;
             } else if let Some(d) = &p.deployment
                 && filter.in_range(p.recorded_at)
                 && filter.env.as_ref().is_none_or(|e| e == &d.environment)
             {
-                self.rows.push((
-                    id,
-                    Row::Deploy(DeployRow {
-                        path: pr.path.to_string(),
-                        environment: d.environment.clone(),
-                        event: p.event.as_str().to_owned(),
-                        version: pr.version.0,
-                        entry: p.log.index.0,
-                        at: d
-                            .deployed_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        actor: d.actor.clone(),
-                        replaces: d.replaces.map(|v| v.0),
-                    }),
-                ));
+                let row = DeployRow {
+                    path: pr.path.to_string(),
+                    environment: d.environment.clone(),
+                    event: p.event.as_str().to_owned(),
+                    version: pr.version.0,
+                    entry: p.log.index.0,
+                    at: d
+                        .deployed_at
+                        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    actor: d.actor.clone(),
+                    replaces: d.replaces.map(|v| v.0),
+                };
+                let group = self.sections(id, pr.path.as_str()).deployments;
+                self.spool.push(group, self.seq, &row)?;
+                self.seq += 1;
             }
         }
+        Ok(())
     }
 
     /// One timeline per prompt across renames, under its newest name (or one per path),
-    /// each version's diff source parallel to its versions.
-    pub fn finish(
-        self,
-        filter: &Filter,
-    ) -> (BTreeMap<String, Pending>, BTreeMap<String, Vec<LiveSpan>>) {
-        let mut prompts: BTreeMap<String, Pending> = BTreeMap::new();
-        for (id, row) in self.rows {
-            let path = match &row {
-                Row::Version(v, _) => v.path.clone(),
-                Row::Deploy(d) => d.path.clone(),
-            };
+    /// and the live spans in the filter's range.
+    pub fn finish(self, filter: &Filter) -> Gathered {
+        let mut prompts: BTreeMap<String, Prompt> = BTreeMap::new();
+        for s in self.sections {
             let key = if self.follow {
-                self.lineages.name(id).to_string()
+                self.lineages.name(s.of).to_string()
             } else {
-                path.clone()
+                s.path.clone()
             };
-            let (t, diffs) = prompts.entry(key).or_default();
-            t.note_name(&path);
-            match row {
-                Row::Version(v, d) => {
-                    t.versions.push(v);
-                    diffs.push(d);
-                }
-                Row::Deploy(d) => t.deployments.push(d),
-            }
+            let p = prompts.entry(key).or_default();
+            p.names.extend(s.names);
+            p.versions.push(s.versions);
+            p.deployments.push(s.deployments);
         }
-        (prompts, self.live.finish(filter.since, filter.until))
+        for p in prompts.values_mut() {
+            // Several lineages under one newest name: their paths in the order rows named them.
+            p.names.sort_by_key(|(seq, _)| *seq);
+            let mut seen = std::collections::HashSet::new();
+            p.names.retain(|(_, n)| seen.insert(n.clone()));
+        }
+        Gathered {
+            spool: self.spool,
+            prompts,
+            live: self.live.finish(filter.since, filter.until),
+        }
+    }
+}
+
+/// A timeline's rows in the spool, and its names.
+#[derive(Default)]
+pub struct Prompt {
+    names: Vec<(u64, String)>,
+    versions: Vec<Group>,
+    deployments: Vec<Group>,
+}
+
+impl Prompt {
+    /// The prompt's paths across renames, oldest first.
+    pub fn names(&self) -> Vec<String> {
+        self.names.iter().map(|(_, n)| n.clone()).collect()
+    }
+}
+
+/// What one pass over the log gathered: each prompt's rows and the live spans, read back in
+/// log order.
+pub struct Gathered {
+    spool: Spool,
+    pub prompts: BTreeMap<String, Prompt>,
+    pub live: LiveReport,
+}
+
+impl Gathered {
+    /// A prompt's version rows in log order, each with where its diff comes from.
+    pub fn versions(
+        &self,
+        p: &Prompt,
+    ) -> Result<impl Iterator<Item = Result<(VersionRow, Option<DiffSource>)>> + '_> {
+        Ok(self
+            .spool
+            .read::<VersionRecord>(&p.versions)?
+            .map(|r| r.map(|(_, v)| (v.row, v.diff))))
+    }
+
+    /// A prompt's deployment rows in log order.
+    pub fn deployments(&self, p: &Prompt) -> Result<impl Iterator<Item = Result<DeployRow>> + '_> {
+        Ok(self
+            .spool
+            .read::<DeployRow>(&p.deployments)?
+            .map(|r| r.map(|(_, d)| d)))
     }
 }
 

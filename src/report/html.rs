@@ -167,6 +167,17 @@ fn clip(s: &str, n: usize) -> String {
 
 /// One self-contained HTML page.
 pub fn html(m: &ExportModel) -> String {
+    html_counted(m, m.entries.len())
+}
+
+/// Versions listed in each lineage section (the newest ones) when the report has `prompts`
+/// prompts: only their diffs are shown, so only theirs need to be made.
+pub fn rows_per_lineage(prompts: usize) -> usize {
+    (ROW_BUDGET / prompts.max(1)).clamp(5, ROWS_PER_LINEAGE)
+}
+
+/// [`html`] of a model whose entries were counted rather than kept: `entries` of them.
+pub fn html_counted(m: &ExportModel, entries: usize) -> String {
     let mut o = String::new();
     let title = format!(
         "Prompt audit report: {}",
@@ -184,7 +195,7 @@ pub fn html(m: &ExportModel) -> String {
     );
     let _ = write!(o, "<h1>{}</h1>", esc(&title));
     let f = figures(m);
-    overview(&mut o, m, &f);
+    overview(&mut o, m, entries, &f);
     charts(&mut o, m, &f);
     index(&mut o, m);
     lineages(&mut o, m);
@@ -193,7 +204,7 @@ pub fn html(m: &ExportModel) -> String {
     o
 }
 
-fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
+fn overview(o: &mut String, m: &ExportModel, entries: usize, f: &Figures) {
     let status_class = if m.verification.as_ref().is_some_and(|r| r.ok) {
         "ok"
     } else {
@@ -204,7 +215,7 @@ fn overview(o: &mut String, m: &ExportModel, f: &Figures) {
         "<section id=\"overview\"><p>Generated {} from the audit branch <code>{}</code>: {} entries. Verification: <span id=\"verification\" class=\"{status_class}\">{}</span>.</p>",
         esc(&m.generated_at),
         esc(&m.branch),
-        m.entries.len(),
+        entries,
         m.verified()
     );
     overview_figures(o, m, f);
@@ -599,7 +610,7 @@ fn index(o: &mut String, m: &ExportModel) {
 
 fn lineages(o: &mut String, m: &ExportModel) {
     o.push_str("<section id=\"lineages\"><h2>Each prompt's history</h2>");
-    let per = (ROW_BUDGET / m.prompts.len().max(1)).clamp(5, ROWS_PER_LINEAGE);
+    let per = rows_per_lineage(m.prompts.len());
     for (i, (key, t)) in m.prompts.iter().enumerate() {
         let former: Vec<String> = t
             .names

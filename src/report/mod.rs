@@ -7,6 +7,7 @@ pub mod github;
 pub mod html;
 pub mod ocsf;
 pub mod plain;
+pub mod spool;
 pub mod stream;
 pub mod trace;
 pub mod views;
