@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use anyhow::{Context, Result, bail};
 
 use crate::checkpoint::Checkpoint;
-use crate::git::ObjectReader;
+use crate::git::{ObjectReader, Trees};
 use crate::layout::{CHECKPOINT_FILE, StoredEntry, entry_path};
 use crate::signing::{Trust, TrustedKey};
 use crate::state::{
@@ -48,6 +48,8 @@ pub struct StateView {
     /// The tip commit's parents, as its object lists them.
     parents: Vec<Oid>,
     heads: HashMap<String, Heads>,
+    /// The tip's trees read so far: files and entries are read by id, each tree once.
+    trees: Trees,
 }
 
 impl std::fmt::Debug for StateView {
@@ -81,6 +83,7 @@ impl StateView {
             index_sha256: Sha256Hex::of(&bytes),
             checkpoint,
             heads: HashMap::new(),
+            trees: Trees::new(tip),
         }))
     }
 
@@ -211,16 +214,44 @@ impl StateView {
 
     /// A state file's bytes, checked against the index (`None` when the index lists none).
     pub fn file(&mut self, path: &str) -> Result<Option<Vec<u8>>> {
-        let Some(want) = self.index.files.get(path) else {
-            return Ok(None);
-        };
-        let bytes = read_bounded(&mut self.reader, &self.tip, path)?
-            .with_context(|| format!("{path} is listed in {INDEX_FILE} but missing"))?;
-        let found = Sha256Hex::of(&bytes);
-        if &found != want {
-            bail!("{path} has sha256:{found}, {INDEX_FILE} lists sha256:{want}");
+        Ok(self.files(&[path])?.pop().flatten())
+    }
+
+    /// [`StateView::file`] for many files, in the order given, read in one pipelined batch.
+    pub fn files(&mut self, paths: &[&str]) -> Result<Vec<Option<Vec<u8>>>> {
+        let listed: Vec<&str> = paths
+            .iter()
+            .copied()
+            .filter(|p| self.index.files.contains_key(*p))
+            .collect();
+        let ids = self.trees.resolve_many(&mut self.reader, &listed)?;
+        let specs: Vec<&str> = ids.iter().flatten().map(Oid::as_str).collect();
+        let mut read = self
+            .reader
+            .read_many_bounded(&specs, FILE_LIMIT)?
+            .into_iter();
+        let mut found: HashMap<&str, Vec<u8>> = HashMap::new();
+        for (path, id) in listed.iter().zip(&ids) {
+            let object = match id {
+                Some(_) => read.next().flatten(),
+                None => None,
+            };
+            let bytes = match object {
+                None => bail!("{path} is listed in {INDEX_FILE} but missing"),
+                Some(Err(size)) => bail!(
+                    "{path} on the audit branch is {size} bytes, more than a state file may be"
+                ),
+                Some(Ok(o)) if o.kind == "blob" => o.data,
+                Some(Ok(o)) => bail!("{path} on the audit branch is a {}, not a file", o.kind),
+            };
+            let got = Sha256Hex::of(&bytes);
+            let want = &self.index.files[*path];
+            if &got != want {
+                bail!("{path} has sha256:{got}, {INDEX_FILE} lists sha256:{want}");
+            }
+            found.insert(path, bytes);
         }
-        Ok(Some(bytes))
+        Ok(paths.iter().map(|p| found.get(p).cloned()).collect())
     }
 
     /// The heads shard `file` (read once), every path in it checked to belong there.
@@ -305,12 +336,14 @@ impl StateView {
             .into_iter()
             .map(|(_, f)| f.to_owned())
             .collect();
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        let read = self.files(&names)?;
         files
             .into_iter()
-            .map(|f| {
-                let bytes = self
-                    .file(&f)?
-                    .with_context(|| format!("{f} is listed in {INDEX_FILE} but missing"))?;
+            .zip(read)
+            .map(|(f, bytes)| {
+                let bytes =
+                    bytes.with_context(|| format!("{f} is listed in {INDEX_FILE} but missing"))?;
                 Ok((f, bytes))
             })
             .collect()
@@ -379,20 +412,25 @@ impl StateView {
         parse(POLICY_FILE, &bytes).map_err(anyhow::Error::msg)
     }
 
-    /// The entry files at these indexes, in the order given (pipelined reads by path).
+    /// The entry files at these indexes, in the order given (pipelined reads by id, each
+    /// `entries/<dir>` tree read once).
     pub fn entries(&mut self, indexes: &[EntryIndex]) -> Result<Vec<StoredEntry>> {
-        let specs: Vec<String> = indexes
-            .iter()
-            .map(|i| format!("{}:{}", self.tip, entry_path(*i)))
-            .collect();
-        self.reader
-            .read_many(&specs)?
+        let paths: Vec<String> = indexes.iter().map(|i| entry_path(*i)).collect();
+        let names: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let ids = self.trees.resolve_many(&mut self.reader, &names)?;
+        let specs: Vec<&str> = ids.iter().flatten().map(Oid::as_str).collect();
+        let mut read = self.reader.read_many(&specs)?.into_iter();
+        paths
             .into_iter()
             .zip(indexes)
-            .map(|(o, i)| {
-                let o = o.with_context(|| format!("entry {} is missing from the branch", i.0))?;
+            .zip(&ids)
+            .map(|((path, i), id)| {
+                let o = id
+                    .as_ref()
+                    .and_then(|_| read.next().flatten())
+                    .with_context(|| format!("entry {} is missing from the branch", i.0))?;
                 Ok(StoredEntry {
-                    path: entry_path(*i),
+                    path,
                     bytes: o.data,
                 })
             })

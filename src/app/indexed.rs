@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use super::{DecodedEntry, Workspace, read_statements};
 use crate::store::StoredEntry;
 use crate::summary::StateView;
-use crate::types::{EntryIndex, PromptPath};
+use std::collections::BTreeSet;
+
+use crate::types::{EntryIndex, PromptPath, Version};
 
 /// The summary at the branch's tip, checked against its checkpoint (and the configured
 /// trust); `None` when there is none or it is not believed (warned on stderr).
@@ -77,6 +79,34 @@ pub(crate) fn decode(entries: Vec<StoredEntry>) -> Result<Vec<DecodedEntry>> {
 pub(crate) fn lineage_entries(view: &mut StateView, path: &PromptPath) -> Result<Vec<EntryIndex>> {
     let lineage = view.lineage(path)?;
     Ok(StateView::entries_of(lineage.values()))
+}
+
+/// The version entries of `path`'s lineage (no deployment entries): what names versions,
+/// numbers them and links renames.
+pub(crate) fn lineage_version_entries(
+    view: &mut StateView,
+    path: &PromptPath,
+) -> Result<BTreeSet<EntryIndex>> {
+    Ok(view
+        .lineage(path)?
+        .values()
+        .flat_map(|s| s.versions.iter().map(|v| v.entry))
+        .collect())
+}
+
+/// The deployment and rollback entries of `version` under any name of `path`'s lineage.
+pub(crate) fn lineage_deployment_entries(
+    view: &mut StateView,
+    path: &PromptPath,
+    version: Version,
+) -> Result<BTreeSet<EntryIndex>> {
+    Ok(view
+        .lineage(path)?
+        .values()
+        .flat_map(|s| s.deployments.iter())
+        .filter(|d| d.version == version)
+        .map(|d| d.entry)
+        .collect())
 }
 
 /// The first entry that may have been recorded at or after `since`: entries before it are

@@ -19,10 +19,24 @@ pub fn run(dir: &Path, args: &ProveArgs) -> Result<Outcome> {
     let (path, version) = parse_target(&args.target)?;
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    // The version from the prompt's lineage in the state summary (else the whole log).
+    // The version from the state summary (else the whole log): the path's own entry of
+    // that version when it has one (what `Ledger::version` looks for first), else the
+    // version entries of its lineage (where it looks next).
     let asked = PromptPath::new(&path);
     let statements = super::indexed::entries(&ws, &branch, |view| {
-        Ok(Some(super::indexed::lineage_entries(view, &asked)?))
+        let own: Vec<EntryIndex> = view
+            .history(&asked)?
+            .map(|h| h.versions)
+            .unwrap_or_default()
+            .iter()
+            .filter(|v| v.version == version)
+            .map(|v| v.entry)
+            .collect();
+        if !own.is_empty() {
+            return Ok(Some(own));
+        }
+        let lineage = super::indexed::lineage_version_entries(view, &asked)?;
+        Ok(Some(lineage.into_iter().collect()))
     })?;
     let ledger = Ledger::new(
         statements
@@ -113,16 +127,22 @@ fn from_chunks(ws: &Workspace, tip: &Oid, index: u64) -> Result<Built> {
         bail!("its chunk roots do not fold into the signed checkpoint's range");
     }
     let span = chunks.block(index, cp.size);
-    let mut specs: Vec<String> = span
-        .clone()
-        .map(|i| format!("{tip}:{}", entry_path(EntryIndex(i))))
-        .collect();
     let last = cp
         .size
         .checked_sub(1)
         .context("the checkpoint covers no entry")?;
-    specs.push(format!("{tip}:{}", entry_path(EntryIndex(last))));
-    let mut read = reader.read_many(&specs)?;
+    // By id through the tip's trees, each `entries/<dir>` read once (by path, git would
+    // re-read a thousand-row tree for each of the chunk's 1,024 entries).
+    let mut paths: Vec<String> = span.clone().map(|i| entry_path(EntryIndex(i))).collect();
+    paths.push(entry_path(EntryIndex(last)));
+    let names: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let ids = crate::git::Trees::new(tip).resolve_many(&mut reader, &names)?;
+    let specs: Vec<&str> = ids.iter().flatten().map(Oid::as_str).collect();
+    let mut found = reader.read_many(&specs)?.into_iter();
+    let mut read: Vec<Option<crate::git::Object>> = ids
+        .iter()
+        .map(|id| id.as_ref().and_then(|_| found.next().flatten()))
+        .collect();
     let closing = read.pop().flatten().map(|o| o.data);
     let mut block = Vec::with_capacity(read.len());
     let mut entry = None;

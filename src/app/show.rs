@@ -18,11 +18,14 @@ pub fn run(dir: &Path, args: &ShowArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let asked = PromptPath::new(&path);
-    // The prompt's lineage from the state summary (else the whole log): what follows needs
-    // nothing else.
+    // From the state summary (else the whole log): the lineage's version entries (the
+    // version, the one before it, the names) and the deployments of this version number
+    // under any of its names — what follows needs nothing else.
     let log = Recorded::new(
         indexed::entries(&ws, &branch, |view| {
-            Ok(Some(indexed::lineage_entries(view, &asked)?))
+            let mut picked = indexed::lineage_version_entries(view, &asked)?;
+            picked.extend(indexed::lineage_deployment_entries(view, &asked, version)?);
+            Ok(Some(picked.into_iter().collect()))
         })?
         .iter()
         .map(DecodedEntry::view)

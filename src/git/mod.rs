@@ -18,7 +18,7 @@ mod shallow;
 mod stream;
 
 use objects::parse_tree_line;
-pub use objects::{Object, ObjectReader, TreeEntry};
+pub use objects::{Object, ObjectReader, TreeEntry, Trees};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};
 
