@@ -499,7 +499,7 @@ fn warn_unmatched(
     commit: &Oid,
     progress: &Progress,
 ) -> Result<()> {
-    let tree = ws.git.ls_tree(commit.as_str(), true)?;
+    let tree = ws.prompt_files(commit, matcher)?;
     for pattern in matcher.unmatched_patterns(tree.iter().map(|e| e.path.as_slice())) {
         progress.warn(&format!(
             "prompts.include pattern `{pattern}` matches no file at {}",

@@ -21,7 +21,7 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let matcher = ws.matcher()?;
     let (name, target) = ws.target_commit(None)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
-    let tree = ws.git.ls_tree(target.as_str(), true)?;
+    let tree = ws.prompt_files(&target, &matcher)?;
     if let Some((prompts, log_entries)) = from_summary(&ws, &branch, &target, &tree, &matcher)? {
         let view = StatusView {
             branch: name,

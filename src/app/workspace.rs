@@ -99,6 +99,22 @@ impl Workspace {
         PromptMatcher::new(&self.config.prompts).context("invalid prompt globs")
     }
 
+    /// The files at `commit` that may be prompts: its tree listed as `git ls-tree -r`
+    /// does, but only inside directories that could hold a file the include globs select
+    /// (and the root, where the policy file lives). Every prompt and every file an include
+    /// glob matches is listed; a large tree of other files is not read at all.
+    pub fn prompt_files(
+        &self,
+        commit: &Oid,
+        matcher: &PromptMatcher,
+    ) -> Result<Vec<crate::git::TreeEntry>> {
+        self.git
+            .ls_tree_within(commit, |dir| {
+                matcher.may_contain(&String::from_utf8_lossy(dir))
+            })
+            .with_context(|| format!("listing the files of {}", commit.short()))
+    }
+
     /// The audit branch to read: `--branch`, else the config's.
     pub fn audit_branch(&self, flag: Option<&str>) -> Result<String> {
         match flag {

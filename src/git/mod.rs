@@ -17,8 +17,8 @@ mod objects;
 mod shallow;
 mod stream;
 
-use objects::parse_tree_line;
 pub use objects::{Object, ObjectReader, TreeEntry, Trees};
+use objects::{list_within, parse_tree_line};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};
 
@@ -438,6 +438,16 @@ impl Git {
             .filter(|l| !l.is_empty())
             .map(parse_tree_line)
             .collect()
+    }
+
+    /// The files of `commit`'s tree inside the directories `descend` admits, as
+    /// [`list_within`] reads them (through a `cat-file --batch` of its own).
+    pub fn ls_tree_within(
+        &self,
+        commit: &Oid,
+        descend: impl FnMut(&[u8]) -> bool,
+    ) -> Result<Vec<TreeEntry>> {
+        list_within(&mut self.object_reader()?, commit, descend)
     }
 
     /// Writes commits with `git fast-import` and returns the id of the last one. `stream`

@@ -199,24 +199,139 @@ impl Trees {
     /// not read); an error when a tree on the way is malformed.
     fn lookup(&self, path: &str) -> Result<Option<Oid>> {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let Some(mut data) = self.dirs.get(dir).map(Vec::as_slice) else {
+        let Some(data) = self.dirs.get(dir).map(Vec::as_slice) else {
             return Ok(None);
         };
         let malformed = || anyhow::anyhow!("the tree at `{dir}` on the audit branch is malformed");
-        while !data.is_empty() {
-            let space = data.iter().position(|b| *b == b' ').ok_or_else(malformed)?;
-            let nul = data.iter().position(|b| *b == 0).ok_or_else(malformed)?;
-            if nul < space || data.len() < nul + 1 + self.id_len {
-                return Err(malformed());
-            }
-            if &data[space + 1..nul] == name.as_bytes() {
-                let id = &data[nul + 1..nul + 1 + self.id_len];
+        for row in rows(data, self.id_len) {
+            let (_, row_name, id) = row.ok_or_else(malformed)?;
+            if row_name == name.as_bytes() {
                 return Oid::parse(&hex(id)).ok_or_else(malformed).map(Some);
             }
-            data = &data[nul + 1 + self.id_len..];
         }
         Ok(None)
     }
+}
+
+/// The rows of a raw tree object (`<octal mode> <name>\0<id bytes>`, repeated) as
+/// `(mode, name, id)`; `None` for a row that does not parse (the tree is malformed).
+fn rows(mut data: &[u8], id_len: usize) -> impl Iterator<Item = Option<(&[u8], &[u8], &[u8])>> {
+    std::iter::from_fn(move || {
+        if data.is_empty() {
+            return None;
+        }
+        let row = (|| {
+            let space = data.iter().position(|b| *b == b' ')?;
+            let nul = data.iter().position(|b| *b == 0)?;
+            if nul < space || data.len() < nul + 1 + id_len {
+                return None;
+            }
+            let row = (
+                &data[..space],
+                &data[space + 1..nul],
+                &data[nul + 1..nul + 1 + id_len],
+            );
+            data = &data[nul + 1 + id_len..];
+            Some(row)
+        })();
+        if row.is_none() {
+            // Nothing after a malformed row is read.
+            data = &[];
+        }
+        Some(row)
+    })
+}
+
+/// The files of the tree of `commit` (a commit or a tree), as `git ls-tree -r` lists them
+/// (same rows, same order; no rows for trees), but only inside the directories `descend`
+/// admits: a directory it refuses (given its path from the root, `/`-separated, no trailing
+/// slash) is neither read nor listed. The root is always read. Trees are read by id through
+/// `reader`, one pipelined batch per level, so a repository whose prompts sit in a few
+/// directories beside a large tree of other files costs those directories only.
+///
+/// An error, never a shorter listing, when a tree it reads is missing, is not a tree, or is
+/// malformed: what `git ls-tree -r` would refuse.
+pub fn list_within(
+    reader: &mut ObjectReader,
+    commit: &Oid,
+    mut descend: impl FnMut(&[u8]) -> bool,
+) -> Result<Vec<TreeEntry>> {
+    let id_len = commit.as_str().len() / 2;
+    // Each read directory's rows, by its path ("" is the root).
+    let mut dirs: HashMap<Vec<u8>, Vec<Row>> = HashMap::new();
+    let mut level: Vec<(Vec<u8>, String)> = vec![(Vec::new(), format!("{commit}^{{tree}}"))];
+    while !level.is_empty() {
+        let specs: Vec<&str> = level.iter().map(|(_, spec)| spec.as_str()).collect();
+        let objects = reader.read_many(&specs)?;
+        let mut next = Vec::new();
+        for ((dir, spec), object) in level.iter().zip(objects) {
+            let shown = String::from_utf8_lossy(dir);
+            let data = match object {
+                Some(o) if o.kind == "tree" => o.data,
+                Some(o) => bail!("`{shown}` at {commit} is a {}, not a tree ({spec})", o.kind),
+                None => bail!("the tree `{shown}` at {commit} is missing ({spec})"),
+            };
+            let malformed = || anyhow::anyhow!("the tree `{shown}` at {commit} is malformed");
+            let mut listed = Vec::new();
+            for row in rows(&data, id_len) {
+                let (mode, name, id) = row.ok_or_else(malformed)?;
+                let mode = std::str::from_utf8(mode)
+                    .ok()
+                    .and_then(|m| u32::from_str_radix(m, 8).ok())
+                    .ok_or_else(malformed)?;
+                let oid = Oid::parse(&hex(id)).ok_or_else(malformed)?;
+                let mut path = dir.clone();
+                if !path.is_empty() {
+                    path.push(b'/');
+                }
+                path.extend_from_slice(name);
+                if mode & 0o170000 == 0o040000 && descend(&path) {
+                    next.push((path.clone(), oid.as_str().to_owned()));
+                }
+                listed.push(Row { mode, oid, path });
+            }
+            // Two rows naming one directory (fsck refuses such trees) would list one of them.
+            if dirs.insert(dir.clone(), listed).is_some() {
+                bail!("the tree at {commit} names the directory `{shown}` twice");
+            }
+        }
+        level = next;
+    }
+    // Depth first in each tree's order, as `ls-tree -r` prints: a directory's files where
+    // the directory stands.
+    let mut out = Vec::new();
+    let mut stack: Vec<std::vec::IntoIter<Row>> = Vec::new();
+    stack.extend(dirs.remove(&Vec::new()).map(Vec::into_iter));
+    while let Some(top) = stack.last_mut() {
+        let Some(row) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        let kind = match row.mode & 0o170000 {
+            0o040000 => {
+                if let Some(below) = dirs.remove(&row.path) {
+                    stack.push(below.into_iter());
+                }
+                continue;
+            }
+            0o160000 => "commit",
+            _ => "blob",
+        };
+        out.push(TreeEntry {
+            mode: row.mode,
+            kind: kind.to_owned(),
+            oid: row.oid,
+            path: row.path,
+        });
+    }
+    Ok(out)
+}
+
+/// A row of a tree read by [`list_within`], its path from the root.
+struct Row {
+    mode: u32,
+    oid: Oid,
+    path: Vec<u8>,
 }
 
 /// Lower-case hex of `bytes`.
@@ -397,5 +512,186 @@ mod tests {
         assert!(trees.lookup("a.txt").is_err());
         trees.dirs.insert(String::new(), b"no nul here".to_vec());
         assert!(trees.lookup("a.txt").is_err());
+    }
+
+    /// Runs git in `dir` (input on stdin when given) and returns its stdout.
+    fn git_io(dir: &std::path::Path, args: &[&str], input: Option<&[u8]>) -> Vec<u8> {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("git")
+            .current_dir(dir)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input.unwrap_or_default()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{args:?}");
+        out.stdout
+    }
+
+    fn text(bytes: Vec<u8>) -> String {
+        String::from_utf8(bytes).unwrap().trim_end().to_owned()
+    }
+
+    /// The rows as comparable tuples.
+    fn rows_of(entries: &[TreeEntry]) -> Vec<(u32, String, String, Vec<u8>)> {
+        entries
+            .iter()
+            .map(|e| (e.mode, e.kind.clone(), e.oid.to_string(), e.path.clone()))
+            .collect()
+    }
+
+    /// `repo()` plus names that sort around a directory (`d.x` before `d/`), a symbolic
+    /// link, a submodule (gitlink) and a deeper tree.
+    fn richer_repo() -> (tempfile::TempDir, Git, Oid) {
+        let (dir, git, _) = repo();
+        let p = dir.path();
+        std::fs::write(p.join("d.x"), "dx").unwrap();
+        std::fs::create_dir_all(p.join("z/y/x")).unwrap();
+        std::fs::write(p.join("z/y/x/w.md"), "w").unwrap();
+        std::os::unix::fs::symlink("d", p.join("l")).unwrap();
+        git_io(p, &["add", "."], None);
+        let sub = format!("160000,{},sub", "ab".repeat(20));
+        git_io(p, &["update-index", "--add", "--cacheinfo", &sub], None);
+        let args = [
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "y",
+        ];
+        git_io(p, &args, None);
+        let tip = Oid::parse(&text(git_io(p, &["rev-parse", "HEAD"], None))).unwrap();
+        (dir, git, tip)
+    }
+
+    #[test]
+    fn listing_within_every_directory_is_ls_tree_r() {
+        let (_dir, git, tip) = richer_repo();
+        let got = list_within(&mut git.object_reader().unwrap(), &tip, |_| true).unwrap();
+        let want = git.ls_tree(tip.as_str(), true).unwrap();
+        assert_eq!(rows_of(&got), rows_of(&want));
+        assert!(got.iter().any(|e| e.kind == "commit" && e.path == b"sub"));
+        assert!(
+            got.iter()
+                .any(|e| e.mode == crate::git::MODE_SYMLINK && e.path == b"l")
+        );
+    }
+
+    #[test]
+    fn a_refused_directory_is_neither_read_nor_listed() {
+        let (dir, git, tip) = richer_repo();
+        let mut reader = git.object_reader().unwrap();
+        // A root tree naming a `vendor` directory whose tree this repository does not have.
+        let mut rows = text(git_io(dir.path(), &["ls-tree", tip.as_str()], None));
+        rows.push_str(&format!("\n040000 tree {}\tvendor\n", "cd".repeat(20)));
+        let args = ["mktree", "--missing"];
+        let root = text(git_io(dir.path(), &args, Some(rows.as_bytes())));
+        let root = Oid::parse(&root).unwrap();
+        assert!(git.ls_tree(root.as_str(), true).is_err(), "git reads it");
+        let mut asked = Vec::new();
+        let got = list_within(&mut reader, &root, |d| {
+            asked.push(d.to_vec());
+            !d.starts_with(b"vendor") && !d.starts_with(b"z/")
+        })
+        .unwrap();
+        let want: Vec<_> = rows_of(&git.ls_tree(tip.as_str(), true).unwrap())
+            .into_iter()
+            .filter(|r| !r.3.starts_with(b"z/"))
+            .collect();
+        assert_eq!(rows_of(&got), want);
+        // Each directory is asked about once, and nothing below a refused one.
+        asked.sort();
+        let names: Vec<&[u8]> = vec![b"d", b"d/e", b"vendor", b"z", b"z/y"];
+        assert_eq!(asked, names);
+        // Admitted, the missing tree is an error, not a shorter listing.
+        let err = list_within(&mut reader, &root, |_| true).unwrap_err();
+        assert!(format!("{err:#}").contains("`vendor`"), "{err:#}");
+    }
+
+    #[test]
+    fn duplicate_or_malformed_or_mistyped_trees_are_errors() {
+        let (dir, git, tip) = repo();
+        let mut reader = git.object_reader().unwrap();
+        let id = |spec: &str| text(git_io(dir.path(), &["rev-parse", spec], None));
+        let raw = |hex: &str| -> Vec<u8> {
+            (0..hex.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let write = |data: &[u8]| {
+            let args = ["hash-object", "-t", "tree", "--literally", "-w", "--stdin"];
+            Oid::parse(&text(git_io(dir.path(), &args, Some(data)))).unwrap()
+        };
+        let d = raw(&id(&format!("{tip}:d")));
+        let a = raw(&id(&format!("{tip}:a.txt")));
+        let row = |mode: &str, name: &str, id: &[u8]| {
+            [format!("{mode} {name}\0").as_bytes(), id].concat()
+        };
+        let twice = write(&[row("40000", "d", &d), row("40000", "d", &d)].concat());
+        let short = write(b"100644 a.txt\0short");
+        let mistyped = write(&row("40000", "x", &a));
+        let bad_mode = write(&row("10x644", "a.txt", &a));
+        for (tree, says) in [
+            (twice, "twice"),
+            (short, "malformed"),
+            (mistyped.clone(), "not a tree"),
+            (bad_mode, "malformed"),
+        ] {
+            let err = list_within(&mut reader, &tree, |_| true).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{says}: {err:#}");
+        }
+        // Refused, the mistyped directory is not read.
+        let got = list_within(&mut reader, &mistyped, |_| false).unwrap();
+        assert!(got.is_empty(), "{:?}", rows_of(&got));
+    }
+
+    #[test]
+    fn prompt_directories_list_every_file_the_globs_select() {
+        use crate::config::{GlobPattern, PositiveSize, PromptsConfig};
+        use crate::prompt::PromptMatcher;
+        let (_dir, git, tip) = richer_repo();
+        let mut reader = git.object_reader().unwrap();
+        let full = git.ls_tree(tip.as_str(), true).unwrap();
+        for include in [
+            &["d/**"][..],
+            &["**/*.md"],
+            &["*/e/*.txt"],
+            &["z/y/x/w.md", "a.txt"],
+            &["{d,z}/**"],
+            &["[dz]/**"],
+            &["l/*"],
+        ] {
+            let matcher = PromptMatcher::new(&PromptsConfig {
+                include: include.iter().map(|s| GlobPattern((*s).into())).collect(),
+                exclude: Vec::new(),
+                max_bytes: PositiveSize(10),
+            })
+            .unwrap();
+            let within = list_within(&mut reader, &tip, |d| {
+                matcher.may_contain(&String::from_utf8_lossy(d))
+            })
+            .unwrap();
+            let selected = |rows: &[TreeEntry]| -> Vec<Vec<u8>> {
+                rows.iter()
+                    .filter(|e| matcher.matches(&e.path))
+                    .map(|e| e.path.clone())
+                    .collect()
+            };
+            assert_eq!(selected(&within), selected(&full), "{include:?}");
+            let paths =
+                |rows: &[TreeEntry]| rows.iter().map(|e| e.path.clone()).collect::<Vec<_>>();
+            assert_eq!(
+                matcher.unmatched_patterns(paths(&within).iter().map(Vec::as_slice)),
+                matcher.unmatched_patterns(paths(&full).iter().map(Vec::as_slice)),
+                "{include:?}"
+            );
+        }
     }
 }
