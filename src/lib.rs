@@ -37,6 +37,7 @@ pub mod signing;
 pub mod state;
 pub mod store;
 pub mod subtree;
+pub mod succession;
 pub mod summary;
 pub mod types;
 pub mod verify;

@@ -834,6 +834,7 @@ impl<'a> Store<'a> {
             }
             _ => return Err(refuse("it is a merge commit".into())),
         }
+        crate::succession::check(&mut reader, commit, parents.first(), &cp).map_err(refuse)?;
         if matches!(key, Signer::Key(_)) {
             self.check_signers(commit, &cp, &own, &mut |at| {
                 read_checkpoint(&mut reader, at)

@@ -166,6 +166,7 @@ impl StateView {
                 }
             }
         }
+        crate::succession::check(&mut self.reader, &self.tip, self.parents.first(), cp)?;
         if cp.size != self.index.size {
             return Err(format!(
                 "{INDEX_FILE} covers {} entries, the checkpoint {}",

@@ -761,3 +761,113 @@ fn red_a_log_replaced_wholesale_is_not_built_on() {
         assert_eq!(audit_tip(&r), forged);
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Round 4: the tip commit's own tree. Every commit below the tip is pinned by the tip's
+// signed checkpoint (it names the parent commit, whose id fixes its tree and history), but
+// the tip's tree is signed by nothing: an insider with push access can commit it again
+// (same parent, same checkpoint, same range) with its entries changed.
+
+/// An edit of the tip's files.
+type Amend = Box<dyn Fn(&mut Files)>;
+
+/// The ways to change the tip's entries while keeping its checkpoint, range and summary.
+fn amendments() -> Vec<(&'static str, Amend)> {
+    let entries = |f: &Files| -> Vec<String> {
+        let mut e: Vec<String> = f
+            .keys()
+            .filter(|k| k.starts_with("entries/"))
+            .cloned()
+            .collect();
+        e.sort();
+        e
+    };
+    vec![
+        (
+            "an old entry replaced by a copy of another",
+            Box::new(move |f: &mut Files| {
+                let e = entries(f);
+                let other = f[&e[1]].clone();
+                f.insert(e[0].clone(), other);
+            }),
+        ),
+        (
+            "an old entry deleted",
+            Box::new(move |f: &mut Files| {
+                let e = entries(f);
+                f.remove(&e[0]);
+            }),
+        ),
+        (
+            "the last entry replaced by an older one",
+            Box::new(move |f: &mut Files| {
+                let e = entries(f);
+                let old = f[&e[0]].clone();
+                f.insert(e.last().unwrap().clone(), old);
+            }),
+        ),
+        (
+            "a stray file among the entries",
+            Box::new(move |f: &mut Files| {
+                let e = entries(f);
+                let last = f[e.last().unwrap()].clone();
+                f.insert("entries/000000/000000000.json.orig".into(), last);
+            }),
+        ),
+    ]
+}
+
+/// HOLE (round 4): CI's append trusted the tip's tree once its checkpoint was signed and
+/// named the tip's parent: it takes the signed right edge from `checkpoint.range` and reads
+/// no old entry, so it signed a new checkpoint on top of a tree whose entries the signed root
+/// does not cover, and that tree became history (pinned by CI's own signature), a log that
+/// `verify` rejects for ever. Readers believed the summary on it. The secure outcome: the
+/// append refuses (exit 2) and appends nothing; a reader says the summary is not believed.
+#[test]
+fn red_an_append_refuses_a_tip_whose_tree_was_committed_again_with_other_entries() {
+    for (what, amend) in amendments() {
+        let r = adopted_repo();
+        r.write(PROMPT, "Hello again!\n");
+        r.commit("welcome v2");
+        r.push();
+        r.record();
+        r.write(PROMPT, "Hello a third time!\n");
+        r.commit("welcome v3");
+        r.push();
+        let honest = audit_tip(&r);
+        tamper_onto(&r, &format!("{honest}~1"), |f| amend(f));
+        let amended = audit_tip(&r);
+        assert_eq!(
+            r.git(&["rev-parse", &format!("{amended}:checkpoint")]),
+            r.git(&["rev-parse", &format!("{honest}:checkpoint")]),
+            "{what}: the checkpoint was kept"
+        );
+        let out = record_offline(&r, &keys().private, PASSWORD);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: CI signed on top: {}",
+            stderr(&out)
+        );
+        assert!(
+            stderr(&out).contains("is not a commit promptrail appended"),
+            "{what}: {}",
+            stderr(&out)
+        );
+        assert_eq!(audit_tip(&r), amended, "{what}: appended");
+        let shown = r.run(&["log", "--prompt", PROMPT]);
+        assert!(
+            stderr(&shown).contains("state summary is not believed"),
+            "{what}: the reader believed the summary: {}",
+            stderr(&shown)
+        );
+        // The honest tip is built on as ever.
+        r.git(&["update-ref", "refs/heads/promptrail/audit", &honest]);
+        assert_ok(&record_offline(&r, &keys().private, PASSWORD));
+        assert_ne!(
+            audit_tip(&r),
+            honest,
+            "{what}: the honest tip was not built on"
+        );
+    }
+}

@@ -17,7 +17,7 @@ mod objects;
 mod shallow;
 mod stream;
 
-pub use objects::{Object, ObjectReader, TreeEntry, Trees};
+pub use objects::{Object, ObjectReader, TreeEntry, TreeRow, TreeRows, Trees};
 use objects::{list_within, parse_tree_line};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};

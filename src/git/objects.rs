@@ -199,47 +199,84 @@ impl Trees {
     /// not read); an error when a tree on the way is malformed.
     fn lookup(&self, path: &str) -> Result<Option<Oid>> {
         let (dir, name) = path.rsplit_once('/').unwrap_or(("", path));
-        let Some(data) = self.dirs.get(dir).map(Vec::as_slice) else {
+        let Some(data) = self.dirs.get(dir) else {
             return Ok(None);
         };
         let malformed = || anyhow::anyhow!("the tree at `{dir}` on the audit branch is malformed");
-        for row in rows(data, self.id_len) {
-            let (_, row_name, id) = row.ok_or_else(malformed)?;
-            if row_name == name.as_bytes() {
-                return Oid::parse(&hex(id)).ok_or_else(malformed).map(Some);
+        for row in TreeRows::new(data, self.id_len) {
+            let row = row.map_err(|()| malformed())?;
+            if row.name == name.as_bytes() {
+                return row.oid().ok_or_else(malformed).map(Some);
             }
         }
         Ok(None)
     }
 }
 
-/// The rows of a raw tree object (`<octal mode> <name>\0<id bytes>`, repeated) as
-/// `(mode, name, id)`; `None` for a row that does not parse (the tree is malformed).
-fn rows(mut data: &[u8], id_len: usize) -> impl Iterator<Item = Option<(&[u8], &[u8], &[u8])>> {
-    std::iter::from_fn(move || {
+/// One row of a raw tree object (as `cat-file --batch` returns it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeRow<'a> {
+    /// The octal mode as written (`100644`, `40000`, …).
+    pub mode: &'a [u8],
+    pub name: &'a [u8],
+    /// The raw id bytes (20 for SHA-1, 32 for SHA-256).
+    pub id: &'a [u8],
+}
+
+impl TreeRow<'_> {
+    /// The row's id as an [`Oid`].
+    pub fn oid(&self) -> Option<Oid> {
+        Oid::parse(&hex(self.id))
+    }
+}
+
+/// The rows of a raw tree object, in order; an `Err(())` item (and nothing after it) when
+/// the tree is malformed. `id_len` is 20 for SHA-1 repositories, 32 for SHA-256.
+pub struct TreeRows<'a> {
+    data: &'a [u8],
+    id_len: usize,
+}
+
+impl<'a> TreeRows<'a> {
+    pub fn new(data: &'a [u8], id_len: usize) -> Self {
+        TreeRows { data, id_len }
+    }
+}
+
+impl<'a> Iterator for TreeRows<'a> {
+    type Item = Result<TreeRow<'a>, ()>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let data = self.data;
         if data.is_empty() {
             return None;
         }
         let row = (|| {
             let space = data.iter().position(|b| *b == b' ')?;
             let nul = data.iter().position(|b| *b == 0)?;
-            if nul < space || data.len() < nul + 1 + id_len {
+            if nul < space || data.len() < nul + 1 + self.id_len {
                 return None;
             }
-            let row = (
-                &data[..space],
-                &data[space + 1..nul],
-                &data[nul + 1..nul + 1 + id_len],
-            );
-            data = &data[nul + 1 + id_len..];
-            Some(row)
+            Some((
+                TreeRow {
+                    mode: &data[..space],
+                    name: &data[space + 1..nul],
+                    id: &data[nul + 1..nul + 1 + self.id_len],
+                },
+                nul + 1 + self.id_len,
+            ))
         })();
-        if row.is_none() {
-            // Nothing after a malformed row is read.
-            data = &[];
+        match row {
+            Some((row, used)) => {
+                self.data = &data[used..];
+                Some(Ok(row))
+            }
+            None => {
+                self.data = &[];
+                Some(Err(()))
+            }
         }
-        Some(row)
-    })
+    }
 }
 
 /// The files of the tree of `commit` (a commit or a tree), as `git ls-tree -r` lists them
@@ -273,8 +310,8 @@ pub fn list_within(
             };
             let malformed = || anyhow::anyhow!("the tree `{shown}` at {commit} is malformed");
             let mut listed = Vec::new();
-            for row in rows(&data, id_len) {
-                let (mode, name, id) = row.ok_or_else(malformed)?;
+            for row in TreeRows::new(&data, id_len) {
+                let TreeRow { mode, name, id } = row.map_err(|()| malformed())?;
                 let mode = std::str::from_utf8(mode)
                     .ok()
                     .and_then(|m| u32::from_str_radix(m, 8).ok())

@@ -182,22 +182,10 @@ impl ShapeCheck {
 type TreeRow<'a> = (&'a [u8], &'a [u8], GitId);
 
 /// A tree object's rows: (mode, name, id); `None` when malformed or not SHA-1.
-fn parse_tree(mut data: &[u8]) -> Option<Vec<TreeRow<'_>>> {
-    let mut out = Vec::new();
-    while !data.is_empty() {
-        let space = data.iter().position(|b| *b == b' ')?;
-        let nul = data.iter().position(|b| *b == 0)?;
-        if nul < space || data.len() < nul + 21 {
-            return None;
-        }
-        out.push((
-            &data[..space],
-            &data[space + 1..nul],
-            to_id(&data[nul + 1..nul + 21]),
-        ));
-        data = &data[nul + 21..];
-    }
-    Some(out)
+fn parse_tree(data: &[u8]) -> Option<Vec<TreeRow<'_>>> {
+    crate::git::TreeRows::new(data, 20)
+        .map(|row| row.ok().map(|r| (r.mode, r.name, to_id(r.id))))
+        .collect()
 }
 
 #[cfg(test)]
