@@ -871,3 +871,82 @@ fn red_an_append_refuses_a_tip_whose_tree_was_committed_again_with_other_entries
         );
     }
 }
+
+/// The CI key as a signer (to write by hand what an older promptrail would have written).
+fn ci_signer() -> Signer {
+    let pem = std::fs::read(&keys().private).unwrap();
+    Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "ci").unwrap())
+}
+
+/// The tip's checkpoint signed again by `signer` over the entries as they are, its
+/// extensions kept but for the parent line, which names `parent`.
+fn resign(f: &mut Files, signer: &Signer, parent: &str) {
+    use promptrail::merkle::{CompactRange, leaf_hash};
+    let mut range = CompactRange::default();
+    for (_, bytes) in f.iter().filter(|(k, _)| k.starts_with("entries/")) {
+        range.push(leaf_hash(bytes));
+    }
+    let old = Checkpoint::parse(std::str::from_utf8(&f["checkpoint"]).unwrap()).unwrap();
+    let mut extensions: Vec<String> = old
+        .extensions
+        .into_iter()
+        .filter(|e| !e.starts_with("promptrail-parent "))
+        .collect();
+    extensions.push(parent_extension(Some(parent)));
+    let cp =
+        Checkpoint::sign_with(&old.origin, range.size(), range.root(), extensions, signer).unwrap();
+    f.insert("checkpoint".into(), cp.to_text().into_bytes());
+    f.insert("checkpoint.range".into(), range.to_text().into_bytes());
+}
+
+/// A log older than `checkpoint.range` (its tip's parent has none, as an older promptrail
+/// wrote it): the tip is checked once from every entry. CI builds on the honest tip, and
+/// refuses the same tip with an old entry replaced, which the directory comparison cannot
+/// see (nothing to compare it with) and the signed root does.
+#[test]
+fn a_tip_whose_parent_predates_the_range_is_checked_from_every_entry() {
+    for tampered in [false, true] {
+        let r = adopted_repo();
+        r.write(PROMPT, "Hello again!\n");
+        r.commit("welcome v2");
+        r.push();
+        r.record();
+        r.write(PROMPT, "Hello a third time!\n");
+        r.commit("welcome v3");
+        r.push();
+        let honest = audit_tip(&r);
+        // The parent without its range, then the tip on it, signed by CI as it was.
+        r.git(&[
+            "update-ref",
+            "refs/heads/promptrail/audit",
+            &format!("{honest}~1"),
+        ]);
+        tamper_onto(&r, &format!("{honest}~2"), |f| {
+            f.remove("checkpoint.range");
+        });
+        let old_parent = audit_tip(&r);
+        r.git(&["update-ref", "refs/heads/promptrail/audit", &honest]);
+        tamper_onto(&r, &old_parent, |f| {
+            resign(f, &ci_signer(), &old_parent);
+            if tampered {
+                // After signing: the checkpoint signed the honest entries.
+                let other = f["entries/000000/000000001.json"].clone();
+                f.insert("entries/000000/000000000.json".into(), other);
+            }
+        });
+        let tip = audit_tip(&r);
+        let out = record_offline(&r, &keys().private, PASSWORD);
+        if tampered {
+            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+            assert!(
+                stderr(&out).contains("do not hash to its signed root"),
+                "{}",
+                stderr(&out)
+            );
+            assert_eq!(audit_tip(&r), tip);
+        } else {
+            assert_ok(&out);
+            assert_ne!(audit_tip(&r), tip, "nothing appended on the older log");
+        }
+    }
+}
