@@ -102,6 +102,99 @@ impl KeyAnchor {
     }
 }
 
+/// The environment variable CI sets for keyless mode: comma-separated certificate
+/// identities (exact), as `signing.identities` lists them.
+pub const TRUSTED_IDENTITIES_ENV: &str = "PROMPTRAIL_TRUSTED_IDENTITIES";
+
+/// The certificate identities trusted from outside the repository (keyless mode; at least
+/// one). While it is set, keyless trust rests on these identities alone, the OIDC issuer
+/// given by flag (else GitHub's) and the trusted root given by flag or
+/// `PROMPTRAIL_TRUSTED_ROOT` (else Sigstore's public-good root): never on the identities,
+/// patterns, issuer or trusted root the working tree's `.promptrail.yml` names, which an
+/// insider could point at a workflow or a certificate authority of their own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityAnchor {
+    identities: BTreeSet<String>,
+}
+
+/// Why a `PROMPTRAIL_TRUSTED_IDENTITIES` value is refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityAnchorError {
+    #[error(
+        "{TRUSTED_IDENTITIES_ENV} is set but names no identity: set it to the comma-separated \
+         certificate identities to trust (e.g. \
+         https://github.com/OWNER/REPO/.github/workflows/record.yml@refs/heads/main), or unset it"
+    )]
+    Empty,
+    #[error(
+        "{TRUSTED_IDENTITIES_ENV}: item {position} is empty (two commas, or one at an end): \
+         list the identities separated by single commas"
+    )]
+    EmptyItem { position: usize },
+    #[error(
+        "{TRUSTED_IDENTITIES_ENV}: item {position} ({shown}) is not a certificate identity: \
+         expected an https:// URI (a workflow identity) or an email address, without spaces, \
+         matched exactly (patterns are not accepted here)"
+    )]
+    NotAnIdentity { position: usize, shown: String },
+    #[error("{TRUSTED_IDENTITIES_ENV} is not valid UTF-8")]
+    NotUtf8,
+}
+
+impl IdentityAnchor {
+    /// Parses the variable's value: items separated by commas, spaces (or a trailing
+    /// newline) around an item ignored; each an `https://` URI or an email address with no
+    /// space or control character in it, compared exactly.
+    pub fn parse(value: &str) -> Result<IdentityAnchor, IdentityAnchorError> {
+        if value.trim().is_empty() {
+            return Err(IdentityAnchorError::Empty);
+        }
+        let mut identities = BTreeSet::new();
+        for (i, item) in value.split(',').enumerate() {
+            let position = i + 1;
+            let item = item.trim();
+            if item.is_empty() {
+                return Err(IdentityAnchorError::EmptyItem { position });
+            }
+            let uri = item
+                .strip_prefix("https://")
+                .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+            let email = item
+                .split_once('@')
+                .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
+                && !item.contains('/');
+            if !(uri || email)
+                || item
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control() || c == '*')
+            {
+                return Err(IdentityAnchorError::NotAnIdentity {
+                    position,
+                    shown: shown(item),
+                });
+            }
+            identities.insert(item.to_owned());
+        }
+        Ok(IdentityAnchor { identities })
+    }
+
+    /// The anchor from the environment: `None` when the variable is unset; set, it must
+    /// parse (an empty value is an error, not "no anchor").
+    pub fn from_env() -> Result<Option<IdentityAnchor>, IdentityAnchorError> {
+        match std::env::var_os(TRUSTED_IDENTITIES_ENV) {
+            None => Ok(None),
+            Some(v) => {
+                IdentityAnchor::parse(v.to_str().ok_or(IdentityAnchorError::NotUtf8)?).map(Some)
+            }
+        }
+    }
+
+    /// The anchored identities, sorted.
+    pub fn identities(&self) -> impl Iterator<Item = &str> {
+        self.identities.iter().map(String::as_str)
+    }
+}
+
 /// An item as an error shows it: at most 80 characters, control characters escaped.
 fn shown(item: &str) -> String {
     let mut s: String = item.chars().take(80).flat_map(char::escape_debug).collect();
@@ -184,6 +277,51 @@ mod tests {
         ];
         for (value, want) in cases {
             assert_eq!(KeyAnchor::parse(&value), Err(want), "{value:?}");
+        }
+    }
+
+    const WORKFLOW: &str =
+        "https://github.com/acme/clinic/.github/workflows/record.yml@refs/heads/main";
+
+    #[test]
+    fn identities_are_taken_exactly() {
+        let anchor = IdentityAnchor::parse(&format!(" {WORKFLOW} , ops@example.com\n")).unwrap();
+        assert_eq!(
+            anchor.identities().collect::<Vec<_>>(),
+            vec![WORKFLOW, "ops@example.com"]
+        );
+    }
+
+    #[test]
+    fn hostile_identity_values_are_refused_never_taken_for_no_anchor() {
+        use IdentityAnchorError::*;
+        for (value, want) in [
+            ("", Empty),
+            (" \n", Empty),
+            (",", EmptyItem { position: 1 }),
+            (&format!("{WORKFLOW},") as &str, EmptyItem { position: 2 }),
+        ] {
+            assert_eq!(IdentityAnchor::parse(value), Err(want), "{value:?}");
+        }
+        for (value, position) in [
+            ("https://github.com/acme/.*", 1),
+            ("http://github.com/acme/clinic/x.yml@refs/heads/main", 1),
+            ("https://", 1),
+            ("https:///etc", 1),
+            ("github.com/acme/clinic", 1),
+            ("@example.com", 1),
+            ("ops@localhost", 1),
+            (&format!("{WORKFLOW} {WORKFLOW}") as &str, 1),
+            (
+                &format!("{WORKFLOW},https://github.com/acme/clinic/\u{1b}[2J") as &str,
+                2,
+            ),
+            ("*", 1),
+        ] {
+            match IdentityAnchor::parse(value) {
+                Err(NotAnIdentity { position: p, .. }) => assert_eq!(p, position, "{value:?}"),
+                other => panic!("{value:?}: {other:?}"),
+            }
         }
     }
 

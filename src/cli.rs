@@ -211,7 +211,8 @@ pub struct TrustArgs {
     pub keys: Vec<PathBuf>,
     /// Keyless entries: a certificate identity allowed to sign (for GitHub, the workflow:
     /// https://github.com/OWNER/REPO/.github/workflows/FILE@REF); repeatable. Default:
-    /// `signing.identities`.
+    /// `signing.identities`. When PROMPTRAIL_TRUSTED_IDENTITIES is set (from outside the
+    /// repository), only the identities it lists are trusted, and this flag is refused.
     #[arg(long = "certificate-identity", value_name = "IDENTITY")]
     pub identities: Vec<String>,
     /// Keyless entries: a regular expression an allowed identity matches in full;

@@ -94,11 +94,15 @@ pub enum Signing {
 /// configuration names, to compare them.
 #[derive(Debug, Clone)]
 pub struct AnchorVariable {
-    /// The variable's name (`PROMPTRAIL_TRUSTED_KEY_IDS`).
+    /// The variable's name (`PROMPTRAIL_TRUSTED_KEY_IDS`, or keyless
+    /// `PROMPTRAIL_TRUSTED_IDENTITIES`).
     pub name: String,
+    /// Keyless mode: the variable lists certificate identities, not key ids.
+    pub keyless: bool,
     /// Its value; `None` when the repository has no such variable.
     pub value: Read<Option<String>>,
-    /// The ids of the keys `signing.public_keys` names (those that could be read).
+    /// The ids of the keys `signing.public_keys` names (those that could be read); keyless,
+    /// the identities `signing.identities` names.
     pub configured: Vec<String>,
 }
 
@@ -115,7 +119,7 @@ pub struct Settings {
     /// The environments promptrail deploys to (`.promptrail.yml`).
     pub wanted_environments: Vec<String>,
     pub signing: Signing,
-    /// Key mode: the trust anchor variable (keyless: `None`, no finding).
+    /// The trust anchor variable of the signing mode.
     pub anchor: Option<AnchorVariable>,
 }
 
@@ -239,8 +243,10 @@ pub fn diagnose(s: &Settings) -> Vec<Finding> {
         out.push(environment_finding(env, main, &s.environments));
     }
     out.push(secret_finding(&s.signing, &s.wanted_environments));
-    if let Some(anchor) = &s.anchor {
-        out.push(anchor_finding(anchor));
+    match &s.anchor {
+        Some(anchor) if anchor.keyless => out.push(identity_anchor_finding(anchor)),
+        Some(anchor) => out.push(anchor_finding(anchor)),
+        None => {}
     }
     out
 }
@@ -296,6 +302,57 @@ fn anchor_finding(a: &AnchorVariable) -> Finding {
         format!(
             "the repository variable `{name}` lists {} key id(s), each named by `signing.public_keys` (the workflows must pass it as `trusted-key-ids`; an environment variable of the same name would override it in a job of that environment)",
             anchor.ids().count()
+        ),
+        PERMISSION,
+    )
+}
+
+/// `trust-anchor.identities` (keyless mode): the repository variable CI feeds the Action's
+/// `trusted-identities` exists and parses as promptrail parses the anchor. An identity that
+/// `signing.identities` does not name is said (the anchor decides, so it is trusted anyway).
+fn identity_anchor_finding(a: &AnchorVariable) -> Finding {
+    const ID: &str = "trust-anchor.identities";
+    const PERMISSION: &str = "`variables: read`";
+    let name = &a.name;
+    let set_it = format!(
+        "Settings → Secrets and variables → Actions → Variables: set the repository variable `{name}` to the comma-separated certificate identities you trust (your record workflow's, as `signing.identities` lists it), and pass it to the Action as `trusted-identities: ${{{{ vars.{name} }}}}`"
+    );
+    let missing = |detail: String| Finding {
+        id: ID.into(),
+        status: Status::Missing,
+        detail,
+        fix: Some(set_it.clone()),
+        permission: PERMISSION,
+    };
+    let value = match &a.value {
+        Read::Unreadable(why) => return cannot_read(ID, why.clone(), PERMISSION),
+        Read::Ok(None) => {
+            return missing(format!(
+                "no repository variable `{name}`: without the anchor, `gate` trusts the identities (and the trusted root) the checked-out .promptrail.yml names, and whoever can push the branch and the audit branch can name a workflow of their own there"
+            ));
+        }
+        Read::Ok(Some(v)) => v,
+    };
+    let anchor = match crate::anchor::IdentityAnchor::parse(value) {
+        Ok(anchor) => anchor,
+        Err(e) => return missing(format!("the repository variable is refused: {e}")),
+    };
+    let unnamed: Vec<&str> = anchor
+        .identities()
+        .filter(|id| !a.configured.iter().any(|c| c == id))
+        .collect();
+    let also = match unnamed.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; it also lists {} that `signing.identities` does not name (trusted under the anchor all the same)",
+            unnamed.join(", ")
+        ),
+    };
+    ok(
+        ID,
+        format!(
+            "the repository variable `{name}` lists {} identity(ies){also} (the workflows must pass it as `trusted-identities`)",
+            anchor.identities().count()
         ),
         PERMISSION,
     )

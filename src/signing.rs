@@ -242,6 +242,9 @@ pub struct Trust {
     /// The external trust anchor, when CI set one: `keys` are already only the ones it
     /// lists, and an append's signer walk trusts only those of the keys a policy names.
     pub anchor: Option<crate::anchor::KeyAnchor>,
+    /// Whether `keyless` is the identity anchor's (`PROMPTRAIL_TRUSTED_IDENTITIES`) rather
+    /// than the working tree's.
+    pub identity_anchor: bool,
 }
 
 impl Trust {

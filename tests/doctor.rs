@@ -374,7 +374,9 @@ fn unreadable_settings_are_not_missing() {
         text.contains("needs: a token with `administration: read`"),
         "{text}"
     );
-    assert!(text.contains("0 missing, 7 could not be read"), "{text}");
+    // Keyless: the identity anchor's variable (a 404 here: unreadable, never missing).
+    assert_eq!(status_of(&f, "trust-anchor.identities"), "cannotRead");
+    assert!(text.contains("0 missing, 8 could not be read"), "{text}");
 }
 
 #[test]
@@ -515,4 +517,62 @@ fn the_trust_anchor_variable_is_checked_against_the_configured_keys() {
         f["detail"].as_str().unwrap().contains("variables: read"),
         "{f:#}"
     );
+}
+
+/// Keyless mode: the identity anchor's variable is judged as promptrail parses it: absent or
+/// a pattern, it is missing (with the fix); listing the configured identity, it is in place.
+#[test]
+fn the_keyless_trust_anchor_variable_is_parsed_as_promptrail_parses_it() {
+    const IDENTITY: &str =
+        "https://github.com/acme/clinic/.github/workflows/promptrail-keyless.yml@refs/heads/main";
+    let r = repo();
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "environments: [staging, production]\nsigning:\n  mode: keyless\n  identities: [\"{IDENTITY}\"]\n"
+        ),
+    );
+    r.commit("keyless");
+    let s = StandIn::start();
+    let name = "PROMPTRAIL_TRUSTED_IDENTITIES";
+    for (vars, want, detail) in [
+        (
+            vec![],
+            "missing",
+            "no repository variable `PROMPTRAIL_TRUSTED_IDENTITIES`",
+        ),
+        (
+            vec![(name, "https://github.com/acme/.*")],
+            "missing",
+            "is not a certificate identity",
+        ),
+        (
+            vec![(name, IDENTITY)],
+            "ok",
+            "lists 1 identity(ies) (the workflows",
+        ),
+    ] {
+        s.reset();
+        all_in_place(&s);
+        variables(&s, &vars);
+        let out = doctor(&r, &s, &["--format", "json"]);
+        let f = findings(&out);
+        assert_eq!(status_of(&f, "trust-anchor.identities"), want, "{vars:?}");
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let found = v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["id"] == "trust-anchor.identities")
+            .unwrap()
+            .clone();
+        assert!(
+            found["detail"].as_str().unwrap().contains(detail),
+            "{vars:?}: {found}"
+        );
+        assert!(
+            !f.iter().any(|(id, _)| id == "trust-anchor.key-ids"),
+            "a key-id finding in keyless mode"
+        );
+    }
 }

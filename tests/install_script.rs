@@ -462,7 +462,9 @@ fn run_step(inputs: &[(&str, &str)], job_env: &[(&str, &str)]) -> String {
     let bin = dir.path().join("promptrail");
     write_script(
         &bin,
-        "#!/bin/sh\nprintf 'anchor=%s internal=%s\\n' \"${PROMPTRAIL_TRUSTED_KEY_IDS-unset}\" \
+        "#!/bin/sh\nprintf 'identities=%s internal=%s\\n' \
+         \"${PROMPTRAIL_TRUSTED_IDENTITIES-unset}\" \"${TRUSTED_IDENTITIES-unset}\"\n\
+         printf 'anchor=%s internal=%s\\n' \"${PROMPTRAIL_TRUSTED_KEY_IDS-unset}\" \
          \"${TRUSTED_KEY_IDS-unset}\"\n",
     );
     let mut cmd = Command::new("bash");
@@ -523,6 +525,27 @@ fn the_actions_trusted_key_ids_input_becomes_the_anchor_only_when_given() {
     let out = run_step(&[("command", "gate"), ("trusted-key-ids", hostile)], &[]);
     assert!(
         out.ends_with(&format!("anchor={hostile} internal=unset\n")),
+        "{out}"
+    );
+}
+
+/// `trusted-identities` reaches promptrail as `PROMPTRAIL_TRUSTED_IDENTITIES`, verbatim
+/// (never run as shell code); empty, it leaves the job's own environment as it is.
+#[test]
+fn the_actions_trusted_identities_input_becomes_the_anchor_only_when_given() {
+    let id =
+        "https://github.com/acme/clinic/.github/workflows/promptrail-keyless.yml@refs/heads/main";
+    let out = run_step(&[("command", "gate"), ("trusted-identities", id)], &[]);
+    assert!(
+        out.contains(&format!("identities={id} internal=unset\n")),
+        "{out}"
+    );
+    let out = run_step(&[("command", "gate")], &[]);
+    assert!(out.contains("identities=unset internal=unset\n"), "{out}");
+    let hostile = "$(touch pwned); `touch pwned`";
+    let out = run_step(&[("command", "gate"), ("trusted-identities", hostile)], &[]);
+    assert!(
+        out.contains(&format!("identities={hostile} internal=unset\n")),
         "{out}"
     );
 }

@@ -714,3 +714,126 @@ fn a_keyless_append_refuses_a_tip_whose_checkpoint_its_certificate_did_not_sign(
     );
     assert_eq!(k.r.git(&["rev-parse", "promptrail/audit"]), tampered);
 }
+
+const IDENTITY_ANCHOR: &str = "PROMPTRAIL_TRUSTED_IDENTITIES";
+
+/// HOLE: keyless trust came from the working tree alone. An insider who can push to main
+/// adds a workflow of their own (`evil.yml`) and its identity to `signing.identities`, with
+/// an unreviewed prompt, and records from that workflow: `verify` and `gate` on the checkout
+/// trust its entries and checkpoint (the premise, asserted: the log verifies, and the gate
+/// finds no problem with it). With
+/// `PROMPTRAIL_TRUSTED_IDENTITIES` naming the record workflow (a repository variable the
+/// branch cannot change), its entries are PT016, `gate` does not pass, the evil workflow's
+/// `record` refuses to sign, and the honest workflow's refuses to build on its tip.
+#[test]
+fn the_identity_anchor_trusts_only_the_identities_it_lists() {
+    const EVIL: &str = "octo-org/prompts/.github/workflows/evil.yml@refs/heads/main";
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let lax = CONFIG.replace(
+        "  identities:\n",
+        &format!("  identities:\n    - {}\n", identity_for(EVIL)),
+    );
+    k.r.write(".promptrail.yml", &lax);
+    k.r.write("prompts/intake.md", "Unreviewed.\n");
+    k.r.commit("intake v3");
+    k.r.push();
+    k.s.set_workflow_identity(EVIL);
+    assert_ok(&k.record());
+    let gate = ["gate", "--env", "production", "--format", "json"];
+    let (code, _) = k.verify_json(&[]);
+    assert_eq!(
+        code,
+        Some(0),
+        "premise: the checkout trusts the evil workflow"
+    );
+    let premise = k.run(&gate);
+    let premise = json_after_annotations(&stdout(&premise));
+    assert!(premise["logProblem"].is_null(), "premise: {premise}");
+    let anchored = |args: &[&str], value: &str| {
+        let out = k
+            .cmd()
+            .env(IDENTITY_ANCHOR, value)
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let honest = identity_for(WORKFLOW);
+    let (code, report, err) = anchored(&["verify", "--format", "json"], &honest);
+    assert_eq!(code, Some(1), "{err}");
+    let report: Value =
+        serde_json::from_str(&report).unwrap_or_else(|e| panic!("{e}: {report}{err}"));
+    assert!(codes(&report).iter().any(|(_, c)| c == "PT016"), "{report}");
+    let (code, out, err) = anchored(&gate, &honest);
+    assert_ne!(code, Some(0), "the anchored gate passed: {err}");
+    let view = json_after_annotations(&out);
+    assert!(!view["logProblem"].is_null(), "{view}");
+    assert!(!err.contains("no trust anchor"), "{err}");
+    // The evil workflow cannot sign under the anchor; the honest one does not build on it.
+    k.r.write("prompts/intake.md", "Unreviewed, again.\n");
+    k.r.commit("intake v4");
+    k.r.push();
+    let tip = k.r.git(&["rev-parse", "promptrail/audit"]);
+    let (code, _, err) = anchored(&["record", "--offline"], &honest);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("refusing to sign") || err.contains("is not a commit promptrail appended"),
+        "{err}"
+    );
+    k.s.set_workflow_identity(WORKFLOW);
+    let (code, _, err) = anchored(&["record", "--offline"], &honest);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("is not a commit promptrail appended"), "{err}");
+    assert_eq!(k.r.git(&["rev-parse", "promptrail/audit"]), tip);
+    // A hostile value is an error, never "no anchor".
+    for value in ["", " ", ",", "https://github.com/octo-org/.*"] {
+        let (code, _, err) = anchored(&["verify"], value);
+        assert_eq!(code, Some(2), "{value:?}: {err}");
+        assert!(err.contains(IDENTITY_ANCHOR), "{value:?}: {err}");
+    }
+}
+
+/// The JSON document on `stdout` after the workflow annotations printed before it.
+fn json_after_annotations(stdout: &str) -> Value {
+    let at = stdout
+        .find('{')
+        .unwrap_or_else(|| panic!("no JSON: {stdout}"));
+    serde_json::from_str(&stdout[at..]).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// Under the identity anchor, the trusted root is the flag's (`--trusted-root` or
+/// `PROMPTRAIL_TRUSTED_ROOT`), else Sigstore's public-good root: never the file
+/// `signing.trusted_root` names in the checkout, which an insider could replace with a
+/// certificate authority of their own that issues any identity.
+#[test]
+fn the_identity_anchor_ignores_the_checkouts_trusted_root() {
+    let config = CONFIG.replace("policy:", "  trusted_root: trusted_root.json\npolicy:");
+    let k = Keyless::new(&config);
+    std::fs::copy(&k.root, k.r.work.join("trusted_root.json")).unwrap();
+    k.r.commit("the stand-in's root in the checkout");
+    k.r.push();
+    assert_ok(&k.record());
+    let verify = |anchor: Option<&str>| {
+        let mut cmd = k.cmd();
+        cmd.env_remove("PROMPTRAIL_TRUSTED_ROOT").args(["verify"]);
+        if let Some(a) = anchor {
+            cmd.env(IDENTITY_ANCHOR, a);
+        }
+        cmd.output().unwrap().status.code()
+    };
+    assert_eq!(
+        verify(None),
+        Some(0),
+        "premise: the checkout's root is used"
+    );
+    assert_eq!(verify(Some(&identity_for(WORKFLOW))), Some(1));
+    // Given from outside the checkout, the same root is trusted.
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, identity_for(WORKFLOW))
+        .args(["verify"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+}

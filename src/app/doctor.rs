@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use super::approvals::client;
 use super::{Outcome, Workspace, print_json};
-use crate::anchor::TRUSTED_KEY_IDS_ENV;
+use crate::anchor::{TRUSTED_IDENTITIES_ENV, TRUSTED_KEY_IDS_ENV};
 use crate::cli::{DoctorArgs, Format};
 use crate::config::SigningMode;
 use crate::doctor::{AnchorVariable, Settings, Signing, Status, diagnose};
@@ -32,9 +32,15 @@ pub fn run(dir: &Path, args: &DoctorArgs) -> Result<Outcome> {
         }
     };
     let anchor = match ws.config.signing.mode {
-        SigningMode::Keyless => None,
+        SigningMode::Keyless => Some(AnchorVariable {
+            name: TRUSTED_IDENTITIES_ENV.into(),
+            keyless: true,
+            value: gh.repository_variable(TRUSTED_IDENTITIES_ENV)?,
+            configured: ws.config.signing.identities.clone(),
+        }),
         SigningMode::Key => Some(AnchorVariable {
             name: TRUSTED_KEY_IDS_ENV.into(),
+            keyless: false,
             value: gh.repository_variable(TRUSTED_KEY_IDS_ENV)?,
             // A key that cannot be read has no id to compare; `gate` reports it itself.
             configured: ws

@@ -21,7 +21,16 @@ pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome>
              `signing.identities`) in .promptrail.yml"
         );
     }
-    if trust.anchor.is_none() && args.trust.keys.is_empty() {
+    // Keyless trust from the working tree (no identity anchor, no identity flag) is the
+    // checkout's, whatever `--key` says.
+    let keyless_from_checkout = trust.keyless.is_some()
+        && !trust.identity_anchor
+        && args.trust.identities.is_empty()
+        && args.trust.identity_regexps.is_empty();
+    if trust.anchor.is_none()
+        && !trust.identity_anchor
+        && (args.trust.keys.is_empty() || keyless_from_checkout)
+    {
         warn_unanchored(progress);
     }
     let (view, _, _, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
@@ -33,12 +42,15 @@ pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome>
 /// whoever pushed it: say so (as an annotation inside GitHub Actions).
 fn warn_unanchored(progress: &Progress) {
     let msg = format!(
-        "no trust anchor: the gate trusts the keys this checkout's .promptrail.yml names, and \
-         whoever can push the branch and the audit branch can add a key of their own there \
-         and sign an audit branch that approves anything; set {} to the key ids CI trusts \
-         (the Action's `trusted-key-ids` input, from a repository variable), or pass --key \
-         with a public key from outside the checkout",
-        crate::anchor::TRUSTED_KEY_IDS_ENV
+        "no trust anchor: the gate trusts the keys (and keyless identities) this checkout's \
+         .promptrail.yml names, and whoever can push the branch and the audit branch can add a \
+         key or a workflow identity of their own there and sign an audit branch that approves \
+         anything; set {} to the key ids CI trusts (the Action's `trusted-key-ids` input, from \
+         a repository variable) or, keyless, {} to the certificate identities it trusts (the \
+         `trusted-identities` input), or pass --key with a public key from outside the \
+         checkout",
+        crate::anchor::TRUSTED_KEY_IDS_ENV,
+        crate::anchor::TRUSTED_IDENTITIES_ENV
     );
     if crate::report::github::in_actions() {
         eprintln!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::Workspace;
-use crate::anchor::{KeyAnchor, TRUSTED_KEY_IDS_ENV};
+use crate::anchor::{IdentityAnchor, KeyAnchor, TRUSTED_IDENTITIES_ENV, TRUSTED_KEY_IDS_ENV};
 use crate::cli::TrustArgs;
 use crate::config::SigningMode;
 use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
@@ -16,19 +16,60 @@ use crate::signing::{Trust, TrustedKey};
 /// What verification trusts: `--key` files, else `signing.public_keys` (with their validity
 /// windows); for keyless entries, the identities, issuer and trusted root from the flags,
 /// else from `signing`. Keyless trust exists when identities are given or the mode is keyless.
-/// With the external anchor set ([`KeyAnchor`]), only the keys it lists ([`anchored`]).
+/// With the external anchors set ([`KeyAnchor`], [`IdentityAnchor`]), only the keys and
+/// identities they list ([`Anchors::narrow`]).
 pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
-    let anchor = KeyAnchor::from_env()?;
-    let mut trust = configured(ws, args, anchor.is_some())?;
-    if let Some(anchor) = anchor {
-        anchored(&mut trust, anchor, !args.keys.is_empty())?;
-    }
+    let anchors = Anchors::from_env()?;
+    let mut trust = configured(ws, args, &anchors)?;
+    anchors.narrow(&mut trust, !args.keys.is_empty())?;
     Ok(trust)
 }
 
-/// [`trust`] before the anchor narrows it; keyless trust is not built under an anchor (it
-/// would rest on identities, an issuer and a trusted root the working tree names).
-fn configured(ws: &Workspace, args: &TrustArgs, under_anchor: bool) -> Result<Trust> {
+/// The external trust anchors CI set, if any.
+#[derive(Default)]
+pub(super) struct Anchors {
+    keys: Option<KeyAnchor>,
+    identities: Option<IdentityAnchor>,
+}
+
+impl Anchors {
+    pub(super) fn from_env() -> Result<Anchors> {
+        Ok(Anchors {
+            keys: KeyAnchor::from_env()?,
+            identities: IdentityAnchor::from_env()?,
+        })
+    }
+
+    /// Narrows `trust` to the anchors: the keys to [`anchored`]; under the identity anchor
+    /// alone, no key is trusted (the configured keys are dropped; a `--key`, `flagged`, is
+    /// refused): the keys at hand come from the working tree or the caller, and only
+    /// `PROMPTRAIL_TRUSTED_KEY_IDS` says which of them CI trusts.
+    fn narrow(self, trust: &mut Trust, flagged: bool) -> Result<()> {
+        trust.identity_anchor = self.identities.is_some();
+        match self.keys {
+            Some(anchor) => anchored(trust, anchor, flagged),
+            None if self.identities.is_some() => {
+                if flagged {
+                    bail!(
+                        "{TRUSTED_IDENTITIES_ENV} is set and {TRUSTED_KEY_IDS_ENV} is not: no \
+                         key is trusted, so --key is refused (list its id in \
+                         {TRUSTED_KEY_IDS_ENV} to trust key-signed entries too)"
+                    );
+                }
+                trust.keys.clear();
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+/// [`trust`] before the anchors narrow it. Under the identity anchor, keyless trust rests on
+/// its identities, the issuer flag (else GitHub's) and the trusted root flag (else
+/// Sigstore's public-good root), never on `.promptrail.yml`'s; under the key anchor alone no
+/// keyless trust is built (it would rest on identities, an issuer and a trusted root the
+/// working tree names).
+fn configured(ws: &Workspace, args: &TrustArgs, anchors: &Anchors) -> Result<Trust> {
     let signing = &ws.config.signing;
     let keys = if !args.keys.is_empty() {
         load_keys(&args.keys)?
@@ -46,7 +87,14 @@ fn configured(ws: &Workspace, args: &TrustArgs, under_anchor: bool) -> Result<Tr
             .collect::<Result<Vec<_>>>()?
     };
     let flagged = !args.identities.is_empty() || !args.identity_regexps.is_empty();
-    if under_anchor {
+    if let Some(anchor) = &anchors.identities {
+        return Ok(Trust {
+            keys,
+            keyless: identity_anchored(anchor, args, !signing.transparency)?,
+            ..Default::default()
+        });
+    }
+    if anchors.keys.is_some() {
         if flagged {
             bail!(
                 "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only, and keyless trust \
@@ -88,8 +136,37 @@ fn configured(ws: &Workspace, args: &TrustArgs, under_anchor: bool) -> Result<Tr
     Ok(Trust {
         keys,
         keyless,
-        anchor: None,
+        ..Default::default()
     })
+}
+
+/// Keyless trust under the identity anchor: its identities exactly, the issuer and trusted
+/// root from the flags alone (`--certificate-identity` flags are refused: the anchor decides).
+fn identity_anchored(
+    anchor: &IdentityAnchor,
+    args: &TrustArgs,
+    allow_unlogged: bool,
+) -> Result<Option<KeylessTrust>> {
+    if !args.identities.is_empty() || !args.identity_regexps.is_empty() {
+        bail!(
+            "{TRUSTED_IDENTITIES_ENV} is set: it decides which certificate identities are \
+             trusted, whatever --certificate-identity says; drop the flag, or unset the variable"
+        );
+    }
+    let issuer = args
+        .issuer
+        .clone()
+        .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned());
+    keyless_trust(
+        (
+            anchor.identities().map(str::to_owned).collect(),
+            &[],
+            issuer,
+        ),
+        args.trusted_root.as_deref(),
+        allow_unlogged,
+        true,
+    )
 }
 
 /// Narrows `trust` to the anchor: a `--key` (`flagged`) the anchor does not list is refused
@@ -123,7 +200,6 @@ fn anchored(trust: &mut Trust, anchor: KeyAnchor, flagged: bool) -> Result<()> {
             }
         );
     }
-    trust.keyless = None;
     trust.anchor = Some(anchor);
     Ok(())
 }
@@ -134,28 +210,32 @@ pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
         .issuer
         .clone()
         .unwrap_or_else(|| crate::keyless::GITHUB_ISSUER.to_owned());
-    let anchor = KeyAnchor::from_env()?;
-    if anchor.is_some() && (!args.identities.is_empty() || !args.identity_regexps.is_empty()) {
+    let anchors = Anchors::from_env()?;
+    let flagged = !args.identities.is_empty() || !args.identity_regexps.is_empty();
+    if anchors.keys.is_some() && anchors.identities.is_none() && flagged {
         bail!(
             "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only; unset it to check a \
-             keyless proof"
+             keyless proof (or set {TRUSTED_IDENTITIES_ENV})"
         );
     }
-    let mut trust = Trust {
-        keys: load_keys(&args.keys)?,
-        // A proof names no transparency setting: entries without a Rekor entry are checked
-        // at their own time, as verify does for such logs.
-        keyless: keyless_trust(
+    // A proof names no transparency setting: entries without a Rekor entry are checked at
+    // their own time, as verify does for such logs.
+    let keyless = match &anchors.identities {
+        Some(anchor) => identity_anchored(anchor, args, true)?,
+        None if anchors.keys.is_some() => None,
+        None => keyless_trust(
             (args.identities.clone(), &args.identity_regexps, issuer),
             args.trusted_root.as_deref(),
             true,
             false,
         )?,
-        anchor: None,
     };
-    if let Some(anchor) = anchor {
-        anchored(&mut trust, anchor, true)?;
-    }
+    let mut trust = Trust {
+        keys: load_keys(&args.keys)?,
+        keyless,
+        ..Default::default()
+    };
+    anchors.narrow(&mut trust, true)?;
     Ok(trust)
 }
 
@@ -249,21 +329,21 @@ pub fn load_signer(
     use crate::keyless::{KeylessSigner, PUBLIC_FULCIO, PUBLIC_REKOR, Services};
     use crate::signing::{Signer, TrustedKey};
     let signing = &ws.config.signing;
-    let anchor = KeyAnchor::from_env()?;
+    let anchors = Anchors::from_env()?;
     let mut trust = configured(
         ws,
         &crate::cli::TrustArgs {
             trusted_root: args.trusted_root.clone(),
             ..Default::default()
         },
-        anchor.is_some(),
+        &anchors,
     )?;
     if args.keyless || (signing.mode == SigningMode::Keyless && args.key.is_none()) {
-        if anchor.is_some() {
+        if anchors.keys.is_some() && anchors.identities.is_none() {
             bail!(
-                "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only, and keyless signing \
-                 under an external anchor is not supported; sign with a listed key \
-                 (--key or PROMPTRAIL_SIGNING_KEY), or unset {TRUSTED_KEY_IDS_ENV}"
+                "{TRUSTED_KEY_IDS_ENV} is set: it anchors key mode only; keyless signing needs \
+                 {TRUSTED_IDENTITIES_ENV} beside it (the certificate identities CI trusts), or \
+                 sign with a listed key (--key or PROMPTRAIL_SIGNING_KEY)"
             );
         }
         let Some(keyless) = &trust.keyless else {
@@ -283,10 +363,18 @@ pub fn load_signer(
             transparency: signing.transparency,
             policy: keyless.policy.clone(),
         })?;
+        anchors.narrow(&mut trust, false)?;
         return Ok((Signer::Keyless(signer), trust));
     }
+    if anchors.identities.is_some() && anchors.keys.is_none() {
+        bail!(
+            "{TRUSTED_IDENTITIES_ENV} is set and {TRUSTED_KEY_IDS_ENV} is not: entries signed \
+             with a key would not be trusted; sign keylessly, or list the key's id in \
+             {TRUSTED_KEY_IDS_ENV}"
+        );
+    }
     let key = load_signing_key(ws, args.key.as_deref())?;
-    if let Some(anchor) = &anchor
+    if let Some(anchor) = &anchors.keys
         && !anchor.lists(key.key_id())
     {
         bail!(
@@ -308,9 +396,7 @@ pub fn load_signer(
             "the signing key",
         )?),
     }
-    if let Some(anchor) = anchor {
-        anchored(&mut trust, anchor, false)?;
-    }
+    anchors.narrow(&mut trust, false)?;
     Ok((Signer::Key(key), trust))
 }
 
