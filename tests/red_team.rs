@@ -817,6 +817,20 @@ fn amendments() -> Vec<(&'static str, Amend)> {
     ]
 }
 
+/// [`adopted_repo`] with a second version recorded (three entries) and a third landed for
+/// CI's next `record`.
+fn three_entries_and_a_change() -> Repo {
+    let r = adopted_repo();
+    r.write(PROMPT, "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    r.record();
+    r.write(PROMPT, "Hello a third time!\n");
+    r.commit("welcome v3");
+    r.push();
+    r
+}
+
 /// HOLE (round 4): CI's append trusted the tip's tree once its checkpoint was signed and
 /// named the tip's parent: it takes the signed right edge from `checkpoint.range` and reads
 /// no old entry, so it signed a new checkpoint on top of a tree whose entries the signed root
@@ -826,14 +840,7 @@ fn amendments() -> Vec<(&'static str, Amend)> {
 #[test]
 fn red_an_append_refuses_a_tip_whose_tree_was_committed_again_with_other_entries() {
     for (what, amend) in amendments() {
-        let r = adopted_repo();
-        r.write(PROMPT, "Hello again!\n");
-        r.commit("welcome v2");
-        r.push();
-        r.record();
-        r.write(PROMPT, "Hello a third time!\n");
-        r.commit("welcome v3");
-        r.push();
+        let r = three_entries_and_a_change();
         let honest = audit_tip(&r);
         tamper_onto(&r, &format!("{honest}~1"), |f| amend(f));
         let amended = audit_tip(&r);
@@ -906,14 +913,7 @@ fn resign(f: &mut Files, signer: &Signer, parent: &str) {
 #[test]
 fn a_tip_whose_parent_predates_the_range_is_checked_from_every_entry() {
     for tampered in [false, true] {
-        let r = adopted_repo();
-        r.write(PROMPT, "Hello again!\n");
-        r.commit("welcome v2");
-        r.push();
-        r.record();
-        r.write(PROMPT, "Hello a third time!\n");
-        r.commit("welcome v3");
-        r.push();
+        let r = three_entries_and_a_change();
         let honest = audit_tip(&r);
         // The parent without its range, then the tip on it, signed by CI as it was.
         r.git(&[
