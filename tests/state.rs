@@ -448,6 +448,183 @@ fn readers_answer_from_the_summary_as_from_the_whole_log() {
     }
 }
 
+/// The time now, to the second (deployments are stamped to the second), once the clock
+/// has moved past the last deployment's second and before the next one's.
+fn a_second_apart() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let t = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    t
+}
+
+/// `active --at T` for a prompt live since after `T` answers with its older deployment,
+/// found past a chunk boundary of its deployments (32 a chunk: the one before `T` sits in
+/// chunk 0, the live one in chunk 1) — text and JSON byte-identical to the whole log's
+/// answer at times before any deployment, between and after; and a tampered chunk of the
+/// ones read is not believed (a warning, then the whole log's answer).
+#[test]
+fn active_at_a_time_reads_back_across_deployment_chunks() {
+    let r = Repo::new();
+    let s = StandIn::start();
+    r.write(
+        ".promptrail.yml",
+        &format!(
+            "signing:\n  public_keys: [\"{}\"]\nenvironments: [production, staging]\n\
+             policy:\n  default:\n    approvals: 0\n",
+            keys().public.display()
+        ),
+    );
+    land(&r, &s, "adopt promptrail");
+    r.write(OTHER, "Triage by urgency.\n");
+    land(&r, &s, "triage v1");
+    record(&r, &s);
+    let before_any = a_second_apart();
+    deploy(&r, &s, "production");
+    for _ in 0..31 {
+        deploy(&r, &s, "staging");
+    }
+    let between = a_second_apart();
+    r.write(OTHER, "Triage by urgency.\nAsk for vitals.\n");
+    land(&r, &s, "triage v2");
+    record(&r, &s);
+    deploy(&r, &s, "production");
+    let after = a_second_apart();
+    let dir = deployments_dir(OTHER);
+    assert_eq!(
+        state_files(&r)
+            .iter()
+            .filter(|f| f.starts_with(&dir))
+            .count(),
+        2,
+        "33 deployments make two chunks"
+    );
+    let ask = |r: &Repo| -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for at in [&before_any, &between, &after] {
+            for format in ["text", "json"] {
+                let o = r.run(&[
+                    "active",
+                    "--env",
+                    "production",
+                    "--at",
+                    at,
+                    "--format",
+                    format,
+                ]);
+                assert_ok(&o);
+                out.push((format!("{at} {format}"), stdout(&o), stderr(&o)));
+            }
+        }
+        out
+    };
+    let fast = ask(&r);
+    for (case, _, err) in &fast {
+        assert!(!err.contains("not believed"), "{case}: {err}");
+    }
+    let version_at = |json: &str| -> Vec<i64> {
+        let v: Value = serde_json::from_str(json).unwrap();
+        v["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["version"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        version_at(&fast[1].1),
+        Vec::<i64>::new(),
+        "before any deployment"
+    );
+    assert_eq!(
+        version_at(&fast[3].1),
+        vec![1],
+        "between: the older deployment"
+    );
+    assert_eq!(version_at(&fast[5].1), vec![2], "after: the live one");
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    // A chunk the answer between is read from, tampered (the older deployment moved to
+    // staging): not believed, and the answers are the whole log's.
+    tamper(&r, |files| {
+        let f = files.get_mut(&format!("{dir}000000.json")).unwrap();
+        let mut v: Value = serde_json::from_slice(f).unwrap();
+        v["deployments"][0]["environment"] = "staging".into();
+        *f = serde_json::to_vec(&v).unwrap();
+    });
+    let warned = ask(&r);
+    for ((case, a, _), (_, b, _)) in fast.iter().zip(&warned) {
+        assert_eq!(a, b, "{case}");
+    }
+    assert!(
+        warned[2].2.contains("not believed") && warned[2].2.contains("promptrail verify"),
+        "{}",
+        warned[2].2
+    );
+    // Without a summary, the whole log: byte for byte the same answers.
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &tip]);
+    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    let full = ask(&r);
+    for ((case, a, _), (_, b, err)) in fast.iter().zip(&full) {
+        assert_eq!(a, b, "{case}");
+        assert!(!err.contains("not believed"), "{case}: {err}");
+    }
+}
+
+/// `log --env E --since T` reads the environment's entry list from its newest chunk back
+/// to `T` (across chunk boundaries: the unit tests of `summary`): it lists what the whole
+/// log lists, and a tampered chunk it reads (an entry dropped, or the list out of log
+/// order) is not believed: a warning, and the whole log's answer.
+#[test]
+fn log_since_reads_the_environments_list_back_to_the_time() {
+    let (r, _s) = history();
+    let since = "2000-01-01T00:00:00Z";
+    let ask = |r: &Repo| {
+        let o = r.run(&[
+            "log",
+            "--env",
+            "production",
+            "--since",
+            since,
+            "--format",
+            "json",
+        ]);
+        assert_ok(&o);
+        (stdout(&o), stderr(&o))
+    };
+    let (fast, err) = ask(&r);
+    assert!(!err.contains("not believed"), "{err}");
+    let listed: Vec<Value> = serde_json::from_str(&fast).unwrap();
+    assert_eq!(listed.len(), 2, "{fast}");
+    let tip = r.git(&["rev-parse", "promptrail/audit"]);
+    let chunk = "state/env-log/production/000000.json";
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(&str, Edit)> = vec![
+        (
+            "dropped",
+            Box::new(|v| {
+                v["entries"].as_array_mut().unwrap().remove(0);
+            }),
+        ),
+        (
+            "out of order",
+            Box::new(|v| {
+                v["entries"].as_array_mut().unwrap().reverse();
+            }),
+        ),
+    ];
+    for (why, edit) in cases {
+        r.git(&["update-ref", "refs/heads/promptrail/audit", &tip]);
+        tamper(&r, |files| {
+            let f = files.get_mut(chunk).unwrap();
+            let mut v: Value = serde_json::from_slice(f).unwrap();
+            edit(&mut v);
+            *f = serde_json::to_vec(&v).unwrap();
+        });
+        let (out, err) = ask(&r);
+        assert_eq!(out, fast, "{why}");
+        assert!(err.contains("not believed"), "{why}: {err}");
+    }
+}
+
 #[test]
 fn a_tip_the_summary_does_not_cover_is_not_believed() {
     // Two prompts changed in one commit: one append of two entries; the summary is written

@@ -9,6 +9,7 @@ use super::{DecodedEntry, Outcome, Workspace, indexed, print_json};
 use crate::cli::{ActiveArgs, Format};
 use crate::ledger::Ledger;
 use crate::report::plain;
+use crate::types::PromptPath;
 
 pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
     let ws = Workspace::open(dir)?;
@@ -34,22 +35,22 @@ pub fn run(dir: &Path, args: &ActiveArgs) -> Result<Outcome> {
             Default::default()
         };
         let mut picked = std::collections::BTreeSet::new();
+        // A path live since after `at`: its newest deployment here before `at`, read from
+        // its newest chunks back, all such paths' chunks in one batch a round.
+        let mut later: Vec<&PromptPath> = Vec::new();
         for (path, l) in &live.live {
             if l.deployed_at <= at {
                 picked.insert(l.entry);
-            } else if let Some(d) = view
-                .deployments(path)?
-                .iter()
-                .rev()
-                .find(|d| d.environment == env && d.deployed_at <= at)
-                .map(|d| d.entry)
-            {
-                picked.insert(d);
+            } else {
+                later.push(path);
             }
             if renamed.contains(path) {
                 picked.extend(indexed::lineage_entries(view, path)?);
             }
         }
+        let before =
+            view.newest_deployments(&later, |d| d.environment == env && d.deployed_at <= at)?;
+        picked.extend(before.into_iter().flatten().map(|d| d.entry));
         Ok(Some(picked.into_iter().collect()))
     })?;
     let ledger = Ledger::new(

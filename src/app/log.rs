@@ -34,7 +34,7 @@ pub fn run(dir: &Path, args: &LogArgs) -> Result<Outcome> {
             None => 0,
         };
         let picked = match &env {
-            Some(e) => view.env_entries(e)?,
+            Some(e) => view.env_entries_from(e, crate::types::EntryIndex(start))?,
             None if since.is_some() => (start..view.size()).map(crate::types::EntryIndex).collect(),
             None => return Ok(None),
         };
