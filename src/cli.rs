@@ -186,12 +186,13 @@ pub struct KeyArg {
     /// job needs `permissions: id-token: write`.
     #[arg(long, conflicts_with = "key")]
     pub keyless: bool,
-    /// Fulcio to get certificates from (keyless). Default: `signing.fulcio_url`, else
+    /// Fulcio to get certificates from (keyless). Default: `signing.fulcio_url` (refused
+    /// under PROMPTRAIL_TRUSTED_IDENTITIES: it would receive the job's OIDC token), else
     /// Sigstore's public-good https://fulcio.sigstore.dev.
     #[arg(long, value_name = "URL", env = "PROMPTRAIL_FULCIO_URL")]
     pub fulcio_url: Option<String>,
-    /// Rekor to log entries in (keyless). Default: `signing.rekor_url`, else Sigstore's
-    /// public-good https://rekor.sigstore.dev.
+    /// Rekor to log entries in (keyless). Default: `signing.rekor_url` (refused under
+    /// PROMPTRAIL_TRUSTED_IDENTITIES), else Sigstore's public-good https://rekor.sigstore.dev.
     #[arg(long, value_name = "URL", env = "PROMPTRAIL_REKOR_URL")]
     pub rekor_url: Option<String>,
     /// Sigstore trusted root (trusted_root.json) for checking the log's keyless entries.

@@ -837,3 +837,207 @@ fn the_identity_anchor_ignores_the_checkouts_trusted_root() {
         .unwrap();
     assert_ok(&out);
 }
+
+// ---------------------------------------------------------------------------------------
+// Red team: the identity anchor. An insider who can push to main and to the audit branch,
+// without a signing key, an approval or a say over the repository's variables.
+// ---------------------------------------------------------------------------------------
+
+const FULCIO_ROUTE: &str = "/api/v2/signingCert";
+
+/// HOLE (fixed): under `PROMPTRAIL_TRUSTED_IDENTITIES`, keyless signing still took Fulcio
+/// and Rekor from the checkout's `.promptrail.yml`. An insider pushes `signing.fulcio_url`
+/// naming a server of their own; CI's `record --keyless` on main sends it this job's OIDC
+/// token (audience `sigstore`, the very workflow identity the anchor trusts), with which the
+/// insider gets a real certificate for that identity from the real Fulcio and signs a forged
+/// audit branch that the anchored gate believes. Now, under the anchor, a Fulcio or Rekor
+/// the checkout names is refused (exit 2) before any token is asked for or sent; given by
+/// the workflow (`--fulcio-url`, `PROMPTRAIL_FULCIO_URL`), the checkout's is never used.
+#[test]
+fn red_the_anchor_never_sends_the_jobs_token_to_the_checkouts_fulcio() {
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let evil = SigstoreStandIn::start_blocking();
+    let hostile = CONFIG.replace(
+        "policy:",
+        &format!(
+            "  fulcio_url: {}\n  rekor_url: {}\npolicy:",
+            evil.fulcio_url(),
+            evil.rekor_url()
+        ),
+    );
+    k.r.write(".promptrail.yml", &hostile);
+    k.r.write("prompts/intake.md", "Unreviewed.\n");
+    k.r.commit("intake v3, and a Fulcio of mine");
+    k.r.push();
+    let tip = k.r.git(&["rev-parse", "promptrail/audit"]);
+    let honest = identity_for(WORKFLOW);
+    // CI's job: the anchor set, no Fulcio or Rekor given by the workflow.
+    for command in [
+        &["record", "--offline"][..],
+        &["deploy", "--env", "production", "--no-push"][..],
+    ] {
+        let out = k
+            .cmd()
+            .env(IDENTITY_ANCHOR, &honest)
+            .env_remove("PROMPTRAIL_FULCIO_URL")
+            .env_remove("PROMPTRAIL_REKOR_URL")
+            .args(command)
+            .output()
+            .unwrap();
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{command:?}: {err}");
+        assert!(err.contains("signing.fulcio_url"), "{command:?}: {err}");
+        assert!(!err.contains("eyJ"), "a token leaked: {err}");
+        assert_eq!(evil.requests_to(FULCIO_ROUTE), 0, "the token reached it");
+        assert_eq!(evil.rekor_entries(), 0);
+        assert_eq!(k.r.git(&["rev-parse", "promptrail/audit"]), tip);
+    }
+    // Only Rekor named by the checkout: refused too (it would be sent every entry).
+    k.r.write(
+        ".promptrail.yml",
+        &CONFIG.replace(
+            "policy:",
+            &format!("  rekor_url: {}\npolicy:", evil.rekor_url()),
+        ),
+    );
+    k.r.commit("a Rekor of mine");
+    k.r.push();
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, &honest)
+        .env_remove("PROMPTRAIL_REKOR_URL")
+        .args(["record", "--offline"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("signing.rekor_url"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(evil.requests_to(FULCIO_ROUTE), 0);
+    assert_eq!(evil.rekor_entries(), 0);
+    // The workflow gives the services: the checkout's are not used, and the append signs.
+    k.r.write(".promptrail.yml", &hostile);
+    k.r.commit("a Fulcio of mine, again");
+    k.r.push();
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, &honest)
+        .args(["record", "--offline"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(evil.requests_to(FULCIO_ROUTE), 0);
+    assert_eq!(evil.rekor_entries(), 0);
+    assert_ne!(k.r.git(&["rev-parse", "promptrail/audit"]), tip);
+    // Premise: without the anchor the checkout's Fulcio is where the token goes.
+    k.r.write("prompts/intake.md", "Unreviewed, again.\n");
+    k.r.commit("intake v4");
+    k.r.push();
+    let _ = k
+        .cmd()
+        .env_remove("PROMPTRAIL_FULCIO_URL")
+        .env_remove("PROMPTRAIL_REKOR_URL")
+        .args(["record", "--offline", "--no-push"])
+        .output()
+        .unwrap();
+    assert!(
+        evil.requests_to(FULCIO_ROUTE) > 0,
+        "premise: the checkout's Fulcio is used without the anchor"
+    );
+}
+
+/// A log migrated from a key to keyless (old entries key-signed, new ones keyless), read
+/// under one anchor only: under the identity anchor alone its key-signed entries are not
+/// trusted, whatever `signing.public_keys` pins (PT004, the gate does not pass), nor is a
+/// `--key` (exit 2); under the key anchor alone its keyless entries are not; with both, the
+/// log verifies.
+#[test]
+fn red_a_mixed_log_verifies_only_under_both_anchors() {
+    let k = Keyless::new("policy:\n  default:\n    approvals: 0\n");
+    std::fs::create_dir_all(k.r.work.join("keys")).unwrap();
+    std::fs::copy(&keys().public, k.r.work.join("keys/promptrail.pub")).unwrap();
+    k.r.commit("trust the key");
+    k.r.push();
+    assert_ok(&k.r.run(&[
+        "record",
+        "--offline",
+        "--key",
+        keys().private.to_str().unwrap(),
+    ]));
+    let key_id = promptrail::signing::TrustedKey::load(&keys().public)
+        .unwrap()
+        .key_id;
+    k.r.write(
+        ".promptrail.yml",
+        &format!(
+            "signing:
+  mode: keyless
+  public_keys:
+    - {{ path: keys/promptrail.pub, key_id: {key_id} }}
+  identities:
+    - {}
+policy:
+  default:
+    approvals: 0
+",
+            identity_for(WORKFLOW)
+        ),
+    );
+    k.r.write("prompts/intake.md", "v3, signed keylessly\n");
+    k.r.commit("go keyless");
+    k.r.push();
+    assert_ok(&k.record());
+    let honest = identity_for(WORKFLOW);
+    let key_id = key_id.to_string();
+    let run = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = k.cmd();
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let out = cmd.args(args).output().unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let verify = ["verify", "--format", "json"];
+    let gate = ["gate", "--env", "production", "--format", "json"];
+    let only_identities = [(IDENTITY_ANCHOR, honest.as_str())];
+    let (code, report, err) = run(&only_identities, &verify);
+    assert_eq!(code, Some(1), "{err}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let found = codes(&report);
+    assert!(found.iter().any(|(_, c)| c == "PT004"), "{report}");
+    assert!(
+        !found
+            .iter()
+            .any(|(e, c)| *e == Some(4) && (c == "PT004" || c == "PT016")),
+        "the keyless entry is trusted: {report}"
+    );
+    let (code, out, err) = run(&only_identities, &gate);
+    assert_ne!(code, Some(0), "{err}");
+    let view = json_after_annotations(&out);
+    assert!(!view["logProblem"].is_null(), "{view}");
+    let pubkey = keys().public.to_str().unwrap().to_owned();
+    let (code, _, err) = run(&only_identities, &["verify", "--key", &pubkey]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--key is refused"), "{err}");
+    let only_keys = [("PROMPTRAIL_TRUSTED_KEY_IDS", key_id.as_str())];
+    let (code, report, err) = run(&only_keys, &verify);
+    assert_eq!(code, Some(1), "{err}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert!(
+        codes(&report).iter().any(|(e, _)| *e == Some(4)),
+        "the keyless entry is trusted under the key anchor alone: {report}"
+    );
+    let both = [
+        (IDENTITY_ANCHOR, honest.as_str()),
+        ("PROMPTRAIL_TRUSTED_KEY_IDS", key_id.as_str()),
+    ];
+    let (code, _, err) = run(&both, &verify);
+    assert_eq!(code, Some(0), "{err}");
+    // (Its prompts are blocked for want of fetched approvals, not for the log.)
+    let (_, out, _) = run(&both, &gate);
+    let view = json_after_annotations(&out);
+    assert!(view["logProblem"].is_null(), "{view}");
+}

@@ -352,14 +352,28 @@ pub fn load_signer(
                  .promptrail.yml: the workflows whose certificates verify will trust"
             );
         };
-        let url = |flag: &Option<String>, config: &Option<String>, public: &str| {
-            flag.clone()
-                .or_else(|| config.clone())
-                .unwrap_or_else(|| public.to_owned())
+        let anchored = anchors.identities.is_some();
+        let url = |flag: &Option<String>, config: &Option<String>, public: &str, name: &str| {
+            match (flag, config) {
+                (Some(f), _) => Ok(f.clone()),
+                // The checkout is whoever pushed it: its Fulcio would receive this job's
+                // OIDC token, good for a certificate of the very identity the anchor trusts.
+                (None, Some(c)) if anchored && c.trim_end_matches('/') != public => bail!(
+                    "{TRUSTED_IDENTITIES_ENV} is set: keyless signing does not use                      `signing.{name}_url` from .promptrail.yml ({c}): whoever pushed the                      checkout could name a server of their own and receive this job's OIDC                      token, then sign as this workflow; give it from the workflow with                      --{name}-url (or PROMPTRAIL_{upper}_URL), or remove it from                      .promptrail.yml to use {public}",
+                    upper = name.to_ascii_uppercase()
+                ),
+                (None, Some(c)) => Ok(c.clone()),
+                (None, None) => Ok(public.to_owned()),
+            }
         };
         let signer = KeylessSigner::new(Services {
-            fulcio_url: url(&args.fulcio_url, &signing.fulcio_url, PUBLIC_FULCIO),
-            rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR),
+            fulcio_url: url(
+                &args.fulcio_url,
+                &signing.fulcio_url,
+                PUBLIC_FULCIO,
+                "fulcio",
+            )?,
+            rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR, "rekor")?,
             transparency: signing.transparency,
             policy: keyless.policy.clone(),
         })?;

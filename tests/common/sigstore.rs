@@ -267,6 +267,20 @@ impl SigstoreStandIn {
         self.settings().tamper_set = tamper;
     }
 
+    /// How many requests reached `route` (e.g. `/api/v2/signingCert`, whose body carries the
+    /// job's OIDC token), whatever they were answered.
+    pub fn requests_to(&self, route: &str) -> usize {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(self.server.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == route)
+            .count()
+    }
+
     /// How many entries Rekor has logged.
     pub fn rekor_entries(&self) -> usize {
         self.state.leaves.lock().unwrap().len()
