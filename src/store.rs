@@ -811,9 +811,17 @@ impl<'a> Store<'a> {
             ))
         })?;
         let parents = self.git.commit_parents(commit)?;
-        if let Some(named) = cp.parent()
-            && (parents.len() > 1 || named != parents.first().map(Oid::as_str))
-        {
+        // Every append's last checkpoint names its parent: one that names none is a commit
+        // inside an append, whose parent nothing pins (its tree may be anyone's, under a copy
+        // of the signed range), so the check against the parent below would prove nothing.
+        let Some(named) = cp.parent() else {
+            return Err(refuse(
+                "its checkpoint names no parent commit (a commit inside an append, or a log \
+                 older than that line)"
+                    .into(),
+            ));
+        };
+        if parents.len() > 1 || named != parents.first().map(Oid::as_str) {
             return Err(refuse(format!(
                 "its checkpoint was signed for a commit on top of {}",
                 named.unwrap_or("nothing (the log's first commit)")

@@ -4,7 +4,8 @@
 //!
 //! Why this is enough, and why it is needed. A checkpoint names the commit it was appended
 //! onto (`promptrail-parent`), and a commit's id fixes its tree and its history, so a signed
-//! checkpoint at the tip pins every commit below the tip. The tip's own tree is pinned by
+//! checkpoint at the tip pins every commit below the tip (the callers refuse a tip whose
+//! checkpoint names no parent: an append's inner commit, whose parent nothing pins). The tip's own tree is pinned by
 //! nothing: an insider with push access can commit it again on the same parent, with the
 //! same checkpoint and range, and other entries (an old one replaced, deleted, or a stray
 //! file beside them). An append that took the signed right edge from `checkpoint.range`

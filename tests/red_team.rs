@@ -950,3 +950,75 @@ fn a_tip_whose_parent_predates_the_range_is_checked_from_every_entry() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Round 5: the directory-level check of the tip against its parent (`succession::check`).
+// It trusts the parent's tree because the tip's signed checkpoint pins the parent commit;
+// each test below plays a tip or tree where that premise or the tree reading is attacked.
+
+/// The checkpoint of `commit` on the local audit branch, parsed.
+fn checkpoint_at(r: &Repo, commit: &str) -> Checkpoint {
+    Checkpoint::parse(&r.git(&["show", &format!("{commit}:checkpoint")])).unwrap()
+}
+
+/// An adopted repository and one `record` of two new prompts: one append of two entries, an
+/// inner commit (its checkpoint names no parent) and the last. Returns the inner commit.
+fn two_entry_append() -> (Repo, String) {
+    let r = adopted_repo();
+    r.write("prompts/a.md", "A\n");
+    r.write("prompts/b.md", "B\n");
+    r.commit("two prompts");
+    r.push();
+    r.record();
+    let inner = r.git(&["rev-parse", "promptrail/audit~1"]);
+    assert_eq!(
+        checkpoint_at(&r, &inner).parent(),
+        None,
+        "an inner commit's checkpoint names no parent"
+    );
+    (r, inner)
+}
+
+/// HOLE (round 5): an inner commit of a multi-entry append is signed, but its checkpoint
+/// names no parent, so nothing pins the commit below it. The insider rolls the branch back
+/// to a copy of it on a parent of their own: the honest parent's checkpoint and range copied
+/// (so the range is the signed one) over entries they changed, and the tip's tree those
+/// entries plus the inner commit's. The directory-level check compared the tip with that
+/// parent and found one entry more extending the signed range: CI signed on top of entries
+/// the signed root does not cover. The secure outcome: the append refuses a tip whose
+/// checkpoint names no parent (every append's last checkpoint names one).
+#[test]
+fn red_an_append_refuses_an_inner_commit_replayed_on_a_parent_of_the_attackers() {
+    let (r, inner) = two_entry_append();
+    let honest_parent = r.git(&["rev-parse", &format!("{inner}~1")]);
+    // Entry #0 replaced by a copy of the inner commit's own (last) entry.
+    let last = checkpoint_at(&r, &inner).size - 1;
+    let copied = r.git(&["show", &format!("{inner}:entries/000000/{last:09}.json")]);
+    let forge = |f: &mut Files| {
+        f.insert(
+            "entries/000000/000000000.json".into(),
+            copied.clone().into_bytes(),
+        );
+    };
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &honest_parent]);
+    tamper_onto(&r, &honest_parent, forge);
+    let fake_parent = recommit(&r, &audit_tip(&r), &[]);
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &inner]);
+    tamper_onto(&r, &fake_parent, forge);
+    let forged = audit_tip(&r);
+    assert_eq!(
+        r.git(&["rev-parse", &format!("{forged}:checkpoint")]),
+        r.git(&["rev-parse", &format!("{inner}:checkpoint")]),
+        "the inner commit's signed checkpoint was kept"
+    );
+    r.write(PROMPT, "Hello again!\n");
+    r.commit("welcome v2");
+    r.push();
+    assert_ci_refuses(&r, "names no parent");
+    let shown = r.run(&["log", "--prompt", PROMPT]);
+    assert!(
+        stderr(&shown).contains("state summary is not believed"),
+        "the reader believed the summary: {}",
+        stderr(&shown)
+    );
+}
