@@ -1041,3 +1041,158 @@ policy:
     let view = json_after_annotations(&out);
     assert!(view["logProblem"].is_null(), "{view}");
 }
+
+/// Under the identity anchor the checkout's `identity_regexps` and `issuer` reach nothing.
+/// An insider pushes a pattern that the record workflow on a branch of theirs matches
+/// (`…/promptrail-record.yml@refs/heads/main-evil`: the anchored identity is its prefix) and
+/// records from it; or a whole log is certified by an issuer of theirs (an identity provider
+/// that puts the anchored workflow's identity in its tokens) under a config naming it. The
+/// checkout's policy trusts their entries (the premise, asserted); the anchored `verify` finds
+/// each of them PT016, and the gate reports the log.
+#[test]
+fn red_the_anchor_ignores_the_checkouts_patterns_and_issuer() {
+    const INSIDER_IDP: &str = "https://idp.insider.example";
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let honest = identity_for(WORKFLOW);
+    let findings_from = |first: usize, anchor: Option<&str>| {
+        let mut cmd = k.cmd();
+        if let Some(a) = anchor {
+            cmd.env(IDENTITY_ANCHOR, a);
+        }
+        let out = cmd.args(["verify", "--format", "json"]).output().unwrap();
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&out)));
+        codes(&report)
+            .into_iter()
+            .filter(|(e, _)| e.is_some_and(|e| e as usize >= first))
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>()
+    };
+    let pattern = CONFIG.replace(
+        "policy:",
+        "  identity_regexps:\n    - 'https://github\\.com/octo-org/prompts/\\.github/workflows/promptrail-record\\.yml@refs/heads/main.*'\npolicy:",
+    );
+    k.r.write(".promptrail.yml", &pattern);
+    k.r.write("prompts/intake.md", "Unreviewed, from main-evil.\n");
+    k.r.commit("intake v3");
+    k.r.push();
+    let first = k.entries().len();
+    k.s.set_workflow_identity(&format!("{WORKFLOW}-evil"));
+    assert_ok(&k.record());
+    assert!(k.entries().len() > first, "the insider recorded nothing");
+    assert_eq!(findings_from(first, None), Vec::<String>::new(), "premise");
+    let anchored = findings_from(first, Some(&honest));
+    assert!(
+        !anchored.is_empty() && anchored.iter().all(|c| c == "PT016"),
+        "{anchored:?}"
+    );
+    let gate_sees_a_log_problem = |k: &Keyless| {
+        let out = k
+            .cmd()
+            .env(IDENTITY_ANCHOR, &honest)
+            .args(["gate", "--env", "production", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_ne!(out.status.code(), Some(0), "{}", stderr(&out));
+        assert!(!json_after_annotations(&stdout(&out))["logProblem"].is_null());
+    };
+    gate_sees_a_log_problem(&k);
+    // A log whose every entry the insider's identity provider certified, for the anchored
+    // workflow's identity, under a config naming that issuer.
+    let k = Keyless::new(&CONFIG.replace("policy:", &format!("  issuer: {INSIDER_IDP}\npolicy:")));
+    k.s.set_issuer(INSIDER_IDP);
+    assert_ok(&k.record());
+    let (code, _) = k.verify_json(&[]);
+    assert_eq!(
+        code,
+        Some(0),
+        "premise: the checkout trusts the insider's issuer"
+    );
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, &honest)
+        .args(["verify", "--format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = codes(&report);
+    assert!(
+        !found.is_empty() && found.iter().all(|(_, c)| c == "PT016"),
+        "{report}"
+    );
+    gate_sees_a_log_problem(&k);
+}
+
+/// A proof checked anywhere (`verify-entry`, no repository) under the identity anchor: an
+/// insider's proof of an entry their own workflow signed (its checkpoint signer too) is not
+/// trusted, and neither `--certificate-identity` naming their workflow nor a `--key` of
+/// theirs gets it trusted (refused, exit 2). Without the anchor the flag trusts it (the
+/// premise).
+#[test]
+fn red_a_proof_under_the_identity_anchor_trusts_only_the_anchor() {
+    const EVIL: &str = "octo-org/prompts/.github/workflows/evil.yml@refs/heads/main";
+    let evil = identity_for(EVIL);
+    let k = Keyless::new(&CONFIG.replace(&identity_for(WORKFLOW), &evil));
+    k.s.set_workflow_identity(EVIL);
+    assert_ok(&k.record());
+    let proof = k.r.dir.path().join("intake-v1.proof.json");
+    assert_ok(&k.run(&[
+        "prove",
+        "prompts/intake.md@v1",
+        "--out",
+        proof.to_str().unwrap(),
+    ]));
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let check = |anchor: Option<&str>, trust: &[&str]| {
+        let mut cmd = k.cmd();
+        if let Some(a) = anchor {
+            cmd.env(IDENTITY_ANCHOR, a);
+        }
+        let out = cmd
+            .current_dir(elsewhere.path())
+            .arg("verify-entry")
+            .arg(&proof)
+            .args(trust)
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    let (code, _, err) = check(None, &["--certificate-identity", &evil]);
+    assert_eq!(code, Some(0), "premise: {err}");
+    let honest = identity_for(WORKFLOW);
+    let (code, out, err) = check(Some(&honest), &[]);
+    assert_eq!(code, Some(1), "{out}{err}");
+    assert!(out.contains("FAIL entry: names identity"), "{out}");
+    assert!(!out.contains("OK: entry"), "{out}");
+    for flags in [
+        &["--certificate-identity", evil.as_str()][..],
+        &["--certificate-identity-regexp", ".*"][..],
+        &["--key", keys().public.to_str().unwrap()][..],
+    ] {
+        let (code, out, err) = check(Some(&honest), flags);
+        assert_eq!(code, Some(2), "{flags:?}: {out}{err}");
+        assert!(err.contains(IDENTITY_ANCHOR), "{flags:?}: {err}");
+    }
+    // An honest proof checks under the anchor alone (no flag needed, none refused).
+    let k = Keyless::new(CONFIG);
+    assert_ok(&k.record());
+    let proof = k.r.dir.path().join("honest.proof.json");
+    assert_ok(&k.run(&[
+        "prove",
+        "prompts/intake.md@v1",
+        "--out",
+        proof.to_str().unwrap(),
+    ]));
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, &honest)
+        .current_dir(elsewhere.path())
+        .arg("verify-entry")
+        .arg(&proof)
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_stdout_has(&out, &["OK: entry 1 is in the log of size 3"]);
+}

@@ -235,7 +235,10 @@ pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
         keyless,
         ..Default::default()
     };
-    anchors.narrow(&mut trust, true)?;
+    // Every key here is a `--key` (the key anchor's "flagged" reading); under the identity
+    // anchor alone only a `--key` actually given is refused.
+    let flagged = !args.keys.is_empty() || anchors.keys.is_some();
+    anchors.narrow(&mut trust, flagged)?;
     Ok(trust)
 }
 
