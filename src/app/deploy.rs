@@ -54,7 +54,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
         }
         None => {
             // Only when an entry is appended: the state chunks the append rewrites.
-            if let Judged::Summary(answers) = &judged
+            if let Judged::Summary(answers) = &mut judged
                 && let Err(e) = answers.fetch_for_deployment(&env, prompts.iter().map(|p| &p.path))
             {
                 progress.warn(&format!("{e:#}; the append reads the rest of the branch"));

@@ -1,17 +1,23 @@
 //! `gate` and `deploy` on a fresh clone: the answer from the audit branch's signed state
-//! summary and the few entries it names, fetched alone (the tip commit and its parent with
-//! their trees, then exactly the blobs the answer needs), never from anything unchecked.
+//! summary and the few entries it names, fetched alone (the tip commit and its parent
+//! without their trees, then by id only the trees and files on the paths the answer reads,
+//! a tree level per request; from a server that refuses that filter, the two commits with
+//! all their trees and then the files), never from anything unchecked.
 //!
 //! Believed only when all of these hold (else the whole log is read and verified, and
 //! stderr says why): the tip's checkpoint is signed by the configured trust (keyless: by the
 //! certificate key of the entry it closes), names the tip's parent, and binds
-//! `state/index.json`; the tip holds exactly the entries `0..size` and, but for the last,
-//! the same entry blobs as its parent; the last entry extends the parent's
-//! `checkpoint.range` to the signed root; every state file read has the SHA-256 the index
-//! lists; and every entry the answer rests on is signed by the trust, says the index its
-//! path gives, and records what the summary says it does (path, version, digests,
-//! approval). An append refuses a tip it cannot trust (`Store::check_tip`), so a signed
-//! summary at the tip was computed by a trusted signer on a chain of trusted tips.
+//! `state/index.json`; the tip is its parent plus exactly the entry its checkpoint signed
+//! (`succession::check`, by directory, within `StateView::check`: its parent's entries,
+//! one more, and that one extends the parent's `checkpoint.range` to the signed root; by
+//! induction over appends the tip then holds exactly `0..size`); every state file read has
+//! the SHA-256 the index lists; and every entry the
+//! answer rests on is signed by the trust, says the index its path gives, and records what
+//! the summary says it does (path, version, digests, approval). An append refuses a tip it
+//! cannot trust (`Store::check_tip`), so a signed summary at the tip was computed by a
+//! trusted signer on a chain of trusted tips. Nothing fetched is believed for having been
+//! fetched: ids come from the trees read, and the commit's `Promptrail-Entry` trailer only
+//! says what to fetch ahead.
 
 use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap};
@@ -21,8 +27,8 @@ use anyhow::{Context, Result};
 use super::{Progress, Workspace};
 use crate::attestation::Statement;
 use crate::attestation::predicate::{ChangeType, EventType, PolicyInForce};
+use crate::git::{Partial, TipTrees};
 use crate::ledger::{Ledger, LineageId, RecordedVersion};
-use crate::merkle::{CompactRange, leaf_hash};
 use crate::signing::Trust;
 use crate::state::{EnvState, Head, History, VersionState, env_file, heads_file, history_file};
 use crate::store::{
@@ -40,12 +46,15 @@ pub(super) struct JudgedTip {
     pub remote: Option<String>,
     /// Fetched tip-first: its history and most blobs are not here.
     pub shallow: bool,
+    /// What a tip-first fetch left out (the trees too, or only the blobs).
+    pub partial: Partial,
 }
 
 /// The audit branch tip as the remote has it, fetched; see `AuditLog::open_remote_first` for
 /// which of local and remote is judged. Without any local history of the branch only the
-/// tip and its parent are fetched, trees but no blobs (a fresh CI clone); a local branch
-/// with its history is brought up to date as it is.
+/// tip and its parent commits are fetched, without trees or blobs (a fresh CI clone; from a
+/// server that refuses that filter, with their trees); a local branch with its history is
+/// brought up to date as it is.
 pub(super) fn judged_tip(ws: &Workspace, branch: &str, progress: &Progress) -> Result<JudgedTip> {
     let store = ws.store(branch);
     let remote = ws.config.audit.remote.0.clone();
@@ -54,10 +63,18 @@ pub(super) fn judged_tip(ws: &Workspace, branch: &str, progress: &Progress) -> R
         Some(l) => !ws.git.is_shallow_at(l)?,
         None => false,
     };
+    let mut partial = Partial::Blobless;
     let fetched = if complete {
         ws.git.fetch_branch(&remote, branch)
     } else {
-        ws.git.fetch_tip_trees(&remote, branch)
+        match ws.git.fetch_tip_commits(&remote, branch) {
+            Ok(tip) => {
+                partial = Partial::Treeless;
+                Ok(tip)
+            }
+            // A server that refuses `tree:0` still serves the trees with the commits.
+            Err(_) => ws.git.fetch_tip_trees(&remote, branch),
+        }
     };
     let (tip, from) = match fetched {
         Ok(Some(remote_tip)) => {
@@ -75,6 +92,7 @@ pub(super) fn judged_tip(ws: &Workspace, branch: &str, progress: &Progress) -> R
         tip,
         remote: from,
         shallow,
+        partial,
     })
 }
 
@@ -87,6 +105,15 @@ pub(super) fn complete(ws: &Workspace, branch: &str, judged: &JudgedTip) -> Resu
         .remote
         .clone()
         .unwrap_or_else(|| ws.config.audit.remote.0.clone());
+    if judged.partial == Partial::Treeless {
+        // The server sends the history as a thin pack against the shallow parent's trees
+        // and blobs, which a treeless fetch left out; its lazy fetches of them do not make
+        // the pack whole. With the two commits' trees here first, it is as after a
+        // blobless fetch.
+        ws.git
+            .refetch_tip_trees(&remote, branch)
+            .with_context(|| format!("reading all of `{branch}` after all"))?;
+    }
     ws.git
         .complete_branch(&remote, branch)
         .with_context(|| format!("reading all of `{branch}` after all"))?;
@@ -103,49 +130,6 @@ fn has_missing_blobs(ws: &Workspace, judged: &JudgedTip) -> Result<bool> {
         .map(|e| e.oid)
         .collect();
     Ok(!ws.git.missing(&listed)?.is_empty())
-}
-
-/// The tip's files as listed (trees only, no blob read).
-struct Listing {
-    /// Entry blobs by index.
-    entries: Vec<Oid>,
-    /// Every other file: path → blob.
-    files: HashMap<String, Oid>,
-}
-
-impl Listing {
-    fn of(ws: &Workspace, tip: &Oid) -> Result<Listing, String> {
-        let rows = ws
-            .git
-            .ls_tree(tip.as_str(), true)
-            .map_err(|e| format!("listing the audit branch: {e:#}"))?;
-        let mut entries = Vec::new();
-        let mut files = HashMap::new();
-        for row in rows {
-            let path = String::from_utf8_lossy(&row.path).into_owned();
-            if path.starts_with("entries/") {
-                // Rows come in path order, which is index order for canonical paths.
-                match index_from_path(&path) {
-                    Some(i) if row.kind == "blob" && i.0 == entries.len() as u64 => {
-                        entries.push(row.oid)
-                    }
-                    _ => {
-                        return Err(format!(
-                            "{path} is not entry #{} of a contiguous log",
-                            entries.len()
-                        ));
-                    }
-                }
-            } else if row.kind == "blob" {
-                files.insert(path, row.oid);
-            }
-        }
-        Ok(Listing { entries, files })
-    }
-
-    fn file(&self, path: &str) -> Option<Oid> {
-        self.files.get(path).cloned()
-    }
 }
 
 /// What the gate and deploy ask of the log, answered by the whole log or by the summary.
@@ -191,9 +175,10 @@ pub(super) struct Answers {
     versions: HashMap<(PromptPath, Sha256Hex), RecordedVersion>,
     env: Option<EnvState>,
     view: StateView,
-    listing: Listing,
-    remote: Option<String>,
-    git: crate::git::Git,
+    /// The tip's trees, through which entries and files are fetched and found.
+    trees: TipTrees,
+    /// Entries on the branch.
+    size: u64,
     origin: String,
 }
 
@@ -248,35 +233,37 @@ pub(super) fn answer(
     explained: usize,
 ) -> Result<(Answers, Vec<OnDisk>), NotBelieved> {
     let tip = &judged.tip;
-    let listing = Listing::of(ws, tip)?;
-    let fetch = |oids: Vec<Oid>| -> Result<(), NotBelieved> {
-        if let Some(remote) = &judged.remote {
-            ws.git
-                .fetch_objects(remote, &oids)
-                .map_err(|e| NotBelieved(format!("{e:#}")))?;
-        }
-        Ok(())
-    };
-    let size = listing.entries.len() as u64;
     let parents = ws.git.commit_parents(tip)?;
     let parent = match parents.as_slice() {
         [] => None,
         [p] => Some(p.clone()),
         _ => return Err("the tip is a merge commit".to_owned().into()),
     };
-    // The parent's files, when it is here (fetched with the tip, or a full branch).
-    let parent_listing = match &parent {
-        Some(p) if ws.git.resolve_commit(p.as_str())?.is_some() => Some(Listing::of(ws, p)?),
+    let (tip_tree, message) = ws.git.commit_tree_and_message(tip)?;
+    // The parent's tree, when the parent commit is here (fetched with the tip, or a full
+    // branch).
+    let parent_tree = match &parent {
+        Some(p) if ws.git.resolve_commit(p.as_str())?.is_some() => {
+            Some(ws.git.commit_tree_and_message(p)?.0)
+        }
         _ => None,
     };
-    fetch(first_files(&listing, parent_listing.as_ref(), env))?;
+    let mut trees = TipTrees::new(
+        &ws.git,
+        judged.remote.as_deref(),
+        judged.partial,
+        &tip_tree,
+        parent_tree.as_ref(),
+    )?;
+    let last = bring_first(&mut trees, &message, env, &found)?;
+    let size = last.0 + 1;
+    // The summary checked, the tip against its parent included (`succession::check`,
+    // which reads the trees and files `bring_first` fetched).
     let (mut view, checkpoint) = checked_view(&ws.store(branch), tip, trust, size)?;
-    check_last_entry(ws, &listing, parent_listing.as_ref(), &checkpoint, parent)?;
-    drop(parent_listing);
     // The heads of the paths on disk (one shard file per first byte, fetched at once), and
     // the history of each path whose bytes are not its newest version's: a long log's
     // history is read only where the answer needs it.
-    let (heads, histories) = heads_and_histories(&mut view, &listing, &found, &fetch)?;
+    let (heads, histories) = heads_and_histories(&mut view, &mut trees, &found)?;
     let policy = view.policy()?;
     let in_force = policy.for_next_change();
     // The entries the answer rests on: each version on disk, and the policy in force's.
@@ -288,9 +275,8 @@ pub(super) fn answer(
         versions: HashMap::new(),
         env: None,
         view,
-        listing,
-        remote: judged.remote.clone(),
-        git: ws.git.clone(),
+        trees,
+        size,
         origin: checkpoint.origin.clone(),
     };
     for f in &found {
@@ -323,11 +309,28 @@ pub(super) fn answer(
     Ok((answers, found))
 }
 
-/// The tip's files fetched first: the branch's metadata, checkpoint and range, the state
-/// summary's index, policy, renames and environment file, the last entry, and the parent's
-/// range and checkpoint.
-fn first_files(listing: &Listing, parent_listing: Option<&Listing>, env: &str) -> Vec<Oid> {
-    let mut first: Vec<Oid> = [
+/// Brings what every answer reads, in one round of requests (a tree level each): the
+/// branch's metadata, checkpoint and range, the state summary's index, policy, renames and
+/// environment file, the heads shards of the paths on disk, the parent's metadata, range,
+/// checkpoint and `entries/`; and the last entry with its directory in tip and parent
+/// (what `succession::check` compares), where the tip commit's `Promptrail-Entry` trailer
+/// says it is (a hint, not believed: the trees say where it is, and a wrong hint costs a
+/// request). Returns the last entry's index as the tip's trees have it (checked with the
+/// summary).
+fn bring_first(
+    trees: &mut TipTrees,
+    message: &str,
+    env: &str,
+    found: &[OnDisk],
+) -> Result<EntryIndex, NotBelieved> {
+    let env_path = env_file(env);
+    let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
+    let hint = entry_hint(message);
+    let hinted = hint.map(entry_path);
+    let parent_dir = hint
+        .and_then(|i| i.0.checked_sub(1))
+        .map(|i| entry_dir(EntryIndex(i)));
+    let mut tip_paths: Vec<&str> = vec![
         META_FILE,
         CHECKPOINT_FILE,
         RANGE_FILE,
@@ -335,17 +338,52 @@ fn first_files(listing: &Listing, parent_listing: Option<&Listing>, env: &str) -
         crate::state::INDEX_FILE,
         crate::state::POLICY_FILE,
         crate::state::RENAMES_FILE,
-        &env_file(env),
-    ]
-    .iter()
-    .filter_map(|f| listing.file(f))
-    .collect();
-    first.extend(listing.entries.last().cloned());
-    if let Some(pl) = parent_listing {
-        first.extend(pl.file(RANGE_FILE));
-        first.extend(pl.file(CHECKPOINT_FILE));
+        &env_path,
+        "entries/",
+    ];
+    tip_paths.extend(shards.iter().map(String::as_str));
+    tip_paths.extend(hinted.as_deref());
+    let mut parent_paths = vec![META_FILE, RANGE_FILE, CHECKPOINT_FILE, "entries/"];
+    parent_paths.extend(parent_dir.as_deref());
+    trees.bring(&tip_paths, &parent_paths)?;
+    // The last entry as the trees have it: the last row of the last directory.
+    let dir = trees
+        .tip_last_name("entries")?
+        .map(|d| format!("entries/{d}"))
+        .ok_or_else(|| "the branch holds no entry".to_owned())?;
+    if trees.tip_last_name(&dir)?.is_none() {
+        trees.bring(&[&format!("{dir}/")], &[])?;
     }
-    first
+    let path = trees
+        .tip_last_name(&dir)?
+        .map(|n| format!("{dir}/{n}"))
+        .ok_or_else(|| format!("{dir} holds no entry"))?;
+    let last = index_from_path(&path)
+        .ok_or_else(|| format!("{path} is not an entry of a contiguous log"))?;
+    // The last entry, and the parent's directory of the entry before it (the succession
+    // check compares them); both already here when the hint was right.
+    let before = last.0.checked_sub(1).map(|i| entry_dir(EntryIndex(i)));
+    let parent_paths: Vec<&str> = before.as_deref().into_iter().collect();
+    trees.bring(&[&path], &parent_paths)?;
+    Ok(last)
+}
+
+/// The directory of entry `i`'s file, with a trailing `/` (its tree, not its files).
+fn entry_dir(i: EntryIndex) -> String {
+    let path = entry_path(i);
+    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+    format!("{dir}/")
+}
+
+/// The `Promptrail-Entry: N` trailer of an audit commit's message (informational: used
+/// only to fetch ahead).
+fn entry_hint(message: &str) -> Option<EntryIndex> {
+    message
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Promptrail-Entry: "))
+        .and_then(|n| n.trim().parse().ok())
+        .map(EntryIndex)
 }
 
 /// The tip's state summary, checked against its signed checkpoint under the trust, and
@@ -383,12 +421,10 @@ type ByPath<T> = HashMap<PromptPath, T>;
 /// each path whose bytes are not its newest version's.
 fn heads_and_histories(
     view: &mut StateView,
-    listing: &Listing,
+    trees: &mut TipTrees,
     found: &[OnDisk],
-    fetch: &dyn Fn(Vec<Oid>) -> Result<(), NotBelieved>,
 ) -> Result<(ByPath<Head>, ByPath<History>), NotBelieved> {
-    let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
-    fetch(shards.iter().filter_map(|s| listing.file(s)).collect())?;
+    // The shards came with the first files (`bring_first`).
     let mut heads = HashMap::new();
     for f in found {
         if let Some(h) = view.head(&f.path)? {
@@ -406,12 +442,10 @@ fn heads_and_histories(
         })
         .map(|f| &f.path)
         .collect();
-    fetch(
-        older
-            .iter()
-            .filter_map(|p| listing.file(&history_file(p)))
-            .collect(),
-    )?;
+    let files: Vec<String> = older.iter().map(|p| history_file(p)).collect();
+    if !files.is_empty() {
+        trees.bring(&files.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+    }
     let mut histories = HashMap::new();
     for p in older {
         if let Some(h) = view.history(p)? {
@@ -449,49 +483,6 @@ fn keep_unrecorded_bytes(
     }
 }
 
-/// The tip's entries are its parent's and one more, and that one extends the parent's
-/// signed tree to the tip's signed root: the last entry is the one the checkpoint signed.
-fn check_last_entry(
-    ws: &Workspace,
-    listing: &Listing,
-    parent: Option<&Listing>,
-    checkpoint: &crate::checkpoint::Checkpoint,
-    parent_oid: Option<Oid>,
-) -> Result<(), NotBelieved> {
-    let size = listing.entries.len();
-    let Some(last) = listing.entries.last() else {
-        return Err("the branch holds no entry".to_owned().into());
-    };
-    let mut range = match (parent, parent_oid) {
-        (None, None) if size == 1 => CompactRange::default(),
-        (None, _) => return Err("the tip's parent commit is not here".to_owned().into()),
-        (Some(p), _) => {
-            if p.entries.len() + 1 != size || listing.entries[..size - 1] != p.entries[..] {
-                return Err("the tip's entries are not its parent's and one more"
-                    .to_owned()
-                    .into());
-            }
-            let bytes = p
-                .file(RANGE_FILE)
-                .map(|oid| ws.git.object_reader().and_then(|mut r| r.blob(&oid)))
-                .transpose()?
-                .ok_or_else(|| "the tip's parent has no checkpoint.range".to_owned())?;
-            CompactRange::parse(&String::from_utf8_lossy(&bytes))
-                .ok_or_else(|| "the parent's checkpoint.range does not parse".to_owned())?
-        }
-    };
-    let bytes = ws.git.object_reader()?.blob(last)?;
-    range.push(leaf_hash(&bytes));
-    if range.size() != checkpoint.size || range.root() != checkpoint.root {
-        return Err(
-            "the last entry does not extend the parent's tree to the signed root"
-                .to_owned()
-                .into(),
-        );
-    }
-    Ok(())
-}
-
 impl Answers {
     /// The state files a deployment's append rewrites beyond those the gate read: each
     /// deployed path's last deployment chunk and the environment's last entry-list chunk,
@@ -499,24 +490,24 @@ impl Answers {
     /// without these the append finds them missing and rebuilds the summary from every entry
     /// (the whole branch fetched). What they hold is checked by the append as ever.
     pub(super) fn fetch_for_deployment<'p>(
-        &self,
+        &mut self,
         env: &str,
         paths: impl IntoIterator<Item = &'p PromptPath>,
     ) -> Result<()> {
-        let Some(remote) = &self.remote else {
-            return Ok(());
-        };
         let index = self.view.index();
-        let oids: Vec<Oid> = paths
+        // Each chunk file with the trees on its way (the append rewrites those trees), or
+        // the directory a first chunk is written into.
+        let files: Vec<String> = paths
             .into_iter()
             .map(crate::state::deployments_dir)
             .chain([crate::state::env_log_dir(env)])
-            .filter_map(|dir| {
-                let last = index.last_chunk(&dir).ok().flatten()?;
-                self.listing.file(&crate::state::chunk_file(&dir, last))
+            .map(|dir| match index.last_chunk(&dir).ok().flatten() {
+                Some(last) => crate::state::chunk_file(&dir, last),
+                None => dir,
             })
             .collect();
-        self.git.fetch_objects(remote, &oids)?;
+        let names: Vec<&str> = files.iter().map(String::as_str).collect();
+        self.trees.bring(&names, &[])?;
         Ok(())
     }
 
@@ -547,19 +538,12 @@ impl Answers {
         indexes: &[EntryIndex],
         trust: &Trust,
     ) -> Result<HashMap<EntryIndex, Statement>, NotBelieved> {
-        let oids: Vec<Oid> = indexes
-            .iter()
-            .map(|i| {
-                self.listing
-                    .entries
-                    .get(i.0 as usize)
-                    .cloned()
-                    .ok_or_else(|| format!("the summary names entry #{}, past the log", i.0))
-            })
-            .collect::<Result<_, _>>()?;
-        if let Some(remote) = &self.remote {
-            self.git.fetch_objects(remote, &oids)?;
+        if let Some(i) = indexes.iter().find(|i| i.0 >= self.size) {
+            return Err(format!("the summary names entry #{}, past the log", i.0).into());
         }
+        let paths: Vec<String> = indexes.iter().map(|i| entry_path(*i)).collect();
+        self.trees
+            .bring(&paths.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
         let mut out = HashMap::new();
         for (entry, i) in self.view.entries(indexes)?.into_iter().zip(indexes) {
             let st = check_entry(&entry.bytes, *i, trust, &self.origin)

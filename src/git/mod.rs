@@ -19,6 +19,7 @@ mod stream;
 
 pub use objects::{Object, ObjectReader, TreeEntry, TreeRow, TreeRows, Trees};
 use objects::{list_within, parse_tree_line};
+pub use shallow::{Partial, TipTrees};
 pub use stream::{RawChange, RawCommit};
 use stream::{nonce, parse_commit};
 
@@ -217,6 +218,20 @@ impl Git {
             .collect()
     }
 
+    /// A commit's tree and its message (the object read, nothing else: in a partial clone
+    /// the tree itself may not be here).
+    pub fn commit_tree_and_message(&self, commit: &Oid) -> Result<(Oid, String)> {
+        let raw = self.run(&["cat-file", "commit", commit.as_str()])?;
+        let text = String::from_utf8_lossy(&raw);
+        let (head, message) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let tree = head
+            .lines()
+            .find_map(|l| l.strip_prefix("tree "))
+            .and_then(Oid::parse)
+            .with_context(|| format!("commit {commit} names no tree"))?;
+        Ok((tree, message.to_owned()))
+    }
+
     /// The branch checked out now, if any.
     pub fn current_branch(&self) -> Result<Option<String>> {
         let out = self
@@ -407,8 +422,21 @@ impl Git {
 
     /// Starts one `git cat-file --batch` process for reading many objects.
     pub fn object_reader(&self) -> Result<ObjectReader> {
-        let mut child = self
-            .cmd()
+        self.reader(true)
+    }
+
+    /// [`Git::object_reader`] that never fetches a missing object from a promisor remote
+    /// (it answers "missing"): for a partial clone whose reads were fetched first.
+    pub fn object_reader_here(&self) -> Result<ObjectReader> {
+        self.reader(false)
+    }
+
+    fn reader(&self, lazy: bool) -> Result<ObjectReader> {
+        let mut cmd = self.cmd();
+        if !lazy {
+            cmd.env("GIT_NO_LAZY_FETCH", "1");
+        }
+        let mut child = cmd
             // Bounded memory on a long log.
             .args(BOUNDED_PACK_WINDOWS)
             .args(["-c", "core.deltaBaseCacheLimit=32m", "cat-file", "--batch"])
@@ -525,7 +553,7 @@ impl Git {
 
     /// Runs `git fetch` of `branch` from `remote` into its remote-tracking ref, with `extra`
     /// options; returns the tracking ref's name and git's output, for the caller to judge.
-    fn fetch_to_tracking(
+    pub(super) fn fetch_to_tracking(
         &self,
         remote: &str,
         branch: &str,

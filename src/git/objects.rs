@@ -151,48 +151,102 @@ impl Trees {
         reader: &mut ObjectReader,
         paths: &[&str],
     ) -> Result<Vec<Option<Oid>>> {
-        let depth = paths.iter().map(|p| p.matches('/').count()).max();
-        for level in 0..=depth.unwrap_or(0) {
-            let mut wanted: Vec<(&str, Oid)> = Vec::new();
-            let mut queued = std::collections::HashSet::new();
-            for path in paths {
-                // The directory `level` steps down on the way to `path` ("" is the root).
-                let dir = match level {
-                    0 => "",
-                    _ => match path.match_indices('/').nth(level - 1) {
-                        Some((i, _)) => &path[..i],
-                        None => continue,
-                    },
-                };
-                if self.dirs.contains_key(dir) || !queued.insert(dir) {
-                    continue;
+        let mut sets = [(self, paths)];
+        let mut found = Trees::resolve_together(reader, &mut sets, &mut |_, _| Ok(()))?;
+        Ok(found.pop().unwrap_or_default())
+    }
+
+    /// [`Trees::resolve_many`] for several roots at once (a commit and its parent, say),
+    /// calling `bring` before each level with the ids about to be read: that level's trees,
+    /// and the paths' own ids of the level above (files, mostly), known by then (and once
+    /// more after the last level, with the deepest ones). A partial clone fetches them
+    /// there, a request per level, before anything reads them. A path ending in `/` names
+    /// its directory: its tree is read, nothing under it is brought.
+    pub fn resolve_together(
+        reader: &mut ObjectReader,
+        sets: &mut [(&mut Trees, &[&str])],
+        bring: &mut Bring<'_>,
+    ) -> Result<Vec<Vec<Option<Oid>>>> {
+        let depth = sets
+            .iter()
+            .flat_map(|(_, paths)| paths.iter().map(|p| p.matches('/').count()))
+            .max()
+            .unwrap_or(0);
+        for level in 0..=depth + 1 {
+            let mut wanted: Vec<(usize, &str, Oid)> = Vec::new();
+            let mut known: Vec<Oid> = Vec::new();
+            for (set, (trees, paths)) in sets.iter().enumerate() {
+                let mut queued = std::collections::HashSet::new();
+                for path in paths.iter().copied() {
+                    // A path of `level - 1` slashes: its own id is known now.
+                    if level > 0 && path.matches('/').count() == level - 1 && !path.ends_with('/') {
+                        known.extend(trees.lookup(path)?);
+                    }
+                    if level > depth {
+                        continue;
+                    }
+                    // The directory `level` steps down on the way to `path` ("" is the root).
+                    let dir = match level {
+                        0 => "",
+                        _ => match path.match_indices('/').nth(level - 1) {
+                            Some((i, _)) => &path[..i],
+                            None => continue,
+                        },
+                    };
+                    if trees.dirs.contains_key(dir) || !queued.insert(dir) {
+                        continue;
+                    }
+                    let id = match level {
+                        0 => Some(trees.root.clone()),
+                        _ => trees.lookup(dir)?,
+                    };
+                    if let Some(id) = id {
+                        wanted.push((set, dir, id));
+                    }
                 }
-                let id = match level {
-                    0 => Some(self.root.clone()),
-                    _ => self.lookup(dir)?,
-                };
-                if let Some(id) = id {
-                    wanted.push((dir, id));
-                }
+            }
+            let dirs: Vec<Oid> = wanted.iter().map(|(_, _, id)| id.clone()).collect();
+            if !dirs.is_empty() || !known.is_empty() {
+                bring(&dirs, &known)?;
             }
             let specs: Vec<String> = wanted
                 .iter()
-                .map(|(d, id)| match d.is_empty() {
+                .map(|(_, d, id)| match d.is_empty() {
                     // The root may be a commit's id: `^{tree}` peels it (a tree stays a tree).
                     true => format!("{id}^{{tree}}"),
                     false => id.as_str().to_owned(),
                 })
                 .collect();
-            for ((dir, _), object) in wanted.into_iter().zip(reader.read_many(&specs)?) {
+            let read = reader.read_many(&specs)?;
+            for ((set, dir, _), object) in wanted.into_iter().zip(read) {
                 let rows = match object {
                     Some(o) if o.kind == "tree" => o.data,
                     // Not a tree: nothing resolves under it, as git's lookup would say.
                     _ => Vec::new(),
                 };
-                self.dirs.insert(dir.to_owned(), rows);
+                let dir = dir.to_owned();
+                sets[set].0.dirs.insert(dir, rows);
             }
         }
-        paths.iter().map(|p| self.lookup(p)).collect()
+        sets.iter()
+            .map(|(trees, paths)| paths.iter().map(|p| trees.lookup(p)).collect())
+            .collect()
+    }
+
+    /// The name of the last row of directory `dir` as read (`None`: not read, empty, or
+    /// not a tree).
+    pub fn last_name(&self, dir: &str) -> Result<Option<String>> {
+        let Some(data) = self.dirs.get(dir) else {
+            return Ok(None);
+        };
+        let mut last = None;
+        for row in TreeRows::new(data, self.id_len) {
+            let row = row.map_err(|()| {
+                anyhow::anyhow!("the tree at `{dir}` on the audit branch is malformed")
+            })?;
+            last = Some(row.name);
+        }
+        Ok(last.map(|n| String::from_utf8_lossy(n).into_owned()))
     }
 
     /// The id of `path` from the trees read so far (`None`: not there, or its directory
@@ -212,6 +266,10 @@ impl Trees {
         Ok(None)
     }
 }
+
+/// What [`Trees::resolve_together`] calls before each level: with the trees about to be read
+/// and the ids of the paths just resolved.
+pub type Bring<'a> = dyn FnMut(&[Oid], &[Oid]) -> Result<()> + 'a;
 
 /// One row of a raw tree object (as `cat-file --batch` returns it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

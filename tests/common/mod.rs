@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod fresh;
 pub mod github;
 pub mod sigstore;
 pub mod trail;
