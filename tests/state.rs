@@ -626,6 +626,56 @@ fn log_since_reads_the_environments_list_back_to_the_time() {
 }
 
 #[test]
+fn status_with_changes_not_recorded_answers_from_the_summary_as_from_the_whole_log() {
+    // Landed but not recorded: an edit, a rename, a new prompt. `status` then reads the
+    // history; what the log has recorded comes from the believed summary's heads, or
+    // without a summary from every entry: the same answer either way.
+    let (r, s) = history();
+    r.write(
+        OTHER,
+        "Triage by urgency.\nAsk for vitals.\nAsk about pain.\n",
+    );
+    land(&r, &s, "triage v3");
+    r.git(&["mv", NEW, "prompts/clinical/renamed.md"]);
+    land(&r, &s, "rename intake");
+    r.write("prompts/fresh.md", "New.\n");
+    land(&r, &s, "a new prompt");
+    let status = |r: &Repo| r.run(&["status", "--format", "json"]);
+    let fast = status(&r);
+    assert_ok(&fast);
+    assert!(!stderr(&fast).contains("not believed"), "{}", stderr(&fast));
+    let view: Value = serde_json::from_str(&stdout(&fast)).unwrap();
+    let pending: Vec<(&str, &str)> = view["unrecorded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["path"].as_str().unwrap(), e["change"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            (OTHER, "modified"),
+            ("prompts/clinical/renamed.md", "renamed"),
+            ("prompts/fresh.md", "added")
+        ]
+    );
+    let recorded = |path: &str| {
+        view["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["path"] == path)
+            .map(|p| p["recorded"].clone())
+    };
+    assert_eq!(recorded(OTHER), Some(2.into()), "{view:#}");
+    assert_eq!(recorded("prompts/fresh.md"), Some(Value::Null), "{view:#}");
+    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    let full = status(&r);
+    assert_ok(&full);
+    assert_eq!(stdout(&fast), stdout(&full));
+}
+
+#[test]
 fn a_tip_the_summary_does_not_cover_is_not_believed() {
     // Two prompts changed in one commit: one append of two entries; the summary is written
     // with the second. The branch reset to the first (a crashed or cut append) has a stale

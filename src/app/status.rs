@@ -14,6 +14,7 @@ use crate::prompt::PromptMatcher;
 use crate::report::plain;
 use crate::report::views::{PendingEvent, PromptStatus, StatusView};
 use crate::store::decode_entry;
+use crate::summary::StateView;
 use crate::types::{Oid, PromptPath, Version};
 
 pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
@@ -22,7 +23,8 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let (name, target) = ws.target_commit(None)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let tree = ws.prompt_files(&target, &matcher)?;
-    if let Some((prompts, log_entries)) = from_summary(&ws, &branch, &target, &tree, &matcher)? {
+    let (answer, summary) = from_summary(&ws, &branch, &target, &tree, &matcher)?;
+    if let Some((prompts, log_entries)) = answer {
         let view = StatusView {
             branch: name,
             commit: target.clone(),
@@ -37,11 +39,23 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let history = History::scan(&ws.git, &target, &matcher)?;
     let store = ws.store(&branch);
 
-    // Newest recorded version per path, and where recording stopped.
+    // Newest recorded version per path, and where recording stopped: from the believed
+    // summary when the commit it names as recorded last is on this history (the live
+    // prompts' heads), else from every entry of the log.
     let mut recorded: HashMap<PromptPath, Version> = HashMap::new();
     let mut resume: Option<usize> = None;
     let mut log_entries = 0;
-    if let Some(tip) = store.local_tip()? {
+    let summarised = match summary {
+        Some(mut view) => {
+            recorded_from_summary(&mut view, &history)?.map(|(r, at)| (r, at, view.size()))
+        }
+        None => None,
+    };
+    if let Some((from_summary, at, size)) = summarised {
+        recorded = from_summary;
+        resume = Some(at);
+        log_entries = size;
+    } else if let Some(tip) = store.local_tip()? {
         store.read_meta(&tip)?;
         let entries = store.read_all(&tip)?.entries;
         log_entries = entries.len() as u64;
@@ -117,25 +131,53 @@ fn unmatched(matcher: &PromptMatcher, tree: &[TreeEntry], target: &Oid) -> Vec<S
         .collect()
 }
 
+/// The live prompts' newest recorded versions from the summary's heads, and the position
+/// on `history` of the commit recorded last; `None` when that commit is not on it (the
+/// branch was rewritten, or nothing is recorded): the log is read instead.
+fn recorded_from_summary(
+    view: &mut StateView,
+    history: &History,
+) -> Result<Option<(HashMap<PromptPath, Version>, usize)>> {
+    let Some(at) = view
+        .index()
+        .last_version_commit
+        .as_ref()
+        .and_then(|c| history.position(c))
+    else {
+        return Ok(None);
+    };
+    let mut recorded = HashMap::new();
+    for (path, _, _) in &history.live {
+        if let Some(v) = view.head(path)?.and_then(|h| h.latest) {
+            recorded.insert(path.clone(), v.version);
+        }
+    }
+    Ok(Some((recorded, at)))
+}
+
+/// What [`from_summary`] found: the answer, else the believed summary (if any) for the
+/// slow path to use.
+type FromSummary = (Option<(Vec<PromptStatus>, u64)>, Option<StateView>);
+
 /// Status from the state summary, when the log is recorded up to `target` (its newest
 /// version entry names it, as `record`'s fast path asks): every prompt file in the tree is
-/// then at its newest recorded version. `None` (read history and log) otherwise, or when
-/// the summary disagrees with the tree.
+/// then at its newest recorded version. No answer (read history) otherwise, or when the
+/// summary disagrees with the tree.
 fn from_summary(
     ws: &Workspace,
     branch: &str,
     target: &Oid,
     tree: &[TreeEntry],
     matcher: &PromptMatcher,
-) -> Result<Option<(Vec<PromptStatus>, u64)>> {
+) -> Result<FromSummary> {
     if ws.store(branch).local_tip()?.is_none() {
-        return Ok(None);
+        return Ok((None, None));
     }
     let Some(mut view) = super::indexed::believed(ws, branch)? else {
-        return Ok(None);
+        return Ok((None, None));
     };
     if view.index().last_version_commit.as_ref() != Some(target) {
-        return Ok(None);
+        return Ok((None, Some(view)));
     }
     let mut prompts = Vec::new();
     for e in tree
@@ -143,7 +185,7 @@ fn from_summary(
         .filter(|e| e.kind == "blob" && matcher.matches(&e.path))
     {
         let Ok(path) = PromptPath::from_git_bytes(&e.path) else {
-            return Ok(None);
+            return Ok((None, Some(view)));
         };
         // The head's newest version record that is not a deletion, read from its shard.
         let newest = view.head(&path)?.and_then(|h| {
@@ -152,7 +194,7 @@ fn from_summary(
                 .map(|v| v.version)
         });
         let Some(version) = newest else {
-            return Ok(None);
+            return Ok((None, Some(view)));
         };
         prompts.push(PromptStatus {
             path,
@@ -161,5 +203,5 @@ fn from_summary(
         });
     }
     prompts.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(Some((prompts, view.size())))
+    Ok((Some((prompts, view.size())), None))
 }
