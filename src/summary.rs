@@ -70,7 +70,8 @@ impl std::fmt::Debug for StateView {
 impl StateView {
     /// Reads the summary's index and the checkpoint at `tip`; `None` without a summary.
     pub fn open(store: &Store, tip: &Oid) -> Result<Option<StateView>> {
-        let mut reader = store.git().object_reader()?;
+        // A reader asks for its answer's few files and entries, not the log.
+        let mut reader = store.git().object_reader_for_few()?;
         let Some(bytes) = read_bounded(&mut reader, tip, INDEX_FILE)? else {
             return Ok(None);
         };
