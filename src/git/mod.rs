@@ -448,7 +448,11 @@ impl Git {
     /// size follows the objects read, not the pack (measured at 1,000,000 entries: 15,000
     /// deployment chunks in the same CPU time at 40 MiB instead of 96 MiB).
     pub fn object_reader_for_few(&self) -> Result<ObjectReader> {
-        self.reader(true, &FEW_OBJECTS_PACK_WINDOWS, "core.deltaBaseCacheLimit=16m")
+        self.reader(
+            true,
+            &FEW_OBJECTS_PACK_WINDOWS,
+            "core.deltaBaseCacheLimit=16m",
+        )
     }
 
     fn reader(&self, lazy: bool, windows: &[&str], delta_cache: &str) -> Result<ObjectReader> {
