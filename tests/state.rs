@@ -678,8 +678,8 @@ fn status_with_changes_not_recorded_answers_from_the_summary_as_from_the_whole_l
 #[test]
 fn a_tip_the_summary_does_not_cover_is_not_believed() {
     // Two prompts changed in one commit: one append of two entries; the summary is written
-    // with the second. The branch reset to the first (a crashed or cut append) has a stale
-    // summary and a checkpoint that binds none.
+    // with the second. The branch reset to the first (a cut append) has a stale summary and
+    // a checkpoint that binds none.
     let (r, s) = history();
     r.write(
         OTHER,
@@ -689,6 +689,7 @@ fn a_tip_the_summary_does_not_cover_is_not_believed() {
     land(&r, &s, "both");
     record(&r, &s);
     let fast = answers(&r);
+    let last = r.git(&["rev-parse", "promptrail/audit"]);
     r.git(&[
         "update-ref",
         "refs/heads/promptrail/audit",
@@ -700,14 +701,23 @@ fn a_tip_the_summary_does_not_cover_is_not_believed() {
     let log: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(log.last().unwrap()["prompts"][0]["version"], 3);
     assert!(fast.iter().all(|(_, _, e)| !e.contains("not believed")));
-    // verify reports the stale summary; the next append from there rebuilds it.
+    // verify reports the stale summary. An append refuses to build there: the inner commit's
+    // checkpoint names no parent, so nothing pins the history below it (a ref never stops
+    // there in honest use: an append moves it to its last commit at once). Back at the
+    // append's last commit, the next append goes on.
     let report = r.verify_json();
     assert!(!state_findings(&report).is_empty(), "{report:#}");
     r.write(OTHER, "Triage by urgency.\nAsk about pain first.\n");
     land(&r, &s, "triage again");
     let out = run(&r, &s, &["record", "--no-push", "--key", &key()]);
-    assert_ok(&out);
-    assert!(stderr(&out).contains("rebuilding"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("names no parent commit"),
+        "{}",
+        stderr(&out)
+    );
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &last]);
+    assert_ok(&run(&r, &s, &["record", "--no-push", "--key", &key()]));
     let report = r.verify_json();
     assert!(state_findings(&report).is_empty(), "{report:#}");
 }
