@@ -114,8 +114,23 @@ impl Root {
     ) -> Result<Root, String> {
         let data = tree(reader, &format!("{commit}^{{tree}}"), who)?;
         let mut root = Root::default();
+        // Names strictly in git's order (a tree's name as if it ended in `/`): a name twice,
+        // or out of order, would be one row to this scan and another to git's path lookup
+        // and readers (the first row of a name; git stops at a name past the one sought).
+        let mut last: Vec<u8> = Vec::new();
         for row in TreeRows::new(&data, id_len) {
             let row = row.map_err(|()| format!("{who}'s tree is malformed"))?;
+            let mut key = row.name.to_vec();
+            if row.mode == b"40000" {
+                key.push(b'/');
+            }
+            if key <= last {
+                return Err(format!(
+                    "{who}'s tree holds `{}` twice or out of order",
+                    String::from_utf8_lossy(row.name)
+                ));
+            }
+            last = key;
             let id = Some(row_oid(&row, who)?);
             match (row.mode, row.name) {
                 (b"100644", n) if n == META_FILE.as_bytes() => root.meta = id,

@@ -1022,3 +1022,274 @@ fn red_an_append_refuses_an_inner_commit_replayed_on_a_parent_of_the_attackers()
         stderr(&shown)
     );
 }
+
+/// One row of a raw tree: mode as git writes it (`40000`, `100644`), name, hex id.
+type Row = (String, String, String);
+
+/// The rows of the tree `spec`, in the order stored.
+fn tree_rows(r: &Repo, spec: &str) -> Vec<Row> {
+    r.git(&["ls-tree", spec])
+        .lines()
+        .map(|l| {
+            let (meta, name) = l.split_once('\t').unwrap();
+            let meta: Vec<&str> = meta.split(' ').collect();
+            let mode = meta[0].trim_start_matches('0').to_owned();
+            (mode, name.to_owned(), meta[2].to_owned())
+        })
+        .collect()
+}
+
+/// A tree object written exactly as `rows` say (their order, duplicates and modes kept, as
+/// `git hash-object --literally` lets anyone with push access write one); its id.
+fn raw_tree(r: &Repo, rows: &[Row]) -> String {
+    use std::io::Write;
+    let mut data = Vec::new();
+    for (mode, name, id) in rows {
+        data.extend_from_slice(format!("{mode} {name}\0").as_bytes());
+        data.extend(
+            (0..id.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&id[i..i + 2], 16).unwrap()),
+        );
+    }
+    let mut child = git_cmd(&r.work)
+        .args(["hash-object", "-t", "tree", "-w", "--literally", "--stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `rows` with the row named `name` replaced by what `edit` makes of it (several rows).
+fn edit_row(rows: &[Row], name: &str, edit: impl Fn(&Row) -> Vec<Row>) -> Vec<Row> {
+    let mut found = false;
+    let out = rows
+        .iter()
+        .flat_map(|row| match row.1 == name {
+            true => {
+                found = true;
+                edit(row)
+            }
+            false => vec![row.clone()],
+        })
+        .collect();
+    assert!(found, "no row {name}");
+    out
+}
+
+/// A tip root tree rewritten from the honest tip's (`honest`); `forged` is the id of an
+/// `entries` tree with entry #0 replaced by a copy of entry #1.
+type RootEdit = Box<dyn Fn(&Repo, &str, &str) -> String>;
+
+/// The tip's tree written again at the level of raw tree rows, each way one a hand-written
+/// tree object can differ from what git's index would write.
+fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
+    let root = |r: &Repo, h: &str| tree_rows(r, &format!("{h}^{{tree}}"));
+    let entries = |r: &Repo, h: &str| tree_rows(r, &format!("{h}:entries"));
+    let dir = |r: &Repo, h: &str| tree_rows(r, &format!("{h}:entries/000000"));
+    vec![
+        (
+            "a second `entries` (changed entries) before the honest one",
+            Box::new(move |r: &Repo, h: &str, forged: &str| {
+                let rows = edit_row(&root(r, h), "entries", |row| {
+                    vec![
+                        ("40000".into(), "entries".into(), forged.into()),
+                        row.clone(),
+                    ]
+                });
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "a second `entries` (changed entries) after the honest one",
+            Box::new(move |r: &Repo, h: &str, forged: &str| {
+                let rows = edit_row(&root(r, h), "entries", |row| {
+                    vec![
+                        row.clone(),
+                        ("40000".into(), "entries".into(), forged.into()),
+                    ]
+                });
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "the honest `entries` moved after `state` (an unsorted tree), changed ones in place",
+            Box::new(move |r: &Repo, h: &str, forged: &str| {
+                let honest = root(r, h);
+                let mut rows = edit_row(&honest, "entries", |_| {
+                    vec![("40000".into(), "entries".into(), forged.into())]
+                });
+                rows.push(
+                    honest
+                        .iter()
+                        .find(|row| row.1 == "entries")
+                        .unwrap()
+                        .clone(),
+                );
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "a second `promptrail.json` before the honest one",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let other = r.git(&["rev-parse", &format!("{h}:checkpoint")]);
+                let rows = edit_row(&root(r, h), "promptrail.json", |row| {
+                    vec![
+                        ("100644".into(), "promptrail.json".into(), other.clone()),
+                        row.clone(),
+                    ]
+                });
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "`state` as a gitlink (mode 160000)",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let rows = edit_row(&root(r, h), "state", |row| {
+                    vec![("160000".into(), row.1.clone(), h.into())]
+                });
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "`entries` as a symlink (mode 120000)",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let target = r.git(&["rev-parse", &format!("{h}:checkpoint")]);
+                let rows = edit_row(&root(r, h), "entries", |row| {
+                    vec![("120000".into(), row.1.clone(), target.clone())]
+                });
+                raw_tree(r, &rows)
+            }),
+        ),
+        (
+            "an entry of mode 100755",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let files = edit_row(&dir(r, h), "000000000.json", |row| {
+                    vec![("100755".into(), row.1.clone(), row.2.clone())]
+                });
+                let d = raw_tree(r, &files);
+                let e = edit_row(&entries(r, h), "000000", |row| {
+                    vec![(row.0.clone(), row.1.clone(), d.clone())]
+                });
+                let e = raw_tree(r, &e);
+                raw_tree(
+                    r,
+                    &edit_row(&root(r, h), "entries", |row| {
+                        vec![(row.0.clone(), row.1.clone(), e.clone())]
+                    }),
+                )
+            }),
+        ),
+        (
+            "a duplicate entry name (changed bytes first)",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let other = dir(r, h)[1].2.clone();
+                let files = edit_row(&dir(r, h), "000000000.json", |row| {
+                    vec![(row.0.clone(), row.1.clone(), other.clone()), row.clone()]
+                });
+                let d = raw_tree(r, &files);
+                let e = edit_row(&entries(r, h), "000000", |row| {
+                    vec![(row.0.clone(), row.1.clone(), d.clone())]
+                });
+                let e = raw_tree(r, &e);
+                raw_tree(
+                    r,
+                    &edit_row(&root(r, h), "entries", |row| {
+                        vec![(row.0.clone(), row.1.clone(), e.clone())]
+                    }),
+                )
+            }),
+        ),
+        (
+            "`entries/000000` a blob (mode 40000)",
+            Box::new(move |r: &Repo, h: &str, _: &str| {
+                let blob = dir(r, h)[0].2.clone();
+                let e = edit_row(&entries(r, h), "000000", |row| {
+                    vec![(row.0.clone(), row.1.clone(), blob.clone())]
+                });
+                let e = raw_tree(r, &e);
+                raw_tree(
+                    r,
+                    &edit_row(&root(r, h), "entries", |row| {
+                        vec![(row.0.clone(), row.1.clone(), e.clone())]
+                    }),
+                )
+            }),
+        ),
+        (
+            "an extra directory `000001` past the last",
+            Box::new(move |r: &Repo, h: &str, forged: &str| {
+                let extra = tree_rows(r, forged)[0].2.clone();
+                let e = edit_row(&entries(r, h), "000000", |row| {
+                    vec![
+                        row.clone(),
+                        ("40000".into(), "000001".into(), extra.clone()),
+                    ]
+                });
+                let e = raw_tree(r, &e);
+                raw_tree(
+                    r,
+                    &edit_row(&root(r, h), "entries", |row| {
+                        vec![(row.0.clone(), row.1.clone(), e.clone())]
+                    }),
+                )
+            }),
+        ),
+    ]
+}
+
+/// Round 5: the tip's tree written again by hand on the same parent, under the same signed
+/// checkpoint, with rows git's index never writes: a duplicate name (git's path lookup, and
+/// readers, take the first row; a scan that keeps the last row of a name checks another),
+/// an unsorted tree (git's lookup stops early), modes other than 100644/40000, a blob where
+/// a tree belongs, a directory past the last. The secure outcome for each: CI's append
+/// refuses (exit 2) and appends nothing; a reader says it does not believe the summary,
+/// refuses, or shows the honest trail. HOLE (round 5): the second `entries` before the
+/// honest one was built on (the directory check kept the last row of a name, the append and
+/// readers read the first), and readers believed the summary on it.
+#[test]
+fn red_a_tip_tree_written_by_hand_is_not_built_on_or_believed() {
+    for (what, edit) in raw_amendments() {
+        let r = three_entries_and_a_change();
+        let honest = audit_tip(&r);
+        let honest_log = stdout(&r.run(&["log", "--prompt", PROMPT]));
+        let parent = r.git(&["rev-parse", &format!("{honest}~1")]);
+        tamper_onto(&r, &parent, |f| {
+            let other = f["entries/000000/000000001.json"].clone();
+            f.insert("entries/000000/000000000.json".into(), other);
+        });
+        let forged = r.git(&["rev-parse", &format!("{}:entries", audit_tip(&r))]);
+        let tree = edit(&r, &honest, &forged);
+        let tip = r.git(&[
+            "commit-tree",
+            &tree,
+            "-p",
+            &parent,
+            "-m",
+            "promptrail: append",
+        ]);
+        r.git(&["update-ref", "refs/heads/promptrail/audit", &tip]);
+        let out = record_offline(&r, &keys().private, PASSWORD);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: CI signed on top: {}",
+            stderr(&out)
+        );
+        assert_eq!(audit_tip(&r), tip, "{what}: appended");
+        let shown = r.run(&["log", "--prompt", PROMPT]);
+        // It says it does not believe the summary, refuses, or shows the honest trail.
+        assert!(
+            stderr(&shown).contains("state summary is not believed")
+                || !shown.status.success()
+                || stdout(&shown) == honest_log,
+            "{what}: the reader showed another trail: {}{}",
+            stdout(&shown),
+            stderr(&shown)
+        );
+    }
+}
