@@ -1081,6 +1081,39 @@ fn edit_row(rows: &[Row], name: &str, edit: impl Fn(&Row) -> Vec<Row>) -> Vec<Ro
     out
 }
 
+/// The rows of the root tree of `h`, of its `entries`, and of its `entries/000000`.
+fn root(r: &Repo, h: &str) -> Vec<Row> {
+    tree_rows(r, &format!("{h}^{{tree}}"))
+}
+
+fn entries(r: &Repo, h: &str) -> Vec<Row> {
+    tree_rows(r, &format!("{h}:entries"))
+}
+
+fn dir(r: &Repo, h: &str) -> Vec<Row> {
+    tree_rows(r, &format!("{h}:entries/000000"))
+}
+
+/// The root tree of `h` with its `entries` tree written from `rows`.
+fn with_entries(r: &Repo, h: &str, rows: &[Row]) -> String {
+    let e = raw_tree(r, rows);
+    raw_tree(
+        r,
+        &edit_row(&root(r, h), "entries", |row| {
+            vec![(row.0.clone(), row.1.clone(), e.clone())]
+        }),
+    )
+}
+
+/// The root tree of `h` with its `entries/000000` tree written from `rows`.
+fn with_first_dir(r: &Repo, h: &str, rows: &[Row]) -> String {
+    let d = raw_tree(r, rows);
+    let e = edit_row(&entries(r, h), "000000", |row| {
+        vec![(row.0.clone(), row.1.clone(), d.clone())]
+    });
+    with_entries(r, h, &e)
+}
+
 /// A tip root tree rewritten from the honest tip's (`honest`); `forged` is the id of an
 /// `entries` tree with entry #0 replaced by a copy of entry #1.
 type RootEdit = Box<dyn Fn(&Repo, &str, &str) -> String>;
@@ -1088,9 +1121,6 @@ type RootEdit = Box<dyn Fn(&Repo, &str, &str) -> String>;
 /// The tip's tree written again at the level of raw tree rows, each way one a hand-written
 /// tree object can differ from what git's index would write.
 fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
-    let root = |r: &Repo, h: &str| tree_rows(r, &format!("{h}^{{tree}}"));
-    let entries = |r: &Repo, h: &str| tree_rows(r, &format!("{h}:entries"));
-    let dir = |r: &Repo, h: &str| tree_rows(r, &format!("{h}:entries/000000"));
     vec![
         (
             "a second `entries` (changed entries) before the honest one",
@@ -1171,17 +1201,7 @@ fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
                 let files = edit_row(&dir(r, h), "000000000.json", |row| {
                     vec![("100755".into(), row.1.clone(), row.2.clone())]
                 });
-                let d = raw_tree(r, &files);
-                let e = edit_row(&entries(r, h), "000000", |row| {
-                    vec![(row.0.clone(), row.1.clone(), d.clone())]
-                });
-                let e = raw_tree(r, &e);
-                raw_tree(
-                    r,
-                    &edit_row(&root(r, h), "entries", |row| {
-                        vec![(row.0.clone(), row.1.clone(), e.clone())]
-                    }),
-                )
+                with_first_dir(r, h, &files)
             }),
         ),
         (
@@ -1191,17 +1211,7 @@ fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
                 let files = edit_row(&dir(r, h), "000000000.json", |row| {
                     vec![(row.0.clone(), row.1.clone(), other.clone()), row.clone()]
                 });
-                let d = raw_tree(r, &files);
-                let e = edit_row(&entries(r, h), "000000", |row| {
-                    vec![(row.0.clone(), row.1.clone(), d.clone())]
-                });
-                let e = raw_tree(r, &e);
-                raw_tree(
-                    r,
-                    &edit_row(&root(r, h), "entries", |row| {
-                        vec![(row.0.clone(), row.1.clone(), e.clone())]
-                    }),
-                )
+                with_first_dir(r, h, &files)
             }),
         ),
         (
@@ -1211,13 +1221,7 @@ fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
                 let e = edit_row(&entries(r, h), "000000", |row| {
                     vec![(row.0.clone(), row.1.clone(), blob.clone())]
                 });
-                let e = raw_tree(r, &e);
-                raw_tree(
-                    r,
-                    &edit_row(&root(r, h), "entries", |row| {
-                        vec![(row.0.clone(), row.1.clone(), e.clone())]
-                    }),
-                )
+                with_entries(r, h, &e)
             }),
         ),
         (
@@ -1230,13 +1234,7 @@ fn raw_amendments() -> Vec<(&'static str, RootEdit)> {
                         ("40000".into(), "000001".into(), extra.clone()),
                     ]
                 });
-                let e = raw_tree(r, &e);
-                raw_tree(
-                    r,
-                    &edit_row(&root(r, h), "entries", |row| {
-                        vec![(row.0.clone(), row.1.clone(), e.clone())]
-                    }),
-                )
+                with_entries(r, h, &e)
             }),
         ),
     ]
