@@ -204,6 +204,30 @@ fn shown(item: &str) -> String {
     format!("`{s}`")
 }
 
+/// The environment variable a workflow sets to say whether keyless entries must be in a
+/// transparency log: `true` or `false`, the workflow's word over `signing.transparency`.
+/// Under [`IdentityAnchor`] the checkout's `signing.transparency: false` is not used (it would
+/// let entries without a Rekor entry, checked at the time they claim, be trusted): keyless
+/// entries must be logged unless this says `false`.
+pub const TRANSPARENCY_ENV: &str = "PROMPTRAIL_TRANSPARENCY";
+
+/// [`TRANSPARENCY_ENV`]'s value: `None` when unset; set, exactly `true` or `false` (spaces
+/// around it ignored), anything else an error naming the variable.
+pub fn transparency_from_env() -> Result<Option<bool>, String> {
+    let Some(v) = std::env::var_os(TRANSPARENCY_ENV) else {
+        return Ok(None);
+    };
+    match v.to_str().map(str::trim) {
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(format!(
+            "{TRANSPARENCY_ENV} is `{}`: set it to `true` or `false`, or unset it",
+            shown(other)
+        )),
+        None => Err(format!("{TRANSPARENCY_ENV} is not valid UTF-8")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! A tip commit checked against its parent, directory by directory: the tip holds its
 //! parent's entries and exactly one more, and that one extends the parent's signed tree to
-//! the tip's signed root.
+//! the tip's signed root, and removes nothing an append wrote.
 //!
 //! Why this is enough, and why it is needed. A checkpoint names the commit it was appended
 //! onto (`promptrail-parent`), and a commit's id fixes its tree and its history, so a signed
@@ -18,7 +18,9 @@
 //! entry whatever the log's length.
 //!
 //! What is compared: the root trees hold only the layout's files (`promptrail.json`
-//! unchanged from the parent, `checkpoint`, `checkpoint.range`, `entries/`, `state/`); the
+//! unchanged from the parent, `checkpoint`, `checkpoint.range`, `entries/`, `state/`), and
+//! the tip keeps the parent's `checkpoint.range` and `state/` (and holds `state/` when its
+//! checkpoint binds one); the
 //! `entries` trees name the directories `000000..=d` in order and differ only in `d`, the
 //! new entry's; the tip's `d` holds the parent's `d` (its canonical names) and the new entry
 //! last; the parent's `checkpoint.range` has the parent checkpoint's size and root, and with
@@ -51,6 +53,18 @@ pub fn check(
     };
     if parent.is_some() && tip_root.meta != parent_root.meta {
         return Err(format!("its {META_FILE} is not its parent's"));
+    }
+    // What an append writes is never removed: a tip without its parent's summary or right
+    // edge (or without the summary its own checkpoint binds) would have readers answer from
+    // whatever entries it holds, unwarned, and an append sign on top of it.
+    if parent_root.range.is_some() && tip_root.range.is_none() {
+        return Err(format!("it removes its parent's {RANGE_FILE}"));
+    }
+    if parent_root.state && !tip_root.state {
+        return Err("it removes its parent's state summary (state/)".into());
+    }
+    if !tip_root.state && !matches!(crate::state::bound_index(&cp.extensions), Ok(None)) {
+        return Err("its checkpoint binds a state summary it does not hold (state/)".into());
     }
     // The parent's signed size and right edge (none for the log's first commit).
     let parent_cp = match &parent_root.checkpoint {
@@ -103,6 +117,8 @@ struct Root {
     checkpoint: Option<Oid>,
     range: Option<Oid>,
     entries: Option<Oid>,
+    /// Whether it holds `state/` (what PT017 and [`crate::summary::StateView`] check).
+    state: bool,
 }
 
 impl Root {
@@ -137,7 +153,7 @@ impl Root {
                 (b"100644", n) if n == CHECKPOINT_FILE.as_bytes() => root.checkpoint = id,
                 (b"100644", n) if n == RANGE_FILE.as_bytes() => root.range = id,
                 (b"40000", b"entries") => root.entries = id,
-                (b"40000", b"state") => {}
+                (b"40000", b"state") => root.state = true,
                 (mode, name) => {
                     return Err(format!(
                         "{who} holds `{}` (mode {}), not a file of the audit branch's layout",

@@ -73,6 +73,18 @@ impl StateView {
         // A reader asks for its answer's few files and entries, not the log.
         let mut reader = store.git().object_reader_for_few()?;
         let Some(bytes) = read_bounded(&mut reader, tip, INDEX_FILE)? else {
+            // No summary: a log older than it, unless the tip's checkpoint binds one (its
+            // `state/` removed after the append; see `crate::succession`).
+            let binds = read_bounded(&mut reader, tip, CHECKPOINT_FILE)?
+                .and_then(|b| Checkpoint::parse(&String::from_utf8_lossy(&b)).ok())
+                .is_some_and(|cp| !matches!(bound_index(&cp.extensions), Ok(None)));
+            if binds {
+                bail!(
+                    "the checkpoint of {} binds a state summary ({INDEX_FILE}) that its tree \
+                     does not hold",
+                    tip.short()
+                );
+            }
             return Ok(None);
         };
         let index: StateIndex = parse(INDEX_FILE, &bytes).map_err(anyhow::Error::msg)?;

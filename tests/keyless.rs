@@ -1196,3 +1196,52 @@ fn red_a_proof_under_the_identity_anchor_trusts_only_the_anchor() {
     assert_ok(&out);
     assert_stdout_has(&out, &["OK: entry 1 is in the log of size 3"]);
 }
+
+/// HOLE (fixed): under `PROMPTRAIL_TRUSTED_IDENTITIES`, the checkout's
+/// `signing.transparency: false` still decided whether keyless entries must be in Rekor: an
+/// insider who pushed it had entries without a transparency-log entry trusted, checked at
+/// the time they claim rather than the time a log witnessed. Now, under the anchor, only the
+/// workflow's `PROMPTRAIL_TRANSPARENCY=false` lets them in; `record` refuses (exit 2) while
+/// the checkout turns the log off and the workflow does not, and a malformed value is exit 2.
+#[test]
+fn red_the_anchor_ignores_the_checkouts_transparency_off() {
+    let k = Keyless::new(&CONFIG.replace(
+        "  mode: keyless\n",
+        "  mode: keyless\n  transparency: false\n",
+    ));
+    let honest = identity_for(WORKFLOW);
+    let run = |args: &[&str], transparency: Option<&str>| {
+        let mut cmd = k.cmd();
+        cmd.env(IDENTITY_ANCHOR, &honest).args(args);
+        if let Some(t) = transparency {
+            cmd.env("PROMPTRAIL_TRANSPARENCY", t);
+        }
+        cmd.output().unwrap()
+    };
+    let out = run(&["record", "--offline"], None);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("PROMPTRAIL_TRANSPARENCY=false"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(k.r.remote_audit_tip(), None, "nothing recorded");
+    // The workflow's word: signed without a log entry.
+    assert_ok(&run(&["record", "--offline"], Some("false")));
+    assert_eq!(k.s.rekor_entries(), 0, "no public log entry");
+    // The checkout's `false` no longer lets those entries in under the anchor.
+    let out = run(&["verify", "--format", "json"], None);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first(&report)["code"], "PT015", "{report}");
+    assert_ok(&run(&["verify"], Some("false")));
+    for value in ["", "no", "False "] {
+        let out = run(&["verify"], Some(value));
+        assert_eq!(out.status.code(), Some(2), "{value:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("PROMPTRAIL_TRANSPARENCY"),
+            "{value:?}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -689,7 +689,10 @@ fn red_the_walk_refuses_a_parent_whose_state_summary_was_deleted() {
     tamper_onto(&r, &copy, |f| {
         forge_append(f, &attackers_signer(), Some(&copy))
     });
-    assert_ci_refuses(&r, "carries no state summary");
+    assert_ci_refuses(
+        &r,
+        "binds a state summary (state/index.json) that its tree does not hold",
+    );
 }
 
 /// Round 3, a merge inside the walk: the attacker's two commits on top of CI's tip, both
@@ -812,6 +815,18 @@ fn amendments() -> Vec<(&'static str, Amend)> {
                 let e = entries(f);
                 let last = f[e.last().unwrap()].clone();
                 f.insert("entries/000000/000000000.json.orig".into(), last);
+            }),
+        ),
+        // Round 6: what an append wrote, removed. Readers answered from the whole log
+        // unwarned, and CI rebuilt the summary and signed on top of the removal.
+        (
+            "the state summary its checkpoint binds deleted",
+            Box::new(|f: &mut Files| f.retain(|p, _| !p.starts_with("state/"))),
+        ),
+        (
+            "checkpoint.range deleted",
+            Box::new(|f: &mut Files| {
+                f.remove("checkpoint.range");
             }),
         ),
     ]

@@ -303,42 +303,11 @@ fn an_unbound_stale_or_extra_summary_is_reported() {
 #[test]
 fn a_log_without_a_summary_gets_one_with_its_next_append() {
     let (r, s) = history();
-    // The tip as a release before the summary would have written it: the same commit,
-    // on the same parent, without `state/` (rewritten in place, not committed on top:
-    // an append refuses a tip promptrail did not append).
-    let index = r.dir.path().join("summary-less.index");
-    let git_index = |args: &[&str]| {
-        let out = git_cmd(&r.work)
-            .env("GIT_INDEX_FILE", &index)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    };
-    git_index(&["read-tree", "promptrail/audit"]);
-    git_index(&["rm", "-r", "-q", "--cached", "state"]);
-    let tree = git_index(&["write-tree"]);
-    let parent = r.git(&["rev-parse", "promptrail/audit^"]);
-    let rewritten = r.git(&[
-        "commit-tree",
-        &tree,
-        "-p",
-        &parent,
-        "-m",
-        "entry without state",
-    ]);
-    r.git(&["update-ref", "refs/heads/promptrail/audit", &rewritten]);
-    assert!(state_files(&r).is_empty());
-    // The checkpoint still binds the removed summary: verify says so.
+    as_a_log_older_than_the_summary(&r);
+    // Such a log verifies: nothing binds a summary it lacks.
     let report = r.verify_json();
-    assert!(!state_findings(&report).is_empty(), "{report:#}");
-    // The next append rebuilds the whole summary from every entry (local log: no push; the
-    // gate would refuse the tampered branch, record does not judge it).
+    assert_eq!(codes(&report), Vec::<String>::new(), "{report:#}");
+    // The next append builds the whole summary from every entry (local log: no push).
     r.write(
         OTHER,
         "Triage by urgency.\nAsk for vitals.\nAsk for allergies.\n",
@@ -350,6 +319,46 @@ fn a_log_without_a_summary_gets_one_with_its_next_append() {
     let report = r.verify_json();
     assert!(state_findings(&report).is_empty(), "{report:#}");
     assert!(!state_files(&r).is_empty());
+}
+
+/// The audit branch as a promptrail older than the state summary wrote it: each commit of
+/// its first-parent line again, on the one before it, without `state/`, its checkpoint
+/// signed again by the CI key without the `promptrail-state` line (and naming the rewritten
+/// parent where it named one). Returns the old tip.
+fn as_a_log_older_than_the_summary(r: &Repo) -> String {
+    use promptrail::checkpoint::{Checkpoint, PARENT_EXTENSION, parent_extension};
+    use promptrail::signing::{Signer, SigningKey};
+    let pem = std::fs::read(&keys().private).unwrap();
+    let ci = Signer::Key(SigningKey::from_encrypted_pem(&pem, PASSWORD.as_bytes(), "ci").unwrap());
+    let old_tip = r.git(&["rev-parse", "promptrail/audit"]);
+    let line = r.git(&["rev-list", "--reverse", "--first-parent", &old_tip]);
+    let mut commits = line.lines();
+    // The branch's first commit (its metadata) holds no entry and no summary.
+    let mut parent = commits.next().unwrap().to_owned();
+    for commit in commits {
+        r.git(&["update-ref", "refs/heads/promptrail/audit", commit]);
+        tamper_onto(r, &parent, |f| {
+            f.retain(|p, _| !p.starts_with("state/"));
+            let old = Checkpoint::parse(std::str::from_utf8(&f["checkpoint"]).unwrap()).unwrap();
+            let named = old.parent().map(|p| p.is_some());
+            let mut extensions: Vec<String> = old
+                .extensions
+                .iter()
+                .filter(|e| !e.starts_with("promptrail-state ") && !e.starts_with(PARENT_EXTENSION))
+                .cloned()
+                .collect();
+            // The parent line as it was (an append's inner commits have none).
+            if let Some(named) = named {
+                extensions.push(parent_extension(named.then_some(parent.as_str())));
+            }
+            let cp =
+                Checkpoint::sign_with(&old.origin, old.size, old.root, extensions, &ci).unwrap();
+            f.insert("checkpoint".into(), cp.to_text().into_bytes());
+        });
+        parent = r.git(&["rev-parse", "promptrail/audit"]);
+    }
+    assert!(state_files(r).is_empty());
+    old_tip
 }
 
 /// What the readers answer, each as (stdout, stderr).
@@ -395,9 +404,14 @@ fn answers(r: &Repo) -> Vec<(String, String, String)> {
             stderr(&o),
         ));
     }
-    // `active` without --at answers as of now: the times of those answers differ.
-    out.iter_mut()
-        .for_each(|(_, o, _)| *o = o.lines().filter(|l| !l.contains("\"at\"")).collect());
+    // `active` without --at answers as of now: the times of those answers differ; `prove`
+    // quotes the tip's checkpoint, which a log rewritten as an older one signs again.
+    out.iter_mut().for_each(|(_, o, _)| {
+        *o = o
+            .lines()
+            .filter(|l| !l.contains("\"at\"") && !l.contains("\"checkpoint\": "))
+            .collect()
+    });
     out
 }
 
@@ -423,6 +437,7 @@ fn readers_answer_from_the_summary_as_from_the_whole_log() {
         assert!(!out.is_empty(), "{case}");
     }
     // A tampered live set is never believed: the same answers, with a warning.
+    let honest = r.git(&["rev-parse", "promptrail/audit"]);
     tamper(&r, |files| {
         let f = files.get_mut("state/env/production.json").unwrap();
         let mut v: Value = serde_json::from_slice(f).unwrap();
@@ -439,8 +454,24 @@ fn readers_answer_from_the_summary_as_from_the_whole_log() {
             );
         }
     }
-    // Without a summary, the whole log gives the same answers.
-    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    // The tip without the summary its checkpoint binds (`state/` deleted in place): not
+    // believed, and the whole log's answers.
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &honest]);
+    let parent = r.git(&["rev-parse", "promptrail/audit~1"]);
+    tamper_onto(&r, &parent, |files| {
+        files.retain(|p, _| !p.starts_with("state/"))
+    });
+    let dropped = answers(&r);
+    for ((case, a, _), (_, b, err)) in fast.iter().zip(&dropped) {
+        assert_eq!(a, b, "{case}");
+        assert!(
+            err.contains("not believed") && err.contains("that its tree does not hold"),
+            "{case}: {err}"
+        );
+    }
+    // A log older than the summary: the whole log gives the same answers, unwarned.
+    r.git(&["update-ref", "refs/heads/promptrail/audit", &honest]);
+    as_a_log_older_than_the_summary(&r);
     let full = answers(&r);
     for ((case, a, _), (_, b, err)) in fast.iter().zip(&full) {
         assert_eq!(a, b, "{case}");
@@ -559,9 +590,9 @@ fn active_at_a_time_reads_back_across_deployment_chunks() {
         "{}",
         warned[2].2
     );
-    // Without a summary, the whole log: byte for byte the same answers.
+    // A log older than the summary, read whole: byte for byte the same answers.
     r.git(&["update-ref", "refs/heads/promptrail/audit", &tip]);
-    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    as_a_log_older_than_the_summary(&r);
     let full = ask(&r);
     for ((case, a, _), (_, b, err)) in fast.iter().zip(&full) {
         assert_eq!(a, b, "{case}");
@@ -669,7 +700,7 @@ fn status_with_changes_not_recorded_answers_from_the_summary_as_from_the_whole_l
     };
     assert_eq!(recorded(OTHER), Some(2.into()), "{view:#}");
     assert_eq!(recorded("prompts/fresh.md"), Some(Value::Null), "{view:#}");
-    tamper(&r, |files| files.retain(|p, _| !p.starts_with("state/")));
+    as_a_log_older_than_the_summary(&r);
     let full = status(&r);
     assert_ok(&full);
     assert_eq!(stdout(&fast), stdout(&full));

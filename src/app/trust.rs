@@ -7,7 +7,9 @@ use std::path::Path;
 use anyhow::{Result, bail};
 
 use super::Workspace;
-use crate::anchor::{IdentityAnchor, KeyAnchor, TRUSTED_IDENTITIES_ENV, TRUSTED_KEY_IDS_ENV};
+use crate::anchor::{
+    IdentityAnchor, KeyAnchor, TRANSPARENCY_ENV, TRUSTED_IDENTITIES_ENV, TRUSTED_KEY_IDS_ENV,
+};
 use crate::cli::TrustArgs;
 use crate::config::SigningMode;
 use crate::keyless::verify::{IdentityPolicy, KeylessTrust};
@@ -30,6 +32,8 @@ pub fn trust(ws: &Workspace, args: &TrustArgs) -> Result<Trust> {
 pub(super) struct Anchors {
     keys: Option<KeyAnchor>,
     identities: Option<IdentityAnchor>,
+    /// `PROMPTRAIL_TRANSPARENCY`, if set.
+    transparency: Option<bool>,
 }
 
 impl Anchors {
@@ -37,7 +41,16 @@ impl Anchors {
         Ok(Anchors {
             keys: KeyAnchor::from_env()?,
             identities: IdentityAnchor::from_env()?,
+            transparency: crate::anchor::transparency_from_env().map_err(anyhow::Error::msg)?,
         })
+    }
+
+    /// Whether keyless entries must be in a transparency log: the workflow's
+    /// `PROMPTRAIL_TRANSPARENCY`, else under the identity anchor always (the checkout's
+    /// `signing.transparency: false` is whoever pushed it), else the checkout's setting.
+    fn transparency(&self, configured: bool) -> bool {
+        self.transparency
+            .unwrap_or(self.identities.is_some() || configured)
     }
 
     /// Narrows `trust` to the anchors: the keys to [`anchored`]; under the identity anchor
@@ -90,7 +103,7 @@ fn configured(ws: &Workspace, args: &TrustArgs, anchors: &Anchors) -> Result<Tru
     if let Some(anchor) = &anchors.identities {
         return Ok(Trust {
             keys,
-            keyless: identity_anchored(anchor, args, !signing.transparency)?,
+            keyless: identity_anchored(anchor, args, !anchors.transparency(signing.transparency))?,
             ..Default::default()
         });
     }
@@ -130,7 +143,7 @@ fn configured(ws: &Workspace, args: &TrustArgs, anchors: &Anchors) -> Result<Tru
     let keyless = keyless_trust(
         (exact, &patterns, issuer),
         root.as_deref(),
-        !signing.transparency,
+        !anchors.transparency(signing.transparency),
         signing.mode == SigningMode::Keyless,
     )?;
     Ok(Trust {
@@ -138,6 +151,23 @@ fn configured(ws: &Workspace, args: &TrustArgs, anchors: &Anchors) -> Result<Tru
         keyless,
         ..Default::default()
     })
+}
+
+/// Whether keyless signing logs to Rekor: [`Anchors::transparency`], refusing under the
+/// identity anchor when the checkout turns the log off and the workflow does not: the entries
+/// would not verify under the anchor, and publishing what the checkout asked to keep private
+/// would be worse than stopping.
+fn logged(anchors: &Anchors, configured: bool) -> Result<bool> {
+    if anchors.identities.is_some() && anchors.transparency.is_none() && !configured {
+        bail!(
+            "{TRUSTED_IDENTITIES_ENV} is set: keyless signing does not use \
+             `signing.transparency: false` from .promptrail.yml (whoever pushed the checkout \
+             could turn the transparency log off for the entries CI trusts); set \
+             {TRANSPARENCY_ENV}=false in the workflow to sign without it, or remove the setting \
+             to log to Rekor"
+        );
+    }
+    Ok(anchors.transparency(configured))
 }
 
 /// Keyless trust under the identity anchor: its identities exactly, the issuer and trusted
@@ -362,7 +392,12 @@ pub fn load_signer(
                 // The checkout is whoever pushed it: its Fulcio would receive this job's
                 // OIDC token, good for a certificate of the very identity the anchor trusts.
                 (None, Some(c)) if anchored && c.trim_end_matches('/') != public => bail!(
-                    "{TRUSTED_IDENTITIES_ENV} is set: keyless signing does not use                      `signing.{name}_url` from .promptrail.yml ({c}): whoever pushed the                      checkout could name a server of their own and receive this job's OIDC                      token, then sign as this workflow; give it from the workflow with                      --{name}-url (or PROMPTRAIL_{upper}_URL), or remove it from                      .promptrail.yml to use {public}",
+                    "{TRUSTED_IDENTITIES_ENV} is set: keyless signing does not use \
+                     `signing.{name}_url` from .promptrail.yml ({c}): whoever pushed the \
+                     checkout could name a server of their own and receive this job's OIDC \
+                     token, then sign as this workflow; give it from the workflow with \
+                     --{name}-url (or PROMPTRAIL_{upper}_URL), or remove it from \
+                     .promptrail.yml to use {public}",
                     upper = name.to_ascii_uppercase()
                 ),
                 (None, Some(c)) => Ok(c.clone()),
@@ -377,7 +412,7 @@ pub fn load_signer(
                 "fulcio",
             )?,
             rekor_url: url(&args.rekor_url, &signing.rekor_url, PUBLIC_REKOR, "rekor")?,
-            transparency: signing.transparency,
+            transparency: logged(&anchors, signing.transparency)?,
             policy: keyless.policy.clone(),
         })?;
         anchors.narrow(&mut trust, false)?;
