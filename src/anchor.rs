@@ -7,6 +7,10 @@
 //! lists are trusted, whatever `.promptrail.yml` or `--key` says. Parsing is strict: a value
 //! that is set but names nothing, or an item that is not exactly a key id as `keygen` prints
 //! it, is an error, never "no anchor".
+//!
+//! Beside it: the keyless anchor ([`IdentityAnchor`], `PROMPTRAIL_TRUSTED_IDENTITIES`) and the
+//! workflow's word on the transparency log ([`TRANSPARENCY_ENV`]), which the identity anchor
+//! takes instead of the checkout's `signing.transparency`.
 
 use std::collections::BTreeSet;
 
