@@ -4,11 +4,15 @@
 //! changes a prompt's content against its first parent makes a new version. Commits inside a
 //! merged branch are drafts; they only contribute authors.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+mod seed;
+
+pub use seed::{Recorded, Seed};
 
 use crate::git::{Git, MODE_GITLINK, RawChange, RawCommit};
 use crate::prompt::{PromptMatcher, prompt_path};
@@ -152,9 +156,20 @@ pub struct History {
     pub commits: Vec<Commit>,
     /// Prompt events in landing order (by commit, then path).
     pub events: Vec<PromptEvent>,
-    /// Every path in the tip's tree that existed as a prompt at the end (live prompts).
+    /// Every path in the tip's tree that existed as a prompt at the end (live prompts). For
+    /// a history read since a commit ([`History::scan_since`]) only the paths it knows.
     pub live: Vec<(PromptPath, Version, Oid)>,
     position: HashMap<Oid, usize>,
+    /// Set when only the commits after one were read.
+    since: Option<Since>,
+}
+
+/// Where a history read since a commit starts, and what it knows.
+#[derive(Debug)]
+struct Since {
+    base: Oid,
+    /// The paths whose lineage it holds (seeded or touched): `live` is complete for these.
+    known: BTreeSet<PromptPath>,
 }
 
 impl History {
@@ -165,14 +180,117 @@ impl History {
 
     /// Reads the history reachable from `tip` in one `git log` pass.
     pub fn scan(git: &Git, tip: &Oid, matcher: &PromptMatcher) -> Result<History> {
-        let mut all: HashMap<Oid, Node> = HashMap::new();
-        git.log(tip, |raw| {
-            let node = Node::from_raw(raw, matcher);
-            all.insert(node.commit_oid(), node);
-            Ok(())
-        })?;
-        build(all, tip, matcher)
+        let all = stream(git, tip, &[], matcher)?;
+        let line = first_parent_line(&all, tip, None)?
+            .context("the first-parent line ends before its root")?;
+        walk(all, &line, HashMap::new(), matcher)
     }
+
+    /// Reads only the commits after `base` (`git log tip ^base`), when `base` is on `tip`'s
+    /// first-parent line: the events, positions and commits are those [`History::scan`]
+    /// gives after `base`, provided `seed` returns the lineages of the paths those commits
+    /// touch as they stood at `base` (see [`Seed`]). Every seeded path that is a prompt at
+    /// `base` is checked against `base`'s tree. `Ok(Err(why))`: `base` is not on the line,
+    /// or the seed was refused or disagrees with the tree — read the whole history instead.
+    pub fn scan_since(
+        git: &Git,
+        tip: &Oid,
+        base: &Oid,
+        matcher: &PromptMatcher,
+        seed: impl FnOnce(&BTreeSet<PromptPath>) -> Result<Result<Seed, String>>,
+    ) -> Result<Result<History, String>> {
+        let all = stream(git, tip, std::slice::from_ref(base), matcher)?;
+        let Some(line) = first_parent_line(&all, tip, Some(base))? else {
+            return Ok(Err(format!(
+                "{} is not on the first-parent line of {}",
+                base.short(),
+                tip.short()
+            )));
+        };
+        let mut touched = BTreeSet::new();
+        for oid in &line {
+            for c in &all[oid].raw.changes {
+                for p in std::iter::once(&c.path).chain(c.old_path.as_ref()) {
+                    if matcher.matches(p) {
+                        touched.insert(prompt_path(p)?);
+                    }
+                }
+            }
+        }
+        let seed = match seed(&touched)? {
+            Ok(s) => s,
+            Err(why) => return Ok(Err(why)),
+        };
+        if let Err(why) = seed.agrees_with_tree(git, base, &touched)? {
+            return Ok(Err(why));
+        }
+        let mut known: BTreeSet<PromptPath> = seed.lineages.keys().cloned().collect();
+        known.extend(touched);
+        let mut history = walk(all, &line, seed.lineages, matcher)?;
+        history.live.retain(|(p, _, _)| known.contains(p));
+        history.since = Some(Since {
+            base: base.clone(),
+            known,
+        });
+        Ok(Ok(history))
+    }
+
+    /// The commit this history was read after (`None`: read from the root).
+    pub fn since(&self) -> Option<&Oid> {
+        self.since.as_ref().map(|s| &s.base)
+    }
+
+    /// Whether `live` is complete for `path`: always for a whole history, for one read since
+    /// a commit only for the paths whose lineage it holds.
+    pub fn knows(&self, path: &PromptPath) -> bool {
+        self.since.as_ref().is_none_or(|s| s.known.contains(path))
+    }
+}
+
+/// Every commit `git log tip ^exclude…` lists, with only its prompt changes kept.
+fn stream(
+    git: &Git,
+    tip: &Oid,
+    exclude: &[Oid],
+    matcher: &PromptMatcher,
+) -> Result<HashMap<Oid, Node>> {
+    let mut all: HashMap<Oid, Node> = HashMap::new();
+    git.log_range(tip, exclude, |raw| {
+        let node = Node::from_raw(raw, matcher);
+        all.insert(node.commit_oid(), node);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
+/// The first-parent line from `tip` back to its root, or to the commit whose first parent
+/// is `base`; oldest first. `None` when it ends elsewhere (`base` is not on it).
+fn first_parent_line(
+    all: &HashMap<Oid, Node>,
+    tip: &Oid,
+    base: Option<&Oid>,
+) -> Result<Option<Vec<Oid>>> {
+    let mut line = Vec::new();
+    let mut cur = Some(tip.clone());
+    while let Some(oid) = cur {
+        let Some(node) = all.get(&oid) else {
+            if base.is_some() {
+                return Ok(None);
+            }
+            bail!("commit {oid} is missing from the history stream");
+        };
+        cur = node.raw.parents.first().cloned();
+        line.push(oid);
+        if base.is_some() && cur.as_ref() == base {
+            line.reverse();
+            return Ok(Some(line));
+        }
+    }
+    if base.is_some() {
+        return Ok(None);
+    }
+    line.reverse();
+    Ok(Some(line))
 }
 
 /// A commit of the whole graph with only its prompt changes kept.
@@ -215,22 +333,17 @@ struct Lineage {
     live: Option<Oid>,
 }
 
-fn build(mut all: HashMap<Oid, Node>, tip: &Oid, matcher: &PromptMatcher) -> Result<History> {
-    // The first-parent line, oldest first.
-    let mut line = Vec::new();
-    let mut cur = Some(tip.clone());
-    while let Some(oid) = cur {
-        let node = all
-            .get(&oid)
-            .with_context(|| format!("commit {oid} is missing from the history stream"))?;
-        cur = node.raw.parents.first().cloned();
-        line.push(oid);
-    }
-    line.reverse();
-
+/// Walks the first-parent `line` (oldest first) from `lineages`, the prompts' lineages as
+/// they stood before its first commit. The merged sides are what `all` holds: commits
+/// before the line are not in it, so a merge attributes only commits new to the line.
+fn walk(
+    mut all: HashMap<Oid, Node>,
+    line: &[Oid],
+    mut lineages: HashMap<PromptPath, Lineage>,
+    matcher: &PromptMatcher,
+) -> Result<History> {
     let mut history = History::default();
     let mut landed: HashSet<Oid> = HashSet::with_capacity(all.len());
-    let mut lineages: HashMap<PromptPath, Lineage> = HashMap::new();
 
     for (pos, oid) in line.iter().enumerate() {
         landed.insert(oid.clone());
@@ -315,7 +428,8 @@ fn apply_changes(
     let mut events = Vec::new();
     // Renames first take the lineage away from their source path, so that a new file
     // added at that path in the same commit starts fresh.
-    let mut moved: HashMap<usize, (PromptPath, Option<Lineage>)> = HashMap::new();
+    // By change index: the deletions of prompts renamed out of the globs come in git's order.
+    let mut moved: BTreeMap<usize, (PromptPath, Option<Lineage>)> = BTreeMap::new();
     for (i, c) in changes.iter().enumerate() {
         if let (b'R', Some(old)) = (c.status, &c.old_path)
             && matcher.matches(old)

@@ -170,12 +170,18 @@ fn record_with_nothing_new_reads_no_history() {
         !progress.contains("scanned"),
         "the history was read although nothing was new: {progress}"
     );
-    // With something new the history is read again, and only the new version recorded.
+    // With something new only the commits after the last recorded one are read, and only
+    // the new version recorded.
     r.write("prompts/clinical/intake.md", "Third text.\n");
     r.commit("third");
     r.push();
     let out = r.record();
-    assert!(String::from_utf8_lossy(&out.stderr).contains("scanned"));
+    let progress = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        progress.contains("read 1 commits of origin/main since the last recorded one")
+            && !progress.contains("scanned"),
+        "{progress}"
+    );
     assert_eq!(r.log_json().len(), 5);
 }
 

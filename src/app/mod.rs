@@ -25,6 +25,7 @@ mod record;
 mod rollback;
 mod show;
 mod signers;
+mod since;
 mod status;
 mod trace;
 mod trust;

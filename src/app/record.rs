@@ -10,9 +10,8 @@ use chrono::{SubsecRound as _, Utc};
 use super::approvals::{Target, client, judge};
 use super::{Outcome, Progress, Workspace, attest, print_json};
 use crate::attestation::predicate::{
-    ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
-    EventType, LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord,
-    ToolRecord,
+    ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ConfigDigest, EventType,
+    LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord, ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
 use crate::attestation::{ResourceDescriptor, Statement};
@@ -28,6 +27,7 @@ use crate::report::views::{EntryView, RecordView};
 use crate::review::PullRequest;
 use crate::signing::{Signer, Trust};
 use crate::store::{Appended, NewEntry, Store, Tip, decode_entry};
+use crate::summary::StateView;
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex};
 
 pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome> {
@@ -56,8 +56,10 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     };
     let mut made: Vec<(String, Statement)> = Vec::new();
     // The protected branch's history is read only when the log has not recorded its tip yet:
-    // "nothing new" costs a few reads at the log's end, whatever the history's length.
+    // "nothing new" costs a few reads at the log's end, whatever the history's length; and
+    // then, when the summary is believed, only the commits after the last one recorded.
     let mut scanned: Option<(History, usize)> = None;
+    let config_digest = ws.config_digest();
 
     let appended = store.append(
         !args.no_push,
@@ -65,25 +67,47 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &signer,
         |tip| {
             made.clear();
-            let (last, resume) = last_recorded_commit(&store, tip, &trusted, progress)?;
+            let (last, resume, mut view) =
+                last_recorded_commit(&store, tip, &trusted, &config_digest, progress)?;
             if args.commit.is_none() && last.as_ref() == Some(&target) {
                 return Ok(Vec::new());
             }
+            // A history read since a commit serves a retry only while the log's last
+            // recorded commit is that one or on it (another job recorded part of it).
+            if scanned.as_ref().is_some_and(|(h, _)| {
+                h.since().is_some_and(|base| {
+                    Some(base) != last.as_ref()
+                        && last.as_ref().is_none_or(|l| h.position(l).is_none())
+                })
+            }) {
+                scanned = None;
+            }
             let (history, target_pos) = match &mut scanned {
                 Some(s) => &*s,
-                slot @ None => &*slot.insert(scan_history(
-                    &ws,
-                    &matcher,
-                    (&tip_commit, &target),
-                    &target_name,
-                    progress,
-                )?),
+                slot @ None => {
+                    let since = last.as_ref().map(|base| match &mut view {
+                        Ok(view) => Ok((base, view)),
+                        Err(why) => Err(why.clone()),
+                    });
+                    &*slot.insert(scan_history(
+                        &ws,
+                        &matcher,
+                        (&tip_commit, &target),
+                        &target_name,
+                        since.map(|s| s.map(|(base, view)| (base, view, &trusted))),
+                        progress,
+                    )?)
+                }
             };
             let target_pos = *target_pos;
             if tip.commit.is_none() {
                 refuse_a_second_log(&ws, history, &branch, !args.no_push)?;
             }
-            let start = resume_position(&ws, last, history, (&target, target_pos))?;
+            let start = match history.since() {
+                // Read after the last recorded commit: everything in it is new.
+                Some(base) if Some(base) == last.as_ref() => None,
+                _ => resume_position(&ws, last, history, (&target, target_pos))?,
+            };
             let pending: Vec<&PromptEvent> = history
                 .events
                 .iter()
@@ -220,15 +244,53 @@ impl EntryMaker<'_> {
     }
 }
 
-/// The protected branch's first-parent history up to `tip`, and `target`'s position on it.
+/// A history read since the log's last recorded commit (`None`: nothing is recorded): that
+/// commit, the believed summary that seeds the lineages (`Err`: why there is none to use).
+type SinceLast<'a> = Option<Result<(&'a Oid, &'a mut StateView, &'a Trust), String>>;
+
+/// The protected branch's first-parent history up to `tip`, and `target`'s position on it:
+/// only the commits after the last recorded one when `since` allows it and `target` is
+/// among them, else the whole history.
 fn scan_history(
     ws: &Workspace,
     matcher: &PromptMatcher,
     (tip, target): (&Oid, &Oid),
     target_name: &str,
+    since: SinceLast<'_>,
     progress: &Progress,
 ) -> Result<(History, usize)> {
     let started = std::time::Instant::now();
+    let why = match since {
+        None => None,
+        Some(Err(why)) => Some(why),
+        Some(Ok((base, view, trusted))) => Some({
+            match super::since::history_since(ws, view, (base, tip), matcher, |e| {
+                trusted_entry(trusted, e)
+            })? {
+                Ok(history) => match history.position(target) {
+                    Some(pos) => {
+                        progress.say(&format!(
+                            "read {} commits of {target_name} since the last recorded one ({}): \
+                             {} prompt events ({} ms)",
+                            history.commits.len(),
+                            base.short(),
+                            history.events.len(),
+                            started.elapsed().as_millis()
+                        ));
+                        return Ok((history, pos));
+                    }
+                    None => format!("{} is not after {}", target.short(), base.short()),
+                },
+                Err(why) => why,
+            }
+        }),
+    };
+    if let Some(why) = why {
+        progress.say(&format!(
+            "reading the whole history of {target_name}, not only what follows the last \
+             recorded commit: {why}"
+        ));
+    }
     let history = History::scan(&ws.git, tip, matcher)?;
     progress.say(&format!(
         "scanned {} commits of {target_name}: {} prompt events ({} ms)",
@@ -262,16 +324,17 @@ fn last_recorded_commit(
     store: &Store,
     tip: &Tip,
     trusted: &Trust,
+    config_digest: &Sha256Hex,
     progress: &Progress,
-) -> Result<(Option<Oid>, Resume)> {
+) -> Result<(Option<Oid>, Resume, Seedable)> {
     let Some(commit) = &tip.commit else {
         let fresh = Resume {
             policy: PolicyTracker::default(),
             adoption: true,
         };
-        return Ok((None, fresh));
+        return Ok((None, fresh, Err("the log is empty".into())));
     };
-    match from_summary(store, commit, trusted) {
+    match from_summary(store, commit, trusted, config_digest) {
         Ok(Some(found)) => return Ok(found),
         Ok(None) => {}
         // Not believed: read the log instead (which judges every entry it passes).
@@ -279,8 +342,15 @@ fn last_recorded_commit(
             "the state summary is not believed to resume from ({why:#}): reading the log's end"
         )),
     }
-    walk_back(store, commit, trusted)
+    let (last, resume) = walk_back(store, commit, trusted)?;
+    Ok((last, resume, Err("no state summary is believed".into())))
 }
+
+/// The believed summary, to seed a history read since the last recorded commit; `Err`
+/// says why there is none. Only when the newest version entry was made under this very
+/// `.promptrail.yml`: the globs decide which paths have lineages, and a history read with
+/// other globs than the log's would number versions the log never recorded.
+type Seedable = Result<StateView, String>;
 
 /// An entry decoded, refused unless a trusted key (or keyless identity) signed it. Recording
 /// never builds on an entry nobody trusted signed: someone with push access alone could
@@ -322,7 +392,8 @@ fn from_summary(
     store: &Store,
     commit: &Oid,
     trusted: &Trust,
-) -> Result<Option<(Option<Oid>, Resume)>> {
+    config_digest: &Sha256Hex,
+) -> Result<Option<(Option<Oid>, Resume, Seedable)>> {
     let Some(mut view) = crate::summary::StateView::open(store, commit)? else {
         return Ok(None);
     };
@@ -353,12 +424,21 @@ fn from_summary(
         && newest
             .as_ref()
             .is_none_or(|st| st.predicate.policy.in_force.is_none());
+    let seedable = match &newest {
+        Some(st) if &st.predicate.policy.config_digest.sha256 == config_digest => Ok(view),
+        Some(_) => Err(format!(
+            "{} changed since the last recorded entry",
+            crate::config::FILE_NAME
+        )),
+        None => Err("nothing is recorded yet".into()),
+    };
     Ok(Some((
         found,
         Resume {
             policy: policy.tracker(),
             adoption,
         },
+        seedable,
     )))
 }
 
@@ -560,27 +640,7 @@ fn version_statement(
         sha256,
         git_blob: ev.blob.clone(),
     };
-    let (change, previous_version, equals_version) = match ev.kind {
-        EventKind::Version {
-            previous: None,
-            equals,
-            ..
-        } => (ChangeType::Added, None, equals),
-        EventKind::Version {
-            previous,
-            equals,
-            readded: true,
-            ..
-        } => (ChangeType::Readded, previous, equals),
-        EventKind::Version {
-            previous,
-            equals: Some(eq),
-            ..
-        } => (ChangeType::Reverted, previous, Some(eq)),
-        EventKind::Version { previous, .. } => (ChangeType::Modified, previous, None),
-        EventKind::Renamed { .. } => (ChangeType::Renamed, None, None),
-        EventKind::Deleted { .. } => (ChangeType::Deleted, None, None),
-    };
+    let (change, previous_version, equals_version) = super::since::change_of(&ev.kind);
     let mut authors: Vec<AuthorRecord> = ev
         .authors
         .iter()

@@ -23,15 +23,22 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
     let (name, target) = ws.target_commit(None)?;
     let branch = ws.audit_branch(args.branch.branch.as_deref())?;
     let tree = ws.prompt_files(&target, &matcher)?;
-    let (answer, summary) = from_summary(&ws, &branch, &target, &tree, &matcher)?;
-    if let Some((prompts, log_entries)) = answer {
+    let (answer, mut summary) = from_summary(&ws, &branch, &target, &tree, &matcher)?;
+    let answer = match (answer, &mut summary) {
+        (Some((prompts, size)), _) => Some((prompts, Vec::new(), size)),
+        // Something is not recorded yet: read only the commits after the last recorded one.
+        (None, Some(view)) => since_last(&ws, view, &target, &tree, &matcher)?
+            .map(|(prompts, unrecorded)| (prompts, unrecorded, view.size())),
+        (None, None) => None,
+    };
+    if let Some((prompts, unrecorded, log_entries)) = answer {
         let view = StatusView {
             branch: name,
             commit: target.clone(),
             audit_branch: branch,
             log_entries,
             prompts,
-            unrecorded: Vec::new(),
+            unrecorded,
             warnings: unmatched(&matcher, &tree, &target),
         };
         return print(&view, args);
@@ -91,20 +98,88 @@ pub fn run(dir: &Path, args: &StatusArgs) -> Result<Outcome> {
                 recorded: recorded.get(path).copied(),
             })
             .collect(),
-        unrecorded: history
-            .events
-            .iter()
-            .filter(|e| resume.is_none_or(|r| e.commit > r))
-            .map(|e| PendingEvent {
-                path: e.path.clone(),
-                version: e.kind.version(),
-                change: e.kind.name().to_owned(),
-                commit: history.commits[e.commit].oid.clone(),
-            })
-            .collect(),
+        unrecorded: pending(&history, resume),
         warnings,
     };
     print(&view, args)
+}
+
+/// The events of `history` after position `resume` (all of them for `None`).
+fn pending(history: &History, resume: Option<usize>) -> Vec<PendingEvent> {
+    history
+        .events
+        .iter()
+        .filter(|e| resume.is_none_or(|r| e.commit > r))
+        .map(|e| PendingEvent {
+            path: e.path.clone(),
+            version: e.kind.version(),
+            change: e.kind.name().to_owned(),
+            commit: history.commits[e.commit].oid.clone(),
+        })
+        .collect()
+}
+
+/// The live prompts and the events not recorded yet, from the history since the commit
+/// the believed summary names as recorded last: a prompt the new commits touch (or its
+/// lineage) gets its version from that history, any other from its head, which must hold
+/// the tree's content. `None` (read the whole history) when that history cannot be read
+/// from the summary, or a head disagrees with the tree.
+fn since_last(
+    ws: &Workspace,
+    view: &mut StateView,
+    target: &Oid,
+    tree: &[TreeEntry],
+    matcher: &PromptMatcher,
+) -> Result<Option<(Vec<PromptStatus>, Vec<PendingEvent>)>> {
+    let Some(base) = view.index().last_version_commit.clone() else {
+        return Ok(None);
+    };
+    if !super::since::recorded_under(view, &ws.config_digest())? {
+        return Ok(None);
+    }
+    let decode = |e: &crate::store::StoredEntry| {
+        e.decode()
+            .map(|(_, st)| st)
+            .map_err(|why| anyhow::anyhow!("{}: {why}", e.path))
+    };
+    let Ok(history) = super::since::history_since(ws, view, (&base, target), matcher, decode)?
+    else {
+        return Ok(None);
+    };
+    let mut prompts = Vec::new();
+    for (path, version, _) in &history.live {
+        prompts.push(PromptStatus {
+            path: path.clone(),
+            version: *version,
+            recorded: view.head(path)?.and_then(|h| h.latest).map(|v| v.version),
+        });
+    }
+    for e in tree
+        .iter()
+        .filter(|e| e.kind == "blob" && matcher.matches(&e.path))
+    {
+        let Ok(path) = PromptPath::from_git_bytes(&e.path) else {
+            return Ok(None);
+        };
+        if history.knows(&path) {
+            continue;
+        }
+        let newest = view.head(&path)?.and_then(|h| {
+            h.latest
+                .filter(|v| v.git_blob == e.oid && h.present)
+                .map(|v| v.version)
+        });
+        let Some(version) = newest else {
+            return Ok(None);
+        };
+        prompts.push(PromptStatus {
+            path,
+            version,
+            recorded: Some(version),
+        });
+    }
+    prompts.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some((prompts, pending(&history, None))))
 }
 
 fn print(view: &StatusView, args: &StatusArgs) -> Result<Outcome> {
