@@ -14,18 +14,21 @@
 //! believe a summary on ([`crate::summary::StateView::check_binding`]). By induction over
 //! appends, each commit below the tip was checked this way when it was built on, so the tip's
 //! entries are the log's entries `0..size` and hash to the signed root, which full `verify`
-//! proves from every entry (PT007, PT010) and this check proves from three trees and one
-//! entry whatever the log's length.
+//! proves from every entry (PT007, PT010) and this check proves from the two root trees,
+//! the tip's `entries` tree and last directory, and one entry, whatever the log's length.
 //!
 //! What is compared: the root trees hold only the layout's files (`promptrail.json`
 //! unchanged from the parent, `checkpoint`, `checkpoint.range`, `entries/`, `state/`), and
 //! the tip keeps the parent's `checkpoint.range` and `state/` (and holds `state/` when its
-//! checkpoint binds one); the
-//! `entries` trees name the directories `000000..=d` in order and differ only in `d`, the
-//! new entry's; the tip's `d` holds the parent's `d` (its canonical names) and the new entry
-//! last; the parent's `checkpoint.range` has the parent checkpoint's size and root, and with
-//! the new entry's leaf pushed has the tip checkpoint's. A parent without `checkpoint.range`
-//! (a log older than it) is checked once from every entry of the tip instead.
+//! checkpoint binds one); the tip's `entries` tree names the directories `000000..=d` in
+//! order, and `d`, the new entry's, holds entries by their canonical names, the new one
+//! last; the parent's `entries` tree is the one those rows without the new entry make (its
+//! id recomputed, as git names trees by the hash of their rows, so it is never read: the
+//! directories before `d` unchanged, `d` without the new entry or, when that is `d`'s
+//! first, no `d`); the parent's `checkpoint.range` has the parent checkpoint's size and
+//! root, and with the new entry's leaf pushed has the tip checkpoint's. A parent without
+//! `checkpoint.range` (a log older than it) is checked once from every entry of the tip
+//! instead.
 
 use crate::checkpoint::Checkpoint;
 use crate::git::{ObjectReader, TreeRow, TreeRows};
@@ -38,7 +41,8 @@ const FILE_LIMIT: u64 = 1 << 24;
 
 /// Checks that `tip` (whose checkpoint is `cp`) is its parent `parent` (`None`: `tip` is a
 /// root commit) plus exactly the entry the checkpoint signed; see the module docs. `Err`
-/// says what differs. Reads three trees, a few small files and one entry.
+/// says what differs. Reads the root trees, the tip's `entries` tree and last directory, a
+/// few small files and one entry; never the parent's `entries`.
 pub fn check(
     reader: &mut ObjectReader,
     tip: &Oid,
@@ -168,7 +172,9 @@ impl Root {
 }
 
 /// The blob id of entry `n` in the tip, after checking that the tip's entries are the
-/// parent's `0..n` and that one.
+/// parent's `0..n` and that one. The parent's `entries` trees are not read: git names a tree
+/// by the hash of its rows, so the tip's rows without the new entry name the only `entries`
+/// tree the parent may hold (a fresh clone then fetches one `entries` tree, not two).
 fn new_entry(
     reader: &mut ObjectReader,
     tip: &Root,
@@ -178,23 +184,8 @@ fn new_entry(
 ) -> Result<Oid, String> {
     let dir = n / ENTRIES_PER_DIR;
     let tip_dirs = dirs(reader, tip.entries.as_ref(), id_len, "the tip", dir + 1)?;
-    let parent_dirs = dirs(
-        reader,
-        parent.entries.as_ref(),
-        id_len,
-        "its parent",
-        n.div_ceil(ENTRIES_PER_DIR),
-    )?;
-    // Every directory before the new entry's is the parent's, unchanged.
-    if tip_dirs[..dir as usize] != parent_dirs[..dir as usize] {
-        return Err("its entries before the last directory are not its parent's".into());
-    }
     let first = dir * ENTRIES_PER_DIR;
-    let before: Vec<(String, Oid)> = match parent_dirs.get(dir as usize) {
-        Some(id) => files(reader, id, id_len, "its parent", first, n)?,
-        None => Vec::new(),
-    };
-    let mut after = files(
+    let mut before = files(
         reader,
         &tip_dirs[dir as usize],
         id_len,
@@ -202,16 +193,69 @@ fn new_entry(
         first,
         n + 1,
     )?;
-    let new = after
+    let new = before
         .pop()
         .map(|(_, id)| id)
         .ok_or("it holds no new entry")?;
-    if after != before {
+    // The parent's `entries` as it must be: the tip's directories before the new entry's,
+    // and that directory without it (none when the new entry is its first).
+    let mut rows = Vec::new();
+    for (d, id) in tip_dirs[..dir as usize].iter().enumerate() {
+        push_row(&mut rows, "40000", &format!("{d:06}"), id);
+    }
+    if !before.is_empty() {
+        let mut last = Vec::new();
+        for (name, id) in &before {
+            push_row(&mut last, "100644", name, id);
+        }
+        let last = tree_id(&last, id_len)?;
+        push_row(&mut rows, "40000", &format!("{dir:06}"), &last);
+    }
+    let expected = tree_id(&rows, id_len)?;
+    // A parent without entries holds no `entries` tree (or, written by hand, an empty one).
+    let holds = match &parent.entries {
+        Some(id) => id == &expected,
+        None => rows.is_empty(),
+    };
+    if !holds {
         return Err(format!(
-            "its entries in entries/{dir:06} are not its parent's and entry #{n}"
+            "its entries are not its parent's and entry #{n} (entries/{dir:06})"
         ));
     }
     Ok(new)
+}
+
+/// Appends a tree row (`<mode> <name>\0<raw id>`) naming `id`.
+fn push_row(rows: &mut Vec<u8>, mode: &str, name: &str, id: &Oid) {
+    rows.extend_from_slice(mode.as_bytes());
+    rows.push(b' ');
+    rows.extend_from_slice(name.as_bytes());
+    rows.push(0);
+    let hex = id.as_str().as_bytes();
+    rows.extend(hex.chunks(2).map(|pair| {
+        let digit = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+        digit(pair[0]) << 4 | digit(pair[1])
+    }));
+}
+
+/// The id git gives a tree of these rows: SHA-1 (20-byte ids) or SHA-256 (32) of
+/// `tree <len>\0<rows>`.
+fn tree_id(rows: &[u8], id_len: usize) -> Result<Oid, String> {
+    use aws_lc_rs::digest::{Context, SHA1_FOR_LEGACY_USE_ONLY, SHA256};
+    let mut ctx = match id_len {
+        20 => Context::new(&SHA1_FOR_LEGACY_USE_ONLY),
+        32 => Context::new(&SHA256),
+        _ => return Err(format!("object ids of {id_len} bytes")),
+    };
+    ctx.update(format!("tree {}\0", rows.len()).as_bytes());
+    ctx.update(rows);
+    let hex: String = ctx
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Oid::parse(&hex).ok_or_else(|| "a tree id that does not parse".to_owned())
 }
 
 /// The `entries` tree's directories, which must be exactly `000000..count` (all trees).
@@ -337,5 +381,164 @@ fn blob(reader: &mut ObjectReader, id: &Oid, what: &str) -> Result<Vec<u8>, Stri
         Ok(Some(Err(size))) => Err(format!("{what} is {size} bytes")),
         Ok(None) => Err(format!("{what} ({id}) is not here")),
         Err(e) => Err(format!("reading {what}: {e:#}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    /// A repository and a writer of trees by hand (`git mktree`), as an insider writes them.
+    struct Repo(tempfile::TempDir);
+
+    impl Repo {
+        fn new() -> Repo {
+            let dir = tempfile::TempDir::new().unwrap();
+            let ok = Command::new("git")
+                .args(["init", "-q"])
+                .current_dir(dir.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            Repo(dir)
+        }
+
+        fn git(&self, args: &[&str], input: &str) -> Oid {
+            let mut child = Command::new("git")
+                .args(args)
+                .current_dir(self.0.path())
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{args:?}");
+            Oid::parse(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+        }
+
+        fn blob(&self, text: &str) -> Oid {
+            self.git(&["hash-object", "-w", "--stdin"], text)
+        }
+
+        /// A directory of entries `first..end`, each named canonically, all `blob`.
+        fn dir(&self, first: u64, end: u64, blob: &Oid) -> Oid {
+            let rows: String = (first..end)
+                .map(|i| format!("100644 blob {blob}\t{i:09}.json\n"))
+                .collect();
+            self.git(&["mktree", "--missing"], &rows)
+        }
+
+        fn entries(&self, dirs: &[Oid]) -> Oid {
+            let rows: String = dirs
+                .iter()
+                .enumerate()
+                .map(|(d, id)| format!("040000 tree {id}\t{d:06}\n"))
+                .collect();
+            self.git(&["mktree", "--missing"], &rows)
+        }
+
+        fn reader(&self) -> ObjectReader {
+            crate::git::Git::open(self.0.path())
+                .unwrap()
+                .object_reader()
+                .unwrap()
+        }
+    }
+
+    fn root(entries: Option<Oid>) -> Root {
+        Root {
+            entries,
+            ..Root::default()
+        }
+    }
+
+    /// `new_entry` of a tip holding `tip` (directories) over a parent holding `parent`.
+    fn check(r: &Repo, tip: &[Oid], parent: Option<Oid>, n: u64) -> Result<Oid, String> {
+        let tip = root(Some(r.entries(tip)));
+        new_entry(&mut r.reader(), &tip, &root(parent), 20, n)
+    }
+
+    #[test]
+    fn the_parent_entries_are_recomputed_from_the_tip_and_never_read() {
+        let r = Repo::new();
+        let (old, new) = (r.blob("old\n"), r.blob("new\n"));
+        // Mid-directory: entry #1500 appended to entries/000001. The parent's trees are
+        // written in another repository only: never read, they need not be here (a fresh
+        // clone never fetches them); their id is what is compared.
+        let full = r.dir(0, 1000, &old);
+        let rows: String = (1000..1501)
+            .map(|i| {
+                let b = if i == 1500 { &new } else { &old };
+                format!("100644 blob {b}\t{i:09}.json\n")
+            })
+            .collect();
+        let tip_last = r.git(&["mktree", "--missing"], &rows);
+        let elsewhere = Repo::new();
+        let parent = elsewhere.entries(&[
+            elsewhere.dir(0, 1000, &old),
+            elsewhere.dir(1000, 1500, &old),
+        ]);
+        assert!(r.reader().read(parent.as_str()).unwrap().is_none());
+        assert_eq!(
+            check(&r, &[full.clone(), tip_last.clone()], Some(parent), 1500),
+            Ok(new.clone())
+        );
+        // An entry before it changed in the tip's `d` (or the new one put before the last).
+        let changed = elsewhere.entries(&[
+            elsewhere.dir(0, 1000, &old),
+            elsewhere.dir(1000, 1500, &new),
+        ]);
+        assert!(check(&r, &[full.clone(), tip_last], Some(changed), 1500).is_err());
+
+        // The first entry of a directory: the parent holds no `d` at all.
+        let tip_first = r.dir(1000, 1001, &new);
+        assert_eq!(
+            check(
+                &r,
+                &[full.clone(), tip_first.clone()],
+                Some(r.entries(std::slice::from_ref(&full))),
+                1000
+            ),
+            Ok(new.clone())
+        );
+        // Hostile parents (any other tree than the recomputed one): an empty `d` beside,
+        // an earlier directory changed, one entry fewer in `d`, or no `entries` at all.
+        let other = r.dir(0, 1000, &new);
+        let fewer = r.dir(0, 999, &old);
+        let empty = r.git(&["mktree", "--missing"], "");
+        for (why, parent) in [
+            (
+                "an empty d",
+                Some(r.entries(&[full.clone(), empty.clone()])),
+            ),
+            ("another 000000", Some(r.entries(&[other]))),
+            ("one entry fewer in 000000", Some(r.entries(&[fewer]))),
+            ("no entries", None),
+        ] {
+            let got = check(&r, &[full.clone(), tip_first.clone()], parent, 1000);
+            assert!(
+                got.as_ref().is_err_and(|e| e.contains("not its parent's")),
+                "{why}: {got:?}"
+            );
+        }
+        // The first entry of the log: the parent holds no entries (or an empty tree).
+        let first = r.dir(0, 1, &new);
+        assert_eq!(
+            check(&r, std::slice::from_ref(&first), None, 0),
+            Ok(new.clone())
+        );
+        assert_eq!(
+            check(&r, std::slice::from_ref(&first), Some(empty), 0),
+            Ok(new.clone())
+        );
+        assert!(check(&r, &[first], Some(r.entries(&[full])), 0).is_err());
     }
 }

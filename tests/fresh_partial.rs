@@ -1,9 +1,9 @@
 //! The tip-first fetch of a fresh CI clone: the two audit commits without trees, then only
-//! the trees and files on the answer's paths, by id. A server that refuses the `tree:0`
-//! filter (or every filter) is read as before (all trees of the two commits) with the same
-//! answer; a tip whose directories are files, or that names a tree the server does not
-//! have, is never passed on what was fetched: the whole log is read (and blocks, or the
-//! gate fails).
+//! the trees and files on the answer's paths, by id (of the parent, never its `entries`). A
+//! server that refuses the `tree:0` filter (or every filter) is read as before (all trees of
+//! the two commits) with the same answer; a tip whose directories are files, or that names a
+//! tree the server does not have, is never passed on what was fetched: the whole log is read
+//! (and blocks, or the gate fails).
 
 mod common;
 
@@ -40,13 +40,15 @@ fn a_fresh_gate_fetches_the_trees_on_its_paths_and_no_other() {
     for path in ["state", "state/heads", "state/index.json", "entries"] {
         assert!(here(&clone, &id(path)), "{path} was fetched");
     }
-    // Off them: the deployments' trees, and the parent's state (never read).
+    // Off them: the deployments' trees, and the parent's state and entries (never read:
+    // the succession check recomputes the parent's `entries` ids from the tip's).
     assert!(!here(&clone, &id("state/deployments")), "state/deployments");
     assert!(!here(&clone, &id("state/env-log")), "state/env-log");
-    assert!(!here(
-        &clone,
-        &r.git(&["rev-parse", "promptrail/audit~1:state"])
-    ));
+    for path in ["state", "entries", "entries/000000"] {
+        let parents = r.git(&["rev-parse", &format!("promptrail/audit~1:{path}")]);
+        assert_ne!(parents, id(path), "{path} differs between tip and parent");
+        assert!(!here(&clone, &parents), "the parent's {path}");
+    }
 }
 
 #[test]

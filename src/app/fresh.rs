@@ -311,9 +311,9 @@ pub(super) fn answer(
 
 /// Brings what every answer reads, in one round of requests (a tree level each): the
 /// branch's metadata, checkpoint and range, the state summary's index, policy, renames and
-/// environment file, the heads shards of the paths on disk, the parent's metadata, range,
-/// checkpoint and `entries/`; and the last entry with its directory in tip and parent
-/// (what `succession::check` compares), where the tip commit's `Promptrail-Entry` trailer
+/// environment file, the heads shards of the paths on disk, the parent's root tree, range
+/// and checkpoint; and the last entry with its directory (what `succession::check`
+/// compares with the parent), where the tip commit's `Promptrail-Entry` trailer
 /// says it is (a hint, not believed: the trees say where it is, and a wrong hint costs a
 /// request). Returns the last entry's index as the tip's trees have it (checked with the
 /// summary).
@@ -325,11 +325,7 @@ fn bring_first(
 ) -> Result<EntryIndex, NotBelieved> {
     let env_path = env_file(env);
     let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
-    let hint = entry_hint(message);
-    let hinted = hint.map(entry_path);
-    let parent_dir = hint
-        .and_then(|i| i.0.checked_sub(1))
-        .map(|i| entry_dir(EntryIndex(i)));
+    let hinted = entry_hint(message).map(entry_path);
     let mut tip_paths: Vec<&str> = vec![
         META_FILE,
         CHECKPOINT_FILE,
@@ -343,9 +339,9 @@ fn bring_first(
     ];
     tip_paths.extend(shards.iter().map(String::as_str));
     tip_paths.extend(hinted.as_deref());
-    let mut parent_paths = vec![META_FILE, RANGE_FILE, CHECKPOINT_FILE, "entries/"];
-    parent_paths.extend(parent_dir.as_deref());
-    trees.bring(&tip_paths, &parent_paths)?;
+    // Of the parent, only its signed size and right edge: its `entries` tree is recomputed
+    // from the tip's, never fetched (`succession::check`).
+    trees.bring(&tip_paths, &[RANGE_FILE, CHECKPOINT_FILE])?;
     // The last entry as the trees have it: the last row of the last directory.
     let dir = trees
         .tip_last_name("entries")?
@@ -360,19 +356,9 @@ fn bring_first(
         .ok_or_else(|| format!("{dir} holds no entry"))?;
     let last = index_from_path(&path)
         .ok_or_else(|| format!("{path} is not an entry of a contiguous log"))?;
-    // The last entry, and the parent's directory of the entry before it (the succession
-    // check compares them); both already here when the hint was right.
-    let before = last.0.checked_sub(1).map(|i| entry_dir(EntryIndex(i)));
-    let parent_paths: Vec<&str> = before.as_deref().into_iter().collect();
-    trees.bring(&[&path], &parent_paths)?;
+    // The last entry (already here when the hint was right).
+    trees.bring(&[&path], &[])?;
     Ok(last)
-}
-
-/// The directory of entry `i`'s file, with a trailing `/` (its tree, not its files).
-fn entry_dir(i: EntryIndex) -> String {
-    let path = entry_path(i);
-    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-    format!("{dir}/")
 }
 
 /// The `Promptrail-Entry: N` trailer of an audit commit's message (informational: used
