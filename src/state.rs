@@ -40,6 +40,9 @@ use crate::attestation::predicate::{ChangeType, EventType, PolicyInForce};
 use crate::governance::PolicyTracker;
 use crate::types::{EntryIndex, Oid, PromptPath, Sha256Hex, Version};
 
+mod compact;
+use compact::{DeploymentRec, HistoryRec, Names, VersionRec};
+
 /// The summary's layout version.
 pub const FORMAT: u32 = 2;
 /// The directory of the summary on the audit branch.
@@ -503,8 +506,11 @@ struct Chunked<T> {
 #[derive(Default)]
 pub struct Summary {
     heads: BTreeMap<String, Heads>,
-    histories: BTreeMap<PromptPath, History>,
-    deployments: BTreeMap<PromptPath, Chunked<DeploymentState>>,
+    /// Every path's versions and deployments, compact: on a summary recomputed from every
+    /// entry these are nearly all of its memory.
+    histories: BTreeMap<PromptPath, HistoryRec>,
+    deployments: BTreeMap<PromptPath, Chunked<DeploymentRec>>,
+    environments: Names,
     envs: BTreeMap<String, EnvState>,
     env_logs: BTreeMap<String, Chunked<EntryIndex>>,
     /// `None` until loaded (or created by a rename).
@@ -531,6 +537,7 @@ impl Clone for Summary {
             heads: self.heads.clone(),
             histories: self.histories.clone(),
             deployments: self.deployments.clone(),
+            environments: self.environments.clone(),
             envs: self.envs.clone(),
             env_logs: self.env_logs.clone(),
             renames: self.renames.clone(),
@@ -632,7 +639,7 @@ impl Summary {
             .or_default()
     }
 
-    fn history_mut(&mut self, path: &PromptPath) -> &mut History {
+    fn history_mut(&mut self, path: &PromptPath) -> &mut HistoryRec {
         if !self.histories.contains_key(path) {
             let file = history_file(path);
             let h: History = self
@@ -641,11 +648,11 @@ impl Summary {
             if &h.path != path {
                 self.fail(format!("{file} is about {}", h.path));
             }
-            self.histories.insert(path.clone(), h);
+            self.histories.insert(path.clone(), HistoryRec::of(h));
         }
         self.histories
             .entry(path.clone())
-            .or_insert_with(|| History::new(path.clone()))
+            .or_insert_with(|| HistoryRec::new(path.clone()))
     }
 
     /// The last chunk of the list in `dir`, as loaded: `(first, items)`.
@@ -688,7 +695,7 @@ impl Summary {
         }
     }
 
-    fn deployments_mut(&mut self, path: &PromptPath) -> &mut Chunked<DeploymentState> {
+    fn deployments_mut(&mut self, path: &PromptPath) -> &mut Chunked<DeploymentRec> {
         if !self.deployments.contains_key(path) {
             let c = self.load_chunk(
                 &deployments_dir(path),
@@ -701,6 +708,15 @@ impl Summary {
                     }
                 },
             );
+            let names = &mut self.environments;
+            let c = Chunked {
+                first: c.first,
+                items: c
+                    .items
+                    .iter()
+                    .map(|d| DeploymentRec::of(d, names))
+                    .collect(),
+            };
             self.deployments.insert(path.clone(), c);
         }
         self.touched_deployments.insert(path.clone());
@@ -758,24 +774,26 @@ impl Summary {
         version: Version,
         sha256: &Sha256Hex,
     ) -> Option<EntryIndex> {
-        let matches = |v: &VersionState| {
-            v.version == version && &v.sha256 == sha256 && v.change != Some(ChangeType::Deleted)
-        };
         let file = self.load_heads(path);
         if let Some(l) = self
             .heads
             .get(&file)
             .and_then(|h| h.prompts.get(path))
             .and_then(|h| h.latest.as_ref())
-            .filter(|l| matches(l))
+            .filter(|v| {
+                v.version == version && &v.sha256 == sha256 && v.change != Some(ChangeType::Deleted)
+            })
         {
             return Some(l.entry);
         }
+        let sha256 = sha256.to_bytes();
         self.history_mut(path)
             .versions
             .iter()
             .rev()
-            .find(|v| matches(v))
+            .find(|v| {
+                v.version == version && v.sha256 == sha256 && v.change != Some(ChangeType::Deleted)
+            })
             .map(|v| v.entry)
     }
 
@@ -830,7 +848,7 @@ impl Summary {
                         approved,
                     });
                     if let Some(r) = &record {
-                        history.versions.push(r.clone());
+                        history.versions.push(VersionRec::of(r));
                     }
                     let head = self.head_mut(&pr.path);
                     head.present = pr.change != Some(ChangeType::Deleted);
@@ -844,14 +862,18 @@ impl Summary {
                     return;
                 };
                 for pr in &p.prompts {
-                    self.deployments_mut(&pr.path).items.push(DeploymentState {
-                        entry: index,
-                        environment: d.environment.clone(),
-                        event: p.event,
-                        version: pr.version,
-                        sha256: pr.digest.sha256.clone(),
-                        deployed_at: d.deployed_at,
-                    });
+                    let record = DeploymentRec::of(
+                        &DeploymentState {
+                            entry: index,
+                            environment: d.environment.clone(),
+                            event: p.event,
+                            version: pr.version,
+                            sha256: pr.digest.sha256.clone(),
+                            deployed_at: d.deployed_at,
+                        },
+                        &mut self.environments,
+                    );
+                    self.deployments_mut(&pr.path).items.push(record);
                     let version_entry = self.version_entry(&pr.path, pr.version, &pr.digest.sha256);
                     self.env_mut(&d.environment).live.insert(
                         pr.path.clone(),
@@ -976,8 +998,8 @@ enum Part<'a> {
     Renames(&'a Renames),
     Heads(&'a Heads),
     Env(&'a EnvState),
-    History(&'a History),
-    Deployments(&'a PromptPath, &'a [DeploymentState]),
+    History(&'a HistoryRec),
+    Deployments(&'a PromptPath, &'a [DeploymentRec]),
     EnvLog(&'a String, &'a [EntryIndex]),
     Bytes(&'a [u8]),
 }
@@ -989,10 +1011,10 @@ impl Part<'_> {
             Part::Renames(r) => serde_json::to_vec(r),
             Part::Heads(h) => serde_json::to_vec(h),
             Part::Env(e) => serde_json::to_vec(e),
-            Part::History(h) => serde_json::to_vec(h),
+            Part::History(h) => serde_json::to_vec(&h.history()),
             Part::Deployments(path, part) => serde_json::to_vec(&DeploymentChunk {
                 path: (*path).clone(),
-                deployments: part.to_vec(),
+                deployments: part.iter().map(DeploymentRec::state).collect(),
             }),
             Part::EnvLog(env, part) => serde_json::to_vec(&EnvChunk {
                 environment: (*env).clone(),

@@ -382,7 +382,6 @@ impl<'a> Store<'a> {
 
     /// The branch's files at `tip`, with the entries listed (path order) but not read.
     pub fn list(&self, tip: &Oid) -> Result<LogListing> {
-        let listing = self.git.ls_tree(tip.as_str(), true)?;
         let mut reader = self.git.object_reader()?;
         let mut out = LogListing {
             meta: None,
@@ -392,7 +391,8 @@ impl<'a> Store<'a> {
             state: Vec::new(),
             stray: Vec::new(),
         };
-        for item in listing {
+        // Row by row as git writes them: a long log lists a million entry files.
+        self.git.ls_tree_each(tip.as_str(), true, |item| {
             let path = String::from_utf8_lossy(&item.path).into_owned();
             if path == META_FILE {
                 out.meta = Some(reader.blob(&item.oid)?);
@@ -407,7 +407,8 @@ impl<'a> Store<'a> {
             } else {
                 out.stray.push(path);
             }
-        }
+            Ok(())
+        })?;
         out.entries.sort_by(|a, b| a.0.cmp(&b.0));
         out.state.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)

@@ -113,6 +113,20 @@ impl Sha256Hex {
     pub fn short(&self) -> &str {
         &self.0[..12.min(self.0.len())]
     }
+
+    /// The digest's 32 bytes (a compact form for long-lived tables; `hex` gives it back).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            // Validated at construction: 64 lowercase hex digits.
+            *byte = self
+                .0
+                .get(2 * i..2 * i + 2)
+                .and_then(|d| u8::from_str_radix(d, 16).ok())
+                .unwrap_or(0);
+        }
+        out
+    }
 }
 
 impl fmt::Display for Sha256Hex {

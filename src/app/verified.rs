@@ -200,6 +200,10 @@ fn verify_files(
     saved_checkpoint: Option<&str>,
 ) -> Result<Report> {
     let tip = files.tip;
+    // The saved checkpoint's size: its root is kept while the entries are read.
+    let saved_size = saved_checkpoint
+        .and_then(|saved| crate::checkpoint::Checkpoint::parse(saved).ok())
+        .map(|cp| cp.size);
     let mut repo = GitObjects {
         reader: ws.git.object_reader()?,
         prefetched: HashMap::new(),
@@ -221,26 +225,32 @@ fn verify_files(
                 )?))
             }
         });
-        let report = verify(files.meta, entries, files.stray, trust, &mut repo);
+        let report = verify(
+            files.meta,
+            entries,
+            files.stray,
+            trust,
+            &mut repo,
+            saved_size,
+        );
         let history = history
             .join()
             .map_err(|_| anyhow::anyhow!("reading the audit branch's history failed"))?;
         Ok::<_, anyhow::Error>((report?, history?))
     })?;
-    let leaves = std::mem::take(&mut report.leaves);
     history.extend(crate::verify::check_checkpoint_and_range(
         files.checkpoint,
         files.range,
         report.origin.as_deref(),
-        &leaves,
-        &checkpoint_keys(trust, &report, leaves.len() as u64),
+        &report.tree,
+        &checkpoint_keys(trust, &report, report.tree.size()),
     ));
     // The branch's state files are compared by blob id; only the index and a file that
     // differs are read.
     let mut state_reader = ws.git.object_reader()?;
     history.extend(crate::verify::state::check_state(
         &std::mem::take(&mut report.summary),
-        &crate::subtree::Chunks::of(&leaves),
+        &report.chunks,
         files.state,
         &mut |oid| state_reader.blob(oid),
         files.checkpoint,
@@ -250,9 +260,19 @@ fn verify_files(
         &ws.git.commit_parents(tip)?,
     ));
     if let Some(saved) = saved_checkpoint {
-        let size = crate::checkpoint::Checkpoint::parse(saved).map_or(0, |cp| cp.size);
-        let keys = checkpoint_keys(trust, &report, size);
-        history.extend(crate::verify::check_consistency(saved, &leaves, &keys));
+        let keys = checkpoint_keys(trust, &report, saved_size.unwrap_or(0));
+        let first_root = |m: u64| {
+            report
+                .saved_root
+                .filter(|(size, _)| *size == m)
+                .map(|(_, root)| root)
+        };
+        history.extend(crate::verify::check_consistency(
+            saved,
+            &report.tree,
+            &first_root,
+            &keys,
+        )?);
     }
     if !history.is_empty() {
         report.ok = false;

@@ -491,6 +491,63 @@ impl Git {
             .collect()
     }
 
+    /// [`Git::ls_tree`], each row handed to `each` as git writes it: a long log's listing
+    /// (a million rows) is never held as git's output and its rows at once.
+    pub fn ls_tree_each(
+        &self,
+        treeish: &str,
+        recursive: bool,
+        mut each: impl FnMut(TreeEntry) -> Result<()>,
+    ) -> Result<()> {
+        let mut args = vec!["ls-tree", "-z", "--full-tree"];
+        if recursive {
+            args.push("-r");
+        }
+        args.push(treeish);
+        // git's default 96 MiB cache of delta bases is most of its memory here: the tip's
+        // trees are deltas of their predecessors (measured at 110,000 entries: 157 MiB
+        // with the defaults, 58 MiB with these, in the same time).
+        let mut child = self
+            .cmd()
+            .args(FEW_OBJECTS_PACK_WINDOWS)
+            .args(["-c", "core.deltaBaseCacheLimit=8m"])
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("could not run `git ls-tree`")?;
+        let stdout = child.stdout.take().context("git ls-tree has no stdout")?;
+        let mut failed = None;
+        for line in BufReader::new(stdout).split(0) {
+            let row = line.context("reading `git ls-tree`").and_then(|l| {
+                if l.is_empty() {
+                    Ok(None)
+                } else {
+                    parse_tree_line(&l).map(Some)
+                }
+            });
+            if let Err(e) = row.and_then(|r| r.map_or(Ok(()), &mut each)) {
+                failed = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
+        }
+        let out = child
+            .wait_with_output()
+            .context("waiting for `git ls-tree`")?;
+        if !out.status.success() {
+            bail!(
+                "`git ls-tree` failed: {}",
+                redact(String::from_utf8_lossy(&out.stderr).trim())
+            );
+        }
+        Ok(())
+    }
+
     /// The files of `commit`'s tree inside the directories `descend` admits, as
     /// [`list_within`] reads them (through a `cat-file --batch` of its own).
     pub fn ls_tree_within(

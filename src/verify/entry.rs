@@ -492,12 +492,47 @@ pub(super) fn check_numbering(
     }
 }
 
+/// The versions recorded so far, with their content and whether the policy recorded with
+/// them approved them, for [`check_deployed`]: 33 bytes a version (the digest as bytes), in a
+/// dense list per path for the numbers `1, 2, 3…` a well-formed log uses, and a map for any
+/// other number (a hostile `4294967295` costs one slot, not four billion).
+#[derive(Default)]
+pub(super) struct Recorded {
+    dense: HashMap<PromptPath, Vec<Option<Seen>>>,
+    sparse: HashMap<(PromptPath, Version), Seen>,
+}
+
+/// A recorded version's SHA-256 (as bytes) and whether it was approved.
+type Seen = ([u8; 32], bool);
+
+impl Recorded {
+    fn get(&self, path: &PromptPath, version: Version) -> Option<&Seen> {
+        let slot = (version.0 as usize).checked_sub(1);
+        match (self.dense.get(path), slot) {
+            (Some(list), Some(i)) if i < list.len() => list[i].as_ref(),
+            _ => self.sparse.get(&(path.clone(), version)),
+        }
+    }
+
+    fn insert(&mut self, path: &PromptPath, version: Version, value: Seen) {
+        let slot = (version.0 as usize).checked_sub(1);
+        let list = self.dense.get_mut(path);
+        match (list, slot) {
+            (Some(list), Some(i)) if i < list.len() => list[i] = Some(value),
+            (Some(list), Some(i)) if i == list.len() => list.push(Some(value)),
+            (None, Some(0)) => {
+                self.dense.insert(path.clone(), vec![Some(value)]);
+            }
+            _ => {
+                self.sparse.insert((path.clone(), version), value);
+            }
+        }
+    }
+}
+
 /// Notes a version entry's versions as recorded (with their content, and whether the policy
 /// recorded with them approved them) for [`check_deployed`].
-pub(super) fn note_recorded(
-    st: &Statement,
-    recorded: &mut HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
-) {
+pub(super) fn note_recorded(st: &Statement, recorded: &mut Recorded) {
     let p = &st.predicate;
     for pr in &p.prompts {
         let approved = p
@@ -505,9 +540,12 @@ pub(super) fn note_recorded(
             .rules
             .iter()
             .any(|r| r.path == pr.path && r.is_approved());
-        let key = (pr.path.clone(), pr.version);
-        let prior = recorded.get(&key).is_some_and(|(_, a)| *a);
-        recorded.insert(key, (pr.digest.sha256.clone(), approved || prior));
+        let prior = recorded.get(&pr.path, pr.version).is_some_and(|(_, a)| *a);
+        recorded.insert(
+            &pr.path,
+            pr.version,
+            (pr.digest.sha256.to_bytes(), approved || prior),
+        );
     }
 }
 
@@ -516,11 +554,11 @@ pub(super) fn note_recorded(
 pub(super) fn check_deployed(
     at: &Loc,
     st: &Statement,
-    recorded: &HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+    recorded: &Recorded,
     out: &mut Vec<Finding>,
 ) {
     for pr in &st.predicate.prompts {
-        match recorded.get(&(pr.path.clone(), pr.version)) {
+        match recorded.get(&pr.path, pr.version) {
             None => out.push(at.finding(
                 Check::Deployment,
                 Some(&pr.path),
@@ -530,11 +568,11 @@ pub(super) fn check_deployed(
                     message: "a deployment names a version that was never recorded",
                 },
             )),
-            Some((sha, _)) if *sha != pr.digest.sha256 => out.push(at.finding(
+            Some((sha, _)) if *sha != pr.digest.sha256.to_bytes() => out.push(at.finding(
                 Check::Deployment,
                 Some(&pr.path),
                 Evidence {
-                    expected: &format!("sha256:{sha}"),
+                    expected: &format!("sha256:{}", crate::types::hex(sha)),
                     found: &format!("sha256:{}", pr.digest.sha256),
                     message: "the deployed content differs from the recorded version",
                 },

@@ -99,25 +99,26 @@ pub fn check_checkpoint(
     leaves: &[crate::merkle::Hash],
     keys: &[TrustedKey],
 ) -> Vec<Finding> {
-    check_checkpoint_and_range(checkpoint, None, origin, leaves, keys)
+    let mut tree = crate::merkle::CompactRange::default();
+    for l in leaves {
+        tree.push(*l);
+    }
+    check_checkpoint_only(checkpoint, origin, &tree, keys)
 }
 
-/// [`check_checkpoint`], plus the stored right edge (when present) must be the entries'.
+/// [`check_checkpoint`] of the entries' tree (its right edge, built as the entries were
+/// read), plus the stored right edge (when present) must be the entries'.
 pub fn check_checkpoint_and_range(
     checkpoint: Option<&[u8]>,
     range: Option<&[u8]>,
     origin: Option<&str>,
-    leaves: &[crate::merkle::Hash],
+    tree: &crate::merkle::CompactRange,
     keys: &[TrustedKey],
 ) -> Vec<Finding> {
-    let mut out = check_checkpoint_only(checkpoint, origin, leaves, keys);
+    let mut out = check_checkpoint_only(checkpoint, origin, tree, keys);
     if let Some(bytes) = range {
-        let mut expected = crate::merkle::CompactRange::default();
-        for l in leaves {
-            expected.push(*l);
-        }
         let found = String::from_utf8_lossy(bytes);
-        if found != expected.to_text() {
+        if found != tree.to_text() {
             out.push(log_finding(
                 Check::Checkpoint,
                 Evidence {
@@ -138,7 +139,7 @@ pub fn check_checkpoint_and_range(
 fn check_checkpoint_only(
     checkpoint: Option<&[u8]>,
     origin: Option<&str>,
-    leaves: &[crate::merkle::Hash],
+    tree: &crate::merkle::CompactRange,
     keys: &[TrustedKey],
 ) -> Vec<Finding> {
     use crate::checkpoint::Checkpoint;
@@ -188,12 +189,12 @@ fn check_checkpoint_only(
             },
         ));
     }
-    let root = crate::merkle::root(leaves);
-    if cp.size != leaves.len() as u64 || cp.root != root {
+    let root = tree.root();
+    if cp.size != tree.size() || cp.root != root {
         out.push(log_finding(
             Check::Checkpoint,
             Evidence {
-                expected: &format!("size {} root {}", leaves.len(), crate::types::hex(&root)),
+                expected: &format!("size {} root {}", tree.size(), crate::types::hex(&root)),
                 found: &format!("size {} root {}", cp.size, crate::types::hex(&cp.root)),
                 message: "the checkpoint does not commit to the entries on the branch",
             },
@@ -239,25 +240,29 @@ pub fn check_checkpoint_parent(checkpoint: Option<&[u8]>, parents: &[Oid]) -> Ve
     )]
 }
 
-/// Proves the log (all `leaves`) is an append-only extension of a checkpoint the auditor kept.
+/// Proves the log (the entries' `tree`) is an append-only extension of a checkpoint the
+/// auditor kept. `first_root(m)` is the root of the log's first `m` entries (recorded as
+/// they were read, see [`crate::verify::Report::saved_root`]): the saved checkpoint holds
+/// when it is that root, since the log's own tree then extends it by construction (the
+/// consistency proof from those same leaves always verifies then, and never otherwise).
 pub fn check_consistency(
     saved_text: &str,
-    leaves: &[crate::merkle::Hash],
+    tree: &crate::merkle::CompactRange,
+    first_root: &dyn Fn(u64) -> Option<crate::merkle::Hash>,
     keys: &[TrustedKey],
-) -> Vec<Finding> {
+) -> anyhow::Result<Vec<Finding>> {
     use crate::checkpoint::Checkpoint;
-    use crate::merkle::{consistency_proof, root, verify_consistency};
     let saved = match Checkpoint::parse(saved_text) {
         Ok(cp) => cp,
         Err(e) => {
-            return vec![Finding::new(
+            return Ok(vec![Finding::new(
                 Check::Consistency,
                 Evidence {
                     expected: "a C2SP checkpoint",
                     found: &e,
                     message: "the saved checkpoint cannot be read",
                 },
-            )];
+            )]);
         }
     };
     let mut out = Vec::new();
@@ -271,7 +276,7 @@ pub fn check_consistency(
             },
         ));
     }
-    let size = leaves.len() as u64;
+    let size = tree.size();
     if saved.size > size {
         out.push(Finding::new(
             Check::Consistency,
@@ -284,12 +289,15 @@ pub fn check_consistency(
                 message: "the log was truncated: entries the saved checkpoint covers are gone",
             },
         ));
-        return out;
+        return Ok(out);
     }
-    let current = root(leaves);
-    let old = root(&leaves[..saved.size as usize]);
-    let proof = consistency_proof(saved.size as usize, leaves);
-    if old != saved.root || !verify_consistency(saved.size, size, &saved.root, &current, &proof) {
+    let Some(old) = first_root(saved.size) else {
+        anyhow::bail!(
+            "the root of the log's first {} entries was not kept while reading them",
+            saved.size
+        );
+    };
+    if old != saved.root {
         out.push(Finding::new(
             Check::Consistency,
             Evidence {
@@ -304,7 +312,7 @@ pub fn check_consistency(
             },
         ));
     }
-    out
+    Ok(out)
 }
 
 /// `promptrail.json` must be at the branch root and valid, and nothing but the layout's files
@@ -424,12 +432,12 @@ pub(super) fn check_log_fields(
     st: &Statement,
     expected_previous: &Option<Sha256Hex>,
     origin: Option<&str>,
-    seen_index: &mut HashMap<u64, u64>,
+    seen_index: &mut Claims,
     out: &mut Vec<Finding>,
 ) {
     let (pos, log) = (at.entry, &st.predicate.log);
     if log.index.0 != pos {
-        let message = match seen_index.get(&log.index.0) {
+        let message = match seen_index.first(log.index.0) {
             Some(first) => format!(
                 "entry claims index {}, already claimed by the entry at position {first} \
                  (duplicated or replayed)",
@@ -450,7 +458,7 @@ pub(super) fn check_log_fields(
             },
         ));
     }
-    seen_index.entry(log.index.0).or_insert(pos);
+    seen_index.note(log.index.0, pos);
     if log.previous != *expected_previous {
         out.push(at.finding(
             Check::Chain,
@@ -476,6 +484,44 @@ pub(super) fn check_log_fields(
                 message: "entry was made for another repository's log (replayed?)",
             },
         ));
+    }
+}
+
+/// Which position first claimed each `log.index`, without a row per entry: the positions
+/// whose entry claimed its own index, as ranges (a well-formed log is one range), and the
+/// first claimant of every other index.
+#[derive(Default)]
+pub(super) struct Claims {
+    /// Ascending, disjoint `start..end` of positions `p` whose entry claimed index `p`.
+    own: Vec<std::ops::Range<u64>>,
+    /// Index → the first position that claimed it, for claims of another index.
+    other: HashMap<u64, u64>,
+}
+
+impl Claims {
+    /// Notes that the entry at `pos` (positions in order) claimed `index`.
+    pub(super) fn note(&mut self, index: u64, pos: u64) {
+        if index != pos {
+            self.other.entry(index).or_insert(pos);
+        } else if let Some(last) = self.own.last_mut().filter(|r| r.end == pos) {
+            last.end = pos + 1;
+        } else {
+            self.own.push(pos..pos + 1);
+        }
+    }
+
+    /// The first position noted as claiming `index`.
+    pub(super) fn first(&self, index: u64) -> Option<u64> {
+        let at = self.own.partition_point(|r| r.end <= index);
+        let own = self
+            .own
+            .get(at)
+            .filter(|r| r.contains(&index))
+            .map(|_| index);
+        match (own, self.other.get(&index).copied()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 }
 

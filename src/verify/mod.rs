@@ -94,12 +94,21 @@ pub struct Report {
     #[serde(skip_serializing_if = "is_zero")]
     pub unlogged: u64,
     pub findings: Vec<Finding>,
-    /// Verified keyless entries' certificate keys, by position (they sign checkpoints).
+    /// Verified keyless entries' certificate keys, by position (they sign checkpoints): the
+    /// last entry's, and the one closing the size asked for as `root_at` (no other is used).
     #[serde(skip)]
     pub keyless_keys: Vec<(u64, Vec<u8>)>,
-    /// The RFC 6962 leaf hash of every entry file, in order (for the checkpoint checks).
+    /// The right edge of the Merkle tree over the entry files' leaf hashes (for the
+    /// checkpoint checks): O(log n) hashes instead of every leaf.
     #[serde(skip)]
-    pub leaves: Vec<crate::merkle::Hash>,
+    pub tree: crate::merkle::CompactRange,
+    /// The roots of its complete chunks (`state/tree.json`, for PT017).
+    #[serde(skip)]
+    pub chunks: crate::subtree::Chunks,
+    /// The root of the first `n` entries, for the `root_at` size `n` asked for (a saved
+    /// checkpoint's size, for PT012) when the log has that many.
+    #[serde(skip)]
+    pub saved_root: Option<(u64, crate::merkle::Hash)>,
     /// The state summary recomputed from the entries (for PT017).
     #[serde(skip)]
     pub summary: crate::state::Summary,
@@ -157,13 +166,15 @@ pub(super) struct Lineage {
     live: Option<Version>,
 }
 
-/// Runs every check over the log's files.
+/// Runs every check over the log's files; `root_at` is a size whose root (and closing
+/// keyless key) the caller needs afterwards (a saved checkpoint's, for PT012).
 pub fn verify(
     meta: Option<&[u8]>,
     entries: &mut dyn EntrySource,
     stray_files: &[String],
     trust: &Trust,
     repo: &mut (dyn RepoObjects + Send),
+    root_at: Option<u64>,
 ) -> anyhow::Result<Report> {
     let mut findings = Vec::new();
     let meta = check_meta(meta, stray_files, &mut findings);
@@ -172,6 +183,8 @@ pub fn verify(
         origin: meta.map(|m| m.origin),
         findings,
         summary: crate::state::Summary::new(),
+        root_at,
+        saved_root: (root_at == Some(0)).then(|| (0, crate::merkle::empty_root())),
         ..Walk::default()
     };
     // Decoding and signature checks are independent per entry: they run on every core, a
@@ -204,7 +217,9 @@ pub fn verify(
         unlogged: walk.unlogged,
         findings,
         keyless_keys: walk.keyless_keys,
-        leaves: walk.leaves,
+        tree: walk.tree,
+        chunks: walk.chunks,
+        saved_root: walk.saved_root,
         summary: walk.summary,
     })
 }
@@ -222,16 +237,19 @@ pub(super) struct Walk<'k> {
     keyless_keys: Vec<(u64, Vec<u8>)>,
     /// The position of the next entry.
     pos: u64,
-    leaves: Vec<crate::merkle::Hash>,
+    tree: crate::merkle::CompactRange,
+    chunks: crate::subtree::Chunks,
+    root_at: Option<u64>,
+    saved_root: Option<(u64, crate::merkle::Hash)>,
     /// The SHA-256 of the entry file before the next one.
     previous: Option<Sha256Hex>,
     lineages: HashMap<PromptPath, Lineage>,
-    /// `log.index` → the position of the first entry that claimed it.
-    seen_index: HashMap<u64, u64>,
+    /// Which position first claimed each `log.index`.
+    seen_index: log::Claims,
     /// The latest `recordedAt` so far.
     last_recorded: Option<chrono::DateTime<chrono::Utc>>,
     /// (path, version) → (sha256, approved) of versions recorded so far.
-    recorded: HashMap<(PromptPath, Version), (Sha256Hex, bool)>,
+    recorded: entry::Recorded,
     policy_check: policy::PolicyCheck,
     summary: crate::state::Summary,
 }
@@ -246,7 +264,11 @@ impl Walk<'_> {
     ) -> anyhow::Result<()> {
         let pos = self.pos;
         self.pos += 1;
-        self.leaves.push(crate::merkle::leaf_hash(&entry.bytes));
+        self.chunks
+            .push(&mut self.tree, crate::merkle::leaf_hash(&entry.bytes));
+        if self.root_at == Some(self.pos) {
+            self.saved_root = Some((self.pos, self.tree.root()));
+        }
         let at = Loc {
             entry: pos,
             file: &entry.path,
@@ -283,6 +305,9 @@ impl Walk<'_> {
         if let Some(outcome) = &decoded.keyless {
             check_keyless(&at, outcome, &mut self.signed_by, out);
             if let Ok(signed) = outcome {
+                // Only the last entry's key and the one closing `root_at` sign checkpoints.
+                self.keyless_keys
+                    .retain(|(i, _)| Some(*i + 1) == self.root_at);
                 self.keyless_keys.push((pos, signed.spki.clone()));
                 if !signed.logged {
                     self.unlogged += 1;
