@@ -73,18 +73,7 @@ impl StateView {
         // A reader asks for its answer's few files and entries, not the log.
         let mut reader = store.git().object_reader_for_few()?;
         let Some(bytes) = read_bounded(&mut reader, tip, INDEX_FILE)? else {
-            // No summary: a log older than it, unless the tip's checkpoint binds one (its
-            // `state/` removed after the append; see `crate::succession`).
-            let binds = read_bounded(&mut reader, tip, CHECKPOINT_FILE)?
-                .and_then(|b| Checkpoint::parse(&String::from_utf8_lossy(&b)).ok())
-                .is_some_and(|cp| !matches!(bound_index(&cp.extensions), Ok(None)));
-            if binds {
-                bail!(
-                    "the checkpoint of {} binds a state summary ({INDEX_FILE}) that its tree \
-                     does not hold",
-                    tip.short()
-                );
-            }
+            unsummarised(store, &mut reader, tip)?;
             return Ok(None);
         };
         let index: StateIndex = parse(INDEX_FILE, &bytes).map_err(anyhow::Error::msg)?;
@@ -552,6 +541,76 @@ impl StateView {
             .collect();
         set.into_iter().collect()
     }
+}
+
+/// No summary at `tip`: a log older than it only when the tip's checkpoint says so and is
+/// the one appended on the tip's parent. It parses, binds no summary, names the tip's parent
+/// (or predates the parent line), and the tip is its parent plus one entry
+/// ([`crate::succession::check`]). Anything else is an error (readers warn): the checkpoint
+/// is the tip's own file, which whoever removed `state/` can rewrite as well.
+fn unsummarised(store: &Store, reader: &mut ObjectReader, tip: &Oid) -> Result<()> {
+    let Some(bytes) = read_bounded(reader, tip, CHECKPOINT_FILE)? else {
+        // The branch's first commit (its metadata) holds no entry and no checkpoint.
+        if reader.read(&format!("{tip}:entries"))?.is_some() {
+            bail!("{} holds entries but no checkpoint", tip.short());
+        }
+        return Ok(());
+    };
+    let cp = std::str::from_utf8(&bytes)
+        .map_err(|_| "it is not UTF-8".to_owned())
+        .and_then(Checkpoint::parse)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "the checkpoint of {} is malformed ({e}) and its tree holds no state summary",
+                tip.short()
+            )
+        })?;
+    if !matches!(bound_index(&cp.extensions), Ok(None)) {
+        bail!(
+            "the checkpoint of {} binds a state summary ({INDEX_FILE}) that its tree does not \
+             hold",
+            tip.short()
+        );
+    }
+    let parents = store.git().commit_parents(tip)?;
+    if let Some(named) = cp.parent()
+        && (parents.len() > 1 || named != parents.first().map(Oid::as_str))
+    {
+        bail!(
+            "the checkpoint of {} was signed for a commit on top of {}, its parent is {}",
+            tip.short(),
+            named.unwrap_or("nothing"),
+            parents.first().map_or("nothing", Oid::as_str)
+        );
+    }
+    crate::succession::check(reader, tip, parents.first(), &cp)
+        .map_err(|e| anyhow::anyhow!("{} is not a commit promptrail appended: {e}", tip.short()))
+}
+
+/// Whether the checkpoint at `tip`, a log without a summary ([`StateView::open`] said
+/// `None`), is signed under `trust` (keyless: by the certificate key of its last entry).
+/// Without it a reader answers from entries nothing signed for this tip.
+pub fn check_unsummarised_signature(store: &Store, tip: &Oid, trust: &Trust) -> Result<(), String> {
+    let mut reader = store
+        .git()
+        .object_reader_for_few()
+        .map_err(|e| format!("{e:#}"))?;
+    let Some(bytes) =
+        read_bounded(&mut reader, tip, CHECKPOINT_FILE).map_err(|e| format!("{e:#}"))?
+    else {
+        return Ok(());
+    };
+    let cp = std::str::from_utf8(&bytes)
+        .map_err(|_| "the checkpoint is not UTF-8".to_owned())
+        .and_then(Checkpoint::parse)?;
+    cp.check_trusted(trust, &[], || {
+        store
+            .last_entry(tip)
+            .map_err(|e| format!("{e:#}"))?
+            .map(|e| e.bytes)
+            .ok_or_else(|| "the last entry is missing".to_owned())
+    })
+    .map_err(|e| format!("the checkpoint is not signed by a trusted key: {e}"))
 }
 
 fn read_bounded(reader: &mut ObjectReader, tip: &Oid, path: &str) -> Result<Option<Vec<u8>>> {

@@ -1245,3 +1245,75 @@ fn red_the_anchor_ignores_the_checkouts_transparency_off() {
         );
     }
 }
+
+/// HOLE (red9): `verify-entry` under `PROMPTRAIL_TRUSTED_IDENTITIES` accepted a proof of a
+/// keyless entry without a transparency-log entry (checked at the time it claims) whatever
+/// `PROMPTRAIL_TRANSPARENCY` said, where `verify` and `gate` under the same anchor reject
+/// it. The secure outcome: under the anchor such a proof fails (exit 1) unless the
+/// workflow sets `PROMPTRAIL_TRANSPARENCY=false`; `=true` fails it without the anchor too.
+#[test]
+fn red_a_proof_of_an_unlogged_entry_is_not_trusted_under_the_identity_anchor() {
+    let k = Keyless::new(&CONFIG.replace(
+        "  mode: keyless\n",
+        "  mode: keyless\n  transparency: false\n",
+    ));
+    let honest = identity_for(WORKFLOW);
+    let out = k
+        .cmd()
+        .env(IDENTITY_ANCHOR, &honest)
+        .env("PROMPTRAIL_TRANSPARENCY", "false")
+        .args(["record", "--offline"])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    assert_eq!(k.s.rekor_entries(), 0, "no public log entry");
+    let proof = k.r.dir.path().join("unlogged.proof.json");
+    assert_ok(&k.run(&[
+        "prove",
+        "prompts/intake.md@v1",
+        "--out",
+        proof.to_str().unwrap(),
+    ]));
+    let elsewhere = tempfile::TempDir::new().unwrap();
+    let check = |anchor: Option<&str>, transparency: Option<&str>, flags: &[&str]| {
+        let mut cmd = k.cmd();
+        if let Some(a) = anchor {
+            cmd.env(IDENTITY_ANCHOR, a);
+        }
+        if let Some(t) = transparency {
+            cmd.env("PROMPTRAIL_TRANSPARENCY", t);
+        }
+        let out = cmd
+            .current_dir(elsewhere.path())
+            .arg("verify-entry")
+            .arg(&proof)
+            .args(flags)
+            .output()
+            .unwrap();
+        (out.status.code(), stdout(&out), stderr(&out))
+    };
+    for (anchor, transparency, flags, want) in [
+        (Some(honest.as_str()), None, &[][..], 1),
+        (Some(honest.as_str()), Some("true"), &[][..], 1),
+        (Some(honest.as_str()), Some("false"), &[][..], 0),
+        (
+            None,
+            Some("true"),
+            &["--certificate-identity", honest.as_str()][..],
+            1,
+        ),
+        // Without the anchor and the variable, a proof names no setting (the premise).
+        (
+            None,
+            None,
+            &["--certificate-identity", honest.as_str()][..],
+            0,
+        ),
+    ] {
+        let (code, out, err) = check(anchor, transparency, flags);
+        assert_eq!(code, Some(want), "{anchor:?} {transparency:?}: {out}{err}");
+        if want == 1 {
+            assert!(!out.contains("OK: entry"), "{out}");
+        }
+    }
+}

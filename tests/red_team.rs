@@ -1306,3 +1306,106 @@ fn red_a_tip_tree_written_by_hand_is_not_built_on_or_believed() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Round 7 (red9): the summary removed together with the claim that binds it. The tip check
+// and `StateView::open` refuse a tip without the `state/` its checkpoint binds; what says
+// it binds one is the tip's own checkpoint, which the insider can rewrite too.
+
+/// The ways to remove the summary and make the tip's checkpoint not bind it.
+fn unbound_removals() -> Vec<(&'static str, Amend)> {
+    let cp_lines = |f: &Files| -> Vec<String> {
+        String::from_utf8_lossy(&f["checkpoint"])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+    vec![
+        (
+            "the checkpoint replaced by text that does not parse",
+            Box::new(|f: &mut Files| {
+                f.insert("checkpoint".into(), b"not a checkpoint\n".to_vec());
+            }),
+        ),
+        (
+            "the checkpoint deleted",
+            Box::new(|f: &mut Files| {
+                f.remove("checkpoint");
+            }),
+        ),
+        (
+            "the checkpoint with a byte that is not UTF-8",
+            Box::new(|f: &mut Files| {
+                let mut cp = f["checkpoint"].clone();
+                cp.insert(0, 0xff);
+                f.insert("checkpoint".into(), cp);
+            }),
+        ),
+        (
+            "the checkpoint's state line dropped (its signature no longer checks)",
+            Box::new(move |f: &mut Files| {
+                let kept: Vec<String> = cp_lines(f)
+                    .into_iter()
+                    .filter(|l| !l.starts_with("promptrail-state "))
+                    .collect();
+                f.insert(
+                    "checkpoint".into(),
+                    format!("{}\n", kept.join("\n")).into_bytes(),
+                );
+            }),
+        ),
+        (
+            "the checkpoint's state line written twice",
+            Box::new(move |f: &mut Files| {
+                let mut lines = cp_lines(f);
+                let at = lines
+                    .iter()
+                    .position(|l| l.starts_with("promptrail-state "))
+                    .unwrap();
+                let line = lines[at].clone();
+                lines.insert(at, line);
+                f.insert(
+                    "checkpoint".into(),
+                    format!("{}\n", lines.join("\n")).into_bytes(),
+                );
+            }),
+        ),
+    ]
+}
+
+/// The summary removed from the tip (committed again on the same parent) and its
+/// checkpoint made to bind none: unparseable, deleted, not UTF-8, its state line dropped or
+/// doubled. An old entry is replaced as well, so that an unwarned whole-log answer is one
+/// the signed log does not say. The secure outcome: CI's append refuses (exit 2) and
+/// appends nothing; a reader warns that it does not believe what it reads.
+#[test]
+fn red_the_summary_removed_with_the_checkpoint_that_binds_it() {
+    let mut unwarned = Vec::new();
+    for (what, amend) in unbound_removals() {
+        let r = three_entries_and_a_change();
+        let honest = audit_tip(&r);
+        tamper_onto(&r, &format!("{honest}~1"), |f| {
+            f.retain(|p, _| !p.starts_with("state/"));
+            let other = f["entries/000000/000000002.json"].clone();
+            f.insert("entries/000000/000000001.json".into(), other);
+            amend(f);
+        });
+        let amended = audit_tip(&r);
+        let out = record_offline(&r, &keys().private, PASSWORD);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{what}: CI signed on top: {}",
+            stderr(&out)
+        );
+        assert_eq!(audit_tip(&r), amended, "{what}: appended");
+        let shown = r.run(&["log", "--prompt", PROMPT]);
+        if !stderr(&shown).contains("not believed") {
+            unwarned.push(what);
+        }
+    }
+    assert!(
+        unwarned.is_empty(),
+        "the reader answered unwarned: {unwarned:?}"
+    );
+}

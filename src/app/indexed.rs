@@ -20,7 +20,21 @@ pub(crate) fn believed(ws: &Workspace, branch: &str) -> Result<Option<StateView>
     store.read_meta(&tip)?;
     let mut view = match StateView::open(&store, &tip) {
         Ok(Some(v)) => v,
-        Ok(None) => return Ok(None),
+        Ok(None) => {
+            // A log older than the summary, read whole: its checkpoint signed, or a warning.
+            match super::trust::trust(ws, &crate::cli::TrustArgs::default()) {
+                Ok(trust) if trust.is_empty() => {}
+                Ok(trust) => {
+                    if let Err(why) =
+                        crate::summary::check_unsummarised_signature(&store, &tip, &trust)
+                    {
+                        disbelieve(&why);
+                    }
+                }
+                Err(e) => disbelieve(&format!("the trusted keys cannot be read ({e:#})")),
+            }
+            return Ok(None);
+        }
         Err(e) => {
             disbelieve(&format!("{e:#}"));
             return Ok(None);

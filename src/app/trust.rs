@@ -248,15 +248,17 @@ pub fn trust_from_flags(args: &TrustArgs) -> Result<Trust> {
              keyless proof (or set {TRUSTED_IDENTITIES_ENV})"
         );
     }
-    // A proof names no transparency setting: entries without a Rekor entry are checked at
-    // their own time, as verify does for such logs.
+    // A proof names no transparency setting: the workflow's `PROMPTRAIL_TRANSPARENCY`,
+    // else under the identity anchor logged (as `verify` there), else entries without a
+    // Rekor entry are checked at their own time, as verify does for such logs.
+    let unlogged = !anchors.transparency(false);
     let keyless = match &anchors.identities {
-        Some(anchor) => identity_anchored(anchor, args, true)?,
+        Some(anchor) => identity_anchored(anchor, args, unlogged)?,
         None if anchors.keys.is_some() => None,
         None => keyless_trust(
             (args.identities.clone(), &args.identity_regexps, issuer),
             args.trusted_root.as_deref(),
-            true,
+            unlogged,
             false,
         )?,
     };
