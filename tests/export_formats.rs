@@ -257,6 +257,100 @@ fn ocsf_events_follow_the_entity_management_schema_and_name_their_entry() {
     assert_eq!(only_staging.len(), events.len() - 5);
 }
 
+/// The HTML page's `generatedAt`, which also ends the open spans its timelines draw.
+fn generated(page: &str) -> &str {
+    let at = page
+        .find("<p>Generated ")
+        .map_or(0, |i| i + "<p>Generated ".len());
+    &page[at..at + page[at..].find(' ').unwrap_or(0)]
+}
+
+/// The page is written from the rows the export set aside: the same page whether they stayed
+/// in memory or went through the temporary file (a budget of 64 bytes spills on nearly every
+/// row), with every prompt's lineage section, diffs, deployments and the live timelines.
+#[test]
+fn the_html_page_is_the_same_when_its_rows_go_through_the_spool_file() {
+    let (r, s) = long_log();
+    let public = keys().public.to_str().unwrap().to_owned();
+    let args = ["export", "--format", "html", "--key", &public];
+    let spilled = |budget: &str| {
+        let mut cmd = r.cmd();
+        s.env(&mut cmd);
+        let out = cmd
+            .env("PROMPTRAIL_SPOOL_BUDGET", budget)
+            .args(args)
+            .output()
+            .unwrap();
+        assert_ok(&out);
+        stdout(&out)
+    };
+    // Both pages must be made in the same second (the time is on the page): a few tries.
+    let (held, spooled) = (0..5)
+        .map(|_| (spilled("100000000"), spilled("64")))
+        .find(|(a, b)| generated(a) == generated(b))
+        .expect("two exports within one second");
+    assert!(held.starts_with("<!doctype html>"), "{held}");
+    assert_eq!(held, spooled);
+    // `.promptrail.yml`, intake, faq and greet/welcome (renamed, deleted, re-added).
+    assert_eq!(held.matches("<details class=\"lineage\"").count(), 4);
+    assert!(
+        held.contains("formerly <code>prompts/greet.md</code>"),
+        "{held}"
+    );
+    assert!(held.contains("data-env=\"production\""), "{held}");
+    assert!(held.contains("data-env=\"staging\""), "{held}");
+    assert!(held.contains("<span class=\"add\">+Rule 9: ask about allergies.</span>"));
+    assert!(
+        held.contains("<td>staging</td><td>deployment</td>"),
+        "{held}"
+    );
+}
+
+/// What an insider with push access controls and the page shows (a prompt's path and text,
+/// a commit's author and co-author, the deploying actor) stays text: the page's only script
+/// is its own, and each hostile value appears escaped, never as markup.
+#[test]
+fn the_html_page_escapes_hostile_paths_authors_diffs_and_actors() {
+    let r = Repo::new();
+    let s = StandIn::start();
+    r.write(".promptrail.yml", "policy:\n  default:\n    approvals: 0\n");
+    land(&r, &s, "adopt a policy");
+    let evil = "prompts/</td><script>alert(1)</script>\"x'.md";
+    r.write(evil, "Hi </template><script>alert(2)</script>\n");
+    let sha = r.commit_as(
+        "Mal\"lory & 'co' <mal@example.org>",
+        "evil\n\nCo-authored-by: Eve\"><script>alert(3)</script> <eve@example.org>",
+    );
+    r.push();
+    s.commit_pulls(&sha, None);
+    record(&r, &s);
+    let mut cmd = r.cmd();
+    s.env(&mut cmd);
+    let out = cmd
+        .env("GITHUB_ACTOR", "<script>alert(4)</script>")
+        .args(["deploy", "--env", "staging", "--key", &key()])
+        .output()
+        .unwrap();
+    assert_ok(&out);
+    let public = keys().public.to_str().unwrap().to_owned();
+    let page = out_of(&r, &s, &["export", "--format", "html", "--key", &public]);
+    assert_eq!(
+        page.matches("<script").count(),
+        1,
+        "only the page's own script"
+    );
+    assert!(!page.contains("<script>alert"), "no hostile script element");
+    for escaped in [
+        "prompts/&lt;/td&gt;&lt;script&gt;alert(1)&lt;/script&gt;&quot;x&#39;.md",
+        "&lt;/template&gt;&lt;script&gt;alert(2)&lt;/script&gt;",
+        "Mal&quot;lory &amp; &#39;co",
+        "Eve&quot;&gt;&lt;script&gt;alert(3)&lt;/script&gt;",
+        "&lt;script&gt;alert(4)&lt;/script&gt;",
+    ] {
+        assert!(page.contains(escaped), "{escaped} in {page}");
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -3,8 +3,9 @@
 //! Every format reads the log a window of entries at a time ([`ListedLog`]) and keeps only
 //! what later rows need: CSV and OCSF rows are written as their entry is read; JSON streams
 //! its `entries` and keeps, per prompt, its version and deployment rows without their diffs
-//! (each diff is made when its prompt is written); Markdown keeps the same rows. The HTML
-//! page is built from the whole model. `pack` writes a directory of them for an auditor.
+//! (each diff is made when its prompt is written); Markdown keeps the same rows, and so does
+//! the HTML page, which reads them back once for its figures and again for each part that
+//! lists them. `pack` writes a directory of them for an auditor.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,8 +19,9 @@ use super::verified::verify_listed;
 use super::{DecodedEntry, ListedLog, Outcome, Workspace};
 use crate::cli::{ExportArgs, ExportFormat};
 use crate::report::export::{
-    self, DiffSource, ExportModel, Filter, Gathered, PromptTimeline, Timelines, VersionRow,
+    self, DeployRow, DiffSource, ExportModel, Filter, Gathered, LiveSpan, Timelines, VersionRow,
 };
+use crate::report::html::{self, PageSource, Rows};
 use crate::report::views::EntryView;
 use crate::report::{ocsf, stream};
 use crate::signing::Trust;
@@ -211,11 +213,7 @@ impl Run<'_> {
             ExportFormat::Ocsf => self.ocsf(out),
             ExportFormat::Json => self.json(out),
             ExportFormat::Md => self.markdown(out),
-            ExportFormat::Html => {
-                let (model, count) = self.model()?;
-                out.write_all(crate::report::html::html_counted(&model, count).as_bytes())?;
-                Ok(())
-            }
+            ExportFormat::Html => self.html(out),
             ExportFormat::Pack => anyhow::bail!("a pack is a directory, not a stream"),
         }
     }
@@ -280,35 +278,21 @@ impl Run<'_> {
         Ok(timelines.finish(self.filter))
     }
 
-    /// The HTML page's model, and the count of entries it covers: every prompt's rows and
-    /// the live spans held, the diffs made only for the versions the page lists (each
-    /// lineage's newest [`crate::report::html::rows_per_lineage`]).
-    fn model(&self) -> Result<(ExportModel, usize)> {
+    /// The HTML page, written as it is made from the rows set aside (each prompt's read
+    /// back once per part of the page that shows it), the diffs made only for the versions
+    /// the page lists (each lineage's newest [`html::rows_per_lineage`]).
+    fn html(&self, out: &mut dyn Write) -> Result<()> {
         let mut count = 0;
         let gathered = self.gather(|e| {
             count += usize::from(self.filter.keeps(&e.statement));
             Ok(())
         })?;
-        let shown = crate::report::html::rows_per_lineage(gathered.prompts.len());
         let mut reader = self.ws.git.object_reader()?;
-        let mut model = self.header.clone();
-        for (name, p) in &gathered.prompts {
-            let mut rows = gathered.versions(p)?.collect::<Result<Vec<_>>>()?;
-            let skip = rows.len().saturating_sub(shown);
-            for (v, d) in rows.iter_mut().skip(skip) {
-                if let Some(d) = d {
-                    v.diff = diff_of(&mut reader, v, d)?;
-                }
-            }
-            let t = PromptTimeline {
-                names: p.names(),
-                versions: rows.into_iter().map(|(v, _)| v).collect(),
-                deployments: gathered.deployments(p)?.collect::<Result<_>>()?,
-            };
-            model.prompts.insert(name.clone(), t);
-        }
-        model.live = gathered.live.collect()?;
-        Ok((model, count))
+        let page = Page {
+            header: &self.header,
+            gathered: &gathered,
+        };
+        html::write_page(&page, count, &mut |v, d| diff_of(&mut reader, v, d), out)
     }
 
     /// The Markdown summary, its sections written from the rows set aside.
@@ -418,5 +402,56 @@ impl Run<'_> {
         doc.finish(out)?;
         out.write_all(b"\n")?;
         Ok(())
+    }
+}
+
+/// The HTML page's rows: the header, and what one pass over the log set aside.
+struct Page<'a> {
+    header: &'a ExportModel,
+    gathered: &'a Gathered,
+}
+
+impl PageSource for Page<'_> {
+    fn header(&self) -> &ExportModel {
+        self.header
+    }
+
+    fn prompts(&self) -> Vec<(String, Vec<String>)> {
+        self.gathered
+            .prompts
+            .iter()
+            .map(|(k, p)| (k.clone(), p.names()))
+            .collect()
+    }
+
+    fn versions(&self, key: &str) -> Result<Rows<'_, (VersionRow, Option<DiffSource>)>> {
+        Ok(match self.gathered.prompts.get(key) {
+            Some(p) => Box::new(self.gathered.versions(p)?),
+            None => Box::new(std::iter::empty()),
+        })
+    }
+
+    fn deployments(&self, key: &str) -> Result<Rows<'_, DeployRow>> {
+        Ok(match self.gathered.prompts.get(key) {
+            Some(p) => Box::new(self.gathered.deployments(p)?),
+            None => Box::new(std::iter::empty()),
+        })
+    }
+
+    /// The environments with a span in the report's range (as [`LiveReport::collect`]
+    /// keeps them).
+    fn environments(&self) -> Result<Vec<String>> {
+        let live = &self.gathered.live;
+        let mut out = Vec::new();
+        for env in live.environments() {
+            if live.spans(env)?.next().is_some() {
+                out.push(env.to_owned());
+            }
+        }
+        Ok(out)
+    }
+
+    fn spans(&self, env: &str) -> Result<Rows<'_, LiveSpan>> {
+        Ok(Box::new(self.gathered.live.spans(env)?))
     }
 }

@@ -20,11 +20,14 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 
+use std::io::Write;
+
+use anyhow::Result;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
-use super::export::{ExportModel, LiveSpan, PromptTimeline};
+use super::export::{DeployRow, DiffSource, ExportModel, LiveSpan, VersionRow};
 
 /// Versions listed per lineage section at most (the newest ones).
 pub const ROWS_PER_LINEAGE: usize = 50;
@@ -115,31 +118,190 @@ fn sha256_b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(Sha256::digest(s.as_bytes()))
 }
 
-/// Figures of the overview, computed once.
+/// Rows read back from a [`PageSource`], as often as the page needs them.
+pub type Rows<'a, T> = Box<dyn Iterator<Item = Result<T>> + 'a>;
+
+/// What the page is drawn from: a model held whole ([`ExportModel`]), or the rows an export
+/// set aside while it read the log. The page reads each prompt's rows once per part that
+/// shows them (figures, index, section) and holds only per-prompt figures and the rows of
+/// the timelines it draws, so what it holds grows with the prompts, not with the log.
+pub trait PageSource {
+    /// The report's header (its `entries`, `prompts` and `live` are not read from here).
+    fn header(&self) -> &ExportModel;
+    /// Each timeline's key and its names across renames (oldest first), in key order.
+    fn prompts(&self) -> Vec<(String, Vec<String>)>;
+    /// The versions of the timeline under `key`, in log order, each with where its diff
+    /// comes from (`None`: the row's own `diff` is the one shown).
+    fn versions(&self, key: &str) -> Result<Rows<'_, (VersionRow, Option<DiffSource>)>>;
+    /// The deployments of the timeline under `key`, in log order.
+    fn deployments(&self, key: &str) -> Result<Rows<'_, DeployRow>>;
+    /// The environments that have live spans to show, in order.
+    fn environments(&self) -> Result<Vec<String>>;
+    /// `env`'s live spans, in the order they started.
+    fn spans(&self, env: &str) -> Result<Rows<'_, LiveSpan>>;
+}
+
+/// Makes a listed version's diff from where it comes from (`None` when a text is missing).
+pub type MakeDiff<'a> = dyn FnMut(&VersionRow, &DiffSource) -> Result<Option<String>> + 'a;
+
+impl PageSource for ExportModel {
+    fn header(&self) -> &ExportModel {
+        self
+    }
+
+    fn prompts(&self) -> Vec<(String, Vec<String>)> {
+        self.prompts
+            .iter()
+            .map(|(k, t)| (k.clone(), t.names.clone()))
+            .collect()
+    }
+
+    fn versions(&self, key: &str) -> Result<Rows<'_, (VersionRow, Option<DiffSource>)>> {
+        Ok(Box::new(
+            self.prompts
+                .get(key)
+                .into_iter()
+                .flat_map(|t| &t.versions)
+                .map(|v| Ok((v.clone(), None))),
+        ))
+    }
+
+    fn deployments(&self, key: &str) -> Result<Rows<'_, DeployRow>> {
+        Ok(Box::new(
+            self.prompts
+                .get(key)
+                .into_iter()
+                .flat_map(|t| &t.deployments)
+                .map(|d| Ok(d.clone())),
+        ))
+    }
+
+    fn environments(&self) -> Result<Vec<String>> {
+        Ok(self.live.keys().cloned().collect())
+    }
+
+    fn spans(&self, env: &str) -> Result<Rows<'_, LiveSpan>> {
+        Ok(Box::new(
+            self.live
+                .get(env)
+                .into_iter()
+                .flatten()
+                .map(|s| Ok(s.clone())),
+        ))
+    }
+}
+
+/// One timeline's figures.
+struct Tally {
+    versions: usize,
+    approved: usize,
+    /// When its last version landed.
+    last_landed: String,
+    deployments: usize,
+}
+
+/// The overview's figures and each timeline's, from one read of every row.
 struct Figures {
     versions: usize,
     approved: usize,
-    /// (lineage number, row number, timeline key, row) of each unapproved version.
+    /// (lineage number, row number, timeline key, version) of the first
+    /// [`UNAPPROVED_LISTED`] unapproved versions.
     unapproved: Vec<(usize, usize, String, u32)>,
+    unapproved_count: usize,
+    /// Versions landed per (year, month).
+    months: BTreeMap<(i32, u32), usize>,
+    /// Deployments per environment.
+    deploys: BTreeMap<String, usize>,
+    /// Per timeline, in the order of [`PageSource::prompts`].
+    prompts: Vec<Tally>,
 }
 
-fn figures(m: &ExportModel) -> Figures {
+fn figures(src: &dyn PageSource, prompts: &[(String, Vec<String>)]) -> Result<Figures> {
+    use chrono::Datelike as _;
     let mut f = Figures {
         versions: 0,
         approved: 0,
         unapproved: Vec::new(),
+        unapproved_count: 0,
+        months: BTreeMap::new(),
+        deploys: BTreeMap::new(),
+        prompts: Vec::with_capacity(prompts.len()),
     };
-    for (i, (key, t)) in m.prompts.iter().enumerate() {
-        for (j, v) in t.versions.iter().enumerate() {
-            f.versions += 1;
+    for (i, (key, _)) in prompts.iter().enumerate() {
+        let mut t = Tally {
+            versions: 0,
+            approved: 0,
+            last_landed: String::new(),
+            deployments: 0,
+        };
+        for (j, row) in src.versions(key)?.enumerate() {
+            let (v, _) = row?;
+            t.versions += 1;
             if v.approved {
-                f.approved += 1;
+                t.approved += 1;
             } else {
-                f.unapproved.push((i, j, key.clone(), v.version));
+                if f.unapproved.len() < UNAPPROVED_LISTED {
+                    f.unapproved.push((i, j, key.clone(), v.version));
+                }
+                f.unapproved_count += 1;
+            }
+            if let Some(at) = time(&v.landed_at) {
+                *f.months.entry((at.year(), at.month())).or_default() += 1;
+            }
+            t.last_landed = v.landed_at;
+        }
+        for d in src.deployments(key)? {
+            t.deployments += 1;
+            *f.deploys.entry(d?.environment).or_default() += 1;
+        }
+        f.versions += t.versions;
+        f.approved += t.approved;
+        f.prompts.push(t);
+    }
+    Ok(f)
+}
+
+/// What the page needs of one environment's live spans.
+struct EnvLive {
+    env: String,
+    /// Spans still open (live now).
+    open: usize,
+    /// Spans to draw per timeline row (lineage key, or the path when it has none).
+    rows: BTreeMap<String, usize>,
+}
+
+/// The live spans' figures, from one read of every environment's.
+struct Live {
+    envs: Vec<EnvLive>,
+    /// Each path live now, with its environments.
+    now: HashMap<String, Vec<String>>,
+}
+
+fn live(src: &dyn PageSource, lineage_of: &HashMap<&str, &str>) -> Result<Live> {
+    let mut live = Live {
+        envs: Vec::new(),
+        now: HashMap::new(),
+    };
+    for env in src.environments()? {
+        let mut e = EnvLive {
+            env,
+            open: 0,
+            rows: BTreeMap::new(),
+        };
+        for s in src.spans(&e.env)? {
+            let s = s?;
+            if time(&s.from).is_some() {
+                let key = lineage_of.get(s.path.as_str()).copied().unwrap_or(&s.path);
+                *e.rows.entry(key.to_owned()).or_default() += 1;
+            }
+            if s.until.is_none() {
+                e.open += 1;
+                live.now.entry(s.path).or_default().push(e.env.clone());
             }
         }
+        live.envs.push(e);
     }
-    f
+    Ok(live)
 }
 
 fn percent(part: usize, whole: usize) -> String {
@@ -165,9 +327,13 @@ fn clip(s: &str, n: usize) -> String {
     o
 }
 
-/// One self-contained HTML page.
+/// One self-contained HTML page of a model held whole (its diffs already made).
 pub fn html(m: &ExportModel) -> String {
-    html_counted(m, m.entries.len())
+    let mut out = Vec::new();
+    // A held model's rows cannot fail to read and a Vec cannot fail to take bytes, so
+    // there is no error to pass on here.
+    let _ = write_page(m, m.entries.len(), &mut |_, _| Ok(None), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Versions listed in each lineage section (the newest ones) when the report has `prompts`
@@ -176,8 +342,24 @@ pub fn rows_per_lineage(prompts: usize) -> usize {
     (ROW_BUDGET / prompts.max(1)).clamp(5, ROWS_PER_LINEAGE)
 }
 
-/// [`html`] of a model whose entries were counted rather than kept: `entries` of them.
-pub fn html_counted(m: &ExportModel, entries: usize) -> String {
+/// Moves what `o` holds to `out`.
+fn flush(o: &mut String, out: &mut dyn Write) -> Result<()> {
+    out.write_all(o.as_bytes())?;
+    o.clear();
+    Ok(())
+}
+
+/// Writes the page of `src`, covering `entries` entries, to `out` as it is made: a first
+/// read of the rows for the figures, then the overview and charts, the index (a second
+/// read of each prompt's versions, for its search text) and the sections (a third, the
+/// listed versions' diffs made by `diff` as each is written).
+pub fn write_page(
+    src: &dyn PageSource,
+    entries: usize,
+    diff: &mut MakeDiff<'_>,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let m = src.header();
     let mut o = String::new();
     let title = format!(
         "Prompt audit report: {}",
@@ -194,17 +376,26 @@ pub fn html_counted(m: &ExportModel, entries: usize) -> String {
         esc(&title)
     );
     let _ = write!(o, "<h1>{}</h1>", esc(&title));
-    let f = figures(m);
-    overview(&mut o, m, entries, &f);
-    charts(&mut o, m, &f);
-    index(&mut o, m);
-    lineages(&mut o, m);
+    let prompts = src.prompts();
+    // The lineage (timeline key) of each path, to draw a prompt on one row across renames.
+    let lineage_of: HashMap<&str, &str> = prompts
+        .iter()
+        .flat_map(|(k, names)| names.iter().map(move |n| (n.as_str(), k.as_str())))
+        .collect();
+    let f = figures(src, &prompts)?;
+    let live = live(src, &lineage_of)?;
+    overview(&mut o, m, entries, &f, &live);
+    flush(&mut o, out)?;
+    charts(&mut o, src, &f, &live, &lineage_of)?;
+    flush(&mut o, out)?;
+    index(&mut o, out, src, &prompts, &f, &live)?;
+    lineages(&mut o, out, src, &prompts, &f, diff)?;
     o.push_str("<p class=\"muted\">Made by promptrail. Every row comes from a signed entry of the audit branch.</p>");
     let _ = writeln!(o, "<script>{script}</script></body></html>");
-    o
+    flush(&mut o, out)
 }
 
-fn overview(o: &mut String, m: &ExportModel, entries: usize, f: &Figures) {
+fn overview(o: &mut String, m: &ExportModel, entries: usize, f: &Figures, live: &Live) {
     let status_class = if m.verification.as_ref().is_some_and(|r| r.ok) {
         "ok"
     } else {
@@ -218,20 +409,14 @@ fn overview(o: &mut String, m: &ExportModel, entries: usize, f: &Figures) {
         entries,
         m.verified()
     );
-    overview_figures(o, m, f);
+    overview_figures(o, f, live);
     overview_verification(o, m);
     overview_unapproved(o, f);
     o.push_str("</section>");
 }
 
 /// The overview's figures: prompts, versions, approval, and deployments per environment.
-fn overview_figures(o: &mut String, m: &ExportModel, f: &Figures) {
-    let mut deploys: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in m.prompts.values() {
-        for d in &t.deployments {
-            *deploys.entry(d.environment.as_str()).or_default() += 1;
-        }
-    }
+fn overview_figures(o: &mut String, f: &Figures, live: &Live) {
     o.push_str("<dl class=\"figures\">");
     let mut fig = |id: &str, label: &str, value: String| {
         let _ = write!(
@@ -240,7 +425,7 @@ fn overview_figures(o: &mut String, m: &ExportModel, f: &Figures) {
             esc(&value)
         );
     };
-    fig("prompts", "prompts", m.prompts.len().to_string());
+    fig("prompts", "prompts", f.prompts.len().to_string());
     fig("versions", "versions", f.versions.to_string());
     fig(
         "approved",
@@ -255,17 +440,18 @@ fn overview_figures(o: &mut String, m: &ExportModel, f: &Figures) {
     fig(
         "unapproved",
         "unapproved versions",
-        f.unapproved.len().to_string(),
+        f.unapproved_count.to_string(),
     );
-    for (env, n) in &deploys {
-        let live = m
-            .live
-            .get(*env)
-            .map_or(0, |s| s.iter().filter(|s| s.until.is_none()).count());
+    for (env, n) in &f.deploys {
+        let open = live
+            .envs
+            .iter()
+            .find(|e| &e.env == env)
+            .map_or(0, |e| e.open);
         fig(
             &format!("deploy-{}", esc(env)),
             &format!("deployments to {}", esc(env)),
-            format!("{n} ({live} live)"),
+            format!("{n} ({open} live)"),
         );
     }
     o.push_str("</dl>");
@@ -311,7 +497,7 @@ fn overview_verification(o: &mut String, m: &ExportModel) {
 
 /// Links to the unapproved versions (the first [`UNAPPROVED_LISTED`] of them).
 fn overview_unapproved(o: &mut String, f: &Figures) {
-    if !f.unapproved.is_empty() {
+    if f.unapproved_count > 0 {
         let _ = write!(o, "<h2>Unapproved versions</h2><ul id=\"unapproved\">");
         for (i, j, key, version) in f.unapproved.iter().take(UNAPPROVED_LISTED) {
             let _ = write!(
@@ -321,61 +507,68 @@ fn overview_unapproved(o: &mut String, f: &Figures) {
             );
         }
         o.push_str("</ul>");
-        if f.unapproved.len() > UNAPPROVED_LISTED {
+        if f.unapproved_count > UNAPPROVED_LISTED {
             let _ = write!(
                 o,
                 "<p class=\"muted\">and {} more: filter the index by “with unapproved versions”.</p>",
-                f.unapproved.len() - UNAPPROVED_LISTED
+                f.unapproved_count - UNAPPROVED_LISTED
             );
         }
     }
 }
 
 /// A span to draw: from, until (now when open), and the span.
-type Drawn<'a> = (DateTime<Utc>, DateTime<Utc>, &'a LiveSpan);
+type Drawn = (DateTime<Utc>, DateTime<Utc>, LiveSpan);
 
-fn charts(o: &mut String, m: &ExportModel, f: &Figures) {
+fn charts(
+    o: &mut String,
+    src: &dyn PageSource,
+    f: &Figures,
+    live: &Live,
+    lineage_of: &HashMap<&str, &str>,
+) -> Result<()> {
     o.push_str("<section id=\"charts\"><h2>Charts</h2>");
-    // The lineage (timeline key) of each path, to draw a prompt on one row across renames.
-    let lineage_of: HashMap<&str, &str> = m
-        .prompts
-        .iter()
-        .flat_map(|(k, t)| t.names.iter().map(move |n| (n.as_str(), k.as_str())))
-        .collect();
-    let now = time(&m.generated_at).unwrap_or_else(Utc::now);
-    for (env, spans) in &m.live {
-        timeline(o, env, spans, &lineage_of, now);
+    let now = time(&src.header().generated_at).unwrap_or_else(Utc::now);
+    for e in &live.envs {
+        timeline(o, src, e, lineage_of, now)?;
     }
-    versions_per_month(o, m);
+    versions_per_month(o, f);
     approval_coverage(o, f);
     o.push_str("</section>");
+    Ok(())
 }
 
 /// One environment's timeline: a row per lineage (the [`TIMELINE_ROWS`] deployed most
-/// often), a bar per span a version was live.
+/// often), a bar per span a version was live. The rows are chosen from the counts, then
+/// the environment's spans are read again for the chosen rows' bars.
 fn timeline(
     o: &mut String,
-    env: &str,
-    spans: &[LiveSpan],
+    src: &dyn PageSource,
+    e: &EnvLive,
     lineage_of: &HashMap<&str, &str>,
     now: DateTime<Utc>,
-) {
-    let mut rows: BTreeMap<&str, Vec<Drawn>> = BTreeMap::new();
-    for s in spans {
+) -> Result<()> {
+    let env = e.env.as_str();
+    let total = e.rows.len();
+    let mut chosen: Vec<(&str, usize)> = e.rows.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+    if chosen.len() > TIMELINE_ROWS {
+        chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        chosen.truncate(TIMELINE_ROWS);
+    }
+    let mut rows: BTreeMap<&str, Vec<Drawn>> =
+        chosen.iter().map(|(k, _)| (*k, Vec::new())).collect();
+    for s in src.spans(env)? {
+        let s = s?;
         let (Some(from), until) = (time(&s.from), s.until.as_deref().map(time)) else {
             continue;
         };
         let until = until.flatten().unwrap_or(now).max(from);
         let key = lineage_of.get(s.path.as_str()).copied().unwrap_or(&s.path);
-        rows.entry(key).or_default().push((from, until, s));
+        if let Some(row) = rows.get_mut(key) {
+            row.push((from, until, s));
+        }
     }
-    let total = rows.len();
-    let mut drawn: Vec<_> = rows.into_iter().collect();
-    if drawn.len() > TIMELINE_ROWS {
-        drawn.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then(a.0.cmp(b.0)));
-        drawn.truncate(TIMELINE_ROWS);
-        drawn.sort_by(|a, b| a.0.cmp(b.0));
-    }
+    let drawn: Vec<_> = rows.into_iter().collect();
     let start = drawn
         .iter()
         .flat_map(|r| r.1.iter().map(|s| s.0))
@@ -451,19 +644,12 @@ fn timeline(
             esc(env)
         );
     }
+    Ok(())
 }
 
 /// Versions per month, every month from the first to the last (empty ones too).
-fn versions_per_month(o: &mut String, m: &ExportModel) {
-    let mut months: BTreeMap<(i32, u32), usize> = BTreeMap::new();
-    for t in m.prompts.values() {
-        for v in &t.versions {
-            if let Some(t) = time(&v.landed_at) {
-                use chrono::Datelike as _;
-                *months.entry((t.year(), t.month())).or_default() += 1;
-            }
-        }
-    }
+fn versions_per_month(o: &mut String, f: &Figures) {
+    let months = &f.months;
     if let (Some(&first), Some(&last)) = (months.keys().next(), months.keys().next_back()) {
         let mut all = Vec::new();
         let (mut y, mut mo) = first;
@@ -524,31 +710,37 @@ fn approval_coverage(o: &mut String, f: &Figures) {
 }
 
 /// The environments a lineage is live in now.
-fn live_now<'a>(now: &HashMap<&str, Vec<&'a str>>, t: &PromptTimeline) -> Vec<&'a str> {
-    let mut envs: Vec<&str> = t
-        .names
+fn live_now<'a>(now: &'a HashMap<String, Vec<String>>, names: &[String]) -> Vec<&'a str> {
+    let mut envs: Vec<&str> = names
         .iter()
         .filter_map(|n| now.get(n.as_str()))
         .flatten()
-        .copied()
+        .map(String::as_str)
         .collect();
     envs.sort_unstable();
     envs.dedup();
     envs
 }
 
-fn index(o: &mut String, m: &ExportModel) {
+fn index(
+    o: &mut String,
+    out: &mut dyn Write,
+    src: &dyn PageSource,
+    prompts: &[(String, Vec<String>)],
+    f: &Figures,
+    live: &Live,
+) -> Result<()> {
     o.push_str("<section id=\"prompts\"><h2>Prompts</h2><div class=\"controls\">\
 <input id=\"q\" type=\"search\" placeholder=\"search prompt paths, former paths, authors\" aria-label=\"search prompts\">\
 <select id=\"only\" aria-label=\"filter\"><option value=\"\">all prompts</option><option value=\"unapproved\">with unapproved versions</option>\
 <option value=\"deployed\">live somewhere</option><option value=\"renamed\">renamed</option></select>\
 <select id=\"env\" aria-label=\"environment\"><option value=\"\">any environment</option>");
-    for env in m.live.keys() {
+    for e in &live.envs {
         let _ = write!(
             o,
             "<option value=\"{}\">live in {}</option>",
-            esc(env),
-            esc(env)
+            esc(&e.env),
+            esc(&e.env)
         );
     }
     let _ = write!(
@@ -556,27 +748,19 @@ fn index(o: &mut String, m: &ExportModel) {
         "</select><span id=\"index-count\" class=\"muted\">{} prompts</span>\
 <span class=\"pager\"><button id=\"prev\" type=\"button\">previous</button> <button id=\"next\" type=\"button\">next</button></span></div>\
 <table id=\"index\"><thead><tr><th>prompt</th><th>formerly</th><th>versions</th><th>approved</th><th>last change</th><th>live in</th></tr></thead><tbody>",
-        m.prompts.len()
+        prompts.len()
     );
-    // Each path live now, with its environments.
-    let mut now: HashMap<&str, Vec<&str>> = HashMap::new();
-    for (env, spans) in &m.live {
-        for s in spans.iter().filter(|s| s.until.is_none()) {
-            now.entry(s.path.as_str()).or_default().push(env.as_str());
-        }
-    }
-    for (i, (key, t)) in m.prompts.iter().enumerate() {
-        let approved = t.versions.iter().filter(|v| v.approved).count();
-        let former: Vec<&str> = t
-            .names
+    for (i, ((key, names), t)) in prompts.iter().zip(&f.prompts).enumerate() {
+        let approved = t.approved;
+        let former: Vec<&str> = names
             .iter()
             .map(String::as_str)
             .filter(|n| n != key)
             .collect();
-        let envs = live_now(&now, t);
-        let mut search = t.names.join(" ");
-        for v in &t.versions {
-            for a in &v.authors {
+        let envs = live_now(&live.now, names);
+        let mut search = names.join(" ");
+        for row in src.versions(key)? {
+            for a in &row?.0.authors {
                 search.push(' ');
                 search.push_str(a);
             }
@@ -585,7 +769,7 @@ fn index(o: &mut String, m: &ExportModel) {
             o,
             "<tr data-s=\"{}\" data-unapproved=\"{}\" data-renamed=\"{}\" data-envs=\"{}\"><td><a href=\"#p{i}\"><code>{}</code></a></td><td>{}</td><td>{}</td><td class=\"{}\">{approved} of {}</td><td>{}</td><td>{}</td></tr>",
             esc(&search.to_lowercase()),
-            t.versions.len() - approved,
+            t.versions - approved,
             u8::from(!former.is_empty()),
             esc(&envs.join("\n")),
             esc(key),
@@ -594,26 +778,30 @@ fn index(o: &mut String, m: &ExportModel) {
                 .map(|n| format!("<code>{}</code>", esc(n)))
                 .collect::<Vec<_>>()
                 .join(", "),
-            t.versions.len(),
-            if approved == t.versions.len() {
-                "ok"
-            } else {
-                "bad"
-            },
-            t.versions.len(),
-            esc(t.versions.last().map_or("", |v| v.landed_at.as_str())),
+            t.versions,
+            if approved == t.versions { "ok" } else { "bad" },
+            t.versions,
+            esc(&t.last_landed),
             esc(&envs.join(", "))
         );
+        flush(o, out)?;
     }
     o.push_str("</tbody></table></section>");
+    Ok(())
 }
 
-fn lineages(o: &mut String, m: &ExportModel) {
+fn lineages(
+    o: &mut String,
+    out: &mut dyn Write,
+    src: &dyn PageSource,
+    prompts: &[(String, Vec<String>)],
+    f: &Figures,
+    diff: &mut MakeDiff<'_>,
+) -> Result<()> {
     o.push_str("<section id=\"lineages\"><h2>Each prompt's history</h2>");
-    let per = rows_per_lineage(m.prompts.len());
-    for (i, (key, t)) in m.prompts.iter().enumerate() {
-        let former: Vec<String> = t
-            .names
+    let per = rows_per_lineage(prompts.len());
+    for (i, ((key, names), t)) in prompts.iter().zip(&f.prompts).enumerate() {
+        let former: Vec<String> = names
             .iter()
             .filter(|n| *n != key)
             .map(|n| format!("<code>{}</code>", esc(n)))
@@ -622,14 +810,14 @@ fn lineages(o: &mut String, m: &ExportModel) {
             o,
             "<details class=\"lineage\" id=\"p{i}\"><summary><code>{}</code> · {} versions{}</summary>",
             esc(key),
-            t.versions.len(),
+            t.versions,
             if former.is_empty() {
                 String::new()
             } else {
                 format!(" · formerly {}", former.join(", "))
             }
         );
-        let skip = t.versions.len().saturating_sub(per);
+        let skip = t.versions.saturating_sub(per);
         if skip > 0 {
             let _ = write!(
                 o,
@@ -637,7 +825,8 @@ fn lineages(o: &mut String, m: &ExportModel) {
             );
         }
         o.push_str("<table><tr><th>version</th><th>path</th><th>change</th><th>landed</th><th>commit</th><th>authors</th><th>approved by</th><th>entry</th></tr>");
-        for (j, v) in t.versions.iter().enumerate().skip(skip) {
+        for (j, row) in src.versions(key)?.enumerate().skip(skip) {
+            let (v, source) = row?;
             let approval = if v.approved {
                 format!("<span class=\"ok\">{}</span>", esc(&v.approvers.join(", ")))
             } else {
@@ -654,7 +843,11 @@ fn lineages(o: &mut String, m: &ExportModel) {
                 esc(&v.authors.join(", ")),
                 v.entry
             );
-            if let Some(d) = &v.diff {
+            let made = match &source {
+                Some(d) => diff(&v, d)?,
+                None => v.diff,
+            };
+            if let Some(d) = &made {
                 // Inert until opened: the script clones the template into the details.
                 let _ = write!(
                     o,
@@ -671,12 +864,14 @@ fn lineages(o: &mut String, m: &ExportModel) {
                 }
                 o.push_str("</pre></template></td></tr>");
             }
+            flush(o, out)?;
         }
         o.push_str("</table>");
-        if !t.deployments.is_empty() {
+        if t.deployments > 0 {
             o.push_str("<table><tr><th>environment</th><th>event</th><th>path</th><th>version</th><th>when</th><th>by</th><th>entry</th></tr>");
-            let skip = t.deployments.len().saturating_sub(per);
-            for d in t.deployments.iter().skip(skip) {
+            let skip = t.deployments.saturating_sub(per);
+            for d in src.deployments(key)?.skip(skip) {
+                let d = d?;
                 let _ = write!(
                     o,
                     "<tr><td>{}</td><td>{}{}</td><td><code>{}</code></td><td>v{}</td><td>{}</td><td>{}</td><td>#{}</td></tr>",
@@ -695,8 +890,10 @@ fn lineages(o: &mut String, m: &ExportModel) {
             o.push_str("</table>");
         }
         o.push_str("</details>");
+        flush(o, out)?;
     }
     o.push_str("</section>");
+    Ok(())
 }
 
 #[cfg(test)]
