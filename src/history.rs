@@ -170,6 +170,8 @@ struct Since {
     base: Oid,
     /// The paths whose lineage it holds (seeded or touched): `live` is complete for these.
     known: BTreeSet<PromptPath>,
+    /// Where the log's lineages disagree with `base`'s tree (see [`History::scan_since`]).
+    disagreements: Vec<String>,
 }
 
 impl History {
@@ -189,9 +191,13 @@ impl History {
     /// Reads only the commits after `base` (`git log tip ^base`), when `base` is on `tip`'s
     /// first-parent line: the events, positions and commits are those [`History::scan`]
     /// gives after `base`, provided `seed` returns the lineages of the paths those commits
-    /// touch as they stood at `base` (see [`Seed`]). Every seeded path that is a prompt at
-    /// `base` is checked against `base`'s tree. `Ok(Err(why))`: `base` is not on the line,
-    /// or the seed was refused or disagrees with the tree — read the whole history instead.
+    /// touch as they stood at `base` (see [`Seed`]) and the prompt globs never changed.
+    /// Versions are numbered per prompt in log order: when the globs changed, the lineages
+    /// the log recorded are the ones continued, which a walk of every commit with today's
+    /// globs does not give (it would number content the log never recorded, entries
+    /// `verify` rejects). Every touched path is compared with `base`'s tree and each
+    /// difference kept ([`History::disagreements`]). `Ok(Err(why))`: `base` is not on the
+    /// line, or the seed was refused — read the whole history instead.
     pub fn scan_since(
         git: &Git,
         tip: &Oid,
@@ -221,9 +227,10 @@ impl History {
             Ok(s) => s,
             Err(why) => return Ok(Err(why)),
         };
-        if let Err(why) = seed.agrees_with_tree(git, base, &touched)? {
-            return Ok(Err(why));
+        if touched.iter().any(|p| p.as_str().contains('\n')) {
+            return Ok(Err("a changed path holds a newline".into()));
         }
+        let disagreements = seed.disagreements_with_tree(git, base, &touched)?;
         let mut known: BTreeSet<PromptPath> = seed.lineages.keys().cloned().collect();
         known.extend(touched);
         let mut history = walk(all, &line, seed.lineages, matcher)?;
@@ -231,8 +238,18 @@ impl History {
         history.since = Some(Since {
             base: base.clone(),
             known,
+            disagreements,
         });
         Ok(Ok(history))
+    }
+
+    /// Where the lineages seeded from the log disagree with the tree of the commit this
+    /// history was read after: a prompt that entered the globs with content the log never
+    /// recorded, or was edited while they left it out. Versions are numbered in log order,
+    /// so such a prompt's next event continues its lineage as the log has it (or starts
+    /// one at version 1), not as a walk of every commit with today's globs would.
+    pub fn disagreements(&self) -> &[String] {
+        self.since.as_ref().map_or(&[], |s| &s.disagreements)
     }
 
     /// The commit this history was read after (`None`: read from the root).

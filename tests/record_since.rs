@@ -412,15 +412,14 @@ fn a_rewritten_protected_branch_reads_the_whole_history_and_is_refused() {
 }
 
 /// The globs widened after the log was recorded: a file the log never numbered, with a
-/// history of its own, changes. Either the log's events for it do not replay (it was first
-/// recorded at version 2), or the lineage seeded from the log (none) disagrees with the
-/// tree (the file is there): the whole history is read, and numbers it as before.
+/// history of its own, changes. Versions are numbered per prompt in log order, so its first
+/// entry is version 1, added (at the widening's record when a commit after the last
+/// recorded one changed it, else at its next change), the next ones follow it, and the log
+/// verifies. (A walk of every commit with today's globs would number it from its first
+/// commit, v2 or v3 first, an entry `verify` rejects as PT006.)
 #[test]
-fn widened_globs_read_the_whole_history() {
-    for (recorded_up_to_guide, why) in [
-        (true, "the state summary cannot seed its lineages"),
-        (false, "docs/guide.md is "),
-    ] {
+fn widened_globs_number_a_file_new_to_the_log_from_1() {
+    for recorded_up_to_guide in [true, false] {
         let r = Repo::new();
         r.write(".promptrail.yml", &config("prompts/**"));
         r.write("prompts/a.md", &text("a", 0));
@@ -434,24 +433,42 @@ fn widened_globs_read_the_whole_history() {
         }
         r.push();
         r.record();
-        // The globs widen: recorded from the whole history (the config changed).
         r.write(".promptrail.yml", &config("{prompts,docs}/**"));
         r.commit("widen");
         r.push();
-        let out = r.record();
-        assert!(stderr(&out).contains(WHOLE), "{}", stderr(&out));
-        // The config is now the one the log's newest entry was made under; the guide changes.
+        let mut err = stderr(&r.record());
         r.write("docs/guide.md", &text("guide", 4));
         r.commit("guide v3");
         r.push();
-        let out = r.record();
-        let err = stderr(&out);
-        assert!(err.contains(WHOLE) && err.contains(why), "{err}");
-        let log = r.log_json();
-        let last = &log.last().unwrap()["prompts"][0];
-        assert_eq!(last["path"], "docs/guide.md");
-        assert_eq!(last["version"], 3, "{last}");
-        assert_eq!(last["previousVersion"], 2, "{last}");
+        err += &stderr(&r.record());
+        assert!(
+            !err.contains(WHOLE) && err.contains("numbered from the log, not the tree"),
+            "{err}"
+        );
+        let guide: Vec<(Value, Value, Value)> = r
+            .log_json()
+            .iter()
+            .flat_map(|e| e["prompts"].as_array().unwrap().clone())
+            .filter(|p| p["path"] == "docs/guide.md")
+            .map(|p| {
+                (
+                    p["version"].clone(),
+                    p["change"].clone(),
+                    p["previousVersion"].clone(),
+                )
+            })
+            .collect();
+        let mut want = vec![(1.into(), "added".into(), Value::Null)];
+        // Recorded up to its last change, it starts at its next one; else at the commit
+        // after the last recorded one that changed it, then changes again.
+        if recorded_up_to_guide {
+            want.push((2.into(), "modified".into(), 1.into()));
+        }
+        assert_eq!(
+            guide, want,
+            "recorded up to the guide: {recorded_up_to_guide}"
+        );
+        assert_ok(&r.verify());
     }
 }
 
@@ -477,4 +494,61 @@ fn an_unbelieved_summary_reads_the_whole_history() {
     assert_eq!(last["path"], "prompts/welcome.md");
     assert_eq!(last["version"], 2);
     assert_eq!(last["previousVersion"], 1);
+}
+
+/// The globs narrow so that a prompt falls out of them; it is edited and edited back while
+/// out (no entry: it is no prompt then), something else is recorded, and the globs widen
+/// again to the very bytes of before. The prompt's next edit is numbered from the log's own
+/// entries, v3 after v2, and the log verifies: the edits made while it was outside the
+/// globs were never recorded, and an auditor's check (PT006) counts the entries. (A read of
+/// the whole history with today's globs would number it v5 after v4, an entry PT006
+/// rejects; see the closing note of 2026-12-03 on numbering when the globs change.)
+#[test]
+fn edits_hidden_while_the_globs_excluded_a_prompt_are_numbered_from_the_log() {
+    let wide = config("prompts/**");
+    let r = Repo::new();
+    r.write(".promptrail.yml", &wide);
+    r.write("prompts/a.md", &text("a", 0));
+    r.write("prompts/b.md", &text("b", 0));
+    r.commit("start");
+    r.write("prompts/a.md", &text("a", 1));
+    r.commit("a v2");
+    r.push();
+    r.record();
+    r.write(".promptrail.yml", &config("prompts/b.md"));
+    r.write("prompts/b.md", &text("b", 1));
+    r.commit("narrow, b v2");
+    r.push();
+    r.record();
+    r.write("prompts/a.md", &text("a", 2));
+    r.commit("a edited while outside the globs");
+    r.write("prompts/a.md", &text("a", 1));
+    r.commit("a edited back");
+    r.write("prompts/b.md", &text("b", 2));
+    r.commit("b v3");
+    r.push();
+    r.record();
+    r.write(".promptrail.yml", &wide);
+    r.write("prompts/b.md", &text("b", 3));
+    r.commit("widen again, b v4");
+    r.push();
+    r.record();
+    r.write("prompts/a.md", &text("a", 3));
+    r.commit("a edited inside the globs");
+    r.push();
+    let err = stderr(&r.record());
+    assert!(err.contains(INCREMENTAL), "{err}");
+    let log = r.log_json();
+    let a = log
+        .iter()
+        .flat_map(|e| e["prompts"].as_array().unwrap().clone())
+        .filter(|p| p["path"] == "prompts/a.md")
+        .next_back()
+        .unwrap();
+    assert_eq!(
+        (&a["version"], &a["previousVersion"]),
+        (&3.into(), &2.into()),
+        "{a}"
+    );
+    assert_ok(&r.verify());
 }

@@ -59,7 +59,6 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
     // "nothing new" costs a few reads at the log's end, whatever the history's length; and
     // then, when the summary is believed, only the commits after the last one recorded.
     let mut scanned: Option<(History, usize)> = None;
-    let config_digest = ws.config_digest();
 
     let appended = store.append(
         !args.no_push,
@@ -67,8 +66,7 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
         &signer,
         |tip| {
             made.clear();
-            let (last, resume, mut view) =
-                last_recorded_commit(&store, tip, &trusted, &config_digest, progress)?;
+            let (last, resume, mut view) = last_recorded_commit(&store, tip, &trusted, progress)?;
             if args.commit.is_none() && last.as_ref() == Some(&target) {
                 return Ok(Vec::new());
             }
@@ -269,6 +267,12 @@ fn scan_history(
             })? {
                 Ok(history) => match history.position(target) {
                     Some(pos) => {
+                        for d in history.disagreements() {
+                            progress.say(&format!(
+                                "numbered from the log, not the tree: {d} (the prompt globs \
+                                 changed?)"
+                            ));
+                        }
                         progress.say(&format!(
                             "read {} commits of {target_name} since the last recorded one ({}): \
                              {} prompt events ({} ms)",
@@ -324,7 +328,6 @@ fn last_recorded_commit(
     store: &Store,
     tip: &Tip,
     trusted: &Trust,
-    config_digest: &Sha256Hex,
     progress: &Progress,
 ) -> Result<(Option<Oid>, Resume, Seedable)> {
     let Some(commit) = &tip.commit else {
@@ -334,7 +337,7 @@ fn last_recorded_commit(
         };
         return Ok((None, fresh, Err("the log is empty".into())));
     };
-    match from_summary(store, commit, trusted, config_digest) {
+    match from_summary(store, commit, trusted) {
         Ok(Some(found)) => return Ok(found),
         Ok(None) => {}
         // Not believed: read the log instead (which judges every entry it passes).
@@ -347,9 +350,9 @@ fn last_recorded_commit(
 }
 
 /// The believed summary, to seed a history read since the last recorded commit; `Err`
-/// says why there is none. Only when the newest version entry was made under this very
-/// `.promptrail.yml`: the globs decide which paths have lineages, and a history read with
-/// other globs than the log's would number versions the log never recorded.
+/// says why there is none. (Whatever `.promptrail.yml` the log's entries were made under:
+/// versions are numbered per prompt in log order, so a lineage continues as the log
+/// recorded it; see [`History::scan_since`].)
 type Seedable = Result<StateView, String>;
 
 /// An entry decoded, refused unless a trusted key (or keyless identity) signed it. Recording
@@ -392,7 +395,6 @@ fn from_summary(
     store: &Store,
     commit: &Oid,
     trusted: &Trust,
-    config_digest: &Sha256Hex,
 ) -> Result<Option<(Option<Oid>, Resume, Seedable)>> {
     let Some(mut view) = crate::summary::StateView::open(store, commit)? else {
         return Ok(None);
@@ -425,11 +427,7 @@ fn from_summary(
             .as_ref()
             .is_none_or(|st| st.predicate.policy.in_force.is_none());
     let seedable = match &newest {
-        Some(st) if &st.predicate.policy.config_digest.sha256 == config_digest => Ok(view),
-        Some(_) => Err(format!(
-            "{} changed since the last recorded entry",
-            crate::config::FILE_NAME
-        )),
+        Some(_) => Ok(view),
         None => Err("nothing is recorded yet".into()),
     };
     Ok(Some((

@@ -3,8 +3,9 @@
 //! what `record` and `status` read when the log is behind, at a cost that follows the new
 //! commits and the prompts they touch, not the branch's length. Any doubt — the commit is
 //! not on the first-parent line, the summary cannot seed a lineage, a replayed event is not
-//! the one its lineage gives, the seed disagrees with the commit's tree — answers
-//! `Err(why)`: the caller reads the whole history instead.
+//! the one its lineage gives — answers `Err(why)`: the caller reads the whole history
+//! instead. Where the seed disagrees with the commit's tree (the prompt globs changed), the
+//! log's lineages are continued: versions are numbered per prompt in log order.
 
 use std::collections::BTreeSet;
 
@@ -160,30 +161,4 @@ pub(crate) fn change_of(kind: &EventKind) -> (ChangeType, Option<Version>, Optio
         EventKind::Renamed { .. } => (ChangeType::Renamed, None, None),
         EventKind::Deleted { .. } => (ChangeType::Deleted, None, None),
     }
-}
-
-/// Whether the log's newest version entry was made under this `.promptrail.yml` (its
-/// digest): the globs decide which paths have lineages, and a history read with other
-/// globs than the log's would number versions the log never recorded. Read back from the
-/// log's end (deployments after it are passed).
-pub(crate) fn recorded_under(
-    view: &mut StateView,
-    config_digest: &crate::types::Sha256Hex,
-) -> Result<bool> {
-    const BATCH: u64 = 32;
-    let mut end = view.size();
-    while end > 0 {
-        let start = end.saturating_sub(BATCH);
-        let indexes: Vec<EntryIndex> = (start..end).rev().map(EntryIndex).collect();
-        for entry in view.entries(&indexes)? {
-            let (_, st) = entry
-                .decode()
-                .map_err(|e| anyhow::anyhow!("{}: {e}", entry.path))?;
-            if st.predicate.event == EventType::Version {
-                return Ok(&st.predicate.policy.config_digest.sha256 == config_digest);
-            }
-        }
-        end = start;
-    }
-    Ok(false)
 }

@@ -134,9 +134,6 @@ fn since_last(
     let Some(base) = view.index().last_version_commit.clone() else {
         return Ok(None);
     };
-    if !super::since::recorded_under(view, &ws.config_digest())? {
-        return Ok(None);
-    }
     let decode = |e: &crate::store::StoredEntry| {
         e.decode()
             .map(|(_, st)| st)

@@ -148,33 +148,32 @@ impl Seed {
         self.lineages.get(path).map(|l| l.live.as_ref())
     }
 
-    /// Every path of `touched` holds at `base` what its lineage says is live there: the
-    /// log's state matches the history where the new commits change it. A path the log
-    /// never numbered that is in the tree (the globs now reach it) is a disagreement too.
-    pub(super) fn agrees_with_tree(
+    /// Where a path of `touched` does not hold at `base` what its lineage says is live
+    /// there (a path the log never numbered that is in the tree counts too): each one
+    /// described. With constant globs there is none: the log recorded every change up to
+    /// `base`. No path of `touched` may hold a newline (the batch reader's spec).
+    pub(super) fn disagreements_with_tree(
         &self,
         git: &Git,
         base: &Oid,
         touched: &BTreeSet<PromptPath>,
-    ) -> Result<Result<(), String>> {
-        if touched.iter().any(|p| p.as_str().contains('\n')) {
-            return Ok(Err("a changed path holds a newline".into()));
-        }
+    ) -> Result<Vec<String>> {
         let specs: Vec<String> = touched.iter().map(|p| format!("{base}:{p}")).collect();
         let found = git.object_reader_for_few()?.read_many(&specs)?;
+        let mut out = Vec::new();
         for (path, object) in touched.iter().zip(found) {
             let in_tree = object.filter(|o| o.kind == "blob").map(|o| o.oid);
             let live = self.live(path).flatten();
             if in_tree.as_ref() != live {
-                return Ok(Err(format!(
+                out.push(format!(
                     "{path} is {} at {}, the log has {}",
                     in_tree.as_ref().map_or("absent", Oid::short),
                     base.short(),
                     live.map_or("none live", Oid::short)
-                )));
+                ));
             }
         }
-        Ok(Ok(()))
+        Ok(out)
     }
 }
 
