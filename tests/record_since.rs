@@ -503,40 +503,67 @@ fn an_unbelieved_summary_reads_the_whole_history() {
 /// globs were never recorded, and an auditor's check (PT006) counts the entries. (A read of
 /// the whole history with today's globs would number it v5 after v4, an entry PT006
 /// rejects; see the closing note of 2026-12-03 on numbering when the globs change.)
+/// Writes `files`, commits them as one commit (each `(path, text)`), pushes and records:
+/// what `record` printed on stderr.
+fn land_and_record(r: &Repo, commits: &[(&str, &[(&str, &str)])]) -> String {
+    for (message, files) in commits {
+        for (path, content) in *files {
+            r.write(path, content);
+        }
+        r.commit(message);
+    }
+    r.push();
+    stderr(&r.record())
+}
+
 #[test]
 fn edits_hidden_while_the_globs_excluded_a_prompt_are_numbered_from_the_log() {
-    let wide = config("prompts/**");
+    let (wide, narrow) = (config("prompts/**"), config("prompts/b.md"));
+    let (a, b): (Vec<String>, Vec<String>) = (0..4).map(|n| (text("a", n), text("b", n))).unzip();
     let r = Repo::new();
-    r.write(".promptrail.yml", &wide);
-    r.write("prompts/a.md", &text("a", 0));
-    r.write("prompts/b.md", &text("b", 0));
-    r.commit("start");
-    r.write("prompts/a.md", &text("a", 1));
-    r.commit("a v2");
-    r.push();
-    r.record();
-    r.write(".promptrail.yml", &config("prompts/b.md"));
-    r.write("prompts/b.md", &text("b", 1));
-    r.commit("narrow, b v2");
-    r.push();
-    r.record();
-    r.write("prompts/a.md", &text("a", 2));
-    r.commit("a edited while outside the globs");
-    r.write("prompts/a.md", &text("a", 1));
-    r.commit("a edited back");
-    r.write("prompts/b.md", &text("b", 2));
-    r.commit("b v3");
-    r.push();
-    r.record();
-    r.write(".promptrail.yml", &wide);
-    r.write("prompts/b.md", &text("b", 3));
-    r.commit("widen again, b v4");
-    r.push();
-    r.record();
-    r.write("prompts/a.md", &text("a", 3));
-    r.commit("a edited inside the globs");
-    r.push();
-    let err = stderr(&r.record());
+    land_and_record(
+        &r,
+        &[
+            (
+                "start",
+                &[
+                    (".promptrail.yml", &wide),
+                    ("prompts/a.md", &a[0]),
+                    ("prompts/b.md", &b[0]),
+                ],
+            ),
+            ("a v2", &[("prompts/a.md", &a[1])]),
+        ],
+    );
+    land_and_record(
+        &r,
+        &[(
+            "narrow, b v2",
+            &[(".promptrail.yml", &narrow), ("prompts/b.md", &b[1])],
+        )],
+    );
+    land_and_record(
+        &r,
+        &[
+            (
+                "a edited while outside the globs",
+                &[("prompts/a.md", &a[2])],
+            ),
+            ("a edited back", &[("prompts/a.md", &a[1])]),
+            ("b v3", &[("prompts/b.md", &b[2])]),
+        ],
+    );
+    land_and_record(
+        &r,
+        &[(
+            "widen again, b v4",
+            &[(".promptrail.yml", &wide), ("prompts/b.md", &b[3])],
+        )],
+    );
+    let err = land_and_record(
+        &r,
+        &[("a edited inside the globs", &[("prompts/a.md", &a[3])])],
+    );
     assert!(err.contains(INCREMENTAL), "{err}");
     let log = r.log_json();
     let a = log
