@@ -406,7 +406,7 @@ impl Git {
         cmd.args(BOUNDED_PACK_WINDOWS)
             .args(["log", "--first-parent", "--format=%H %T %P"])
             .arg(tip.as_str());
-        let (mut child, stdout) = spawn_log(&mut cmd)?;
+        let (child, stdout) = spawn_log(&mut cmd)?;
         let mut failed = None;
         for line in BufReader::with_capacity(1 << 16, stdout).lines() {
             let line = line?;
@@ -423,9 +423,7 @@ impl Git {
             }
         }
         if let Some(e) = failed {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
+            return abandon(child, e);
         }
         finish_log(child)
     }
@@ -532,9 +530,7 @@ impl Git {
             }
         }
         if let Some(e) = failed {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
+            return abandon(child, e);
         }
         let out = child
             .wait_with_output()
@@ -810,6 +806,14 @@ pub(crate) fn output_with_input(
     let out = child.wait_with_output()?;
     let _ = writer.join();
     Ok(out)
+}
+
+/// Stops a streaming git whose output the caller refused (it may be blocked writing), and
+/// returns the caller's error.
+fn abandon<T>(mut child: std::process::Child, e: anyhow::Error) -> Result<T> {
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(e)
 }
 
 /// A path of the form `refs/promptrail/tmp/<pid>-<nanos>` unique to this process.
