@@ -569,8 +569,7 @@ fn edits_hidden_while_the_globs_excluded_a_prompt_are_numbered_from_the_log() {
     let a = log
         .iter()
         .flat_map(|e| e["prompts"].as_array().unwrap().clone())
-        .filter(|p| p["path"] == "prompts/a.md")
-        .next_back()
+        .rfind(|p| p["path"] == "prompts/a.md")
         .unwrap();
     assert_eq!(
         (&a["version"], &a["previousVersion"]),
