@@ -147,6 +147,10 @@ pub struct PromptEvent {
     pub blob: Oid,
     pub mode: u32,
     pub authors: Vec<Authorship>,
+    /// The commit's diff changed the bytes at this path (`false` for a rename without
+    /// changes, a copy, or a mode-only change): whether reviewers of the change were shown
+    /// the content. A version they were not shown takes no approval from them.
+    pub shown: bool,
 }
 
 /// The protected branch's landed history, as prompt events.
@@ -469,6 +473,7 @@ fn apply_changes(
             blob: blob.clone(),
             mode: c.new_mode,
             authors: Vec::new(),
+            shown: c.old_oid != c.new_oid,
         };
         match c.status {
             b'D' => {
@@ -528,6 +533,7 @@ fn apply_changes(
                 blob,
                 mode: 0,
                 authors: Vec::new(),
+                shown: true,
             });
             lineages.insert(old, l);
         }

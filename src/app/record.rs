@@ -10,8 +10,9 @@ use chrono::{SubsecRound as _, Utc};
 use super::approvals::{Target, client, judge};
 use super::{Outcome, Progress, Workspace, attest, print_json};
 use crate::attestation::predicate::{
-    ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ConfigDigest, EventType,
-    LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord, ToolRecord,
+    ApprovalRecord, ApprovalStatus, AuditEvent, AuthorRecord, AuthorRole, ChangeType, ConfigDigest,
+    EventType, LogPosition, PolicyInForce, PolicyRecord, PromptRecord, RulePart, RuleRecord,
+    ToolRecord,
 };
 use crate::attestation::statement::DigestSet;
 use crate::attestation::{ResourceDescriptor, Statement};
@@ -118,7 +119,13 @@ pub fn run(dir: &Path, args: &RecordArgs, progress: &Progress) -> Result<Outcome
                     tip.next_index
                 ));
             }
-            entries.sign(&pending, history, tip, resume, &mut made)
+            let mut carried = Carried {
+                store: &store,
+                trusted: &trusted,
+                tip: tip.commit.as_ref(),
+                view: view.as_mut().ok(),
+            };
+            entries.sign(&pending, history, tip, resume, &mut carried, &mut made)
         },
         |msg| progress.say(msg),
     )?;
@@ -189,6 +196,7 @@ impl EntryMaker<'_> {
             mut policy,
             adoption,
         }: Resume,
+        carried: &mut Carried<'_>,
         made: &mut Vec<(String, Statement)>,
     ) -> Result<Vec<NewEntry>> {
         let mut previous = tip.previous.clone();
@@ -199,7 +207,11 @@ impl EntryMaker<'_> {
             let in_force = policy
                 .for_commit(Some(&history.commits[ev.commit].oid))
                 .clone();
-            let (approval_records, rule) = self.approvals.for_event(history, ev, &in_force)?;
+            let (mut approval_records, mut rule) =
+                self.approvals.for_event(history, ev, &in_force)?;
+            if let Some(why) = unshown(ev, carried, made)? {
+                withhold(&mut approval_records, &mut rule, &why);
+            }
             let statement = version_statement(
                 ev,
                 history,
@@ -239,6 +251,126 @@ impl EntryMaker<'_> {
             });
         }
         Ok(out)
+    }
+}
+
+/// Why the reviewers of the change that landed `ev` did not approve its content, when
+/// they did not (`None`: their verdicts count as the policy judged them). A rename without
+/// changes carries a version: it is approved only if that version was (and the rename's own
+/// reviews approve it under the rule of its new path). A new version whose bytes the
+/// commit's diff did not change (a rename or copy without changes, a mode-only change, of
+/// content the log never recorded here: edited while outside the globs, or moved in from a
+/// file that was no prompt) was never shown to them: it takes no approval.
+fn unshown(
+    ev: &PromptEvent,
+    carried: &mut Carried<'_>,
+    made: &[(String, Statement)],
+) -> Result<Option<String>> {
+    if ev.shown {
+        return Ok(None);
+    }
+    Ok(match (&ev.kind, &ev.previous_path) {
+        (EventKind::Renamed { version }, Some(from)) => {
+            match carried.approved(from, &ev.blob, made)? {
+                Some(true) => None,
+                Some(false) => Some(format!(
+                    "renamed without changes from {from}, whose {version} was not approved: a \
+                     rename carries the version's approval, it does not give one"
+                )),
+                None => Some(format!(
+                    "renamed without changes from {from}, whose {version} is not in the log"
+                )),
+            }
+        }
+        (EventKind::Deleted { .. }, _) => None,
+        _ => Some(
+            "the change that landed it did not show this content (renamed, copied or its mode \
+             changed without changes to its bytes): its reviewers did not approve it"
+                .into(),
+        ),
+    })
+}
+
+/// No verdict counts: the rule's decision is recorded as not approved, each verdict with why.
+fn withhold(approvals: &mut [ApprovalRecord], rule: &mut RuleRecord, why: &str) {
+    for a in approvals.iter_mut().filter(|a| a.counted) {
+        a.counted = false;
+        a.reason = why.to_owned();
+    }
+    rule.counted = 0;
+    rule.approved = false;
+    for p in &mut rule.parts {
+        p.counted = 0;
+        p.approved = false;
+    }
+}
+
+/// Where the approval of a version a rename carries is read: this run's entries, the
+/// believed state summary (the entry it names, signature-checked), else the log read back
+/// from its end (every entry passed signature-checked).
+struct Carried<'a> {
+    store: &'a Store<'a>,
+    trusted: &'a Trust,
+    tip: Option<&'a Oid>,
+    view: Option<&'a mut StateView>,
+}
+
+impl Carried<'_> {
+    /// Whether the newest version recorded at `path` with content `blob` was approved
+    /// (`None`: the log records none).
+    fn approved(
+        &mut self,
+        path: &PromptPath,
+        blob: &Oid,
+        made: &[(String, Statement)],
+    ) -> Result<Option<bool>> {
+        let approved_in = |st: &Statement| -> Option<bool> {
+            let p = &st.predicate;
+            if p.event != EventType::Version {
+                return None;
+            }
+            p.prompts
+                .iter()
+                .find(|r| {
+                    &r.path == path
+                        && &r.digest.git_blob == blob
+                        && r.change != Some(ChangeType::Deleted)
+                })
+                .map(|_| {
+                    p.policy
+                        .rules
+                        .iter()
+                        .find(|r| &r.path == path)
+                        .is_some_and(RuleRecord::is_approved)
+                })
+        };
+        if let Some(a) = made.iter().rev().find_map(|(_, st)| approved_in(st)) {
+            return Ok(Some(a));
+        }
+        let Some(tip) = self.tip else {
+            return Ok(None);
+        };
+        if let Some(view) = self.view.as_deref_mut()
+            && let Some(history) = view.history(path)?
+            && let Some(v) = history
+                .versions
+                .iter()
+                .rev()
+                .find(|v| &v.git_blob == blob && v.change != Some(ChangeType::Deleted))
+        {
+            let entry = view.entries(&[v.entry])?;
+            let st = trusted_entry(self.trusted, entry.first().context("no entry read")?)?;
+            if let Some(a) = approved_in(&st) {
+                return Ok(Some(a));
+            }
+        }
+        let mut found = None;
+        self.store.entries_backwards(tip, |entry| {
+            let st = trusted_entry(self.trusted, entry)?;
+            found = approved_in(&st);
+            Ok(found.is_none())
+        })?;
+        Ok(found)
     }
 }
 
