@@ -1,6 +1,8 @@
 //! Red team, round 12 (insider with push access, no signing key): `record` resuming from the
 //! state summary, and the fresh-clone gate. Each test asserts the secure outcome; a test that
-//! fails is a hole.
+//! fails is a hole. The round found four (approval laundered through a rename or a mode-only
+//! change the reviewers saw no content of); with them, the honest renames that must still
+//! pass.
 
 mod common;
 
@@ -557,6 +559,33 @@ fn a_rename_with_edits_takes_the_pull_requests_approval() {
     land_pr(&r, &s, 2, |r| {
         r.git(&["mv", A, C]);
         r.write(C, &format!("{A1}Always confirm the dose.\n"));
+    });
+    assert_ok(&record(&r, &s));
+    let g = gate(&r, &s, &[]);
+    assert_eq!(g.status.code(), Some(0), "{}{}", stdout(&g), stderr(&g));
+    assert!(
+        rows(&g).iter().any(|(p, ok, _)| p == C && *ok),
+        "{}",
+        stdout(&g)
+    );
+}
+
+/// Under a rule that needs no approval, whatever lands is approved, shown or not: a file
+/// moved unchanged into the globs passes as a direct push of it would.
+#[test]
+fn a_rule_that_needs_no_approval_approves_a_move_into_the_globs() {
+    let r = Repo::new();
+    let s = StandIn::start();
+    r.write(
+        ".promptrail.yml",
+        &cfg("prompts/**").replace("approvals: 1", "approvals: 0"),
+    );
+    r.write("notes/a.md", A1);
+    direct(&r, &s, "adopt promptrail");
+    assert_ok(&record(&r, &s));
+    land_pr(&r, &s, 1, |r| {
+        std::fs::create_dir_all(r.work.join("prompts")).unwrap();
+        r.git(&["mv", "notes/a.md", C]);
     });
     assert_ok(&record(&r, &s));
     let g = gate(&r, &s, &[]);
