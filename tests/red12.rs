@@ -8,7 +8,7 @@ mod common;
 
 use std::process::Output;
 
-use common::github::{Review, StandIn};
+use common::github::StandIn;
 use common::*;
 use serde_json::Value;
 
@@ -36,47 +36,10 @@ fn direct(r: &Repo, s: &StandIn, message: &str) -> String {
     sha
 }
 
-/// Pull request `n` whose branch is made by `change` (on the working tree), approved by
-/// Rita (a writer) at its head, merged with a merge commit and pushed.
+/// Pull request `n` whose branch is made by `change`, approved and merged
+/// ([`land_approved_with`]).
 fn land_pr(r: &Repo, s: &StandIn, n: u64, change: impl FnOnce(&Repo)) -> String {
-    let base = r.git(&["rev-parse", "HEAD"]);
-    let branch = format!("pr-{n}");
-    r.git(&["checkout", "-q", "-b", &branch]);
-    change(r);
-    let head = r.commit_as("Ana Author <ana@example.org>", &format!("change #{n}"));
-    r.git(&["push", "-q", "origin", &format!("HEAD:refs/pull/{n}/head")]);
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&[
-        "-c",
-        "user.name=Mia Merger",
-        "-c",
-        "user.email=mia@example.org",
-        "merge",
-        "-q",
-        "--no-ff",
-        &branch,
-        "-m",
-        &format!("Merge pull request #{n}"),
-    ]);
-    r.push();
-    let merge = r.git(&["rev-parse", "HEAD"]);
-    s.reviews(
-        n,
-        &[Review {
-            id: n * 10,
-            login: "rita",
-            state: "APPROVED",
-            commit: &head,
-        }],
-        1,
-    );
-    s.commits(n, &[(&head, "ana")]);
-    s.permission("rita", "write");
-    s.commit_pulls(
-        &merge,
-        Some(s.pull_json(n, "ana", &head, &base, Some(&merge))),
-    );
-    merge
+    land_approved_with(r, s, n, change)
 }
 
 fn gate(r: &Repo, s: &StandIn, extra: &[&str]) -> Output {
@@ -281,16 +244,6 @@ fn ci(r: &Repo, s: &StandIn, dir: &std::path::Path, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-/// CI's checkout of main: cloned over the wire, the audit branch not fetched.
-fn ci_clone(r: &Repo, name: &str) -> std::path::PathBuf {
-    let url = format!("file://{}", r.remote.display());
-    git_in(
-        r.dir.path(),
-        &["clone", "-q", "--single-branch", "-b", "main", &url, name],
-    );
-    r.dir.path().join(name)
-}
-
 /// The attack: by a direct push (no review), `.promptrail.yml` gains `audit.remote: <a git
 /// server of the attacker's>` (any URL or path is a "remote name") and `approvals: 0`; then,
 /// in a second direct push, the unreviewed text. CI's `record` (its key, the anchor set)
@@ -398,6 +351,18 @@ fn red_an_unapproved_audit_remote_does_not_get_a_ci_signed_second_log() {
     );
 }
 
+/// `gate` in the deploy job's fresh clone (it answers from the state summary).
+fn fresh_gate(r: &Repo, s: &StandIn) -> Output {
+    git_in(&r.remote, &["config", "uploadpack.allowFilter", "true"]);
+    let fresh = ci_clone(r, "deploy-job");
+    let mut cmd = r.cmd();
+    s.env(&mut cmd)
+        .current_dir(&fresh)
+        .args(["gate", "--env", "production", "--format", "json", "--key"])
+        .arg(&keys().public);
+    cmd.output().unwrap()
+}
+
 /// An unapproved version (a direct push, recorded as not approved) renamed: the rename
 /// entry must not be what makes the unapproved content pass.
 fn unapproved_version_renamed(by_pr: bool) -> (Output, Output, Output) {
@@ -417,17 +382,10 @@ fn unapproved_version_renamed(by_pr: bool) -> (Output, Output, Output) {
     }
     let out = record(&r, &s);
     assert_ok(&out);
-    // The deploy job's fresh clone (the gate answers from the state summary).
-    git_in(&r.remote, &["config", "uploadpack.allowFilter", "true"]);
-    let fresh = ci_clone(&r, "deploy-job");
-    let mut cmd = r.cmd();
-    s.env(&mut cmd)
-        .current_dir(&fresh)
-        .args(["gate", "--env", "production", "--format", "json", "--key"])
-        .arg(&keys().public);
+    let fresh = fresh_gate(&r, &s);
     let v = r.verify();
     assert_ok(&v); // the log verifies: nothing warns
-    (gate(&r, &s, &[]), out, cmd.output().unwrap())
+    (gate(&r, &s, &[]), out, fresh)
 }
 
 /// HOLE: the pull request shows "renamed without changes"; it is approved; the rename entry
@@ -529,14 +487,7 @@ fn approved_version_renamed(separately: bool) {
         "{}",
         stdout(&g)
     );
-    git_in(&r.remote, &["config", "uploadpack.allowFilter", "true"]);
-    let fresh = ci_clone(&r, "deploy-job");
-    let mut cmd = r.cmd();
-    s.env(&mut cmd)
-        .current_dir(&fresh)
-        .args(["gate", "--env", "production", "--key"])
-        .arg(&keys().public);
-    let f = cmd.output().unwrap();
+    let f = fresh_gate(&r, &s);
     assert_eq!(f.status.code(), Some(0), "{}{}", stdout(&f), stderr(&f));
     assert_ok(&r.verify());
 }

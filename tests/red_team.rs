@@ -306,16 +306,6 @@ fn forge_an_approved_tip(r: &Repo) {
     );
 }
 
-/// CI's checkout of main: cloned over the wire, the audit branch not fetched.
-fn ci_clone(r: &Repo, name: &str) -> std::path::PathBuf {
-    let url = format!("file://{}", r.remote.display());
-    git_in(
-        r.dir.path(),
-        &["clone", "-q", "--single-branch", "-b", "main", &url, name],
-    );
-    r.dir.path().join(name)
-}
-
 /// HOLE (the premise, asserted so that the test shows what the anchor changes): without
 /// `--key` and without the anchor, `gate` trusts the keys the working tree's
 /// `.promptrail.yml` names, which the attacker wrote, so after [`forge_an_approved_tip`]

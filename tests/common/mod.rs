@@ -450,16 +450,38 @@ pub fn tamper_onto(r: &Repo, parent: &str, edit: impl FnOnce(&mut Files)) {
     r.git(&["update-ref", "refs/heads/promptrail/audit", &commit]);
 }
 
+/// CI's checkout of main: cloned over the wire, the audit branch not fetched.
+pub fn ci_clone(r: &Repo, name: &str) -> PathBuf {
+    let url = format!("file://{}", r.remote.display());
+    git_in(
+        r.dir.path(),
+        &["clone", "-q", "--single-branch", "-b", "main", &url, name],
+    );
+    r.dir.path().join(name)
+}
+
 /// Lands `files` on `main` through pull request `n`: a branch by Ana, approved by Rita (a
 /// writer) at its head, merged with a merge commit and pushed; the stand-in answers for it.
 /// Returns the merge commit.
 pub fn land_approved(r: &Repo, s: &github::StandIn, n: u64, files: &[(&str, &str)]) -> String {
+    land_approved_with(r, s, n, |r| {
+        for (path, content) in files {
+            r.write(path, content);
+        }
+    })
+}
+
+/// [`land_approved`] of whatever `change` does to the working tree (a rename, a mode).
+pub fn land_approved_with(
+    r: &Repo,
+    s: &github::StandIn,
+    n: u64,
+    change: impl FnOnce(&Repo),
+) -> String {
     let base = r.git(&["rev-parse", "HEAD"]);
     let branch = format!("pr-{n}");
     r.git(&["checkout", "-q", "-b", &branch]);
-    for (path, content) in files {
-        r.write(path, content);
-    }
+    change(r);
     let head = r.commit_as("Ana Author <ana@example.org>", &format!("change #{n}"));
     r.git(&["push", "-q", "origin", &format!("HEAD:refs/pull/{n}/head")]);
     r.git(&["checkout", "-q", "main"]);
