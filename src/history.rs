@@ -147,9 +147,11 @@ pub struct PromptEvent {
     pub blob: Oid,
     pub mode: u32,
     pub authors: Vec<Authorship>,
-    /// The commit's diff changed the bytes at this path (`false` for a rename without
-    /// changes, a copy, or a mode-only change): whether reviewers of the change were shown
-    /// the content. A version they were not shown takes no approval from them.
+    /// Whether the commit's diff showed this content as a change from what the log has live
+    /// at this path (a whole new file always is): `false` for a rename without changes, a
+    /// mode-only change, or a change from bytes the log never recorded there (edited while
+    /// the globs left the file out, moved in from a file that was no prompt). A version its
+    /// reviewers were not shown takes no approval from them.
     pub shown: bool,
 }
 
@@ -465,7 +467,14 @@ fn apply_changes(
             continue; // renamed out of the globs: handled below as a deletion
         }
         let path = prompt_path(&c.path)?;
-        let event = |kind, previous_path, blob: &Oid| PromptEvent {
+        // Whether the diff showed this content as a change from what the log has live
+        // (`base`): a whole new file always is; bytes that did not change, or changed from
+        // content the log never recorded at that path (edited while the globs left it out,
+        // moved in from a file that was no prompt), are not.
+        let shown = |base: Option<&Oid>| {
+            c.status == b'A' || (c.old_oid != c.new_oid && base == Some(&c.old_oid))
+        };
+        let event = |kind, previous_path, blob: &Oid, shown: bool| PromptEvent {
             commit: pos,
             path: path.clone(),
             previous_path,
@@ -473,7 +482,7 @@ fn apply_changes(
             blob: blob.clone(),
             mode: c.new_mode,
             authors: Vec::new(),
-            shown: c.old_oid != c.new_oid,
+            shown,
         };
         match c.status {
             b'D' => {
@@ -481,7 +490,7 @@ fn apply_changes(
                     && let Some(blob) = l.live.take()
                 {
                     let v = version_of(l, &blob);
-                    events.push(event(EventKind::Deleted { version: v }, None, &blob));
+                    events.push(event(EventKind::Deleted { version: v }, None, &blob, true));
                 }
             }
             b'R' => {
@@ -492,19 +501,26 @@ fn apply_changes(
                 match lineage {
                     Some(l) if l.live.as_ref() == Some(&c.new_oid) => {
                         let v = version_of(&l, &c.new_oid);
-                        events.push(event(EventKind::Renamed { version: v }, old, &c.new_oid));
+                        let shown = shown(l.live.as_ref());
+                        events.push(event(
+                            EventKind::Renamed { version: v },
+                            old,
+                            &c.new_oid,
+                            shown,
+                        ));
                         lineages.insert(path.clone(), l);
                     }
                     Some(mut l) => {
+                        let shown = shown(l.live.as_ref());
                         let kind = new_version(&mut l, &c.new_oid);
-                        events.push(event(kind, old, &c.new_oid));
+                        events.push(event(kind, old, &c.new_oid, shown));
                         lineages.insert(path.clone(), l);
                     }
                     None => {
                         // Moved in from a path that was not a prompt: it starts here.
                         let mut l = lineages.remove(&path).unwrap_or_else(Lineage::new);
                         let kind = new_version(&mut l, &c.new_oid);
-                        events.push(event(kind, None, &c.new_oid));
+                        events.push(event(kind, None, &c.new_oid, shown(None)));
                         lineages.insert(path.clone(), l);
                     }
                 }
@@ -514,8 +530,9 @@ fn apply_changes(
                 if l.live.as_ref() == Some(&c.new_oid) {
                     continue; // mode-only change: same content, same version
                 }
+                let shown = shown(l.live.as_ref());
                 let kind = new_version(l, &c.new_oid);
-                events.push(event(kind, None, &c.new_oid));
+                events.push(event(kind, None, &c.new_oid, shown));
             }
         }
     }

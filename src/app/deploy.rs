@@ -23,7 +23,7 @@ pub fn run(dir: &Path, args: &DeployArgs, progress: &Progress) -> Result<Outcome
     let env = ws.environment(&args.env.env)?;
     let (signer, trust, uploads) = attest::signing(&ws, args)?;
     let (view, mut judged, in_force, judged_at) =
-        evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
+        evaluate_gate(&ws, &env, &args.prompts, &trust, true, progress)?;
     if !view.ok {
         print_gate(&view, args.format.format)?;
         progress.say(&format!("deploy to {env} blocked: nothing was recorded"));

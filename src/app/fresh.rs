@@ -231,6 +231,7 @@ pub(super) fn answer(
     trust: &Trust,
     (mut found, order): (Vec<OnDisk>, Vec<PromptPath>),
     explained: usize,
+    deploying: bool,
 ) -> Result<(Answers, Vec<OnDisk>), NotBelieved> {
     let tip = &judged.tip;
     let parents = ws.git.commit_parents(tip)?;
@@ -255,7 +256,7 @@ pub(super) fn answer(
         &tip_tree,
         parent_tree.as_ref(),
     )?;
-    let last = bring_first(&mut trees, &message, env, &found)?;
+    let last = bring_first(&mut trees, &message, env, &found, deploying)?;
     let size = last.0 + 1;
     // The summary checked, the tip against its parent included (`succession::check`,
     // which reads the trees and files `bring_first` fetched).
@@ -315,13 +316,16 @@ pub(super) fn answer(
 /// and checkpoint; and the last entry with its directory (what `succession::check`
 /// compares with the parent), where the tip commit's `Promptrail-Entry` trailer
 /// says it is (a hint, not believed: the trees say where it is, and a wrong hint costs a
-/// request). Returns the last entry's index as the tip's trees have it (checked with the
-/// summary).
+/// request). When `deploying`, also the directories of the state chunks the append rewrites
+/// (each path's deployments, the environment's entry list), so that only their files are
+/// left to fetch ([`Answers::fetch_for_deployment`]). Returns the last entry's index as the
+/// tip's trees have it (checked with the summary).
 fn bring_first(
     trees: &mut TipTrees,
     message: &str,
     env: &str,
     found: &[OnDisk],
+    deploying: bool,
 ) -> Result<EntryIndex, NotBelieved> {
     let env_path = env_file(env);
     let shards: BTreeSet<String> = found.iter().map(|f| heads_file(&f.path)).collect();
@@ -339,6 +343,15 @@ fn bring_first(
     ];
     tip_paths.extend(shards.iter().map(String::as_str));
     tip_paths.extend(hinted.as_deref());
+    let chunk_dirs: Vec<String> = match deploying {
+        true => found
+            .iter()
+            .map(|f| crate::state::deployments_dir(&f.path))
+            .chain([crate::state::env_log_dir(env)])
+            .collect(),
+        false => Vec::new(),
+    };
+    tip_paths.extend(chunk_dirs.iter().map(String::as_str));
     // Of the parent, only its signed size and right edge: its `entries` tree is recomputed
     // from the tip's, never fetched (`succession::check`).
     trees.bring(&tip_paths, &[RANGE_FILE, CHECKPOINT_FILE])?;

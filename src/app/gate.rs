@@ -33,7 +33,7 @@ pub fn gate(dir: &Path, args: &GateArgs, progress: &Progress) -> Result<Outcome>
     {
         warn_unanchored(progress);
     }
-    let (view, _, _, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, progress)?;
+    let (view, _, _, _) = evaluate_gate(&ws, &env, &args.prompts, &trust, false, progress)?;
     print_gate(&view, args.format.format)?;
     Ok(if view.ok { Outcome::Ok } else { Outcome::No })
 }

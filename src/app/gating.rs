@@ -52,12 +52,14 @@ pub(super) fn default_org(ws: &Workspace) -> String {
 }
 
 /// Checks every prompt in the working tree (or `only`) against the log: from its checked
-/// state summary and the entries that decide (see [`fresh`]), else the whole log verified.
+/// state summary and the entries that decide (see [`fresh`]), else the whole log verified;
+/// `deploying` brings ahead what the deployment's append rewrites.
 pub(super) fn evaluate_gate(
     ws: &Workspace,
     env: &str,
     only: &[String],
     trust: &Trust,
+    deploying: bool,
     progress: &Progress,
 ) -> Result<(GateView, Judged, PolicyInForce, Oid)> {
     let branch = ws.config.audit.branch.0.clone();
@@ -65,7 +67,9 @@ pub(super) fn evaluate_gate(
     let scanned = fresh::scan_keeping_all(|keep| scan_prompts(ws, only, keep))?;
     // The whole log tells why there is nothing to deploy.
     if scanned.0.iter().any(|f| !is_policy_file(&f.path)) {
-        match fresh::answer(ws, &branch, &judged, env, trust, scanned, EXPLAINED) {
+        match fresh::answer(
+            ws, &branch, &judged, env, trust, scanned, EXPLAINED, deploying,
+        ) {
             Ok((answers, on_disk)) => {
                 let in_force = answers.in_force.clone();
                 let judged_by = Judged::Summary(Box::new(answers));

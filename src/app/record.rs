@@ -209,12 +209,7 @@ impl EntryMaker<'_> {
                 .clone();
             let (mut approval_records, mut rule) =
                 self.approvals.for_event(history, ev, &in_force)?;
-            // A rule that needs no approval approves whatever lands, shown or not.
-            if (rule.required > 0 || rule.parts.iter().any(|p| p.required > 0))
-                && let Some(why) = unshown(ev, carried, made)?
-            {
-                withhold(&mut approval_records, &mut rule, &why);
-            }
+            judge_unshown(ev, carried, made, &mut approval_records, &mut rule)?;
             let statement = version_statement(
                 ev,
                 history,
@@ -257,60 +252,82 @@ impl EntryMaker<'_> {
     }
 }
 
-/// Why the reviewers of the change that landed `ev` did not approve its content, when
-/// they did not (`None`: their verdicts count as the policy judged them). A rename without
-/// changes carries a version: it is approved only if that version was (and the rename's own
-/// reviews approve it under the rule of its new path). A new version whose bytes the
-/// commit's diff did not change (a rename or copy without changes, a mode-only change, of
-/// content the log never recorded here: edited while outside the globs, or moved in from a
-/// file that was no prompt) was never shown to them: it takes no approval.
-fn unshown(
+/// What the reviewers of the change that landed `ev` approved when the commit's diff did not
+/// change its bytes (a rename or copy without changes, a mode-only change): not its
+/// content, which they were not shown. Their verdicts are kept, uncounted, with that reason,
+/// so that neither the path's rule nor an environment's counts them. A new version (content
+/// the log never recorded at that path: edited while the globs left it out, moved in from a
+/// file that was no prompt) is then approved only where the rule needs no approval, as a
+/// direct push is. A rename without changes carries the version it moves: the verdicts that
+/// version was recorded with come along (marked carried), and it is approved when that
+/// version was, under the same rule with at least the approvals the new path's rule needs,
+/// and the rename's own decision approves the move.
+fn judge_unshown(
     ev: &PromptEvent,
     carried: &mut Carried<'_>,
     made: &[(String, Statement)],
-) -> Result<Option<String>> {
-    if ev.shown {
-        return Ok(None);
+    approvals: &mut Vec<ApprovalRecord>,
+    rule: &mut RuleRecord,
+) -> Result<()> {
+    if ev.shown || matches!(ev.kind, EventKind::Deleted { .. }) {
+        return Ok(());
     }
-    Ok(match (&ev.kind, &ev.previous_path) {
-        (EventKind::Renamed { version }, Some(from)) => {
-            match carried.approved(from, &ev.blob, made)? {
-                Some(true) => None,
-                Some(false) => Some(format!(
-                    "renamed without changes from {from}, whose {version} was not approved: a \
-                     rename carries the version's approval, it does not give one"
-                )),
-                None => Some(format!(
-                    "renamed without changes from {from}, whose {version} is not in the log"
-                )),
-            }
+    let move_approved = rule.is_approved();
+    let free = rule.required == 0 && rule.parts.iter().all(|p| p.required == 0);
+    let why = match ev.kind {
+        EventKind::Renamed { .. } => {
+            "shown no content: a rename without changes (it carries the approval of the \
+             version it moves, it does not give one)"
         }
-        (EventKind::Deleted { .. }, _) => None,
-        _ => Some(
-            "the change that landed it did not show this content (renamed, copied or its mode \
-             changed without changes to its bytes): its reviewers did not approve it"
-                .into(),
-        ),
-    })
-}
-
-/// No verdict counts: the rule's decision is recorded as not approved, each verdict with why.
-fn withhold(approvals: &mut [ApprovalRecord], rule: &mut RuleRecord, why: &str) {
+        _ => {
+            "shown no content: the change that landed it did not change these bytes (renamed, \
+             copied or its mode changed), so its reviewers did not approve them"
+        }
+    };
     for a in approvals.iter_mut().filter(|a| a.counted) {
         a.counted = false;
         a.reason = why.to_owned();
     }
     rule.counted = 0;
-    rule.approved = false;
+    rule.approved = move_approved && free;
     for p in &mut rule.parts {
         p.counted = 0;
-        p.approved = false;
+        p.approved = p.approved && p.required == 0;
     }
+    let (EventKind::Renamed { version }, Some(from)) = (&ev.kind, &ev.previous_path) else {
+        return Ok(());
+    };
+    let Some(c) = carried.version(from, &ev.blob, made)? else {
+        return Ok(());
+    };
+    approvals.extend(c.approvals.into_iter().map(|mut a| {
+        a.reason = format!(
+            "carried from {from} {version} (entry #{}): {}",
+            c.entry.0, a.reason
+        );
+        a.path = ev.path.clone();
+        a
+    }));
+    if let Some(was) = c.rule.filter(|r| {
+        r.is_approved() && r.parts.is_empty() && r.rule == rule.rule && r.required >= rule.required
+    }) && rule.parts.is_empty()
+    {
+        rule.approved = move_approved;
+        rule.counted = was.counted;
+    }
+    Ok(())
 }
 
-/// Where the approval of a version a rename carries is read: this run's entries, the
-/// believed state summary (the entry it names, signature-checked), else the log read back
-/// from its end (every entry passed signature-checked).
+/// The version a rename carries, as its entry recorded it: its rule's decision and verdicts.
+struct CarriedVersion {
+    entry: EntryIndex,
+    rule: Option<RuleRecord>,
+    approvals: Vec<ApprovalRecord>,
+}
+
+/// Where the version a rename carries is read: this run's entries, the believed state
+/// summary (the entry it names, signature-checked), else the log read back from its end
+/// (every entry passed signature-checked).
 struct Carried<'a> {
     store: &'a Store<'a>,
     trusted: &'a Trust,
@@ -319,15 +336,15 @@ struct Carried<'a> {
 }
 
 impl Carried<'_> {
-    /// Whether the newest version recorded at `path` with content `blob` was approved
-    /// (`None`: the log records none).
-    fn approved(
+    /// The newest version recorded at `path` with content `blob` (`None`: the log records
+    /// none).
+    fn version(
         &mut self,
         path: &PromptPath,
         blob: &Oid,
         made: &[(String, Statement)],
-    ) -> Result<Option<bool>> {
-        let approved_in = |st: &Statement| -> Option<bool> {
+    ) -> Result<Option<CarriedVersion>> {
+        let found_in = |st: &Statement| -> Option<CarriedVersion> {
             let p = &st.predicate;
             if p.event != EventType::Version {
                 return None;
@@ -339,16 +356,19 @@ impl Carried<'_> {
                         && &r.digest.git_blob == blob
                         && r.change != Some(ChangeType::Deleted)
                 })
-                .map(|_| {
-                    p.policy
-                        .rules
+                .map(|_| CarriedVersion {
+                    entry: p.log.index,
+                    rule: p.policy.rules.iter().find(|r| &r.path == path).cloned(),
+                    approvals: p
+                        .approvals
                         .iter()
-                        .find(|r| &r.path == path)
-                        .is_some_and(RuleRecord::is_approved)
+                        .filter(|a| &a.path == path)
+                        .cloned()
+                        .collect(),
                 })
         };
-        if let Some(a) = made.iter().rev().find_map(|(_, st)| approved_in(st)) {
-            return Ok(Some(a));
+        if let Some(c) = made.iter().rev().find_map(|(_, st)| found_in(st)) {
+            return Ok(Some(c));
         }
         let Some(tip) = self.tip else {
             return Ok(None);
@@ -363,14 +383,14 @@ impl Carried<'_> {
         {
             let entry = view.entries(&[v.entry])?;
             let st = trusted_entry(self.trusted, entry.first().context("no entry read")?)?;
-            if let Some(a) = approved_in(&st) {
-                return Ok(Some(a));
+            if let Some(c) = found_in(&st) {
+                return Ok(Some(c));
             }
         }
         let mut found = None;
         self.store.entries_backwards(tip, |entry| {
             let st = trusted_entry(self.trusted, entry)?;
-            found = approved_in(&st);
+            found = found_in(&st);
             Ok(found.is_none())
         })?;
         Ok(found)
