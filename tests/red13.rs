@@ -372,8 +372,7 @@ fn renames_into_freed_paths_are_shown_as_modifications() {
     let last_b = log
         .iter()
         .flat_map(|e| e["prompts"].as_array().cloned().unwrap_or_default())
-        .filter(|p| p["path"] == B)
-        .last()
+        .rfind(|p| p["path"] == B)
         .unwrap();
     assert_eq!(last_b["change"], "modified", "{last_b:#}");
 }
