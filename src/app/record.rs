@@ -253,9 +253,10 @@ impl EntryMaker<'_> {
 }
 
 /// What the reviewers of the change that landed `ev` approved when the commit's diff did not
-/// change its bytes (a rename or copy without changes, a mode-only change): not its
-/// content, which they were not shown. Their verdicts are kept, uncounted, with that reason,
-/// so that neither the path's rule nor an environment's counts them. A new version (content
+/// show its content as a change from what the log has live ([`PromptEvent::shown`]: a
+/// rename or copy without changes, a mode-only change, an edit on top of bytes the log never
+/// recorded at that path): not that content. Their verdicts are kept, uncounted, with that
+/// reason, so that neither the path's rule nor an environment's counts them. A new version (content
 /// the log never recorded at that path: edited while the globs left it out, moved in from a
 /// file that was no prompt) is then approved only where the rule needs no approval, as a
 /// direct push is. A rename without changes carries the version it moves: the verdicts that
@@ -280,8 +281,10 @@ fn judge_unshown(
              version it moves, it does not give one)"
         }
         _ => {
-            "shown no content: the change that landed it did not change these bytes (renamed, \
-             copied or its mode changed), so its reviewers did not approve them"
+            "not shown: the change that landed it did not show these bytes as a change from \
+             what the log has at this path (renamed, copied or its mode changed without \
+             changes, or edited on top of bytes the log never recorded), so its reviewers did \
+             not approve them"
         }
     };
     for a in approvals.iter_mut().filter(|a| a.counted) {
