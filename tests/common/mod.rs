@@ -478,6 +478,17 @@ pub fn land_approved_with(
     n: u64,
     change: impl FnOnce(&Repo),
 ) -> String {
+    land_approved_by(r, s, n, "rita", change)
+}
+
+/// [`land_approved_with`], approved by `reviewer` (a writer) instead of Rita.
+pub fn land_approved_by(
+    r: &Repo,
+    s: &github::StandIn,
+    n: u64,
+    reviewer: &str,
+    change: impl FnOnce(&Repo),
+) -> String {
     let base = r.git(&["rev-parse", "HEAD"]);
     let branch = format!("pr-{n}");
     r.git(&["checkout", "-q", "-b", &branch]);
@@ -503,14 +514,14 @@ pub fn land_approved_with(
         n,
         &[github::Review {
             id: n * 10,
-            login: "rita",
+            login: reviewer,
             state: "APPROVED",
             commit: &head,
         }],
         1,
     );
     s.commits(n, &[(&head, "ana")]);
-    s.permission("rita", "write");
+    s.permission(reviewer, "write");
     s.commit_pulls(
         &merge,
         Some(s.pull_json(n, "ana", &head, &base, Some(&merge))),

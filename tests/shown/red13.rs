@@ -398,43 +398,7 @@ fn an_approved_version_renamed_with_a_config_change_stays_approved() {
 
 /// `land_pr` with the approving reviewer named.
 fn land_pr_by(r: &Repo, s: &StandIn, n: u64, reviewer: &str, change: impl FnOnce(&Repo)) {
-    let base = r.git(&["rev-parse", "HEAD"]);
-    let branch = format!("pr-{n}");
-    r.git(&["checkout", "-q", "-b", &branch]);
-    change(r);
-    let head = r.commit_as("Ana Author <ana@example.org>", &format!("change #{n}"));
-    r.git(&["push", "-q", "origin", &format!("HEAD:refs/pull/{n}/head")]);
-    r.git(&["checkout", "-q", "main"]);
-    r.git(&[
-        "-c",
-        "user.name=Mia Merger",
-        "-c",
-        "user.email=mia@example.org",
-        "merge",
-        "-q",
-        "--no-ff",
-        &branch,
-        "-m",
-        &format!("Merge pull request #{n}"),
-    ]);
-    r.push();
-    let merge = r.git(&["rev-parse", "HEAD"]);
-    s.reviews(
-        n,
-        &[crate::common::github::Review {
-            id: n * 10,
-            login: reviewer,
-            state: "APPROVED",
-            commit: &head,
-        }],
-        1,
-    );
-    s.commits(n, &[(&head, "ana")]);
-    s.permission(reviewer, "write");
-    s.commit_pulls(
-        &merge,
-        Some(s.pull_json(n, "ana", &head, &base, Some(&merge))),
-    );
+    land_approved_by(r, s, n, reviewer, change);
 }
 
 /// Production needs the approval of `boss` (environment rule); `a` v1 was approved by rita
